@@ -1,0 +1,6 @@
+//! cgexec-rs's command line. (Not built yet: see the project's open issues.)
+
+/// The clap definition, for man pages and completions.
+pub fn command() -> clap::Command {
+    clap::Command::new("cgexec-rs").about("not built yet")
+}

@@ -1,0 +1,6 @@
+//! cgexec-rs: not built yet.
+fn main() -> std::process::ExitCode {
+    isolab_core::cli::run("cgexec-rs", |_argv| {
+        Err(isolab_core::cli::coded(isolab_core::cli::EXIT_TOOL, "not built yet (see the project's open issues)"))
+    })
+}

@@ -1,0 +1,6 @@
+//! cgstat: not built yet.
+fn main() -> std::process::ExitCode {
+    isolab_core::cli::run("cgstat", |_argv| {
+        Err(isolab_core::cli::coded(isolab_core::cli::EXIT_TOOL, "not built yet (see the project's open issues)"))
+    })
+}

@@ -1,0 +1,1 @@
+//! nsexec's launch: unshare, map, fork, set up the new world, exec.

@@ -1,0 +1,146 @@
+//! Processes: fork, exec, wait, signal forwarding, and passing the payload's status on.
+//! See fork(2), execve(2), wait(2), signal(7), PR_SET_PDEATHSIG in prctl(2).
+//!
+//! Rules that bite:
+//! - A supervising parent must die the way its child died, so a shell or Makefile sees the same
+//!   status: re-raise the fatal signal on itself (default handler, unblocked, no core dump), and
+//!   exit 128+N only if it survives (it can: PID 1 of a namespace ignores unhandled signals).
+//! - Exec goes through std's `CommandExt::exec`, never a raw execvp: Rust's runtime ignores
+//!   SIGPIPE and a raw exec would hand that on (`yes | head` would never end); std resets it.
+//! - PR_SET_PDEATHSIG fires when the parent *thread* exits and is cleared by exec of a set-id
+//!   binary; check the parent is still the expected one right after setting it.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use anyhow::Context as _;
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::cli::{coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
+use crate::trace::{self, Step};
+
+/// The signals a supervising parent passes on to its child (Docker `--sig-proxy`).
+pub const FORWARDED: [Signal; 7] =
+    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH];
+
+/// fork(2), traced. Callers are single-threaded (the tools never start threads).
+pub fn fork() -> anyhow::Result<ForkResult> {
+    // SAFETY: the tools are single-threaded, so the child may run any code after fork.
+    let result = unsafe { nix::unistd::fork() };
+    if let Ok(ForkResult::Parent { child }) = result {
+        trace::explain(&Step::Call(format!("fork() = {child}")), None);
+    }
+    result.map_err(|e| trace::failure(&Step::Fork, e))
+}
+
+/// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
+pub fn exec(argv: &[OsString]) -> anyhow::Error {
+    let Some((prog, args)) = argv.split_first() else {
+        return coded(crate::cli::EXIT_TOOL, "no command given");
+    };
+    let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    trace::explain(&Step::Exec { argv: shown }, None);
+    let err = std::process::Command::new(prog).args(args).exec();
+    let name = prog.to_string_lossy();
+    let code = if err.kind() == std::io::ErrorKind::NotFound { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC };
+    coded(code, format!("cannot run '{name}': {}", plain_io(&err)))
+}
+
+/// The kernel's words for an I/O error without Rust's " (os error N)" suffix.
+pub fn plain_io(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(n) => Errno::from_raw(n).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
+/// Wait for `pid` to end, retrying on EINTR (forwarded signals interrupt the wait).
+pub fn wait_for(pid: Pid) -> anyhow::Result<WaitStatus> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return Ok(status),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).with_context(|| format!("waiting for process {pid}")),
+        }
+    }
+}
+
+/// The shell's view of a wait status: the exit code, or 128+N for signal N.
+pub fn status_code(status: WaitStatus) -> u8 {
+    match status {
+        WaitStatus::Exited(_, code) => code as u8,
+        WaitStatus::Signaled(_, sig, _) => 128u8.wrapping_add(sig as u8),
+        _ => crate::cli::EXIT_TOOL,
+    }
+}
+
+/// End the way the child ended: same exit code, or the same fatal signal re-raised on ourselves.
+/// Returns the code to exit with when the signal did not kill us (128+N).
+pub fn die_like(status: WaitStatus) -> u8 {
+    if let WaitStatus::Signaled(_, sig, _) = status {
+        reraise(sig);
+    }
+    status_code(status)
+}
+
+fn reraise(sig: Signal) {
+    // No core file of ours: the child already dumped if it was going to.
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    // SAFETY: installing SIG_DFL is always sound.
+    let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+    let mut set = signal::SigSet::empty();
+    set.add(sig);
+    let _ = signal::sigprocmask(signal::SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    let _ = signal::raise(sig);
+}
+
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Pass [`FORWARDED`] signals on to `child` from now on (the parent of a supervised payload).
+pub fn forward_signals_to(child: Pid) {
+    FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
+    let action = signal::SigAction::new(SigHandler::Handler(forward), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
+    for sig in FORWARDED {
+        // SAFETY: the handler only calls kill(2), which is async-signal-safe.
+        let _ = unsafe { signal::sigaction(sig, &action) };
+    }
+}
+
+/// Ask the kernel to send `sig` to this process when its parent dies, and close the race
+/// where the parent died before we asked: then act as if the signal had come.
+pub fn die_with_parent(sig: Signal, expected_parent: Pid) -> anyhow::Result<()> {
+    trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {sig}")), || nix::sys::prctl::set_pdeathsig(sig))?;
+    if nix::unistd::getppid() != expected_parent {
+        let _ = signal::raise(sig);
+        std::process::exit(crate::cli::EXIT_TOOL.into());
+    }
+    Ok(())
+}
+
+/// Supervise `child` until it ends, forwarding signals; returns its wait status.
+/// As PID 1 of a namespace (`reap_orphans`), also reaps every orphan re-parented to us (Docker `--init`).
+pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
+    forward_signals_to(child);
+    if !reap_orphans {
+        return wait_for(child);
+    }
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+            Ok(status @ (WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, ..))) if p == child => return Ok(status),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting for the command"),
+        }
+    }
+}

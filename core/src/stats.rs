@@ -1,0 +1,1 @@
+//! Usage of groups, computed and printed as `docker stats` does.

@@ -1,0 +1,353 @@
+//! `--explain`: every kernel-visible step, printed as it happens, in strace's grammar.
+//!
+//! Every action the tools take on the kernel is a [`Step`]. [`run`] performs it, prints it under
+//! `--explain` (`nsexec: unshare(CLONE_NEWUSER|CLONE_NEWPID) = 0`, or `= -1 EPERM (...)`), and on
+//! failure builds the error message from the same step, so the trace and the message cannot
+//! drift apart. `ISOLAB_EXPLAIN=1` turns it on and is inherited through exec, so one switch
+//! traces a whole chain of tools; `ISOLAB_EXPLAIN=json` prints one JSON object per step, which
+//! tests use as an oracle ("setgroups written before gid_map").
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use nix::errno::Errno;
+
+const OFF: u8 = 0;
+const TEXT: u8 = 1;
+const JSON: u8 = 2;
+
+static MODE: AtomicU8 = AtomicU8::new(OFF);
+
+/// The variable that carries the switch through exec.
+pub const ENV: &str = "ISOLAB_EXPLAIN";
+
+/// Read `ISOLAB_EXPLAIN` (`1`/`text`/`json`; `0` or empty is off).
+pub fn init_from_env() {
+    let mode = match std::env::var(ENV).as_deref() {
+        Ok("json") => JSON,
+        Ok("") | Ok("0") | Err(_) => OFF,
+        Ok(_) => TEXT,
+    };
+    MODE.store(mode, Ordering::Relaxed);
+}
+
+/// `--explain` on the command line: trace this tool and every tool it execs.
+pub fn enable() {
+    if MODE.load(Ordering::Relaxed) == OFF {
+        MODE.store(TEXT, Ordering::Relaxed);
+        // Tools call this before forking or starting any thread, so nothing races the write.
+        std::env::set_var(ENV, "1");
+    }
+}
+
+pub fn enabled() -> bool {
+    MODE.load(Ordering::Relaxed) != OFF
+}
+
+/// One kernel-visible action.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Unshare(libc::c_int),
+    Setns { target: String, flags: libc::c_int },
+    Clone { flags: libc::c_int },
+    Fork,
+    Exec { argv: Vec<String> },
+    Write { path: PathBuf, value: String },
+    Read { path: PathBuf },
+    Mkdir(PathBuf),
+    Rmdir(PathBuf),
+    Open(PathBuf),
+    Mount { source: String, target: PathBuf, fstype: String, flags: String, data: String },
+    Umount(PathBuf),
+    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    Chdir(PathBuf),
+    Chroot(PathBuf),
+    Sethostname(String),
+    Setdomainname(String),
+    Setgroups(Vec<u32>),
+    Setresgid(u32),
+    Setresuid(u32),
+    Prctl(String),
+    Capset(String),
+    Kill { pid: i32, signal: String },
+    PidfdOpen(i32),
+    /// Anything else, spelled as strace would spell it.
+    Call(String),
+}
+
+impl Step {
+    /// Whether the trace line shows a return value (`= 0`), as strace does for syscalls.
+    fn shows_return(&self) -> bool {
+        !matches!(self, Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_))
+    }
+
+    fn op(&self) -> &'static str {
+        match self {
+            Step::Unshare(_) => "unshare",
+            Step::Setns { .. } => "setns",
+            Step::Clone { .. } => "clone",
+            Step::Fork => "fork",
+            Step::Exec { .. } => "execve",
+            Step::Write { .. } => "write",
+            Step::Read { .. } => "read",
+            Step::Mkdir(_) => "mkdir",
+            Step::Rmdir(_) => "rmdir",
+            Step::Open(_) => "open",
+            Step::Mount { .. } => "mount",
+            Step::Umount(_) => "umount2",
+            Step::PivotRoot { .. } => "pivot_root",
+            Step::Chdir(_) => "chdir",
+            Step::Chroot(_) => "chroot",
+            Step::Sethostname(_) => "sethostname",
+            Step::Setdomainname(_) => "setdomainname",
+            Step::Setgroups(_) => "setgroups",
+            Step::Setresgid(_) => "setresgid",
+            Step::Setresuid(_) => "setresuid",
+            Step::Prctl(_) => "prctl",
+            Step::Capset(_) => "capset",
+            Step::Kill { .. } => "kill",
+            Step::PidfdOpen(_) => "pidfd_open",
+            Step::Call(_) => "call",
+        }
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Step::Write { path, .. } | Step::Read { path } => Some(path),
+            Step::Mkdir(p) | Step::Rmdir(p) | Step::Open(p) | Step::Umount(p) | Step::Chdir(p) | Step::Chroot(p) => Some(p),
+            Step::Mount { target, .. } => Some(target),
+            Step::PivotRoot { new_root, .. } => Some(new_root),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Unshare(flags) => write!(f, "unshare({})", clone_flag_names(*flags)),
+            Step::Setns { target, flags } => write!(f, "setns({target}, {})", clone_flag_names(*flags)),
+            Step::Clone { flags } => write!(f, "clone({}|SIGCHLD)", clone_flag_names(*flags)),
+            Step::Fork => f.write_str("fork()"),
+            Step::Exec { argv } => write!(f, "execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv),
+            Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
+            Step::Read { path } => write!(f, "read {}", path.display()),
+            Step::Mkdir(p) => write!(f, "mkdir {}", p.display()),
+            Step::Rmdir(p) => write!(f, "rmdir {}", p.display()),
+            Step::Open(p) => write!(f, "open {}", p.display()),
+            Step::Mount { source, target, fstype, flags, data } => write!(
+                f,
+                "mount({source:?}, {:?}, {fstype:?}, {flags}, {})",
+                target.display().to_string(),
+                if data.is_empty() { "NULL".to_string() } else { format!("{data:?}") }
+            ),
+            Step::Umount(p) => write!(f, "umount2({:?}, MNT_DETACH)", p.display().to_string()),
+            Step::PivotRoot { new_root, put_old } => {
+                write!(f, "pivot_root({:?}, {:?})", new_root.display().to_string(), put_old.display().to_string())
+            }
+            Step::Chdir(p) => write!(f, "chdir({:?})", p.display().to_string()),
+            Step::Chroot(p) => write!(f, "chroot({:?})", p.display().to_string()),
+            Step::Sethostname(h) => write!(f, "sethostname({h:?})"),
+            Step::Setdomainname(h) => write!(f, "setdomainname({h:?})"),
+            Step::Setgroups(g) => write!(f, "setgroups({}, {g:?})", g.len()),
+            Step::Setresgid(g) => write!(f, "setresgid({g}, {g}, {g})"),
+            Step::Setresuid(u) => write!(f, "setresuid({u}, {u}, {u})"),
+            Step::Prctl(what) => write!(f, "prctl({what})"),
+            Step::Capset(what) => write!(f, "capset({what})"),
+            Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
+            Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
+            Step::Call(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The names of the CLONE_NEW* bits in `flags`, `|`-joined, as strace prints them.
+pub fn clone_flag_names(flags: libc::c_int) -> String {
+    let names: Vec<&str> = crate::ns::KINDS
+        .iter()
+        .filter(|k| flags & k.flag != 0)
+        .map(|k| k.clone_name)
+        .collect();
+    if names.is_empty() { "0".into() } else { names.join("|") }
+}
+
+/// Perform `step` with `act`, trace it, and turn a failure into a one-line error built from it.
+pub fn run<T>(step: Step, act: impl FnOnce() -> nix::Result<T>) -> anyhow::Result<T> {
+    match act() {
+        Ok(v) => {
+            explain(&step, None);
+            Ok(v)
+        }
+        Err(errno) => {
+            explain(&step, Some(errno));
+            Err(failure(&step, errno))
+        }
+    }
+}
+
+/// Like [`run`] for std I/O (file writes): the errno comes from the `io::Error`.
+pub fn run_io<T>(step: Step, act: impl FnOnce() -> std::io::Result<T>) -> anyhow::Result<T> {
+    run(step, || act().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
+}
+
+/// Print a step that has already happened (for steps whose result is not an errno).
+pub fn explain(step: &Step, errno: Option<Errno>) {
+    match MODE.load(Ordering::Relaxed) {
+        TEXT => {
+            let result = match (errno, step.shows_return()) {
+                (None, true) => " = 0".to_string(),
+                (None, false) => String::new(),
+                (Some(e), _) => format!(" = -1 {} ({})", e, e.desc()),
+            };
+            let _ = writeln!(std::io::stderr(), "{}: {}{}", crate::cli::tool(), step, result);
+        }
+        JSON => {
+            let mut obj = serde_json::json!({
+                "tool": crate::cli::tool(),
+                "op": step.op(),
+                "step": step.to_string(),
+                "errno": errno.map(|e| format!("{e}")),
+            });
+            if let Some(p) = step.path() {
+                obj["path"] = p.display().to_string().into();
+            }
+            if let Step::Write { value, .. } = step {
+                obj["value"] = value.clone().into();
+            }
+            let _ = writeln!(std::io::stderr(), "{obj}");
+        }
+        _ => {}
+    }
+}
+
+/// A free-form note under `--explain` (a choice the tool made, not a syscall).
+pub fn note(msg: impl fmt::Display) {
+    match MODE.load(Ordering::Relaxed) {
+        TEXT => {
+            let _ = writeln!(std::io::stderr(), "{}: # {}", crate::cli::tool(), msg);
+        }
+        JSON => {
+            let obj = serde_json::json!({"tool": crate::cli::tool(), "op": "note", "step": msg.to_string()});
+            let _ = writeln!(std::io::stderr(), "{obj}");
+        }
+        _ => {}
+    }
+}
+
+/// The one-line error for a failed step: what failed, the kernel's reason, and a plain hint.
+pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
+    let what = match step {
+        Step::Write { path, value } => format!("cannot write {:?} to {}", value.trim_end(), path.display()),
+        Step::Read { path } => format!("cannot read {}", path.display()),
+        Step::Mkdir(p) => format!("cannot create {}", p.display()),
+        Step::Rmdir(p) => format!("cannot remove {}", p.display()),
+        Step::Open(p) => format!("cannot open {}", p.display()),
+        other => other.to_string(),
+    };
+    match hint(step, errno) {
+        Some(h) => anyhow::anyhow!("{what}: {} ({errno}): {h}", errno.desc()),
+        None => anyhow::anyhow!("{what}: {} ({errno})", errno.desc()),
+    }
+}
+
+/// What a kernel refusal means in plain words. This table is where the teaching value lives.
+fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
+    use Errno::*;
+    let file = step.path().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    Some(match (step, errno) {
+        (Step::Unshare(f), EPERM) if f & libc::CLONE_NEWUSER != 0 => {
+            "this kernel refuses user namespaces to this caller (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns)"
+        }
+        (Step::Unshare(_), EPERM) => "creating these namespaces needs CAP_SYS_ADMIN: run as root, or add --user to get it inside a new user namespace",
+        (Step::Unshare(f), EINVAL) if f & libc::CLONE_NEWUSER != 0 => {
+            "a user namespace cannot be created by a threaded or chrooted process"
+        }
+        (Step::Unshare(_), ENOSPC) | (Step::Clone { .. }, ENOSPC) => {
+            "the per-user namespace limit is reached (/proc/sys/user/max_*_namespaces)"
+        }
+        (Step::Setns { .. }, EPERM) => "joining needs CAP_SYS_ADMIN over the target's user namespace (join its user namespace too, or run as root)",
+        (Step::Setns { .. }, EINVAL) => "the caller is already in that namespace, or a threaded process tried to join a user or mount namespace",
+        (Step::Setns { .. }, ESRCH) | (Step::PidfdOpen(_), ESRCH) => "the target process has exited",
+        (Step::Write { .. }, EPERM) if file == "uid_map" || file == "gid_map" => {
+            "a map can be written only once per process, by a writer with the rights over every mapped id (and gid_map needs setgroups 'deny' first when unprivileged)"
+        }
+        (Step::Write { .. }, EINVAL) if file == "uid_map" || file == "gid_map" => {
+            "the kernel rejected the map: ranges overlap, a count is 0, or it is too long"
+        }
+        (Step::Write { .. }, EPERM) if file == "setgroups" => {
+            "setgroups cannot go back from 'deny' to 'allow', nor change after gid_map is written"
+        }
+        (Step::Write { .. }, EBUSY) if file == "cgroup.subtree_control" => {
+            "cgroup v2's no-internal-processes rule: a group that holds processes cannot hand controllers to children"
+        }
+        (Step::Write { .. }, EBUSY) if file.starts_with("memory.") => "the group already uses more memory than the new limit",
+        (Step::Write { .. }, EINVAL) if file.starts_with("cpuset.") => "a CPU or memory node that is not online or not allowed to the parent group",
+        (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
+            "the group's cpuset.cpus or cpuset.mems is empty"
+        }
+        (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) => "the file does not exist (controller not enabled or not mounted here?)",
+        (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) => "permission denied: run as root or get the group delegated",
+        (Step::Mkdir(_), EEXIST) => "a group of that name already exists",
+        (Step::Rmdir(_), EBUSY) => "the group still has processes or children",
+        (Step::Mount { .. }, EPERM) => "mounting needs CAP_SYS_ADMIN in the mount namespace's owning user namespace; some file systems (proc) also need a matching pid namespace",
+        (Step::Mount { .. }, ENOENT) => "the source or the mount point does not exist",
+        (Step::PivotRoot { .. }, EINVAL) => "the new root must be a mount point, not the current root, and not shared with the host",
+        (Step::Sethostname(_), EPERM) | (Step::Setdomainname(_), EPERM) => "changing the host name needs a UTS namespace of your own (add --uts)",
+        (Step::Setgroups(_), EPERM) => "setgroups is 'deny' in this user namespace, or the caller lacks CAP_SETGID",
+        (Step::Setresuid(_), EINVAL) | (Step::Setresgid(_), EINVAL) => "that id is not mapped in this user namespace",
+        (Step::Chdir(_), ENOENT) => "the working directory does not exist in the new root",
+        _ => return None,
+    })
+}
+
+/// Write `value` to a kernel file in one write(2), traced. Kernel files (uid_map, cgroup knobs)
+/// take a value only whole: a short write would leave half a setting.
+pub fn write_file(path: impl AsRef<Path>, value: impl AsRef<str>) -> anyhow::Result<()> {
+    let (path, value) = (path.as_ref(), value.as_ref());
+    let step = Step::Write { path: path.to_path_buf(), value: value.to_string() };
+    run_io(step, || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?; // O_CLOEXEC by std
+        let n = f.write(value.as_bytes())?;
+        if n != value.len() {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        Ok(())
+    })
+}
+
+/// mkdir, traced.
+pub fn mkdir(path: impl AsRef<Path>) -> anyhow::Result<()> {
+    let path = path.as_ref();
+    run_io(Step::Mkdir(path.to_path_buf()), || std::fs::create_dir(path))
+}
+
+/// rmdir, traced.
+pub fn rmdir(path: impl AsRef<Path>) -> anyhow::Result<()> {
+    let path = path.as_ref();
+    run_io(Step::Rmdir(path.to_path_buf()), || std::fs::remove_dir(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_print_like_strace() {
+        let s = Step::Unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID);
+        assert_eq!(s.to_string(), "unshare(CLONE_NEWUSER|CLONE_NEWPID)");
+        let w = Step::Write { path: "/sys/fs/cgroup/memory/x/memory.limit_in_bytes".into(), value: "104857600".into() };
+        assert_eq!(w.to_string(), "write /sys/fs/cgroup/memory/x/memory.limit_in_bytes = 104857600");
+    }
+
+    #[test]
+    fn failures_name_the_file_and_explain() {
+        let w = Step::Write { path: "/proc/4242/uid_map".into(), value: "0 100000 65536\n".into() };
+        let msg = failure(&w, Errno::EPERM).to_string();
+        assert!(msg.starts_with("cannot write \"0 100000 65536\" to /proc/4242/uid_map: Operation not permitted (EPERM): a map can be written only once"), "{msg}");
+        let u = failure(&Step::Unshare(libc::CLONE_NEWNET), Errno::EPERM).to_string();
+        assert!(u.contains("CAP_SYS_ADMIN"), "{u}");
+    }
+}

@@ -1,0 +1,6 @@
+//! idmap's command line. (Not built yet: see the project's open issues.)
+
+/// The clap definition, for man pages and completions.
+pub fn command() -> clap::Command {
+    clap::Command::new("idmap").about("not built yet")
+}

@@ -1,0 +1,4 @@
+//! nsexec's command line.
+pub fn command() -> clap::Command {
+    clap::Command::new("nsexec")
+}

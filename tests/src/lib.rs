@@ -1,0 +1,1 @@
+//! Test harness: run the built tools against the real kernel.

@@ -1,0 +1,2 @@
+//! xtask: man pages and completions from the tools' clap definitions.
+fn main() {}
