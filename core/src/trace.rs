@@ -199,7 +199,7 @@ pub fn explain(step: &Step, errno: Option<Errno>) {
             let result = match (errno, step.shows_return()) {
                 (None, true) => " = 0".to_string(),
                 (None, false) => String::new(),
-                (Some(e), _) => format!(" = -1 {} ({})", e, e.desc()),
+                (Some(e), _) => format!(" = -1 {e:?} ({})", e.desc()),
             };
             let _ = writeln!(std::io::stderr(), "{}: {}{}", crate::cli::tool(), step, result);
         }
@@ -208,7 +208,7 @@ pub fn explain(step: &Step, errno: Option<Errno>) {
                 "tool": crate::cli::tool(),
                 "op": step.op(),
                 "step": step.to_string(),
-                "errno": errno.map(|e| format!("{e}")),
+                "errno": errno.map(|e| format!("{e:?}")),
             });
             if let Some(p) = step.path() {
                 obj["path"] = p.display().to_string().into();
@@ -247,8 +247,8 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         other => other.to_string(),
     };
     match hint(step, errno) {
-        Some(h) => anyhow::anyhow!("{what}: {} ({errno}): {h}", errno.desc()),
-        None => anyhow::anyhow!("{what}: {} ({errno})", errno.desc()),
+        Some(h) => anyhow::anyhow!("{what}: {} ({errno:?}): {h}", errno.desc()),
+        None => anyhow::anyhow!("{what}: {} ({errno:?})", errno.desc()),
     }
 }
 
