@@ -1,1 +1,197 @@
-//! Test harness: run the built tools against the real kernel.
+//! Test harness: run the built tools against the real kernel (ripgrep's `tests/util.rs` shape).
+//!
+//! Kernel tests never call unshare/setns inside the (threaded) test runner: they run the built
+//! binaries. `make test` builds them first; [`bin`] finds them beside the test executable.
+//! Skips print `SKIP test: why` and become failures under `ISOLAB_TEST_STRICT=1` (CI).
+
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The built binary `name` (target/debug/NAME, or target/release under `ISOLAB_PROFILE=release`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built: run `cargo build --workspace` (or `make test`) first", path.display());
+    path
+}
+
+/// A command line to run, shown whole when an assertion fails.
+pub struct Tool {
+    cmd: Command,
+    shown: Vec<String>,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Tool {
+    /// One of the project's tools.
+    pub fn new(name: &str) -> Tool {
+        Tool::program(bin(name))
+    }
+
+    /// Any program (a peer tool, a shell).
+    pub fn program(path: impl AsRef<OsStr>) -> Tool {
+        let path = path.as_ref();
+        let mut cmd = Command::new(path);
+        // Tests read messages and traces; a caller's ISOLAB_EXPLAIN must not leak into them.
+        cmd.env_remove("ISOLAB_EXPLAIN");
+        Tool { cmd, shown: vec![path.to_string_lossy().into_owned()], stdin: None }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Tool {
+        self.shown.push(a.as_ref().to_string_lossy().into_owned());
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Tool {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Tool {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Tool {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// The underlying command, for tests that need to spawn and interact.
+    pub fn command(self) -> Command {
+        self.cmd
+    }
+
+    /// Run to completion, capturing stdout and stderr.
+    pub fn run(mut self) -> Run {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = self.cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.shown));
+        if let Some(data) = self.stdin.take() {
+            let mut pipe = child.stdin.take().unwrap();
+            let _ = pipe.write_all(&data);
+        }
+        let out = child.wait_with_output().expect("wait");
+        Run {
+            shown: self.shown.join(" "),
+            code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Run {
+    pub shown: String,
+    /// Exit code, or 128+N when killed by signal N (as a shell reports it).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn dump(&self) -> String {
+        format!("\ncommand: {}\nstatus: {}\n--- stdout ---\n{}--- stderr ---\n{}", self.shown, self.code, self.stdout, self.stderr)
+    }
+
+    /// Assert the exit status; on failure print the whole run.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(self.code, expected, "unexpected exit status{}", self.dump());
+        self
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        self.code(0)
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}{}", self.dump());
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}{}", self.dump());
+        self
+    }
+
+    /// A tool's own failure: exit 125 and exactly one line on stderr that contains `needle`.
+    #[track_caller]
+    pub fn refused(&self, needle: &str) -> &Run {
+        self.code(125);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one line on stderr{}", self.dump());
+        assert!(lines[0].contains(needle), "stderr lacks {needle:?}{}", self.dump());
+        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"), "{}", self.dump());
+        self
+    }
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Skip the calling test with a printed reason, or fail it under `ISOLAB_TEST_STRICT=1`.
+/// libtest hides `eprintln!` of passing tests, so this writes to stderr directly.
+#[track_caller]
+pub fn skip(test: &str, why: &str) {
+    if std::env::var("ISOLAB_TEST_STRICT").as_deref() == Ok("1") {
+        panic!("{test}: would skip under ISOLAB_TEST_STRICT=1: {why}");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
+}
+
+/// `if !root!("name") { return; }`: skip a test that needs root when not root.
+#[macro_export]
+macro_rules! need_root {
+    ($test:expr) => {
+        if !$crate::is_root() {
+            $crate::skip($test, "needs root (the kernel refuses these namespaces and cgroups to others)");
+            return;
+        }
+    };
+}
+
+/// Lines of /proc/self/mountinfo, to prove a failed run left nothing mounted.
+pub fn mountinfo() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo")
+}
+
+/// A fresh scratch directory under the system temp dir, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("isolab-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,49 @@
+# isolab: `make demo` shows a full isolated launch; `make test` builds and runs every test.
+# Both work as root on a fresh Debian 12 machine with Rust: missing packages are installed here.
+
+PREFIX ?= /usr/local
+CARGO ?= cargo
+TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat
+# What the tests and the demo run besides our own binaries.
+PACKAGES := iproute2 procps busybox-static util-linux uidmap cgroup-tools
+BIN := target/debug
+
+.PHONY: all build release deps test test-host demo install clean
+
+all: build
+
+deps:
+	@scripts/ensure-packages $(PACKAGES)
+
+build:
+	@$(CARGO) build --workspace --quiet
+
+release:
+	@$(CARGO) build --workspace --release --quiet
+
+# Every test: unit and property tests, kernel tests on this host, then the other cgroup
+# layouts in the test VM, then the labs.
+test: deps build test-host
+
+test-host:
+	$(CARGO) test --workspace --quiet
+
+demo: deps build
+	@scripts/demo $(BIN)
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(addprefix target/release/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+	$(CARGO) run --quiet --release -p xtask -- man $(DESTDIR)$(PREFIX)/share/man/man1
+	$(CARGO) run --quiet --release -p xtask -- completions \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+
+clean:
+	$(CARGO) clean
+
+-include tests/vm/vm.mk
