@@ -1,1 +1,219 @@
-//! Credentials: uid/gid, supplementary groups, capabilities, no_new_privs. See credentials(7), capabilities(7).
+//! Credentials applied last, just before exec: supplementary groups, gid, uid, capabilities,
+//! no_new_privs. See credentials(7), capabilities(7), setresuid(2), prctl(2).
+//!
+//! Rules that bite:
+//! - Order: groups, then gid, then uid: after setresuid to a non-root uid, CAP_SETGID is gone.
+//! - Changing uid from 0 to non-zero clears the permitted and effective sets, but NOT the
+//!   inheritable one (runc CVE-2022-29162): clear inheritable and ambient explicitly.
+//! - A capability survives exec for a non-root user only through the ambient set, which needs
+//!   it in permitted and inheritable first, and PR_SET_KEEPCAPS across the uid change.
+//! - For a root payload, exec gives permitted = bounding set: dropping means dropping from bounding.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use caps::{CapSet, Capability};
+
+use crate::trace::{self, Step};
+
+/// The credentials the payload runs with; `None` keeps what the process has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Creds {
+    pub user: Option<UserSpec>,
+    /// `--groups`: supplementary groups (numeric, or names resolved in the new root's /etc/group).
+    pub groups: Option<Vec<String>>,
+    pub cap_add: Vec<Capability>,
+    /// Capabilities to drop; `drop_all` for `--cap-drop ALL`.
+    pub cap_drop: Vec<Capability>,
+    pub drop_all: bool,
+    pub no_new_privs: bool,
+}
+
+/// `--user-id UID[:GID]` (Docker `--user`): numbers or names, looked up in the new root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+impl UserSpec {
+    pub fn parse(spec: &str) -> anyhow::Result<UserSpec> {
+        let (user, group) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec, None),
+        };
+        let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid(user) || group.is_some_and(|g| !valid(g)) {
+            bail!("invalid --user-id '{spec}': expected UID[:GID] (numbers or names)");
+        }
+        Ok(UserSpec { user: user.into(), group: group.map(Into::into) })
+    }
+}
+
+/// Parse a capability name as Docker and libcap spell it: `NET_ADMIN`, `cap_net_admin`.
+pub fn parse_capability(name: &str) -> anyhow::Result<Capability> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    full.parse::<Capability>().map_err(|_| anyhow::anyhow!("unknown capability '{name}'"))
+}
+
+/// Look `name` up in an /etc/passwd- or /etc/group-shaped file: its id (field 3) and, for
+/// passwd, the primary gid (field 4). Numbers are taken as they are.
+fn lookup(file: &Path, name: &str) -> anyhow::Result<(u32, Option<u32>)> {
+    if let Ok(id) = name.parse::<u32>() {
+        let gid = std::fs::read_to_string(file).ok().and_then(|text| {
+            text.lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 3 && f[2] == name)
+                .and_then(|f| f[3].parse().ok())
+        });
+        return Ok((id, gid));
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot look up '{name}': cannot read {}", file.display()))?;
+    for fields in text.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+        if fields.len() > 3 && fields[0] == name {
+            let id = fields[2].parse().with_context(|| format!("bad id for '{name}' in {}", file.display()))?;
+            return Ok((id, fields[3].parse().ok()));
+        }
+    }
+    bail!("no user or group '{name}' in {}", file.display())
+}
+
+/// Apply `creds` to this process. Called in the new world (after pivot_root), so names are
+/// those of the container's /etc/passwd and /etc/group, as Docker resolves them.
+pub fn apply(creds: &Creds) -> anyhow::Result<()> {
+    let ids = match &creds.user {
+        Some(spec) => {
+            let (uid, primary) = lookup(Path::new("/etc/passwd"), &spec.user)?;
+            // Docker: without a group, the user's primary group, else 0.
+            let gid = match &spec.group {
+                Some(g) => lookup(Path::new("/etc/group"), g)?.0,
+                None => primary.unwrap_or(0),
+            };
+            Some((uid, gid))
+        }
+        None => None,
+    };
+    if let Some(groups) = &creds.groups {
+        let gids = groups.iter().map(|g| lookup(Path::new("/etc/group"), g).map(|x| x.0)).collect::<anyhow::Result<Vec<_>>>()?;
+        set_groups(&gids)?;
+    } else if ids.is_some() && setgroups_allowed() {
+        // A new user keeps none of the caller's supplementary groups (Docker, runc).
+        set_groups(&[])?;
+    }
+    let keep = !creds.cap_add.is_empty();
+    if let Some((uid, gid)) = ids {
+        if keep {
+            trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
+        }
+        set_gid(gid)?;
+        set_uid(uid)?;
+    }
+    apply_capabilities(creds, ids.map(|(u, _)| u))?;
+    if creds.no_new_privs {
+        trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
+    }
+    Ok(())
+}
+
+/// Whether setgroups(2) may be called here (a user namespace with setgroups 'deny' forbids it).
+pub fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+}
+
+pub fn set_groups(gids: &[u32]) -> anyhow::Result<()> {
+    let list: Vec<nix::unistd::Gid> = gids.iter().map(|&g| nix::unistd::Gid::from_raw(g)).collect();
+    trace::run(Step::Setgroups(gids.to_vec()), || nix::unistd::setgroups(&list))
+}
+
+pub fn set_gid(gid: u32) -> anyhow::Result<()> {
+    let g = nix::unistd::Gid::from_raw(gid);
+    trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(g, g, g))
+}
+
+pub fn set_uid(uid: u32) -> anyhow::Result<()> {
+    let u = nix::unistd::Uid::from_raw(uid);
+    trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))
+}
+
+fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::CapsError>) -> anyhow::Result<T> {
+    trace::run(Step::Capset(what.clone()), || {
+        act().map_err(|_| nix::errno::Errno::last())
+    })
+}
+
+/// Bounding-set drops for everyone; then, for a non-root payload, exactly `cap_add` in the
+/// permitted/effective/inheritable/ambient sets (empty by default).
+fn apply_capabilities(creds: &Creds, new_uid: Option<u32>) -> anyhow::Result<()> {
+    let all = caps::all();
+    let dropped: HashSet<Capability> = if creds.drop_all {
+        all.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
+    } else {
+        creds.cap_drop.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
+    };
+    let bounding = caps::read(None, CapSet::Bounding).unwrap_or_default();
+    for cap in dropped.iter().filter(|c| bounding.contains(c)) {
+        caps_step(format!("PR_CAPBSET_DROP, {cap}"), || caps::drop(None, CapSet::Bounding, *cap))?;
+    }
+    if !dropped.is_empty() {
+        let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
+        let keep: HashSet<Capability> = permitted.difference(&dropped).copied().collect();
+        caps_step("effective/permitted minus dropped".into(), || {
+            caps::set(None, CapSet::Effective, &keep)?;
+            caps::set(None, CapSet::Permitted, &keep)
+        })?;
+    }
+    let non_root = new_uid.is_some_and(|u| u != 0);
+    if non_root || !creds.cap_add.is_empty() {
+        let wanted: HashSet<Capability> = creds.cap_add.iter().copied().collect();
+        let shown = if wanted.is_empty() { "none".to_string() } else { format!("{wanted:?}") };
+        caps_step(format!("inheritable/ambient = {shown}"), || {
+            caps::clear(None, CapSet::Ambient)?;
+            if non_root {
+                caps::set(None, CapSet::Effective, &wanted)?;
+                caps::set(None, CapSet::Permitted, &wanted)?;
+            }
+            caps::set(None, CapSet::Inheritable, &wanted)?;
+            for cap in &wanted {
+                caps::raise(None, CapSet::Ambient, *cap)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_specs_parse_like_docker() {
+        assert_eq!(UserSpec::parse("1000:1000").unwrap(), UserSpec { user: "1000".into(), group: Some("1000".into()) });
+        assert_eq!(UserSpec::parse("nobody").unwrap().group, None);
+        for bad in ["", ":", "1000:", "a b", "1000:1000:1", "../x"] {
+            assert!(UserSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn capability_names_in_both_spellings() {
+        assert_eq!(parse_capability("NET_ADMIN").unwrap(), Capability::CAP_NET_ADMIN);
+        assert_eq!(parse_capability("cap_sys_admin").unwrap(), Capability::CAP_SYS_ADMIN);
+        assert!(parse_capability("CAP_FLY").unwrap_err().to_string().contains("CAP_FLY"));
+    }
+
+    #[test]
+    fn lookup_reads_passwd_shaped_files() {
+        let dir = std::env::temp_dir().join(format!("isolab-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("passwd");
+        std::fs::write(&f, "root:x:0:0::/root:/bin/sh\nalice:x:1000:1001::/home/alice:/bin/sh\n").unwrap();
+        assert_eq!(lookup(&f, "alice").unwrap(), (1000, Some(1001)));
+        assert_eq!(lookup(&f, "1000").unwrap(), (1000, Some(1001)));
+        assert_eq!(lookup(&f, "4242").unwrap(), (4242, None));
+        assert!(lookup(&f, "bob").is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

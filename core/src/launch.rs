@@ -1,1 +1,333 @@
-//! nsexec's launch: unshare, map, fork, set up the new world, exec.
+//! nsexec's launch: unshare, map ids from outside, fork when a namespace needs it, set up the
+//! new world, apply credentials, exec. See unshare(2), user_namespaces(7), pid_namespaces(7).
+//!
+//! The order is util-linux unshare's, which works for root and for unprivileged callers:
+//! 1. A helper is forked *before* unshare (only when ids are mapped or namespaces persisted).
+//!    It stays in the original namespaces, where it may write /proc/PID/uid_map of the caller
+//!    and bind-mount /proc/PID/ns/* onto files: neither can be done from inside.
+//! 2. The caller unshares, releases the helper and waits for it.
+//! 3. A PID (or time) namespace applies to children only: fork, so the command is PID 1.
+//!    Otherwise exec in place: no extra process.
+//! 4. In the process that will exec: host name, loopback up, mounts, /proc, credentials last.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use nix::sys::signal::Signal;
+use nix::unistd::{ForkResult, Pid};
+
+use crate::idmap::{self, Extent, Setgroups, Which};
+use crate::ns::{self, Kind};
+use crate::process;
+use crate::trace::{self, Step};
+use crate::{creds, mount};
+
+/// How the user namespace's ids are mapped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MapRequest {
+    /// No map: ids show as the overflow id until someone (idmap) writes one.
+    #[default]
+    None,
+    /// `--map-root`: the caller's uid and gid become 0 (util-linux `-r`).
+    Root,
+    /// `--map-users` / `--map-groups`.
+    Ranges { uid: Vec<Extent>, gid: Vec<Extent> },
+    /// `--map-auto`: the caller's first /etc/subuid and /etc/subgid ranges, to 0.
+    Auto,
+}
+
+/// Everything `nsexec` was asked, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// CLONE_NEW* bits to unshare.
+    pub flags: libc::c_int,
+    /// Namespaces to bind-mount onto files (`--net=FILE`).
+    pub persist: Vec<(&'static Kind, PathBuf)>,
+    pub maps: MapRequest,
+    pub setgroups: Option<Setgroups>,
+    /// Fork even without a PID namespace (`-f`).
+    pub fork: bool,
+    /// Stay as PID 1: reap orphans, forward signals (Docker `--init`).
+    pub init: bool,
+    /// Signal for the command when nsexec dies (PR_SET_PDEATHSIG); None to let it live on.
+    pub kill_child: Option<Signal>,
+    pub mounts: mount::Plan,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub creds: creds::Creds,
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<(OsString, OsString)>,
+    pub clear_env: bool,
+    pub new_session: bool,
+    pub pidfile: Option<PathBuf>,
+    pub argv: Vec<OsString>,
+}
+
+impl Spec {
+    fn has(&self, flag: libc::c_int) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn must_fork(&self) -> bool {
+        self.fork || self.init || self.has(libc::CLONE_NEWPID) || self.has(libc::CLONE_NEWTIME)
+    }
+}
+
+/// The maps to write, resolved against the caller's ids and /etc/subuid.
+#[derive(Debug, Clone)]
+struct Maps {
+    uid: Vec<Extent>,
+    gid: Vec<Extent>,
+    setgroups: Option<Setgroups>,
+}
+
+fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
+    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let single = |inside, outside| vec![Extent { inside, outside, count: 1 }];
+    let (uids, gids, mut setgroups) = match &spec.maps {
+        MapRequest::None => return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s) })),
+        // util-linux -r: deny setgroups, which an unprivileged gid_map needs anyway.
+        MapRequest::Root => (single(0, uid), single(0, gid), Some(Setgroups::Deny)),
+        MapRequest::Ranges { uid, gid } => (uid.clone(), gid.clone(), None),
+        MapRequest::Auto => {
+            let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .unwrap_or_else(|| uid.to_string());
+            (idmap::auto_map(Which::Uid, &name, uid)?, idmap::auto_map(Which::Gid, &name, uid)?, None)
+        }
+    };
+    if spec.setgroups.is_some() {
+        setgroups = spec.setgroups;
+    }
+    if setgroups.is_none() && uid != 0 && !gids.is_empty() {
+        // The kernel lets an unprivileged writer write gid_map only after setgroups is denied.
+        setgroups = Some(Setgroups::Deny);
+    }
+    idmap::validate(Which::Uid, &uids)?;
+    idmap::validate(Which::Gid, &gids)?;
+    Ok(Some(Maps { uid: uids, gid: gids, setgroups }))
+}
+
+/// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
+pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    let maps = resolve_maps(&spec)?;
+    if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
+        bail!("id maps need a new user namespace: add --user");
+    }
+    let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let helper = if maps.is_some() || !spec.persist.is_empty() { Some(Helper::start(maps.clone(), &spec.persist)?) } else { None };
+    ns::unshare(spec.flags)?;
+    if let Some(helper) = helper {
+        if !helper.release_and_wait()? {
+            return Ok(crate::cli::EXIT_TOOL); // the helper printed why
+        }
+    }
+    if maps.as_ref().is_some_and(maps_root) {
+        become_root()?;
+    }
+    if !spec.must_fork() {
+        write_pidfile(&spec, nix::unistd::getpid())?;
+        return Err(finish_and_exec(&spec, opened, false));
+    }
+    fork_payload(&spec, opened)
+}
+
+/// Whether uid 0 and gid 0 are both mapped: then the command starts as root inside (runc's default).
+fn maps_root(maps: &Maps) -> bool {
+    let has_zero = |m: &[Extent]| m.iter().any(|e| e.inside == 0);
+    has_zero(&maps.uid) && has_zero(&maps.gid)
+}
+
+fn become_root() -> anyhow::Result<()> {
+    creds::set_gid(0)?;
+    if creds::setgroups_allowed() {
+        // The caller's supplementary groups are unmapped inside: drop them (they'd show as nogroup).
+        creds::set_groups(&[])?;
+    }
+    creds::set_uid(0)
+}
+
+fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
+    if let Some(file) = &spec.pidfile {
+        let step = Step::Write { path: file.clone(), value: format!("{pid}\n") };
+        trace::run_io(step, || std::fs::write(file, format!("{pid}\n")))?;
+    }
+    Ok(())
+}
+
+/// Fork the process that becomes PID 1 of the new PID namespace, and supervise it.
+fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
+    let (alive_r, alive_w) = pipe()?;
+    match process::fork()? {
+        ForkResult::Child => {
+            drop(alive_w);
+            let err = match child_guard(spec, &alive_r) {
+                Ok(()) if spec.init => return run_init(spec, opened),
+                Ok(()) => finish_and_exec(spec, opened, true),
+                Err(e) => e,
+            };
+            std::process::exit(crate::cli::report(&err).into())
+        }
+        ForkResult::Parent { child } => {
+            drop(alive_r);
+            write_pidfile(spec, child)?;
+            let status = process::supervise(child, false)?;
+            drop(alive_w);
+            Ok(process::die_like(status))
+        }
+    }
+}
+
+/// In the forked child: die with nsexec if asked (`--kill-child`, default SIGKILL).
+fn child_guard(spec: &Spec, alive: &OwnedFd) -> anyhow::Result<()> {
+    if let Some(sig) = spec.kill_child {
+        process::die_with_parent(sig, alive)?;
+    }
+    Ok(())
+}
+
+/// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
+fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
+    // The world is set up once, here, so the command and every orphan share it.
+    let result = setup_world(spec, opened, true).and_then(|()| process::fork());
+    let err = match result {
+        Ok(ForkResult::Child) => exec_command(spec),
+        Ok(ForkResult::Parent { child }) => {
+            let status = process::supervise(child, true);
+            std::process::exit(status.map_or(crate::cli::EXIT_TOOL, process::status_code).into())
+        }
+        Err(e) => e,
+    };
+    std::process::exit(crate::cli::report(&err).into())
+}
+
+/// Set up the world and exec; returns only the error that stopped it.
+fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
+    match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
+        Ok(()) => exec_command(spec),
+        Err(e) => e,
+    }
+}
+
+fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<()> {
+    if let Some(name) = &spec.hostname {
+        trace::run(Step::Sethostname(name.clone()), || nix::unistd::sethostname(name))?;
+    }
+    if let Some(name) = &spec.domainname {
+        set_domainname(name)?;
+    }
+    if spec.has(libc::CLONE_NEWNET) {
+        ns::loopback_up()?;
+    }
+    if let Some(opened) = opened {
+        mount::setup(opened, in_new_pid_ns)?;
+    }
+    Ok(())
+}
+
+fn set_domainname(name: &str) -> anyhow::Result<()> {
+    trace::run(Step::Setdomainname(name.into()), || {
+        // SAFETY: the pointer and length describe `name`'s bytes.
+        nix::errno::Errno::result(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
+    })
+}
+
+/// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
+fn exec_command(spec: &Spec) -> anyhow::Error {
+    if let Err(e) = prepare_exec(spec) {
+        return e;
+    }
+    process::exec(&spec.argv)
+}
+
+fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
+    creds::apply(&spec.creds)?;
+    if let Some(dir) = &spec.workdir {
+        trace::run(Step::Chdir(dir.clone()), || nix::unistd::chdir(dir.as_path()))
+            .with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
+        // runc CVE-2024-21626: a cwd reached through a leaked fd lies outside the root and
+        // getcwd() then fails; refuse to run there.
+        std::env::current_dir().map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
+    }
+    if spec.clear_env {
+        for (k, _) in std::env::vars_os() {
+            std::env::remove_var(k);
+        }
+        std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    }
+    for (k, v) in &spec.env {
+        std::env::set_var(k, v);
+    }
+    if spec.new_session {
+        trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;
+    }
+    Ok(())
+}
+
+fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
+}
+
+/// The process that writes the maps and persists namespaces from outside (step 1 above).
+struct Helper {
+    pid: Pid,
+    go: OwnedFd,
+}
+
+impl Helper {
+    fn start(maps: Option<Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<Helper> {
+        let target = nix::unistd::getpid();
+        let (go_r, go_w) = pipe()?;
+        match process::fork()? {
+            ForkResult::Child => {
+                drop(go_w);
+                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist) {
+                    Ok(()) => 0,
+                    Err(e) => crate::cli::report(&e),
+                };
+                // _exit: no destructors or atexit handlers of the parent's image run twice.
+                // SAFETY: _exit is always safe to call.
+                unsafe { libc::_exit(code.into()) }
+            }
+            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w }),
+        }
+    }
+
+    /// In the helper: wait until the caller has unshared, then map and persist.
+    fn serve(target: Pid, go: &OwnedFd, maps: Option<&Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<()> {
+        let mut byte = [0u8; 1];
+        if nix::unistd::read(go, &mut byte)? == 0 {
+            // SAFETY: _exit is always safe. The caller failed to unshare and reports it itself.
+            unsafe { libc::_exit(0) };
+        }
+        let proc_dir = PathBuf::from(format!("/proc/{target}"));
+        if let Some(maps) = maps {
+            if let Some(sg) = maps.setgroups {
+                idmap::write_setgroups(&proc_dir, sg)?;
+            }
+            if !maps.uid.is_empty() {
+                idmap::write_map(&proc_dir, Which::Uid, &maps.uid)?;
+            }
+            if !maps.gid.is_empty() {
+                idmap::write_map(&proc_dir, Which::Gid, &maps.gid)?;
+            }
+        }
+        for (kind, file) in persist {
+            mount::persist(&proc_dir.join("ns").join(ns::for_children_name(kind)), file)
+                .with_context(|| format!("cannot persist the {} namespace on {}", kind.proc_name, file.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Let the helper act and wait for it; false when it failed (it printed why).
+    fn release_and_wait(self) -> anyhow::Result<bool> {
+        nix::unistd::write(&self.go, b"1").context("releasing the id-map helper")?;
+        drop(self.go);
+        let status = process::wait_for(self.pid)?;
+        Ok(process::status_code(status) == 0)
+    }
+}

@@ -89,6 +89,32 @@ pub fn unshare(flags: libc::c_int) -> anyhow::Result<()> {
     })
 }
 
+/// Bring `lo` up in the current network namespace, as Docker does: a new network namespace
+/// has only a loopback device, and it starts down. ioctl(SIOCSIFFLAGS), see netdevice(7).
+pub fn loopback_up() -> anyhow::Result<()> {
+    #[repr(C)]
+    struct IfreqFlags {
+        name: [u8; libc::IFNAMSIZ],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    let step = crate::trace::Step::Call("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)".into());
+    crate::trace::run(step, || {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        // SAFETY: plain socket(2); the fd is owned right below.
+        let fd = nix::errno::Errno::result(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+        // SAFETY: fd was just created and is owned by nobody else.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut req = IfreqFlags { name: [0; libc::IFNAMSIZ], flags: 0, _pad: [0; 22] };
+        req.name[..2].copy_from_slice(b"lo");
+        // SAFETY: req is a properly sized ifreq for SIOCGIFFLAGS/SIOCSIFFLAGS.
+        nix::errno::Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+        req.flags |= libc::IFF_UP as libc::c_short;
+        // SAFETY: as above.
+        nix::errno::Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

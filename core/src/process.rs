@@ -118,11 +118,16 @@ pub fn forward_signals_to(child: Pid) {
     }
 }
 
-/// Ask the kernel to send `sig` to this process when its parent dies, and close the race
-/// where the parent died before we asked: then act as if the signal had come.
-pub fn die_with_parent(sig: Signal, expected_parent: Pid) -> anyhow::Result<()> {
+/// Ask the kernel to send `sig` to this process when its parent dies, and close the race where
+/// the parent died before we asked. `alive` is the read end of a pipe whose write end only the
+/// parent holds: it reads as EOF once the parent is gone. (getppid() cannot tell: in a new PID
+/// namespace the parent is outside and shows as 0.)
+pub fn die_with_parent(sig: Signal, alive: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
+    use std::os::fd::AsFd;
     trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {sig}")), || nix::sys::prctl::set_pdeathsig(sig))?;
-    if nix::unistd::getppid() != expected_parent {
+    let mut fds = [nix::poll::PollFd::new(alive.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let gone = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0);
+    if gone {
         let _ = signal::raise(sig);
         std::process::exit(crate::cli::EXIT_TOOL.into());
     }
