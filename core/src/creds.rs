@@ -13,7 +13,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use caps::{CapSet, Capability};
+use caps::CapSet;
+pub use caps::Capability;
 
 use crate::trace::{self, Step};
 

@@ -3,9 +3,10 @@
 //!
 //! Rules that bite:
 //! - Make the tree private (recursively) first, or every mount below propagates to the host.
-//! - Sources are opened before anything is mounted and cloned with open_tree(OPEN_TREE_CLONE):
-//!   the clone is the tree as it was, so later mounts (ours, or a racing process's symlink swap)
-//!   cannot change what gets attached.
+//! - Sources are checked before unshare, opened again inside the new namespace (open_tree clones
+//!   only mounts of the caller's own namespace), compared by device and inode, and cloned with
+//!   open_tree(OPEN_TREE_CLONE) before any mount of ours: the clone is the tree as it was, so
+//!   later mounts (ours, or a racing process's symlink swap) cannot change what gets attached.
 //! - Mount targets inside the new root are resolved with openat2(RESOLVE_IN_ROOT) and the last
 //!   component must not be a symlink: a rootfs cannot point a mount at a host path (runc
 //!   CVE-2021-30465, CVE-2025-31133 family). Mounts go onto the resolved fd, never a re-walked path.
@@ -136,6 +137,17 @@ fn open_path(p: &Path) -> anyhow::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Open `path` again in the new mount namespace (open_tree clones only mounts of the caller's
+/// own namespace) and make sure it is still the object checked before unshare.
+fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<OwnedFd> {
+    let fd = open_path(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        bail!("{} changed while nsexec was starting: refused", path.display());
+    }
+    Ok(fd)
+}
+
 /// `/proc/self/fd/N`: a path through which mount(2) reaches exactly the object `fd` is.
 fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
@@ -146,15 +158,15 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     let plan = &opened.plan;
     set_propagation(plan.propagation)?;
-    let root_tree = match &opened.rootfs {
-        Some(fd) => Some(clone_tree(fd, plan.rootfs.as_deref().unwrap(), false)?),
-        None => None,
+    let root_tree = match (&opened.rootfs, &plan.rootfs) {
+        (Some(fd), Some(dir)) => Some(clone_tree(&reopen_same(dir, fd)?, dir, false)?),
+        _ => None,
     };
     let bind_trees = opened
         .binds
         .iter()
         .zip(&plan.binds)
-        .map(|(fd, b)| clone_tree(fd, &b.source, b.read_only))
+        .map(|(fd, b)| clone_tree(&reopen_same(&b.source, fd)?, &b.source, b.read_only))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let staging = Path::new("/tmp");
     let root = match root_tree {
@@ -171,7 +183,7 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
         set_read_only(&root, if plan.rootfs.is_some() { staging } else { Path::new("/") })?;
     }
     if let Some(dev) = &targets.dev {
-        mount_dev(dev)?;
+        mount_dev(&root, dev)?;
     }
     if let Some(proc_fd) = &targets.proc {
         mount_proc(proc_fd, new_pid_ns)?;
@@ -377,8 +389,10 @@ fn mount_proc(target: &OwnedFd, new_pid_ns: bool) -> anyhow::Result<()> {
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// A minimal /dev: tmpfs, the six usual nodes, a private devpts, /dev/shm and the fd links.
-fn mount_dev(dev: &OwnedFd) -> anyhow::Result<()> {
-    mount_fs("tmpfs", dev, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "mode=755,size=65536k")?;
+fn mount_dev(root: &OwnedFd, target: &OwnedFd) -> anyhow::Result<()> {
+    mount_fs("tmpfs", target, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "mode=755,size=65536k")?;
+    // `target` still names the directory under the new tmpfs: look the name up again to get the tmpfs.
+    let dev = &openat_nofollow(root, OsStr::new("dev")).map_err(|e| anyhow::anyhow!("cannot open the new /dev: {}", e.desc()))?;
     for node in DEV_NODES {
         let target = create_and_open(dev, node, false)?;
         bind_path(&Path::new("/dev").join(node), &target, false)?;

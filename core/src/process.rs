@@ -118,6 +118,16 @@ pub fn forward_signals_to(child: Pid) {
     }
 }
 
+/// A signal by name or number, as kill(1) takes it: `KILL`, `SIGTERM`, `term`, `9`.
+pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal '{s}'"));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal '{s}'"))
+}
+
 /// Ask the kernel to send `sig` to this process when its parent dies, and close the race where
 /// the parent died before we asked. `alive` is the read end of a pipe whose write end only the
 /// parent holds: it reads as EOF once the parent is gone. (getppid() cannot tell: in a new PID

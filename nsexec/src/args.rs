@@ -1,4 +1,386 @@
-//! nsexec's command line.
+//! nsexec's command line: util-linux `unshare` flags for namespaces, Docker's names for the rest.
+//! Two stages (ripgrep's lowargs -> hiargs): clap's struct, then `into_spec()` that turns
+//! strings into checked values and checks flags against each other, with no kernel involved.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{CommandFactory, Parser};
+use isolab_core::creds::{self, Creds, UserSpec};
+use isolab_core::idmap::{self, Setgroups};
+use isolab_core::launch::{MapRequest, Spec};
+use isolab_core::mount::{self, Bind, Propagation};
+use isolab_core::ns;
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+  Every namespace, root mapped to host uid 100000 (Docker userns-remap), the host's root
+  read-only with a fresh /proc, a minimal /dev and a tmpfs /tmp:
+    nsexec -a --map-users 0:100000:65536 --map-groups 0:100000:65536 --hostname demo \\
+           --rootfs / --read-only --tmpfs /tmp -- sh -c 'id; hostname; ps aux'
+
+  The article, experiment 1: root in a container is root on the host.
+    nsexec --mount --bind /bin:/host -- rm -f /host/touch.bak            # succeeds
+  Experiment 2: Docker --user 1000:1000.
+    nsexec --mount --bind /bin:/host --user-id 1000:1000 -- rm -f /host/touch.bak   # Permission denied
+  Experiment 3: the user-namespace remap; id says root, the host says no.
+    nsexec --user --map-users 0:100000:65536 --map-groups 0:100000:65536 --mount \\
+           --bind /bin:/host -- sh -c 'id; rm -f /host/touch.bak'        # uid=0, Permission denied
+  Experiment 4: a network namespace has only lo, and it is up.
+    nsexec --net -- ip addr
+  Experiment 5: a PID namespace; ps sees PID 1 and itself.
+    nsexec --pid --mount -- ps aux
+
+  Keep a network namespace for later (enter it with nsenter-lite --ns-file net=/run/demo.net):
+    touch /run/demo.net && nsexec --net=/run/demo.net -- true
+
+  Show every step the kernel is asked to take:
+    nsexec --explain --pid --mount -- true
+
+EXIT STATUS:
+  the command's own status; 128+N when it died of signal N; 125 when nsexec itself failed
+  (bad flag, set-up refused by the kernel); 126 when the command cannot be executed;
+  127 when it is not found.";
+
+/// Run a command in new namespaces, with its own root, ids and credentials.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nsexec",
+    version,
+    about = "Run a command in new namespaces (user, mount, pid, net, uts, ipc, cgroup, time)",
+    long_about = "Run a command in new namespaces (user, mount, pid, net, uts, ipc, cgroup, time), \
+                  set up the new world (id maps, host name, /proc, root file system, binds, credentials) \
+                  and exec it. Flags follow util-linux unshare(1) for namespaces and docker-run(1) for the rest.",
+    after_help = EXAMPLES,
+    next_help_heading = "Namespaces"
+)]
+pub struct Args {
+    /// New user namespace [persist on FILE]
+    #[arg(short = 'U', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub user: Option<String>,
+    /// New mount namespace [persist on FILE]
+    #[arg(short = 'm', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub mount: Option<String>,
+    /// New PID namespace: the command is its PID 1 [persist on FILE]
+    #[arg(short = 'p', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub pid: Option<String>,
+    /// New network namespace, with lo up [persist on FILE]
+    #[arg(short = 'n', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub net: Option<String>,
+    /// New UTS namespace (host and domain name) [persist on FILE]
+    #[arg(short = 'u', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub uts: Option<String>,
+    /// New IPC namespace [persist on FILE]
+    #[arg(short = 'i', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub ipc: Option<String>,
+    /// New cgroup namespace [persist on FILE]
+    #[arg(short = 'C', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub cgroup: Option<String>,
+    /// New time namespace [persist on FILE]
+    #[arg(short = 'T', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub time: Option<String>,
+    /// Every namespace kind this kernel has
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Fork even without a PID namespace
+    #[arg(short = 'f', long)]
+    pub fork: bool,
+    /// Stay as PID 1: reap orphans, forward signals, pass the status (Docker --init)
+    #[arg(long)]
+    pub init: bool,
+    /// Signal sent to the command if nsexec dies [default: KILL]
+    #[arg(long, value_name = "SIG", num_args = 0..=1, require_equals = true, default_missing_value = "KILL")]
+    pub kill_child: Option<String>,
+    /// Let the command live on if nsexec dies
+    #[arg(long, conflicts_with = "kill_child")]
+    pub no_kill_child: bool,
+    /// Write the command's PID (as the caller sees it) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Map the caller's uid and gid to root (implies --user)
+    #[arg(short = 'r', long, alias = "map-root-user", help_heading = "User namespace")]
+    pub map_root: bool,
+    /// Map uids: INSIDE:OUTSIDE:COUNT, or util-linux 2.38's OUTSIDE,INSIDE,COUNT (repeatable; implies --user)
+    #[arg(long, value_name = "MAP", help_heading = "User namespace")]
+    pub map_users: Vec<String>,
+    /// Map gids, as --map-users
+    #[arg(long, value_name = "MAP", help_heading = "User namespace")]
+    pub map_groups: Vec<String>,
+    /// Map the caller's first /etc/subuid and /etc/subgid ranges, to 0 (implies --user)
+    #[arg(long, help_heading = "User namespace")]
+    pub map_auto: bool,
+    /// allow or deny setgroups(2) in the new user namespace
+    #[arg(long, value_name = "allow|deny", help_heading = "User namespace")]
+    pub setgroups: Option<String>,
+
+    /// Host name in the new UTS namespace
+    #[arg(long, value_name = "NAME", help_heading = "The new world")]
+    pub hostname: Option<String>,
+    /// NIS domain name in the new UTS namespace
+    #[arg(long, value_name = "NAME", help_heading = "The new world")]
+    pub domainname: Option<String>,
+    /// Mount a fresh proc on DIR [default: /proc; implied by --pid with --mount]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, require_equals = true, default_missing_value = "/proc", help_heading = "The new world")]
+    pub mount_proc: Option<PathBuf>,
+    /// Use DIR as the root file system (pivot_root), with a minimal /dev (needs --mount)
+    #[arg(long, value_name = "DIR", help_heading = "The new world")]
+    pub rootfs: Option<PathBuf>,
+    /// Bind-mount SRC on DST, read-only with :ro (Docker -v; repeatable; needs --mount)
+    #[arg(long, value_name = "SRC:DST[:ro]", help_heading = "The new world")]
+    pub bind: Vec<String>,
+    /// Mount a tmpfs on DST (repeatable; needs --mount)
+    #[arg(long, value_name = "DST", help_heading = "The new world")]
+    pub tmpfs: Vec<String>,
+    /// Make the root file system read-only (binds and tmpfs keep their own mode)
+    #[arg(long, help_heading = "The new world")]
+    pub read_only: bool,
+    /// Mount propagation: private, slave, shared or unchanged
+    #[arg(long, value_name = "MODE", default_value = "private", help_heading = "The new world")]
+    pub propagation: String,
+
+    /// Run as UID[:GID], numbers or names from the new root's /etc/passwd (Docker --user)
+    #[arg(long, value_name = "UID[:GID]", help_heading = "Credentials")]
+    pub user_id: Option<String>,
+    /// Supplementary groups, comma-separated
+    #[arg(long, value_name = "G1,G2", value_delimiter = ',', help_heading = "Credentials")]
+    pub groups: Option<Vec<String>>,
+    /// Add a capability (repeatable; for a non-root user it is kept across exec)
+    #[arg(long, value_name = "CAP", help_heading = "Credentials")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability, or ALL (repeatable)
+    #[arg(long, value_name = "CAP|ALL", help_heading = "Credentials")]
+    pub cap_drop: Vec<String>,
+    /// Set no_new_privs: exec cannot gain privileges (setuid bits, file capabilities)
+    #[arg(long, help_heading = "Credentials")]
+    pub no_new_privs: bool,
+
+    /// Working directory of the command
+    #[arg(short = 'w', long, value_name = "DIR", help_heading = "Process")]
+    pub workdir: Option<PathBuf>,
+    /// Set an environment variable (repeatable)
+    #[arg(short = 'e', long, value_name = "K=V", help_heading = "Process")]
+    pub env: Vec<String>,
+    /// Start from an empty environment (PATH set to the usual default)
+    #[arg(long, help_heading = "Process")]
+    pub clear_env: bool,
+    /// Run the command in a new session, without a controlling terminal (stops TIOCSTI injection)
+    #[arg(long, help_heading = "Process")]
+    pub new_session: bool,
+    /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
+    #[arg(long, help_heading = "Process")]
+    pub explain: bool,
+
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// The clap definition, for man pages and completions.
 pub fn command() -> clap::Command {
-    clap::Command::new("nsexec")
+    Args::command()
+}
+
+impl Args {
+    /// The namespace flags and their FILE values, in the table's order.
+    fn namespaces(&self) -> [(&'static str, &Option<String>); 8] {
+        [
+            ("user", &self.user),
+            ("cgroup", &self.cgroup),
+            ("ipc", &self.ipc),
+            ("uts", &self.uts),
+            ("net", &self.net),
+            ("pid", &self.pid),
+            ("mnt", &self.mount),
+            ("time", &self.time),
+        ]
+    }
+
+    /// Turn the flags into a checked [`Spec`]; every refusal names the flag.
+    pub fn into_spec(self) -> anyhow::Result<Spec> {
+        if self.explain {
+            isolab_core::trace::enable();
+        }
+        let mut spec = Spec { argv: self.command.clone(), ..Spec::default() };
+        for (name, value) in self.namespaces() {
+            let kind = ns::kind_by_name(name).expect("table name");
+            if let Some(file) = value {
+                spec.flags |= kind.flag;
+                if !file.is_empty() {
+                    spec.persist.push((kind, PathBuf::from(file)));
+                }
+            } else if self.all && ns::supported(kind) {
+                spec.flags |= kind.flag;
+            }
+        }
+        spec.maps = self.map_request()?;
+        if spec.maps != MapRequest::None {
+            spec.flags |= libc_flag("user");
+        }
+        spec.setgroups = self.setgroups.as_deref().map(parse_setgroups).transpose()?;
+        spec.fork = self.fork;
+        spec.init = self.init;
+        spec.kill_child = if self.no_kill_child { None } else { Some(isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))?) };
+        spec.pidfile = self.pidfile.clone();
+        spec.hostname = self.hostname.as_deref().map(|h| check_name("--hostname", h)).transpose()?;
+        spec.domainname = self.domainname.as_deref().map(|h| check_name("--domainname", h)).transpose()?;
+        if (spec.hostname.is_some() || spec.domainname.is_some()) && spec.flags & libc_flag("uts") == 0 {
+            bail!("--hostname and --domainname need a UTS namespace of their own: add -u/--uts");
+        }
+        spec.mounts = self.mount_plan(&mut spec)?;
+        spec.creds = self.creds()?;
+        spec.workdir = self.workdir.clone();
+        spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
+        spec.clear_env = self.clear_env;
+        spec.new_session = self.new_session;
+        Ok(spec)
+    }
+
+    fn map_request(&self) -> anyhow::Result<MapRequest> {
+        let ranges = !self.map_users.is_empty() || !self.map_groups.is_empty();
+        match (self.map_root, ranges, self.map_auto) {
+            (false, false, false) => Ok(MapRequest::None),
+            (true, false, false) => Ok(MapRequest::Root),
+            (false, false, true) => Ok(MapRequest::Auto),
+            (false, true, false) => Ok(MapRequest::Ranges {
+                uid: self.map_users.iter().map(|m| idmap::parse_extent(m).map_err(|e| anyhow::anyhow!("--map-users: {e:#}"))).collect::<anyhow::Result<_>>()?,
+                gid: self.map_groups.iter().map(|m| idmap::parse_extent(m).map_err(|e| anyhow::anyhow!("--map-groups: {e:#}"))).collect::<anyhow::Result<_>>()?,
+            }),
+            _ => bail!("choose one of --map-root, --map-users/--map-groups and --map-auto"),
+        }
+    }
+
+    fn mount_plan(&self, spec: &mut Spec) -> anyhow::Result<mount::Plan> {
+        let propagation = Propagation::parse(&self.propagation)?;
+        let new_mnt = spec.flags & libc_flag("mnt") != 0;
+        let needs_mnt = [
+            (self.rootfs.is_some(), "--rootfs"),
+            (!self.bind.is_empty(), "--bind"),
+            (!self.tmpfs.is_empty(), "--tmpfs"),
+            (self.read_only, "--read-only"),
+        ];
+        if let Some((_, flag)) = needs_mnt.iter().find(|(used, _)| *used && !new_mnt) {
+            bail!("{flag} needs a mount namespace of its own: add -m/--mount");
+        }
+        if self.mount_proc.is_some() {
+            spec.flags |= libc_flag("mnt"); // util-linux: --mount-proc implies --mount
+        }
+        let new_pid = spec.flags & libc_flag("pid") != 0;
+        let proc = match &self.mount_proc {
+            Some(dir) => Some(mount::clean_dest(&dir.to_string_lossy(), "--mount-proc")?),
+            // A new PID namespace wants its own /proc, or `ps` shows the host's processes.
+            None if new_pid && new_mnt => Some(PathBuf::from("/proc")),
+            None if self.rootfs.is_some() => Some(PathBuf::from("/proc")),
+            None => None,
+        };
+        Ok(mount::Plan {
+            propagation,
+            rootfs: self.rootfs.clone(),
+            binds: self.bind.iter().map(|b| Bind::parse(b)).collect::<anyhow::Result<_>>()?,
+            tmpfs: self.tmpfs.iter().map(|t| mount::clean_dest(t, "--tmpfs")).collect::<anyhow::Result<_>>()?,
+            read_only: self.read_only,
+            proc,
+            dev: self.rootfs.is_some(),
+        })
+    }
+
+    fn creds(&self) -> anyhow::Result<Creds> {
+        let drop_all = self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("all"));
+        Ok(Creds {
+            user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
+            groups: self.groups.clone(),
+            cap_add: self.cap_add.iter().map(|c| cap("--cap-add", c)).collect::<anyhow::Result<_>>()?,
+            cap_drop: self.cap_drop.iter().filter(|c| !c.eq_ignore_ascii_case("all")).map(|c| cap("--cap-drop", c)).collect::<anyhow::Result<_>>()?,
+            drop_all,
+            no_new_privs: self.no_new_privs,
+        })
+    }
+}
+
+fn libc_flag(name: &str) -> i32 {
+    ns::kind_by_name(name).map_or(0, |k| k.flag)
+}
+
+fn cap(flag: &str, name: &str) -> anyhow::Result<creds::Capability> {
+    creds::parse_capability(name).map_err(|e| anyhow::anyhow!("{flag}: {e:#}"))
+}
+
+fn parse_setgroups(s: &str) -> anyhow::Result<Setgroups> {
+    match s {
+        "allow" => Ok(Setgroups::Allow),
+        "deny" => Ok(Setgroups::Deny),
+        _ => bail!("invalid --setgroups '{s}': expected allow or deny"),
+    }
+}
+
+/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no NUL or newline.
+fn check_name(flag: &str, name: &str) -> anyhow::Result<String> {
+    if name.is_empty() || name.len() > 64 || name.contains(['\0', '\n']) {
+        bail!("invalid {flag} '{}': must be 1 to 64 bytes, without NUL or newline", name.escape_debug());
+    }
+    Ok(name.to_string())
+}
+
+fn parse_env(kv: &str) -> anyhow::Result<(OsString, OsString)> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
+        _ => bail!("invalid --env '{kv}': expected NAME=VALUE"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(args: &[&str]) -> anyhow::Result<Spec> {
+        Args::try_parse_from(std::iter::once("nsexec").chain(args.iter().copied()))?.into_spec()
+    }
+
+    fn err(args: &[&str]) -> String {
+        format!("{:#}", spec(args).unwrap_err())
+    }
+
+    #[test]
+    fn namespace_flags_and_persistence() {
+        let s = spec(&["-U", "-p", "--net=/run/x.net", "--", "true"]).unwrap();
+        assert_eq!(s.flags, libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNET);
+        assert_eq!(s.persist.len(), 1);
+        assert_eq!(s.persist[0].0.proc_name, "net");
+        assert_eq!(s.argv, vec![OsString::from("true")]);
+        let all = spec(&["-a", "true"]).unwrap();
+        assert_eq!(all.flags & libc::CLONE_NEWNS, libc::CLONE_NEWNS);
+    }
+
+    #[test]
+    fn pid_with_mount_mounts_proc() {
+        assert_eq!(spec(&["-p", "-m", "ps"]).unwrap().mounts.proc, Some("/proc".into()));
+        assert_eq!(spec(&["-p", "ps"]).unwrap().mounts.proc, None);
+        let s = spec(&["--mount-proc", "ps"]).unwrap();
+        assert_eq!(s.flags & libc::CLONE_NEWNS, libc::CLONE_NEWNS);
+    }
+
+    #[test]
+    fn maps_imply_user_and_take_both_syntaxes() {
+        let s = spec(&["--map-users", "0:100000:65536", "--map-groups", "100000,0,65536", "id"]).unwrap();
+        assert_eq!(s.flags, libc::CLONE_NEWUSER);
+        let MapRequest::Ranges { uid, gid } = s.maps else { panic!() };
+        assert_eq!(uid, gid);
+        assert_eq!(spec(&["-r", "id"]).unwrap().maps, MapRequest::Root);
+    }
+
+    #[test]
+    fn refusals_name_the_flag() {
+        assert!(err(&["--rootfs", "/", "true"]).contains("--rootfs needs a mount namespace"));
+        assert!(err(&["--hostname", "x", "true"]).contains("add -u/--uts"));
+        assert!(err(&["-u", "--hostname", &"h".repeat(65), "true"]).contains("--hostname"));
+        assert!(err(&["--map-users", "0:1:0", "true"]).contains("--map-users"));
+        assert!(err(&["-r", "--map-auto", "true"]).contains("choose one"));
+        assert!(err(&["--cap-add", "FLY", "true"]).contains("--cap-add"));
+        assert!(err(&["-m", "--bind", "/a:b", "true"]).contains("--bind"));
+        assert!(err(&["--setgroups", "maybe", "true"]).contains("--setgroups"));
+        assert!(err(&["-e", "=x", "true"]).contains("--env"));
+        assert!(err(&["--kill-child=NOPE", "true"]).contains("NOPE"));
+        assert!(spec(&["-U"]).is_err(), "a command is required");
+    }
 }

@@ -1,4 +1,9 @@
 //! nsexec: unshare namespaces, set up the new world, exec COMMAND. See unshare(2), namespaces(7).
+use clap::Parser;
+
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("nsexec", |_argv| Err(anyhow::anyhow!("not built yet")))
+    isolab_core::cli::run("nsexec", |argv| {
+        let spec = nsexec_args::Args::try_parse_from(argv)?.into_spec()?;
+        isolab_core::launch::run(spec)
+    })
 }
