@@ -97,10 +97,12 @@ fn report_usage(usage: &clap::Error) -> u8 {
             0
         }
         _ => {
+            // clap's first paragraph, on one line: "the following required arguments were
+            // not provided: <COMMAND>..."; the usage block after it is left to --help.
             let rendered = usage.render().to_string();
-            let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
-            eprintln!("{}: {} (see --help)", tool(), first);
+            let first: Vec<&str> = rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            let first = first.join(" ");
+            eprintln!("{}: {} (see --help)", tool(), first.trim_start_matches("error: "));
             EXIT_TOOL
         }
     }

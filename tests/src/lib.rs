@@ -65,6 +65,20 @@ impl Tool {
         self
     }
 
+    /// Start the tool with only descriptors 0, 1 and 2 open (the harness itself, or the shell
+    /// that runs the tests, may have others without close-on-exec).
+    pub fn only_stdio(mut self) -> Tool {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: close_range only marks descriptors close-on-exec; it is async-signal-safe.
+        unsafe {
+            self.cmd.pre_exec(|| {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                Ok(())
+            });
+        }
+        self
+    }
+
     /// The underlying command, for tests that need to spawn and interact.
     pub fn command(self) -> Command {
         self.cmd
