@@ -176,23 +176,27 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
         }
         None => open_path(Path::new("/"))?,
     };
-    // Mount points are made while the root is still writable; then it turns read-only, then the
-    // mounts go on top (they keep their own flags, as Docker's volumes do with --read-only).
-    let targets = Targets::resolve(&root, plan)?;
+    // Mount points in the root itself are made while it is still writable; then it turns
+    // read-only; then the mounts go on top (they keep their own flags, as Docker's volumes do
+    // with --read-only). A target under one of our own file systems (a bind into a --tmpfs) is
+    // made when its turn comes, on that file system.
+    let order = mount_order(plan);
     if plan.read_only {
+        for (i, m) in order.iter().enumerate() {
+            if !order[..i].iter().any(|earlier| earlier.is_fs() && m.dest.starts_with(&earlier.dest)) {
+                target(&root, &m.dest, m.is_dir)?;
+            }
+        }
         set_read_only(&root, if plan.rootfs.is_some() { staging } else { Path::new("/") })?;
     }
-    if let Some(dev) = &targets.dev {
-        mount_dev(&root, dev)?;
-    }
-    if let Some(proc_fd) = &targets.proc {
-        mount_proc(proc_fd, new_pid_ns)?;
-    }
-    for fd in &targets.tmpfs {
-        mount_fs("tmpfs", fd, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?;
-    }
-    for (tree, (fd, bind)) in bind_trees.iter().zip(targets.binds.iter().zip(&plan.binds)) {
-        attach(tree, fd, &bind.dest)?;
+    for m in &order {
+        let fd = target(&root, &m.dest, m.is_dir)?;
+        match m.what {
+            What::Dev => mount_dev(&root, &fd)?,
+            What::Proc => mount_proc(&fd, new_pid_ns)?,
+            What::Tmpfs => mount_fs("tmpfs", &fd, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?,
+            What::Bind(i) => attach(&bind_trees[i], &fd, &m.dest)?,
+        }
     }
     if plan.rootfs.is_some() {
         pivot_into(&root)?;
@@ -278,24 +282,39 @@ fn attach(tree: &OwnedFd, target: &OwnedFd, shown: &Path) -> anyhow::Result<()> 
     })
 }
 
-/// The mount points of a plan, resolved (and created where missing) inside `root`.
-struct Targets {
-    dev: Option<OwnedFd>,
-    proc: Option<OwnedFd>,
-    tmpfs: Vec<OwnedFd>,
-    binds: Vec<OwnedFd>,
+/// One mount of a plan, in the order they are made: /dev, /proc, tmpfs, binds.
+struct Planned {
+    what: What,
+    dest: PathBuf,
+    is_dir: bool,
 }
 
-impl Targets {
-    fn resolve(root: &OwnedFd, plan: &Plan) -> anyhow::Result<Targets> {
-        let dir = |p: &Path| target(root, p, true);
-        Ok(Targets {
-            dev: if plan.dev { Some(dir(Path::new("/dev"))?) } else { None },
-            proc: plan.proc.as_deref().map(dir).transpose()?,
-            tmpfs: plan.tmpfs.iter().map(|p| dir(p)).collect::<anyhow::Result<_>>()?,
-            binds: plan.binds.iter().map(|b| target(root, &b.dest, b.source.is_dir())).collect::<anyhow::Result<_>>()?,
-        })
+enum What {
+    Dev,
+    Proc,
+    Tmpfs,
+    Bind(usize),
+}
+
+impl Planned {
+    /// A file system of our own (rather than a bind): later targets under it are made on it.
+    fn is_fs(&self) -> bool {
+        !matches!(self.what, What::Bind(_))
     }
+}
+
+fn mount_order(plan: &Plan) -> Vec<Planned> {
+    let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
+    let mut order = Vec::new();
+    if plan.dev {
+        order.push(dir(What::Dev, Path::new("/dev")));
+    }
+    if let Some(p) = &plan.proc {
+        order.push(dir(What::Proc, p));
+    }
+    order.extend(plan.tmpfs.iter().map(|t| dir(What::Tmpfs, t)));
+    order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned { what: What::Bind(i), dest: b.dest.clone(), is_dir: b.source.is_dir() }));
+    order
 }
 
 /// Resolve `path` under `root` without leaving it; create it (a directory or an empty file)
