@@ -376,10 +376,16 @@ fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path) -> anyhow:
     }
 }
 
+/// `MS_NOSUID|MS_NODEV`, as strace prints mount flags.
+fn flag_names(flags: MsFlags) -> String {
+    let names: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    if names.is_empty() { "0".into() } else { names.join("|") }
+}
+
 fn mount_fs(source: &str, target: &OwnedFd, fstype: &str, flags: MsFlags, data: &str) -> anyhow::Result<()> {
     let path = fd_path(target);
     let shown = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
-    let step = Step::Mount { source: source.into(), target: shown, fstype: fstype.into(), flags: format!("{flags:?}"), data: data.into() };
+    let step = Step::Mount { source: source.into(), target: shown, fstype: fstype.into(), flags: flag_names(flags), data: data.into() };
     trace::run(step, || nix::mount::mount(Some(source), &path, Some(fstype), flags, if data.is_empty() { None } else { Some(data) }))
 }
 
@@ -387,7 +393,7 @@ fn bind_path(source: &Path, target: &OwnedFd, recursive: bool) -> anyhow::Result
     let path = fd_path(target);
     let flags = if recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
     let shown = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
-    let step = Step::Mount { source: source.display().to_string(), target: shown, fstype: String::new(), flags: format!("{flags:?}"), data: String::new() };
+    let step = Step::Mount { source: source.display().to_string(), target: shown, fstype: String::new(), flags: flag_names(flags), data: String::new() };
     trace::run(step, || nix::mount::mount(Some(source), &path, None::<&str>, flags, None::<&str>))
 }
 

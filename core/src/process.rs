@@ -29,12 +29,10 @@ pub const FORWARDED: [Signal; 7] =
 
 /// fork(2), traced. Callers are single-threaded (the tools never start threads).
 pub fn fork() -> anyhow::Result<ForkResult> {
+    // Traced before the call: the child often runs (and traces) before the parent returns.
+    trace::explain(&Step::Fork, None);
     // SAFETY: the tools are single-threaded, so the child may run any code after fork.
-    let result = unsafe { nix::unistd::fork() };
-    if let Ok(ForkResult::Parent { child }) = result {
-        trace::explain(&Step::Call(format!("fork() = {child}")), None);
-    }
-    result.map_err(|e| trace::failure(&Step::Fork, e))
+    unsafe { nix::unistd::fork() }.map_err(|e| trace::failure(&Step::Fork, e))
 }
 
 /// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.

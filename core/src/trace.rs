@@ -80,7 +80,7 @@ pub enum Step {
 impl Step {
     /// Whether the trace line shows a return value (`= 0`), as strace does for syscalls.
     fn shows_return(&self) -> bool {
-        !matches!(self, Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_))
+        !matches!(self, Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_) | Step::Fork)
     }
 
     fn op(&self) -> &'static str {
