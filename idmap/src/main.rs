@@ -1,6 +1,8 @@
-//! idmap: not built yet.
+//! idmap: write or show the uid/gid maps of a process in a new user namespace.
+//! See user_namespaces(7), newuidmap(1).
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("idmap", |_argv| {
-        Err(isolab_core::cli::coded(isolab_core::cli::EXIT_TOOL, "not built yet (see the project's open issues)"))
+    isolab_core::cli::run("idmap", |argv| {
+        let spec = idmap_args::parse(argv)?; // either grammar -> validated spec
+        isolab_core::idmap::run(spec)
     })
 }

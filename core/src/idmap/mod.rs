@@ -12,14 +12,21 @@
 //!   grant file capabilities that would be honoured outside it.
 //!
 //! Submodules: [`parse`] (the map syntaxes and the kernel's validity rules, pure),
-//! [`subid`] (/etc/subuid, /etc/subgid), [`write`] (the writes, with explained refusals).
+//! [`subid`] (/etc/subuid, /etc/subgid), [`write`] (the writes, with explained refusals),
+//! [`target`] (pidfd-pinned target process), [`privileged`] (setuid mode, as newuidmap),
+//! [`run`] (the idmap tool's actions).
 
 pub mod parse;
+pub mod privileged;
+pub mod run;
 pub mod subid;
+pub mod target;
 pub mod write;
 
 pub use parse::{parse_extent, parse_proc_map, render, validate};
 pub use subid::{auto_map, subid_ranges};
+pub use run::{run, Pid, Source, Spec};
+pub use target::Target;
 pub use write::{write_map, write_setgroups};
 
 use std::fmt;

@@ -37,8 +37,19 @@ pub fn write_setgroups(proc_dir: &Path, value: Setgroups) -> anyhow::Result<()> 
 /// /proc/PID/uid_map or gid_map in one write(2).
 pub fn write_map(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::Result<()> {
     parse::validate(which, extents)?;
+    check_unwritten(proc_dir, which)?;
+    check_writer_rights(proc_dir, which, extents)?;
     let path = proc_dir.join(which.map_file());
+    trace::write_file(&path, parse::render(extents)).map_err(|err| {
+        if proc_dir.join("status").exists() { err } else { exited(proc_dir) }
+    })
+}
+
+/// Refuse before writing anything when the kernel would: the target has exited, is not in a
+/// child user namespace of ours, or its map is already written (maps are write-once).
+pub fn check_unwritten(proc_dir: &Path, which: Which) -> anyhow::Result<()> {
     check_child_namespace(proc_dir)?;
+    let path = proc_dir.join(which.map_file());
     let existing = read_proc(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
     if !existing.trim().is_empty() {
         let existing = parse::parse_proc_map(&existing).map(|m| parse::render(&m)).unwrap_or(existing);
@@ -48,10 +59,7 @@ pub fn write_map(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::R
             crate::cli::one_line(&existing)
         );
     }
-    check_writer_rights(proc_dir, which, extents)?;
-    trace::write_file(&path, parse::render(extents)).map_err(|err| {
-        if proc_dir.join("status").exists() { err } else { exited(proc_dir) }
-    })
+    Ok(())
 }
 
 /// The kernel lets only the target's own user namespace or its parent write the maps; the
@@ -94,11 +102,12 @@ fn namespace_parent(ns: &File) -> nix::Result<File> {
 /// A writer without CAP_SETUID/CAP_SETGID may map only its own effective id, once, and for
 /// gid_map only after setgroups is `deny` (user_namespaces(7), CVE-2014-8989).
 fn check_writer_rights(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::Result<()> {
+    let (euid, egid) = super::privileged::effective_ids();
     let (cap, own) = match which {
-        Which::Uid => (caps::Capability::CAP_SETUID, nix::unistd::geteuid().as_raw()),
-        Which::Gid => (caps::Capability::CAP_SETGID, nix::unistd::getegid().as_raw()),
+        Which::Uid => (caps::Capability::CAP_SETUID, euid),
+        Which::Gid => (caps::Capability::CAP_SETGID, egid),
     };
-    if caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false) {
+    if super::privileged::holds(cap) {
         return Ok(());
     }
     let name = which.name();

@@ -1,0 +1,197 @@
+//! idmap installed setuid root (or with file capabilities), as shadow's newuidmap is.
+//! See newuidmap(1), subuid(5), capabilities(7), PR_SET_DUMPABLE in prctl(2).
+//!
+//! When the real uid is not 0, the caller may map only what /etc/subuid and /etc/subgid grant it
+//! (by name or by uid), plus its own single id, and only into a process it owns. Rules that bite:
+//! - The kernel wants the writer's euid to own the target's user namespace (so it holds
+//!   CAP_SYS_ADMIN there) AND CAP_SETUID/CAP_SETGID in the parent: so shadow keeps those two
+//!   capabilities across seteuid(real uid), and so do we, with nothing else.
+//! - Mapping host uid 0 also needs CAP_SETFCAP (kernel 5.12+); it is kept only for such a map.
+//! - While privileged the process is not dumpable, so the caller cannot ptrace it or open
+//!   /proc/PID/mem (bubblewrap CVE-2016-8659).
+//! - A gid map with no range from /etc/subgid leaves setgroups `deny` (CVE-2018-7169).
+
+use std::collections::HashSet;
+
+use anyhow::{bail, Context as _};
+use caps::{CapSet, Capability};
+use nix::unistd::{getegid, geteuid, getgid, getuid, Uid, User};
+
+use super::{subid::subid_ranges, Extent, Which};
+use crate::trace::{self, Step};
+
+/// Who runs idmap: the real ids, which the grants are checked against.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: Option<String>,
+}
+
+impl Caller {
+    pub fn current() -> Caller {
+        let uid = getuid();
+        let name = User::from_uid(uid).ok().flatten().map(|u| u.name);
+        Caller { uid: uid.as_raw(), gid: getgid().as_raw(), name }
+    }
+
+    /// Anyone but root is held to /etc/subuid and /etc/subgid.
+    pub fn restricted(&self) -> bool {
+        self.uid != 0
+    }
+
+    /// `alice`, or `uid 1000` for a user without a passwd entry.
+    pub fn shown(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("uid {}", self.uid))
+    }
+
+    /// The caller's own id of `which`, which it may always map (count 1).
+    pub fn own(&self, which: Which) -> u32 {
+        match which {
+            Which::Uid => self.uid,
+            Which::Gid => self.gid,
+        }
+    }
+}
+
+/// Enter the restricted mode before anything else runs: non-dumpable, effective uid back to the
+/// caller's (files are opened with the caller's rights), and only the capabilities the writes
+/// need. A no-op for root and for a caller without privileges.
+pub fn drop_to_caller(caller: &Caller) -> anyhow::Result<()> {
+    if !caller.restricted() {
+        return Ok(());
+    }
+    trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
+    if geteuid().is_root() {
+        // Keep the permitted set over seteuid; the effective set is emptied and re-raised below.
+        trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
+        trace::run(Step::Call(format!("seteuid({})", caller.uid)), || nix::unistd::seteuid(Uid::from_raw(caller.uid)))?;
+    }
+    keep_only(&[Capability::CAP_SETUID, Capability::CAP_SETGID, Capability::CAP_SETFCAP])
+}
+
+/// Once the maps are known: a restricted caller gives up CAP_SETFCAP unless host uid 0 is mapped.
+pub fn drop_setfcap_unless(caller: &Caller, maps_host_root: bool) -> anyhow::Result<()> {
+    if maps_host_root || !caller.restricted() {
+        return Ok(());
+    }
+    keep_only(&[Capability::CAP_SETUID, Capability::CAP_SETGID])
+}
+
+/// Permitted and effective become `wanted` (as far as we hold them); inheritable becomes empty.
+fn keep_only(wanted: &[Capability]) -> anyhow::Result<()> {
+    let permitted = caps::read(None, CapSet::Permitted).map_err(|e| anyhow::anyhow!("capget: {e}"))?;
+    let keep: HashSet<Capability> = wanted.iter().copied().filter(|c| permitted.contains(c)).collect();
+    let names: Vec<String> = keep.iter().map(|c| c.to_string()).collect();
+    let shown = if names.is_empty() { "none".to_string() } else { names.join("|") };
+    // Effective first: it must stay within permitted at every step.
+    for (set, value) in [(CapSet::Effective, &keep), (CapSet::Permitted, &keep), (CapSet::Inheritable, &HashSet::new())] {
+        caps::set(None, set, value).with_context(|| format!("capset({set:?} = {shown})"))?;
+    }
+    trace::explain(&Step::Capset(format!("effective=permitted={shown}, inheritable=none")), None);
+    Ok(())
+}
+
+/// Refuse a target the caller does not own (shadow: /proc/PID's uid and gid must be the
+/// caller's real ones).
+pub fn check_owner(caller: &Caller, pid: i32, owner: (u32, u32)) -> anyhow::Result<()> {
+    if caller.restricted() && owner != (caller.uid, caller.gid) {
+        bail!(
+            "process {pid} belongs to uid {} gid {}, not to {} (uid {} gid {}): nothing was mapped",
+            owner.0,
+            owner.1,
+            caller.shown(),
+            caller.uid,
+            caller.gid
+        );
+    }
+    Ok(())
+}
+
+/// Check every extent against the caller's grants. Returns whether some extent came from the
+/// subid file (which is what allows setgroups to stay `allow`, CVE-2018-7169).
+pub fn check_grants(caller: &Caller, which: Which, extents: &[Extent]) -> anyhow::Result<bool> {
+    if !caller.restricted() {
+        return Ok(false);
+    }
+    let ranges = subid_ranges(which, caller.name.as_deref().unwrap_or(""), caller.uid)?;
+    let mut from_subid = false;
+    for e in extents {
+        if covered(&ranges, e.outside, e.count) {
+            from_subid = true;
+        } else if !(e.count == 1 && e.outside == caller.own(which)) {
+            bail!(
+                "{} range {e} is not granted to {} by {}: nothing was mapped",
+                which.name(),
+                caller.shown(),
+                which.subid_file()
+            );
+        }
+    }
+    Ok(from_subid)
+}
+
+/// Whether `start..start+count` lies within the granted ranges, walking from one range into the
+/// next that continues it (shadow's `have_range`).
+pub fn covered(ranges: &[(u32, u32)], start: u32, count: u32) -> bool {
+    let end = u64::from(start) + u64::from(count); // exclusive
+    let mut at = u64::from(start);
+    while at < end {
+        let next = ranges
+            .iter()
+            .map(|&(s, c)| (u64::from(s), u64::from(s) + u64::from(c)))
+            .filter(|&(s, e)| s <= at && at < e)
+            .map(|(_, e)| e)
+            .max();
+        match next {
+            Some(e) => at = e,
+            None => return false,
+        }
+    }
+    count > 0
+}
+
+/// Whether this process may write maps beyond its own id: CAP_SETGID/CAP_SETUID effective.
+pub fn holds(cap: Capability) -> bool {
+    caps::has_cap(None, CapSet::Effective, cap).unwrap_or(false)
+}
+
+/// The effective ids, for messages about an unprivileged writer.
+pub fn effective_ids() -> (u32, u32) {
+    (geteuid().as_raw(), getegid().as_raw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Caller {
+        Caller { uid: 1000, gid: 1000, name: Some("alice".into()) }
+    }
+
+    #[test]
+    fn ranges_may_continue_into_the_next() {
+        let granted = [(100000, 65536), (165536, 100), (300000, 10)];
+        assert!(covered(&granted, 100000, 65536));
+        assert!(covered(&granted, 100000, 65636));
+        assert!(covered(&granted, 165000, 600));
+        assert!(!covered(&granted, 100000, 65637));
+        assert!(!covered(&granted, 99999, 2));
+        assert!(!covered(&granted, 300005, 6));
+        assert!(!covered(&granted, 300005, 0));
+        assert!(covered(&[(u32::MAX - 1, 1)], u32::MAX - 1, 1));
+    }
+
+    #[test]
+    fn own_id_is_granted_but_does_not_count_as_subid() {
+        let own = [Extent { inside: 0, outside: 1000, count: 1 }];
+        // alice has no /etc/subgid lines on any machine this runs on, so only the own-id rule applies.
+        let c = Caller { name: Some("isolab-no-such-user".into()), uid: 4_000_000_001, gid: 1000 };
+        assert!(!check_grants(&c, Which::Gid, &own).unwrap());
+        let more = [Extent { inside: 0, outside: 1000, count: 2 }];
+        let msg = check_grants(&c, Which::Gid, &more).unwrap_err().to_string();
+        assert_eq!(msg, "gid range 0-1 -> 1000-1001 is not granted to isolab-no-such-user by /etc/subgid: nothing was mapped");
+        assert!(check_owner(&alice(), 7, (0, 0)).unwrap_err().to_string().contains("not to alice"));
+        check_owner(&alice(), 7, (1000, 1000)).unwrap();
+    }
+}
