@@ -1,0 +1,183 @@
+# labs/lib.sh: what every lab's `run` script shares. Source it, then:
+#
+#   lab_begin TITLE          root check, scratch dir $S (0755), cleanup trap, tools from PATH
+#   need TOOL...             fail the lab now when a tool is missing or not built yet
+#   step TEXT                a heading: what the next commands are about
+#   x CMD [ARGS...]          print `+ CMD ARGS`, run it (output shown live and kept in $OUT),
+#                            its exit status in $RC; never stops the lab on failure
+#   x_bg NAME CMD [ARGS...]  print `+ CMD ARGS &`, start it in the background with its output in
+#                            $S/NAME.log, its PID in $BG; killed at exit if still running
+#   check REASON TEST...     run TEST silently: `PASS: REASON` or `FAIL: REASON`
+#   not TEST...              TEST helper: TEST fails
+#   has PATTERN              TEST helper: the last command's output contains PATTERN (grep -E)
+#   payload                  the last command's output without the tools' --explain lines
+#   at_exit CMD              run CMD (a string) when the lab ends, last registered first
+#   wait_for SECS TEST...    poll TEST every 50 ms for up to SECS seconds
+#   host_mount_point DIR     a bind target under / that the tools will create: removed at exit
+#                            when it did not exist before
+#   lab_end                  summary line; exit 0 only when every check passed
+#
+# Binaries come from PATH (labs/lab.mk puts target/debug first); ISOLAB_BIN=DIR goes first.
+
+set -eu
+
+if [ -n "${ISOLAB_BIN:-}" ]; then
+    PATH=$ISOLAB_BIN:$PATH
+fi
+# The labs pass --explain themselves; an inherited ISOLAB_EXPLAIN=json would garble the output.
+unset ISOLAB_EXPLAIN
+LABS_DIR=$(cd "$(dirname "$0")/.." && pwd)
+LAB_NAME=$(basename "$(cd "$(dirname "$0")" && pwd)")
+_passed=0
+_failed=0
+_cleanup=""
+
+lab_begin() {
+    echo "=== lab $LAB_NAME: $1"
+    if [ "$(id -u)" != 0 ]; then
+        echo "FAIL: labs run as root (namespaces, mounts and cgroups need it)"
+        exit 1
+    fi
+    trap _lab_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    S=$(mktemp -d "/tmp/isolab-lab-$LAB_NAME.XXXXXX")
+    # Mapped users (host uid 100000, uid 1000) must be able to walk into the scratch dir.
+    chmod 0755 "$S"
+    OUT=$S/.out
+    at_exit "rm -rf '$S'"
+}
+
+need() {
+    for tool in "$@"; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            echo "FAIL: $tool is not on PATH (build it: cargo build --workspace; or set ISOLAB_BIN)"
+            exit 1
+        fi
+        if "$tool" --version 2>&1 | grep -q "not built yet"; then
+            echo "FAIL: $tool is not built yet: this lab waits for it"
+            exit 1
+        fi
+    done
+}
+
+step() {
+    echo
+    echo "## $*"
+}
+
+# Quote arguments the way a shell would need them, so the printed line can be pasted.
+_quote() {
+    _q=""
+    for a in "$@"; do
+        case "$a" in
+            "" | *[!A-Za-z0-9_./:=,+@%^-]*)
+                a="'$(printf '%s' "$a" | sed "s/'/'\\\\''/g")'" ;;
+        esac
+        _q="$_q${_q:+ }$a"
+    done
+    printf '%s' "$_q"
+}
+
+x() {
+    echo "+ $(_quote "$@")"
+    # stdout and stderr share one pipe, so the kernel steps and the output stay in order.
+    { "$@" </dev/null 2>&1 && echo 0 >"$S/.rc" || echo $? >"$S/.rc"; } | tee "$OUT"
+    RC=$(cat "$S/.rc")
+    if [ "$RC" != 0 ]; then
+        echo "(exit status $RC)"
+    fi
+}
+
+x_bg() {
+    _name=$1
+    shift
+    echo "+ $(_quote "$@") >$_name.log 2>&1 &"
+    "$@" </dev/null >"$S/$_name.log" 2>&1 &
+    BG=$!
+    at_exit "_stop $BG"
+}
+
+# Stop a background command of ours, by PID: TERM, then KILL if it lingers.
+_stop() {
+    kill -0 "$1" 2>/dev/null || return 0
+    kill -TERM "$1" 2>/dev/null || true
+    wait_for 2 _gone "$1" || kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# Gone: no such process, or a zombie waiting for us to reap it.
+_gone() {
+    ! kill -0 "$1" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]
+}
+
+check() {
+    _reason=$1
+    shift
+    if "$@" >/dev/null 2>&1; then
+        echo "PASS: $_reason"
+        _passed=$((_passed + 1))
+    else
+        echo "FAIL: $_reason"
+        _failed=$((_failed + 1))
+    fi
+}
+
+not() {
+    ! "$@"
+}
+
+has() {
+    grep -qE -- "$1" "$OUT"
+}
+
+payload() {
+    grep -vE '^(nsexec|nsenter-lite|cgexec-rs|idmap|cgstat): ' "$OUT" || true
+}
+
+at_exit() {
+    _cleanup="$1
+$_cleanup"
+}
+
+wait_for() {
+    _tries=$(($1 * 20))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        _tries=$((_tries - 1))
+        [ "$_tries" -gt 0 ] || return 1
+        sleep 0.05
+    done
+}
+
+_lab_cleanup() {
+    _rc=$?
+    set +e
+    _ifs=$IFS
+    IFS='
+'
+    set -f
+    for _c in $_cleanup; do
+        IFS=$_ifs
+        eval "$_c" >/dev/null 2>&1
+    done
+    set +f
+    IFS=$_ifs
+    exit "$_rc"
+}
+
+host_mount_point() {
+    if [ ! -e "$1" ]; then
+        at_exit "rmdir '$1'"
+    fi
+}
+
+lab_end() {
+    echo
+    if [ "$_failed" = 0 ] && [ "$_passed" -gt 0 ]; then
+        echo "lab $LAB_NAME: PASS ($_passed checks)"
+        exit 0
+    fi
+    echo "lab $LAB_NAME: FAIL ($_failed of $((_passed + _failed)) checks failed)"
+    exit 1
+}
