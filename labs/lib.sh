@@ -15,6 +15,8 @@
 #   wait_for SECS TEST...    poll TEST every 50 ms for up to SECS seconds
 #   host_mount_point DIR     a bind target under / that the tools will create: removed at exit
 #                            when it did not exist before
+#   in_range N LO HI         TEST helper: LO <= N <= HI (integers)
+#   no_group NAME            TEST helper: no cgroup directory NAME in any hierarchy
 #   lab_end                  summary line; exit 0 only when every check passed
 #
 # Binaries come from PATH (labs/lab.mk puts target/debug first); ISOLAB_BIN=DIR goes first.
@@ -164,6 +166,14 @@ _lab_cleanup() {
     set +f
     IFS=$_ifs
     exit "$_rc"
+}
+
+in_range() {
+    [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
+
+no_group() {
+    [ -z "$(find /sys/fs/cgroup -maxdepth 8 -type d -name "$1" 2>/dev/null)" ]
 }
 
 host_mount_point() {
