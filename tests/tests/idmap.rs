@@ -358,7 +358,7 @@ fn setuid_mode_grants_and_refusals() {
     let caps = r.stderr.find("capset(effective=permitted=CAP_SET").expect("capset");
     let write = r.stderr.find("write /proc/").expect("write");
     assert!(dumpable < caps && caps < write, "{}", r.stderr);
-    let last_capset = r.stderr.lines().filter(|l| l.contains("capset(")).last().unwrap();
+    let last_capset = r.stderr.lines().rfind(|l| l.contains("capset(")).unwrap();
     assert!(!last_capset.contains("SETFCAP") && last_capset.contains("CAP_SETUID") && last_capset.contains("CAP_SETGID"), "{last_capset}");
 }
 
