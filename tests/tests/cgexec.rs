@@ -381,6 +381,8 @@ fn exit_status_passes_through() {
 fn exec_keep_and_rm() {
     need_root!("exec_keep_and_rm");
     let g = Guard::new();
+    cgexec().args(["--name", g.name(), "--exec", "--", "/nonexistent/isolab"]).run().code(127);
+    assert!(existing_dirs(g.name()).is_empty(), "a failed --exec must not leave its group");
     let run = cgexec().args(["--name", g.name(), "--exec", "--", "cat", "/proc/self/cgroup"]).run();
     run.ok().stdout_has(&format!("/isolab/{}\n", g.name()));
     assert!(!existing_dirs(g.name()).is_empty(), "--exec must leave the group");
@@ -420,4 +422,43 @@ fn explain_shows_every_step() {
         let enabled = std::fs::read_to_string(&parent).unwrap();
         assert!(enabled.contains("memory") && enabled.contains("pids"), "{enabled}");
     }
+}
+
+/// Removes a `--cgroup-parent` directory made beneath the caller's cgroup, in every hierarchy.
+struct ParentGuard(String);
+
+impl ParentGuard {
+    fn dirs(&self) -> Vec<std::path::PathBuf> {
+        cgroups::hierarchies().iter().map(|h| h.mount.join(h.own.trim_start_matches('/')).join(&self.0)).collect()
+    }
+}
+
+impl Drop for ParentGuard {
+    fn drop(&mut self) {
+        for dir in self.dirs() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+// --cgroup-parent relative to the caller's own cgroup: the group goes there in each hierarchy,
+// and --rm finds it by the same rule.
+#[test]
+fn cgroup_parent_relative_to_own_cgroup() {
+    need_root!("cgroup_parent_relative_to_own_cgroup");
+    if layout() == Layout::V2 && cgroups::hierarchy_of("memory").is_some_and(|h| h.own != "/") {
+        // v2's no-internal-processes rule: the caller's group holds the caller.
+        let parent = ParentGuard(cgroups::unique_name());
+        cgexec().args(["--cgroup-parent", &parent.0, "--", "true"]).run().refused("cgroup.subtree_control");
+        return;
+    }
+    let parent = ParentGuard(cgroups::unique_name());
+    let g = Guard::new();
+    let run = cgexec().args(["--cgroup-parent", &parent.0, "--name", g.name(), "--keep", "-m", "64m", "--", "cat", "/proc/self/cgroup"]).run();
+    run.ok().stdout_has(&format!("/{}/{}\n", parent.0, g.name()));
+    let memory = cgroups::hierarchy_of("memory").unwrap();
+    let dir = memory.mount.join(memory.own.trim_start_matches('/')).join(&parent.0).join(g.name());
+    assert!(dir.join("memory.max").exists() || dir.join("memory.limit_in_bytes").exists(), "{}", dir.display());
+    cgexec().args(["--cgroup-parent", &parent.0, "--rm", g.name()]).run().ok();
+    assert!(!dir.exists(), "--rm with --cgroup-parent left {}", dir.display());
 }

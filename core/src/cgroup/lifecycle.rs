@@ -117,23 +117,25 @@ fn write_once(path: &Path, value: &str) -> std::io::Result<()> {
 
 /// Move process `pid` into the group in every hierarchy.
 pub fn join(group: &Group, pid: i32) -> anyhow::Result<()> {
-    for place in group.places() {
-        let path = place.dir.join(CGROUP_PROCS);
-        let value = pid.to_string();
-        trace::run_io(Step::Write { path: path.clone(), value: value.clone() }, || {
-            let mut tries = 0;
-            loop {
-                match write_once(&path, &value) {
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) && tries < 5 => {
-                        tries += 1;
-                        std::thread::sleep(Duration::from_millis(30));
-                    }
-                    other => return other,
+    group.places().iter().try_for_each(|place| join_dir(&place.dir, pid))
+}
+
+/// Move process `pid` into the cgroup at `dir`.
+pub fn join_dir(dir: &Path, pid: i32) -> anyhow::Result<()> {
+    let path = dir.join(CGROUP_PROCS);
+    let value = pid.to_string();
+    trace::run_io(Step::Write { path: path.clone(), value: value.clone() }, || {
+        let mut tries = 0;
+        loop {
+            match write_once(&path, &value) {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(30));
                 }
+                other => return other,
             }
-        })?;
-    }
-    Ok(())
+        }
+    })
 }
 
 /// Kill every member: `cgroup.kill` on v2, freeze-kill-thaw with the v1 freezer, else rounds.

@@ -76,7 +76,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         return Err(err);
     }
     match spec.mode {
-        Mode::Exec => exec_in(&group, &spec.command),
+        Mode::Exec => exec_in(&group, &targets, &spec.command),
         _ => supervise_in(&group, &limits, &spec),
     }
 }
@@ -89,12 +89,18 @@ fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     plan::apply(&plan)
 }
 
-fn exec_in(group: &Group, command: &[OsString]) -> anyhow::Result<u8> {
-    if let Err(err) = lifecycle::join(group, std::process::id() as i32) {
-        let _ = lifecycle::remove(group);
-        return Err(err);
+fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::Result<u8> {
+    let me = std::process::id() as i32;
+    let err = match lifecycle::join(group, me) {
+        Ok(()) => process::exec(command),
+        Err(err) => err,
+    };
+    // The command did not start: go back to where we came from so the group can go too.
+    for t in targets {
+        let _ = lifecycle::join_dir(&t.hierarchy.dir_of(&t.hierarchy.own), me);
     }
-    Err(process::exec(command))
+    let _ = lifecycle::remove(group);
+    Err(err)
 }
 
 fn supervise_in(group: &Group, limits: &Limits, spec: &Spec) -> anyhow::Result<u8> {
