@@ -169,14 +169,18 @@ fn experiment_9_device_read_bps() {
     assert!(free < Duration::from_secs(1), "unthrottled read took {free:?}");
 }
 
-/// A loop device over a sparse file, detached on drop.
+/// A loop device over a sparse file, detached on drop; or the disk the test VM gives
+/// (`ISOLAB_TEST_DISK`, a sparse virtio disk), left alone.
 struct LoopDevice {
     path: String,
-    _dir: Scratch,
+    scratch: Option<Scratch>,
 }
 
 impl LoopDevice {
     fn new() -> Option<LoopDevice> {
+        if let Ok(disk) = std::env::var("ISOLAB_TEST_DISK") {
+            return Some(LoopDevice { path: disk, scratch: None });
+        }
         let dir = Scratch::new("loop");
         let file = dir.path().join("disk.img");
         std::fs::File::create(&file).and_then(|f| f.set_len(64 << 20)).expect("sparse file");
@@ -187,7 +191,7 @@ impl LoopDevice {
                 return None;
             }
         };
-        Some(LoopDevice { path: String::from_utf8_lossy(&out.stdout).trim().to_string(), _dir: dir })
+        Some(LoopDevice { path: String::from_utf8_lossy(&out.stdout).trim().to_string(), scratch: Some(dir) })
     }
 
     fn numbers(&self) -> String {
@@ -198,7 +202,9 @@ impl LoopDevice {
 
 impl Drop for LoopDevice {
     fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.path]).status();
+        if self.scratch.is_some() {
+            let _ = Command::new("losetup").args(["-d", &self.path]).status();
+        }
     }
 }
 
