@@ -35,3 +35,39 @@ fn target(group: &Group, name: &str) -> Target {
     let procs = pids.as_ref().or(memory.as_ref()).map(|c| c.dir.clone()).or_else(|| group.places().first().map(|p| p.dir.clone()));
     Target { name: name.to_string(), cpu: ctl(group, "cpuacct"), memory, io: ctl(group, "blkio"), pids, procs }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::Place;
+    use std::path::PathBuf;
+
+    fn place(dir: &str, v2: bool, controllers: &[&str]) -> Place {
+        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|c| c.to_string()).collect() }
+    }
+
+    #[test]
+    fn hybrid_group_reads_v1_controllers() {
+        // As cgexec-rs places a group on the development hosts: v1 cpu and cpuacct apart.
+        let g = Group::new("web", vec![
+            place("/sys/fs/cgroup/cpu/isolab/web", false, &["cpu"]),
+            place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+            place("/sys/fs/cgroup/memory/a/isolab/web", false, &["memory"]),
+            place("/sys/fs/cgroup/pids/isolab/web", false, &["pids"]),
+        ]);
+        let t = target(&g, "web");
+        assert_eq!(t.cpu, Some(Ctl { dir: "/sys/fs/cgroup/cpuacct/isolab/web".into(), v2: false }));
+        assert_eq!(t.memory.unwrap().dir, PathBuf::from("/sys/fs/cgroup/memory/a/isolab/web"));
+        assert_eq!(t.io, None);
+        assert_eq!(t.procs, Some("/sys/fs/cgroup/pids/isolab/web".into()));
+    }
+
+    #[test]
+    fn v2_group_reads_cpu_stat_without_the_cpu_controller() {
+        let g = Group::new("web", vec![place("/sys/fs/cgroup/isolab/web", true, &["memory", "io"])]);
+        let t = target(&g, "web");
+        let v2 = Some(Ctl { dir: "/sys/fs/cgroup/isolab/web".into(), v2: true });
+        assert_eq!((t.cpu, t.memory, t.io.clone(), t.pids), (v2.clone(), v2.clone(), v2, None));
+        assert_eq!(t.procs, Some("/sys/fs/cgroup/isolab/web".into()));
+    }
+}
