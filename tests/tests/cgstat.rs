@@ -108,7 +108,9 @@ fn assert_reads(name: &str, file: &str) {
     let reads = files_read(name);
     let hit = reads.iter().find(|p| p.ends_with(&format!("/{name}/{file}")));
     assert!(hit.is_some(), "on {} cgstat must read {file} of {name}; it read {reads:?}", l.name);
-    let under_v1_mount = hit.unwrap().starts_with("/sys/fs/cgroup/memory/") || hit.unwrap().contains("/cpuacct/") || hit.unwrap().contains("/blkio/");
+    // v1 hierarchies are mounted by controller name (`memory`, `cpu,cpuacct`, `blkio`).
+    let mount = hit.unwrap().strip_prefix("/sys/fs/cgroup/").and_then(|p| p.split('/').next()).unwrap_or("");
+    let under_v1_mount = mount.split(',').any(|c| ["memory", "cpuacct", "blkio", "pids"].contains(&c));
     assert_eq!(under_v1_mount, l.name != "v2", "{} layout, read {hit:?}", l.name);
 }
 
