@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
 use isolab_core::join::{NsFile, Spec, Target};
+use isolab_core::cgroup;
 use isolab_core::ns::{self, KINDS};
 
 const ABOUT: &str = "Run a command inside the namespaces of a running process, or of namespace files";
@@ -48,7 +49,7 @@ struct Raw {
     container: Option<String>,
     /// Where to look for --container's group (as given to cgexec-rs)
     #[arg(long = "cgroup-parent", value_name = "PATH")]
-    cgroup_parent: Option<PathBuf>,
+    cgroup_parent: Option<String>,
     /// The target is the process whose PID this file holds
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
@@ -127,7 +128,7 @@ impl Args {
         let target = match (raw.target, raw.pidfile, raw.container) {
             (Some(pid), ..) => Some(Target::Pid(pid)),
             (_, Some(file), _) => Some(Target::PidFile(file)),
-            (.., Some(name)) => Some(Target::Container { name: checked_name(&name)?, parent: raw.cgroup_parent }),
+            (.., Some(name)) => Some(Target::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? }),
             _ => None,
         };
         let from_files = files.iter().fold(0, |acc, f| acc | f.kind.flag);
@@ -202,13 +203,15 @@ fn parse_user_id(value: &str) -> anyhow::Result<(u32, u32)> {
 
 /// Group names as cgexec-rs checks them (DESIGN.md): `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64.
 fn checked_name(name: &str) -> anyhow::Result<String> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !first_ok || !rest_ok || name.len() > 64 {
-        bail!("--container {name:?}: a name is a letter or digit, then letters, digits, '_', '.', '-' (at most 64)");
-    }
+    cgroup::validate_name(name).context("--container")?;
     Ok(name.to_string())
+}
+
+fn checked_parent(parent: Option<String>) -> anyhow::Result<Option<String>> {
+    if let Some(p) = &parent {
+        cgroup::validate_parent(p).context("--cgroup-parent")?;
+    }
+    Ok(parent)
 }
 
 fn default_shell() -> OsString {
@@ -286,7 +289,8 @@ mod tests {
         assert!(err(&["-t", "1", "--pidfile", "/p", "-a"]).contains("cannot be used with"));
         assert!(err(&["-t", "0", "-a"]).contains("0"));
         assert!(err(&["-t", "abc", "-a"]).contains("abc"));
-        assert!(err(&["--container", "../x", "-a"]).contains("a name is"));
+        assert!(err(&["--container", "../x", "-a"]).contains("--container: invalid name"));
+        assert!(err(&["--container", "web", "--cgroup-parent", "a/../b", "-a"]).contains("--cgroup-parent: invalid cgroup parent"));
         assert!(err(&["--cgroup-parent", "/x", "-t", "1", "-a"]).contains("--container"));
         let s = spec(&["--container", "web", "--cgroup-parent", "isolab", "-n", "true"]).unwrap();
         assert_eq!(s.target, Some(Target::Container { name: "web".into(), parent: Some("isolab".into()) }));

@@ -35,7 +35,7 @@ pub enum Target {
     Pid(i32),
     PidFile(PathBuf),
     /// The oldest process of the group `cgexec-rs --name NAME` made.
-    Container { name: String, parent: Option<PathBuf> },
+    Container { name: String, parent: Option<String> },
 }
 
 /// A checked nsenter-lite command line.
@@ -102,11 +102,35 @@ fn pid_of(target: &Target) -> anyhow::Result<i32> {
     match target {
         Target::Pid(pid) => Ok(*pid),
         Target::PidFile(path) => target::read_pidfile(path),
-        Target::Container { .. } => Err(coded(
-            EXIT_TOOL,
-            "--container is not available yet (the cgroup lookup is being built on branch cgexec): use -t PID or --pidfile FILE",
-        )),
+        Target::Container { name, parent } => container_pid(name, parent.as_deref()),
     }
+}
+
+/// The container's init: the oldest member of the group `cgexec-rs --name NAME` made that is
+/// PID 1 of a PID namespace, else the oldest member. (A launcher such as `unshare --fork --pid`
+/// is older than the init it forked, but its own PID namespace is the host's.)
+fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<i32> {
+    let group = crate::cgroup::locate(name, parent).map_err(|e| coded(EXIT_TOOL, format!("--container: {e:#}")))?;
+    let members = group.procs();
+    let init = members.iter().copied().find(|&pid| is_namespace_init(pid));
+    let pid = init.or(members.first().copied());
+    let pid = pid.ok_or_else(|| coded(EXIT_TOOL, format!("--container {name}: the group has no processes left")))?;
+    let dir = group.places().first().map_or(String::new(), |p| p.dir.display().to_string());
+    let role = if init.is_some() { "init of its PID namespace" } else { "oldest member" };
+    trace::note(format_args!("--container {name}: group {dir}, target {pid} ({role})"));
+    Ok(pid)
+}
+
+fn is_namespace_init(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| nspid_is_init(&s))
+}
+
+/// The `NSpid:` line of /proc/PID/status lists the PID in each nested PID namespace, outermost
+/// first; a last value of 1 below the outermost means init of a namespace of its own.
+fn nspid_is_init(status: &str) -> bool {
+    let Some(line) = status.lines().find_map(|l| l.strip_prefix("NSpid:")) else { return false };
+    let ids: Vec<&str> = line.split_whitespace().collect();
+    ids.len() > 1 && ids.last() == Some(&"1")
 }
 
 /// Join the target's namespaces by pidfd; what is left (all of them, without a usable pidfd)
@@ -150,4 +174,18 @@ fn enter_dirs(root: Option<OwnedFd>, wd: Option<OwnedFd>) -> anyhow::Result<()> 
         trace::run(Step::Call("fchdir(<target's cwd>)".into()), || nix::unistd::fchdir(&fd))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_inits_are_pid_1_inside() {
+        assert!(nspid_is_init("Name:\tsleep\nNSpid:\t21370\t1\n"));
+        assert!(!nspid_is_init("NSpid:\t21370\t5\n"));
+        // PID 1 of the host (the outermost namespace) is not a container's init.
+        assert!(!nspid_is_init("NSpid:\t1\n"));
+        assert!(!nspid_is_init("Name:\tx\n"));
+    }
 }
