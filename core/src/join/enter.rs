@@ -59,7 +59,9 @@ pub fn choose(process: &Process, requested: libc::c_int, all: bool, from_files: 
             return Err(coded(EXIT_TOOL, format!("--{}: this kernel has no {} namespaces (no /proc/self/ns/{})", kind.long, kind.proc_name, kind.proc_name)));
         }
         let inode = ns::inode(&process.pid.to_string(), kind).map_err(|e| match process.check_alive() {
+            // A zombie is alive to its pidfd but its namespaces are gone.
             Err(gone) => gone,
+            Ok(()) if e.kind() == std::io::ErrorKind::NotFound => exited(process.pid),
             Ok(()) => coded(EXIT_TOOL, format!("cannot read {}: {}", process.proc_path(&format!("ns/{}", kind.proc_name)).display(), crate::process::plain_io(&e))),
         })?;
         let ours = ns::inode("self", kind).ok();
