@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat
 # What the tests and the demo run besides our own binaries.
-PACKAGES := iproute2 procps busybox-static util-linux uidmap cgroup-tools
+PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl
 BIN := target/debug
 
 .PHONY: all build release deps test test-host demo install clean
@@ -21,9 +21,9 @@ build:
 release:
 	@$(CARGO) build --workspace --release --quiet
 
-# Every test: unit and property tests, kernel tests on this host, then the other cgroup
-# layouts in the test VM, then the labs.
-test: deps build test-host
+# Every test: unit and property tests, kernel tests on this host (the hybrid layout), then the
+# layout-dependent tests again in the test VM (pure v2, pure v1), then the labs.
+test: deps build test-host test-vm
 
 test-host:
 	$(CARGO) test --workspace --quiet

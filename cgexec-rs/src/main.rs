@@ -1,6 +1,10 @@
-//! cgexec-rs: not built yet.
+//! cgexec-rs: run a command in a new cgroup with Docker's limits, then remove the group.
+//! See cgroups(7); the work is in `isolab_core::cgroup`.
+use clap::Parser as _;
+
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("cgexec-rs", |_argv| {
-        Err(isolab_core::cli::coded(isolab_core::cli::EXIT_TOOL, "not built yet (see the project's open issues)"))
+    isolab_core::cli::run("cgexec-rs", |argv| {
+        let spec = cgexec_rs_args::Args::try_parse_from(argv)?.into_spec()?;
+        isolab_core::cgroup::run(spec)
     })
 }

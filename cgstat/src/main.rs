@@ -1,6 +1,12 @@
-//! cgstat: not built yet.
+//! cgstat: usage of cgroups, computed and printed as `docker stats` does. See cgroups(7).
+use clap::Parser;
+
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("cgstat", |_argv| {
-        Err(isolab_core::cli::coded(isolab_core::cli::EXIT_TOOL, "not built yet (see the project's open issues)"))
+    isolab_core::cli::run("cgstat", |argv| {
+        let args = cgstat_args::Args::try_parse_from(argv)?;
+        if args.explain {
+            isolab_core::trace::enable();
+        }
+        isolab_core::stats::run(args.into_spec()?)
     })
 }

@@ -71,7 +71,10 @@ impl Spec {
     }
 
     fn must_fork(&self) -> bool {
-        self.fork || self.init || self.has(libc::CLONE_NEWPID) || self.has(libc::CLONE_NEWTIME)
+        // setsid(2) refuses a process-group leader (a command started by a shell usually is):
+        // then the new session is made in a child.
+        let setsid_needs_child = self.new_session && nix::unistd::getpgrp() == nix::unistd::getpid();
+        self.fork || self.init || setsid_needs_child || self.has(libc::CLONE_NEWPID) || self.has(libc::CLONE_NEWTIME)
     }
 }
 

@@ -116,6 +116,11 @@ pub fn forward_signals_to(child: Pid) {
     }
 }
 
+/// Whether standard input is a terminal (then a payload could inject keystrokes into it).
+pub fn stdin_is_terminal() -> bool {
+    nix::unistd::isatty(std::io::stdin()).unwrap_or(false)
+}
+
 /// A signal by name or number, as kill(1) takes it: `KILL`, `SIGTERM`, `term`, `9`.
 pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
@@ -145,6 +150,10 @@ pub fn die_with_parent(sig: Signal, alive: &std::os::fd::OwnedFd) -> anyhow::Res
 /// Supervise `child` until it ends, forwarding signals; returns its wait status.
 /// As PID 1 of a namespace (`reap_orphans`), also reaps every orphan re-parented to us (Docker `--init`).
 pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
+    // runc CVE-2019-5736: a supervisor the payload can see (PID 1 with --init, or a parent in
+    // its PID namespace) must not let it open /proc/PID/exe and overwrite the tool's binary.
+    // Non-dumpable makes /proc/PID/* owned by root and closed to ptrace-style access.
+    trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
     forward_signals_to(child);
     if !reap_orphans {
         return wait_for(child);

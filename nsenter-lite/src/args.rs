@@ -1,6 +1,317 @@
-//! nsenter-lite's command line. (Not built yet: see the project's open issues.)
+//! nsenter-lite's command line: clap's flags, then `into_spec()` to the checked [`Spec`].
+//! The namespace flags (`-U -m -p -n -u -i -C -T`) come from the kind table in core.
+
+use std::ffi::{c_int, OsString};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
+use isolab_core::join::{NsFile, Spec, Target};
+use isolab_core::cgroup;
+use isolab_core::ns::{self, KINDS};
+
+const ABOUT: &str = "Run a command inside the namespaces of a running process, or of namespace files";
+
+const LONG_ABOUT: &str = "\
+Run COMMAND inside the namespaces of a running process: its network (docker run --net=container:X), \
+its PIDs (--pid=container:X), its mounts, and so on. The target is pinned with a pidfd before \
+anything is read about it, and joined with one setns(pidfd, flags) where the kernel allows \
+(Linux 5.8), so every namespace comes from that one process even if its PID is reused. Otherwise \
+the /proc/PID/ns files are entered one by one, user namespace first or last as util-linux \
+nsenter does. Joining a PID or time namespace forks, so that the command is inside; nsenter-lite \
+then forwards signals and exits with the command's status.";
+
+const AFTER_HELP: &str = "\
+EXAMPLES:
+  Fetch a page from a server that listens on 127.0.0.1 in its own network namespace:
+    nsenter-lite -t 4242 --net -- wget -qO- http://127.0.0.1:8080/
+  See the processes of a container (its PID namespace, with its /proc):
+    nsenter-lite -t 4242 --pid --mount -- ps aux
+  Everything that differs from ours, and a trace of each setns:
+    nsenter-lite --explain -t 4242 -a -- sh
+  A network namespace kept by a bind mount (unshare --net=FILE, ip netns add):
+    nsenter-lite --ns-file net=/run/netns/blue -- ip addr
+
+EXIT STATUS:
+  the command's own status; 128+N when it died of signal N;
+  125 when nsenter-lite failed (bad flag, no such target, the kernel refused a setns);
+  126 when COMMAND cannot be executed; 127 when it is not found.";
+
+#[derive(Parser, Debug)]
+#[command(name = "nsenter-lite", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(group(clap::ArgGroup::new("who").args(["target", "container", "pidfile"])))]
+struct Raw {
+    /// The target process
+    #[arg(short = 't', long = "target", value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    target: Option<i32>,
+    /// The target is the oldest process of the group `cgexec-rs --name NAME` made
+    #[arg(long, value_name = "NAME")]
+    container: Option<String>,
+    /// Where to look for --container's group (as given to cgexec-rs)
+    #[arg(long = "cgroup-parent", value_name = "PATH")]
+    cgroup_parent: Option<String>,
+    /// The target is the process whose PID this file holds
+    #[arg(long, value_name = "FILE")]
+    pidfile: Option<PathBuf>,
+    /// Enter the namespace of KIND (net, mnt, ...) that FILE names (a bind mount of /proc/PID/ns/KIND)
+    #[arg(long = "ns-file", value_name = "KIND=FILE")]
+    ns_file: Vec<String>,
+    /// Enter every namespace of the target that differs from ours
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// chroot to the target's root directory
+    #[arg(short = 'r', long)]
+    root: bool,
+    /// chdir to the target's working directory
+    #[arg(short = 'w', long)]
+    wd: bool,
+    /// Keep our uid, gid and groups when entering a user namespace (default: become 0/0 in it)
+    #[arg(long)]
+    preserve_credentials: bool,
+    /// Run COMMAND as UID and GID (default GID 0) after joining
+    #[arg(long = "user-id", value_name = "UID[:GID]")]
+    user_id: Option<String>,
+    /// Join through the /proc/PID/ns files one by one, as on kernels before 5.8
+    #[arg(long)]
+    no_pidfd: bool,
+    /// Print every kernel step (setns with each namespace's inode) on stderr
+    #[arg(long, global = true)]
+    explain: bool,
+    /// The command to run (default: $SHELL, or /bin/sh)
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<OsString>,
+}
+
+/// The parsed command line: clap's fields and the namespace flags from the kind table.
+#[derive(Debug)]
+pub struct Args {
+    raw: Raw,
+    kinds: c_int,
+}
 
 /// The clap definition, for man pages and completions.
 pub fn command() -> clap::Command {
-    clap::Command::new("nsenter-lite").about("not built yet")
+    KINDS.iter().fold(Raw::command(), |cmd, k| {
+        cmd.arg(
+            clap::Arg::new(k.long)
+                .short(k.short)
+                .long(k.long)
+                .action(ArgAction::SetTrue)
+                .help_heading("Namespaces")
+                .help(format!("Enter the target's {} namespace ({})", k.proc_name, k.man)),
+        )
+    })
+}
+
+impl Args {
+    pub fn try_parse_from<I, T>(argv: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = command().try_get_matches_from(argv)?;
+        let raw = Raw::from_arg_matches(&matches)?;
+        let kinds = KINDS.iter().filter(|k| matches.get_flag(k.long)).fold(0, |acc, k| acc | k.flag);
+        Ok(Args { raw, kinds })
+    }
+
+    /// Check the flags against each other and turn strings into typed values.
+    pub fn into_spec(self) -> anyhow::Result<Spec> {
+        let raw = self.raw;
+        if raw.explain {
+            isolab_core::trace::enable();
+        }
+        let files = ns_files(&raw.ns_file)?;
+        if raw.cgroup_parent.is_some() && raw.container.is_none() {
+            bail!("--cgroup-parent only says where --container looks: give --container NAME too");
+        }
+        let target = match (raw.target, raw.pidfile, raw.container) {
+            (Some(pid), ..) => Some(Target::Pid(pid)),
+            (_, Some(file), _) => Some(Target::PidFile(file)),
+            (.., Some(name)) => Some(Target::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? }),
+            _ => None,
+        };
+        let from_files = files.iter().fold(0, |acc, f| acc | f.kind.flag);
+        if target.is_none() {
+            need_target(self.kinds & !from_files, raw.all, raw.root, raw.wd, files.is_empty())?;
+        } else if !raw.all && self.kinds == 0 && files.is_empty() && !raw.root && !raw.wd {
+            bail!("nothing to join: give -a or namespace flags (-U -m -p -n -u -i -C -T)");
+        }
+        let user_id = raw.user_id.as_deref().map(parse_user_id).transpose()?;
+        if user_id.is_some() && raw.preserve_credentials {
+            bail!("--user-id and --preserve-credentials contradict each other: choose one");
+        }
+        Ok(Spec {
+            target,
+            kinds: self.kinds,
+            all: raw.all,
+            files,
+            root: raw.root,
+            wd: raw.wd,
+            preserve_credentials: raw.preserve_credentials,
+            user_id,
+            pidfd: !raw.no_pidfd,
+            command: if raw.command.is_empty() { vec![default_shell()] } else { raw.command },
+        })
+    }
+}
+
+fn need_target(kinds: c_int, all: bool, root: bool, wd: bool, no_files: bool) -> anyhow::Result<()> {
+    const TARGETS: &str = "-t PID, --pidfile FILE or --container NAME";
+    if let Some(k) = ns::kinds_in(kinds).next() {
+        bail!("--{} needs a target ({TARGETS}) or --ns-file {}=FILE", k.long, k.proc_name);
+    }
+    if all || root || wd {
+        let flag = if all { "--all" } else if root { "--root" } else { "--wd" };
+        bail!("{flag} needs a target ({TARGETS})");
+    }
+    if no_files {
+        bail!("no target: give {TARGETS}, or --ns-file KIND=FILE");
+    }
+    Ok(())
+}
+
+/// `--ns-file KIND=FILE`, each kind at most once.
+fn ns_files(values: &[String]) -> anyhow::Result<Vec<NsFile>> {
+    let mut files: Vec<NsFile> = Vec::new();
+    for value in values {
+        let (name, path) = value.split_once('=').with_context(|| format!("--ns-file {value:?}: expected KIND=FILE, e.g. net=/run/netns/blue"))?;
+        let kind = ns::kind_by_name(name).filter(|_| name.len() > 1).with_context(|| {
+            let names: Vec<&str> = KINDS.iter().map(|k| k.proc_name).collect();
+            format!("--ns-file {value:?}: unknown namespace kind {name:?} (one of {})", names.join(", "))
+        })?;
+        if path.is_empty() {
+            bail!("--ns-file {value:?}: no file after '='");
+        }
+        if files.iter().any(|f| f.kind == kind) {
+            bail!("--ns-file {value:?}: a {} namespace file is given twice", kind.proc_name);
+        }
+        files.push(NsFile { kind, path: path.into() });
+    }
+    Ok(files)
+}
+
+/// `UID[:GID]`, numeric (names would be looked up in the host's /etc/passwd, not the target's).
+fn parse_user_id(value: &str) -> anyhow::Result<(u32, u32)> {
+    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n != u32::MAX);
+    let parsed = match value.split_once(':') {
+        Some((u, g)) => number(u).zip(number(g)),
+        None => number(value).map(|u| (u, 0)),
+    };
+    parsed.with_context(|| format!("--user-id {value:?}: expected UID or UID:GID, numbers below 4294967295"))
+}
+
+/// Group names as cgexec-rs checks them (DESIGN.md): `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64.
+fn checked_name(name: &str) -> anyhow::Result<String> {
+    cgroup::validate_name(name).context("--container")?;
+    Ok(name.to_string())
+}
+
+fn checked_parent(parent: Option<String>) -> anyhow::Result<Option<String>> {
+    if let Some(p) = &parent {
+        cgroup::validate_parent(p).context("--cgroup-parent")?;
+    }
+    Ok(parent)
+}
+
+fn default_shell() -> OsString {
+    std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(args: &[&str]) -> anyhow::Result<Spec> {
+        let argv = std::iter::once("nsenter-lite").chain(args.iter().copied());
+        Ok(Args::try_parse_from(argv)?.into_spec()?)
+    }
+
+    fn flag(name: &str) -> c_int {
+        ns::kind_by_name(name).unwrap().flag
+    }
+
+    fn err(args: &[&str]) -> String {
+        format!("{:#}", spec(args).unwrap_err())
+    }
+
+    #[test]
+    fn flags_come_from_the_kind_table() {
+        let s = spec(&["-t", "42", "-n", "--pid", "-U", "--", "ip", "a"]).unwrap();
+        assert_eq!(s.kinds, flag("net") | flag("pid") | flag("user"));
+        assert_eq!(s.target, Some(Target::Pid(42)));
+        assert_eq!(s.command, ["ip", "a"]);
+        assert!(s.pidfd);
+        let s = spec(&["-t", "42", "-mT", "true"]).unwrap();
+        assert_eq!(s.kinds, flag("mnt") | flag("time"));
+    }
+
+    #[test]
+    fn command_flags_stay_with_the_command() {
+        let s = spec(&["-t", "1", "-a", "ls", "-l", "-n"]).unwrap();
+        assert_eq!(s.command, ["ls", "-l", "-n"]);
+        assert_eq!(s.kinds, 0);
+        assert!(s.all);
+    }
+
+    #[test]
+    fn default_command_is_a_shell() {
+        let s = spec(&["-t", "1", "-a"]).unwrap();
+        assert_eq!(s.command.len(), 1);
+    }
+
+    #[test]
+    fn ns_files_name_a_kind_once() {
+        let s = spec(&["--ns-file", "net=/run/netns/x", "--ns-file", "mount=/m", "true"]).unwrap();
+        assert_eq!(s.files.len(), 2);
+        assert_eq!(s.files[1].kind.proc_name, "mnt");
+        assert_eq!(s.target, None);
+        assert!(err(&["--ns-file", "bogus=/x", "true"]).contains("unknown namespace kind \"bogus\""));
+        assert!(err(&["--ns-file", "n=/x", "true"]).contains("unknown namespace kind"));
+        assert!(err(&["--ns-file", "net", "true"]).contains("expected KIND=FILE"));
+        assert!(err(&["--ns-file", "net=", "true"]).contains("no file"));
+        assert!(err(&["--ns-file", "net=/a", "--ns-file", "net=/b", "true"]).contains("given twice"));
+    }
+
+    #[test]
+    fn a_target_is_needed_for_what_comes_from_one() {
+        assert!(err(&["true"]).starts_with("no target"));
+        assert!(err(&["-n", "true"]).contains("--net needs a target"));
+        assert!(err(&["-a", "true"]).contains("--all needs a target"));
+        assert!(err(&["--ns-file", "net=/x", "-r", "true"]).contains("--root needs a target"));
+        // The file covers the flag.
+        assert!(spec(&["--ns-file", "net=/x", "-n", "true"]).is_ok());
+        assert!(err(&["-t", "1", "true"]).starts_with("nothing to join"));
+    }
+
+    #[test]
+    fn targets_are_exclusive_and_checked() {
+        assert!(err(&["-t", "1", "--pidfile", "/p", "-a"]).contains("cannot be used with"));
+        assert!(err(&["-t", "0", "-a"]).contains("0"));
+        assert!(err(&["-t", "abc", "-a"]).contains("abc"));
+        assert!(err(&["--container", "../x", "-a"]).contains("--container: invalid name"));
+        assert!(err(&["--container", "web", "--cgroup-parent", "a/../b", "-a"]).contains("--cgroup-parent: invalid cgroup parent"));
+        assert!(err(&["--cgroup-parent", "/x", "-t", "1", "-a"]).contains("--container"));
+        let s = spec(&["--container", "web", "--cgroup-parent", "isolab", "-n", "true"]).unwrap();
+        assert_eq!(s.target, Some(Target::Container { name: "web".into(), parent: Some("isolab".into()) }));
+        let s = spec(&["--pidfile", "/run/x.pid", "-n", "true"]).unwrap();
+        assert_eq!(s.target, Some(Target::PidFile("/run/x.pid".into())));
+    }
+
+    #[test]
+    fn user_ids() {
+        assert_eq!(parse_user_id("1000:1000").unwrap(), (1000, 1000));
+        assert_eq!(parse_user_id("7").unwrap(), (7, 0));
+        for bad in ["", "x", "1:", ":1", "-1", "4294967295", "1:2:3"] {
+            assert!(parse_user_id(bad).is_err(), "{bad}");
+        }
+        assert!(err(&["-t", "1", "-U", "--user-id", "1", "--preserve-credentials"]).contains("contradict"));
+    }
+
+    #[test]
+    fn help_renders() {
+        let help = command().render_long_help().to_string();
+        assert!(help.contains("--net") && help.contains("network_namespaces(7)") && help.contains("EXIT STATUS"));
+        command().debug_assert();
+    }
 }

@@ -1,6 +1,9 @@
-//! nsenter-lite: not built yet.
+//! nsenter-lite: join the namespaces of a running process and exec COMMAND. See setns(2), nsenter(1).
+use nsenter_lite_args as args;
+
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("nsenter-lite", |_argv| {
-        Err(isolab_core::cli::coded(isolab_core::cli::EXIT_TOOL, "not built yet (see the project's open issues)"))
+    isolab_core::cli::run("nsenter-lite", |argv| {
+        let spec = args::Args::try_parse_from(argv)?.into_spec()?;
+        isolab_core::join::run(spec)
     })
 }

@@ -165,9 +165,13 @@ pub struct Args {
     /// Start from an empty environment (PATH set to the usual default)
     #[arg(long, help_heading = "Process")]
     pub clear_env: bool,
-    /// Run the command in a new session, without a controlling terminal (stops TIOCSTI injection)
-    #[arg(long, help_heading = "Process")]
+    /// Run the command in a new session, without a controlling terminal: it cannot push
+    /// keystrokes into the caller's terminal (TIOCSTI, CVE-2017-5226) [default when stdin is a terminal]
+    #[arg(long, help_heading = "Process", conflicts_with = "no_new_session")]
     pub new_session: bool,
+    /// Keep the caller's session and terminal (job control works; see --new-session)
+    #[arg(long, help_heading = "Process")]
+    pub no_new_session: bool,
     /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
     #[arg(long, help_heading = "Process")]
     pub explain: bool,
@@ -233,7 +237,7 @@ impl Args {
         spec.workdir = self.workdir.clone();
         spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
         spec.clear_env = self.clear_env;
-        spec.new_session = self.new_session;
+        spec.new_session = self.new_session || (!self.no_new_session && isolab_core::process::stdin_is_terminal());
         Ok(spec)
     }
 

@@ -209,3 +209,4 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+pub mod cgroups;

@@ -82,7 +82,8 @@ pub fn drop_setfcap_unless(caller: &Caller, maps_host_root: bool) -> anyhow::Res
 fn keep_only(wanted: &[Capability]) -> anyhow::Result<()> {
     let permitted = caps::read(None, CapSet::Permitted).map_err(|e| anyhow::anyhow!("capget: {e}"))?;
     let keep: HashSet<Capability> = wanted.iter().copied().filter(|c| permitted.contains(c)).collect();
-    let names: Vec<String> = keep.iter().map(|c| c.to_string()).collect();
+    let mut names: Vec<String> = keep.iter().map(|c| c.to_string()).collect();
+    names.sort();
     let shown = if names.is_empty() { "none".to_string() } else { names.join("|") };
     // Effective first: it must stay within permitted at every step.
     for (set, value) in [(CapSet::Effective, &keep), (CapSet::Permitted, &keep), (CapSet::Inheritable, &HashSet::new())] {

@@ -106,3 +106,59 @@ pub fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
         _ => bail!("pid file {} does not hold a process id", path.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idmap::{write_map, Extent, Which};
+    use std::process::{Child, Command};
+
+    /// `unshare --user sleep 30`, once it is in its new namespace.
+    fn in_new_userns() -> Child {
+        let mut child = Command::new("unshare").args(["--user", "sleep", "30"]).spawn().expect("unshare");
+        let ours = std::fs::metadata("/proc/self/ns/user").unwrap().ino();
+        for _ in 0..500 {
+            let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap_or_default();
+            let ns = std::fs::metadata(format!("/proc/{}/ns/user", child.id())).map(|m| m.ino()).unwrap_or(ours);
+            if ns != ours && comm.trim() == "sleep" {
+                return child;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unshare --user did not start");
+    }
+
+    fn end(mut child: Child) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // PID reuse race (peers.md §4): the number goes to a new process between pinning and writing.
+    // ns_last_pid hands the old number to the next process, so the race is forced, not hoped for.
+    #[test]
+    fn a_reused_pid_is_never_mapped() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP a_reused_pid_is_never_mapped: needs root (ns_last_pid)");
+            return;
+        }
+        let first = in_new_userns();
+        let pid = first.id() as i32;
+        let target = Target::open(pid).unwrap();
+        end(first);
+        let second = (0..200)
+            .find_map(|_| {
+                std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+                let child = in_new_userns();
+                if child.id() as i32 == pid { Some(child) } else { end(child); None }
+            })
+            .expect("pid was not reused in 200 tries");
+        let err = write_map(&target.proc_dir(), Which::Uid, &[Extent { inside: 0, outside: 100000, count: 1 }]).unwrap_err();
+        let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+        end(second);
+        assert_eq!(err.to_string(), format!("process {pid} has exited: nothing was mapped"));
+        assert_eq!(uid_map, "", "the new process with the old number was mapped");
+        assert!(target.check_alive().is_err());
+    }
+}

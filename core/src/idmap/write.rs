@@ -163,7 +163,9 @@ fn exited(proc_dir: &Path) -> anyhow::Error {
 fn real_dir(proc_dir: &Path) -> PathBuf {
     if proc_dir.starts_with("/proc/self/fd") {
         if let Ok(target) = std::fs::read_link(proc_dir) {
-            return target;
+            // The link of a directory whose process has exited reads "/proc/PID (deleted)".
+            let shown = target.to_string_lossy();
+            return PathBuf::from(shown.trim_end_matches(" (deleted)"));
         }
     }
     proc_dir.to_path_buf()

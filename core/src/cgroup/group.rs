@@ -1,0 +1,300 @@
+//! A named group: where it lives in each hierarchy, and how the tools find it again.
+//!
+//! Placement (DESIGN.md "Where groups go"): `--cgroup-parent PATH` is absolute from each
+//! hierarchy's root or relative to the caller's own cgroup; by default the parent is `isolab`
+//! beneath the caller's own cgroup, so a tool run inside a limited environment stays inside its
+//! limits. Only on v2, where the caller's group is not the root and holds processes (it always
+//! holds the caller), the no-internal-processes rule forbids children that use controllers, and
+//! the default falls back to `/isolab` at the root. cgstat and nsenter-lite find a group by the
+//! same rule, so the caller's cgroup must be the same for both (it is, in a shell).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::detect::{Hierarchy, Setup};
+use super::{validate_name, validate_parent, CGROUP_PROCS, CONTROLLERS, DEFAULT_PARENT};
+
+/// A group's directory in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub dir: PathBuf,
+    pub v2: bool,
+    /// v1: the hierarchy's controllers; v2: the group's own `cgroup.controllers`.
+    pub controllers: Vec<String>,
+}
+
+/// A cgroup with the same name in one or more hierarchies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub(crate) name: String,
+    pub(crate) places: Vec<Place>,
+}
+
+impl Group {
+    pub fn new(name: impl Into<String>, places: Vec<Place>) -> Group {
+        Group { name: name.into(), places }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One directory per hierarchy the group is in.
+    pub fn places(&self) -> &[Place] {
+        &self.places
+    }
+
+    /// Where `controller`'s files live for this group: `memory`, `cpu`, `cpuacct`, `pids`,
+    /// `blkio`/`io` (either name), `cpuset`, `freezer`. On v2 `cpuacct` means the group's own
+    /// directory, whose `cpu.stat` counts usage with or without the cpu controller.
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
+        self.place(controller).map(|p| p.dir.as_path())
+    }
+
+    /// Whether `controller`'s files here are v2 (`memory.current`) or v1 (`memory.usage_in_bytes`).
+    pub fn is_v2(&self, controller: &str) -> bool {
+        self.place(controller).is_some_and(|p| p.v2)
+    }
+
+    pub(crate) fn place(&self, controller: &str) -> Option<&Place> {
+        let alias = match controller {
+            "blkio" => "io",
+            "io" => "blkio",
+            other => other,
+        };
+        let named = |p: &&Place| p.controllers.iter().any(|c| c == controller || c == alias);
+        self.places
+            .iter()
+            .find(|p| !p.v2 && named(p))
+            .or_else(|| self.places.iter().find(|p| p.v2 && (controller == "cpuacct" || named(p))))
+    }
+
+    /// Member pids (`cgroup.procs` of every place, merged), oldest first.
+    pub fn procs(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self.places.iter().flat_map(|p| read_procs(&p.dir)).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids.sort_by_key(|&pid| (start_time(pid), pid));
+        pids
+    }
+}
+
+/// The pids in `dir/cgroup.procs` (empty when it cannot be read: the group is gone).
+pub fn read_procs(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join(CGROUP_PROCS))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Field 22 of /proc/PID/stat (starttime, in clock ticks since boot); the comm field may hold
+/// spaces and parentheses, so count from the last `)`.
+fn start_time(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// The default parent's cgroup path, given the caller's own and whether it holds processes.
+pub fn default_parent_path(own: &str, v2: bool, own_holds_processes: bool) -> String {
+    if v2 && own != "/" && own_holds_processes {
+        format!("/{DEFAULT_PARENT}")
+    } else {
+        join(own, DEFAULT_PARENT)
+    }
+}
+
+/// The parent's cgroup path in hierarchy `h` (`--cgroup-parent`, or the default rule).
+pub fn parent_path(h: &Hierarchy, parent: Option<&str>) -> String {
+    match parent {
+        Some(p) if p.starts_with('/') => normalize(p),
+        Some(p) => join(&h.own, p),
+        None => default_parent_path(&h.own, h.v2, !read_procs(&h.dir_of(&h.own)).is_empty()),
+    }
+}
+
+fn join(base: &str, rel: &str) -> String {
+    normalize(&format!("{base}/{rel}"))
+}
+
+fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// The place of a directory in hierarchy `h`.
+pub(crate) fn place_at(h: &Hierarchy, dir: PathBuf) -> Place {
+    let controllers = if h.v2 {
+        std::fs::read_to_string(dir.join(CONTROLLERS)).unwrap_or_default().split_whitespace().map(String::from).collect()
+    } else {
+        h.controllers.clone()
+    };
+    Place { dir, v2: h.v2, controllers }
+}
+
+/// The group called `name` under `parent` (or the default parent), by DESIGN's placement rule.
+/// Without `--cgroup-parent`, a group made from another cgroup is also found if its name is
+/// unique among every isolab parent. An unknown name is an error that lists the names there are.
+pub fn locate(name: &str, parent: Option<&str>) -> anyhow::Result<Group> {
+    validate_name(name)?;
+    if let Some(p) = parent {
+        validate_parent(p)?;
+    }
+    let setup = Setup::detect()?;
+    let places: Vec<Place> = setup
+        .hierarchies
+        .iter()
+        .map(|h| (h, h.dir_of(&parent_path(h, parent)).join(name)))
+        .filter(|(_, dir)| dir.is_dir())
+        .map(|(h, dir)| place_at(h, dir))
+        .collect();
+    if !places.is_empty() {
+        return Ok(Group::new(name, places));
+    }
+    let known = if parent.is_some() { list(parent)? } else { list_all()? };
+    if let Some(found) = known.iter().find(|g| g.name == name) {
+        return Ok(found.clone());
+    }
+    let names: Vec<&str> = known.iter().map(|g| g.name()).collect();
+    let listing = if names.is_empty() { "there are none".to_string() } else { format!("there are: {}", names.join(", ")) };
+    anyhow::bail!("no group named {name:?}: {listing}")
+}
+
+/// The groups under the isolab parent (or `--cgroup-parent`), sorted by name.
+pub fn list(parent: Option<&str>) -> anyhow::Result<Vec<Group>> {
+    if let Some(p) = parent {
+        validate_parent(p)?;
+    }
+    let setup = Setup::detect()?;
+    let mut found = Found::default();
+    for h in &setup.hierarchies {
+        found.children_of(h, &h.dir_of(&parent_path(h, parent)));
+    }
+    Ok(found.groups())
+}
+
+/// Every group under any directory named `isolab` in any hierarchy (a few levels deep).
+pub fn list_all() -> anyhow::Result<Vec<Group>> {
+    const DEPTH: usize = 5;
+    let setup = Setup::detect()?;
+    let mut found = Found::default();
+    for h in &setup.hierarchies {
+        let mut level = vec![h.mount.clone()];
+        for _ in 0..DEPTH {
+            let mut next = Vec::new();
+            for dir in &level {
+                for sub in subdirs(dir) {
+                    if sub.file_name().is_some_and(|n| n == DEFAULT_PARENT) {
+                        found.children_of(h, &sub);
+                    } else {
+                        next.push(sub);
+                    }
+                }
+            }
+            level = next;
+        }
+    }
+    Ok(found.groups())
+}
+
+/// Any cgroup by its path from the hierarchy roots (`/system.slice/cron.service`), in every
+/// hierarchy where it exists; its name is the last component.
+pub fn at_path(path: &str) -> anyhow::Result<Group> {
+    validate_parent(path)?;
+    let setup = Setup::detect()?;
+    let path = normalize(path);
+    let places: Vec<Place> = setup
+        .hierarchies
+        .iter()
+        .map(|h| (h, h.dir_of(&path)))
+        .filter(|(_, dir)| dir.join(CGROUP_PROCS).exists())
+        .map(|(h, dir)| place_at(h, dir))
+        .collect();
+    if places.is_empty() {
+        anyhow::bail!("no cgroup {path} in any hierarchy");
+    }
+    let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("/");
+    Ok(Group::new(name, places))
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Groups gathered by name across hierarchies.
+#[derive(Default)]
+struct Found(BTreeMap<String, Vec<Place>>);
+
+impl Found {
+    fn children_of(&mut self, h: &Hierarchy, parent: &Path) {
+        for dir in subdirs(parent) {
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(String::from) else { continue };
+            if validate_name(&name).is_err() {
+                continue;
+            }
+            let places = self.0.entry(name).or_default();
+            if !places.iter().any(|p| p.dir == dir) {
+                places.push(place_at(h, dir));
+            }
+        }
+    }
+
+    fn groups(self) -> Vec<Group> {
+        self.0.into_iter().map(|(name, places)| Group::new(name, places)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(dir: &str, v2: bool, controllers: &[&str]) -> Place {
+        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|s| s.to_string()).collect() }
+    }
+
+    #[test]
+    fn default_parent_follows_the_no_internal_processes_rule() {
+        assert_eq!(default_parent_path("/", true, true), "/isolab");
+        assert_eq!(default_parent_path("/user.slice/s.scope", true, true), "/isolab");
+        assert_eq!(default_parent_path("/user.slice/s.scope", true, false), "/user.slice/s.scope/isolab");
+        assert_eq!(default_parent_path("/process_api/b4", false, true), "/process_api/b4/isolab");
+        assert_eq!(normalize("//a//b/"), "/a/b");
+        assert_eq!(join("/", "isolab"), "/isolab");
+    }
+
+    #[test]
+    fn controllers_resolve_to_their_place() {
+        let hybrid = Group::new(
+            "web",
+            vec![
+                place("/sys/fs/cgroup/memory/isolab/web", false, &["memory"]),
+                place("/sys/fs/cgroup/blkio/isolab/web", false, &["blkio"]),
+                place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+            ],
+        );
+        assert_eq!(hybrid.dir("io"), Some(Path::new("/sys/fs/cgroup/blkio/isolab/web")));
+        assert_eq!(hybrid.dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpuacct/isolab/web")));
+        assert!(!hybrid.is_v2("memory"));
+        assert_eq!(hybrid.dir("pids"), None);
+
+        let v2 = Group::new("web", vec![place("/sys/fs/cgroup/isolab/web", true, &["memory", "pids"])]);
+        assert_eq!(v2.dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/isolab/web")));
+        assert!(v2.is_v2("memory"));
+        assert_eq!(v2.dir("blkio"), None, "io is not enabled for this group");
+    }
+
+    #[test]
+    fn start_time_of_self_is_known() {
+        assert_ne!(start_time(std::process::id() as i32), u64::MAX);
+    }
+}

@@ -1,0 +1,236 @@
+//! A group's life: create (top-down), join, kill what is left, remove, and read OOM kills.
+//!
+//! Rules that bite:
+//! - v2: a controller is listed in the parent's `cgroup.subtree_control` before the child is
+//!   made, at every level from the root down; a parent that holds processes refuses (EBUSY).
+//! - v1 cpuset: a new group's `cpuset.cpus`/`cpuset.mems` start empty and joining it fails with
+//!   ENOSPC, so each new level copies its parent's.
+//! - Writing a pid to `cgroup.procs` can fail with EINVAL while the task is still being set up
+//!   (TASK_NEW); runc retries 5 times, 30 ms apart.
+//! - Killing: v2 has `cgroup.kill` (Linux 5.14), which also catches processes forking at that
+//!   moment; on v1 the freezer stops the group first so nothing can fork between the read of
+//!   `cgroup.procs` and the kills; without either, kill in rounds until the group is empty.
+//! - rmdir returns EBUSY while a killed member is still exiting: retry briefly.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+use super::detect::Hierarchy;
+use super::group::{place_at, read_procs, Group};
+use super::{CGROUP_PROCS, SUBTREE_CONTROL};
+use crate::trace::{self, Step};
+
+/// Where a group goes in one hierarchy, decided before anything is created.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub hierarchy: &'a Hierarchy,
+    /// The group's cgroup path (`/process_api/b4/isolab/web`).
+    pub path: String,
+    /// v2 only: controllers to enable in each ancestor's `cgroup.subtree_control`.
+    pub enable: Vec<String>,
+}
+
+impl Target<'_> {
+    pub fn dir(&self) -> PathBuf {
+        self.hierarchy.dir_of(&self.path)
+    }
+}
+
+/// Directories this run created, removed again (deepest first) if setting up fails.
+#[derive(Debug, Default)]
+pub struct Created(Vec<PathBuf>);
+
+impl Created {
+    pub fn rollback(&mut self) {
+        while let Some(dir) = self.0.pop() {
+            // A parent another run is using stays (EBUSY): that is correct, not a failure.
+            let _ = std::fs::remove_dir(&dir).map(|()| trace::explain(&Step::Rmdir(dir.clone()), None));
+        }
+    }
+}
+
+/// Create the group in every target, parents first. On failure, what was made is removed.
+pub fn create(name: &str, targets: &[Target]) -> anyhow::Result<Group> {
+    let mut created = Created::default();
+    let mut places = Vec::new();
+    for t in targets {
+        if let Err(err) = create_one(t, &mut created) {
+            created.rollback();
+            return Err(err);
+        }
+        places.push(place_at(t.hierarchy, t.dir()));
+    }
+    Ok(Group::new(name, places))
+}
+
+fn create_one(t: &Target, created: &mut Created) -> anyhow::Result<()> {
+    let h = t.hierarchy;
+    let mut cur = h.mount.clone();
+    for component in t.path.split('/').filter(|c| !c.is_empty()) {
+        if h.v2 {
+            enable_controllers(&cur, &t.enable)?;
+        }
+        let next = cur.join(component);
+        if !next.is_dir() {
+            trace::mkdir(&next)?;
+            created.0.push(next.clone());
+        }
+        if !h.v2 && h.has("cpuset") {
+            inherit_cpuset(&cur, &next)?;
+        }
+        cur = next;
+    }
+    Ok(())
+}
+
+/// Add the controllers `cur` does not yet hand to its children.
+fn enable_controllers(dir: &Path, wanted: &[String]) -> anyhow::Result<()> {
+    let present = std::fs::read_to_string(dir.join(SUBTREE_CONTROL)).unwrap_or_default();
+    let missing: Vec<String> = wanted.iter().filter(|c| !present.split_whitespace().any(|p| p == c.as_str())).map(|c| format!("+{c}")).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    trace::write_file(dir.join(SUBTREE_CONTROL), missing.join(" "))
+}
+
+/// A v1 cpuset group with empty cpus or mems refuses members: fill them from the parent.
+fn inherit_cpuset(parent: &Path, child: &Path) -> anyhow::Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = std::fs::read_to_string(child.join(file)).unwrap_or_default();
+        if mine.trim().is_empty() {
+            let theirs = std::fs::read_to_string(parent.join(file)).unwrap_or_default();
+            trace::write_file(child.join(file), theirs.trim())?;
+        }
+    }
+    Ok(())
+}
+
+/// One write(2), as `trace::write_file` does, for steps that retry inside one traced step.
+fn write_once(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(value.as_bytes())
+}
+
+/// Move process `pid` into the group in every hierarchy.
+pub fn join(group: &Group, pid: i32) -> anyhow::Result<()> {
+    group.places().iter().try_for_each(|place| join_dir(&place.dir, pid))
+}
+
+/// Move process `pid` into the cgroup at `dir`.
+pub fn join_dir(dir: &Path, pid: i32) -> anyhow::Result<()> {
+    let path = dir.join(CGROUP_PROCS);
+    let value = pid.to_string();
+    trace::run_io(Step::Write { path: path.clone(), value: value.clone() }, || {
+        let mut tries = 0;
+        loop {
+            match write_once(&path, &value) {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+                other => return other,
+            }
+        }
+    })
+}
+
+/// Kill every member: `cgroup.kill` on v2, freeze-kill-thaw with the v1 freezer, else rounds.
+/// Returns once the group holds no process (or after a few seconds, leaving rmdir to say why).
+pub fn kill_all(group: &Group) -> anyhow::Result<()> {
+    if group.procs().is_empty() {
+        return Ok(());
+    }
+    let v2_kill = group.places().iter().find(|p| p.v2).map(|p| p.dir.join("cgroup.kill")).filter(|f| f.exists());
+    if let Some(file) = v2_kill {
+        trace::write_file(&file, "1")?;
+    } else if let Some(freezer) = group.dir("freezer").filter(|_| !group.is_v2("freezer")) {
+        freeze_and_kill(freezer)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = group.procs();
+        if left.is_empty() || Instant::now() > deadline {
+            return Ok(());
+        }
+        left.iter().for_each(|&pid| kill(pid));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn freeze_and_kill(freezer: &Path) -> anyhow::Result<()> {
+    let state = freezer.join("freezer.state");
+    trace::write_file(&state, "FROZEN")?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while std::fs::read_to_string(&state).unwrap_or_default().trim() != "FROZEN" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    read_procs(freezer).into_iter().for_each(kill);
+    // A frozen task cannot act on SIGKILL until thawed.
+    trace::write_file(&state, "THAWED")
+}
+
+fn kill(pid: i32) {
+    let step = Step::Kill { pid, signal: "SIGKILL".into() };
+    // ESRCH: it ended on its own meanwhile, which is what we wanted.
+    let _ = trace::run(step, || signal::kill(Pid::from_raw(pid), Signal::SIGKILL).or_else(|e| if e == nix::errno::Errno::ESRCH { Ok(()) } else { Err(e) }));
+}
+
+/// Remove the group's directory in every hierarchy, retrying EBUSY while members finish exiting.
+pub fn remove(group: &Group) -> anyhow::Result<()> {
+    let mut first_error = None;
+    for place in group.places() {
+        let dir = place.dir.clone();
+        let result = trace::run_io(Step::Rmdir(dir.clone()), || {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                match std::fs::remove_dir(&dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    other => return other,
+                }
+            }
+        });
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Kill what is left and remove the group (`--rm`, and the end of every run).
+pub fn destroy(group: &Group) -> anyhow::Result<()> {
+    kill_all(group)?;
+    remove(group)
+}
+
+/// How many processes of the group the OOM killer took: v2 `memory.events` `oom_kill`,
+/// v1 `memory.oom_control` `oom_kill` (Linux 4.13+).
+pub fn oom_kills(group: &Group) -> u64 {
+    let Some(dir) = group.dir("memory") else { return 0 };
+    let file = if group.is_v2("memory") { "memory.events" } else { "memory.oom_control" };
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    key_value(&text, "oom_kill").unwrap_or(0)
+}
+
+/// The value of `key` in a flat-keyed kernel file (`key value` lines).
+pub fn key_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.split_once(' ').filter(|(k, _)| *k == key).and_then(|(_, v)| v.trim().parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_counters_parse() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
+        assert_eq!(key_value(v1, "oom_kill"), Some(1));
+        let v2 = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 2\noom_group_kill 0\n";
+        assert_eq!(key_value(v2, "oom_kill"), Some(2));
+        assert_eq!(key_value(v2, "oom"), Some(1));
+    }
+}

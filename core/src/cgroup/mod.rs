@@ -1,0 +1,95 @@
+//! cgroups: detect v1 / v2 / hybrid, one `Limits` model in Docker's terms, a plan per version,
+//! one applier, and a group's life (create, join, kill, remove). See cgroups(7) and the kernel's
+//! Documentation/admin-guide/cgroup-v1/*.rst and cgroup-v2.rst.
+//!
+//! Shape (STYLE.md "a plan before any write"): [`detect`] gives a [`Setup`] (which controller is
+//! on which hierarchy); [`limits`] checks Docker's values; [`v1`] and [`v2`] each turn them into a
+//! pure list of [`plan::Write`]s; [`plan::apply`] performs it through `trace`; [`lifecycle`]
+//! creates, joins, kills and removes; [`run`] is cgexec-rs from checks to exit status. Rules that bite:
+//! - v2's no-internal-processes rule: a non-root group that holds processes cannot enable
+//!   controllers for its children, so groups are leaves and parents hold no processes.
+//! - v2 controllers must be enabled top-down in each ancestor's `cgroup.subtree_control` before a
+//!   child has their files.
+//! - a new v1 cpuset group starts with empty `cpuset.cpus`/`cpuset.mems` and refuses members
+//!   until they are filled (ENOSPC), so they are copied from the parent first.
+//! - rmdir fails with EBUSY while a member (even one just killed) is still being torn down.
+
+pub mod detect;
+pub mod group;
+pub mod lifecycle;
+pub mod limits;
+pub mod plan;
+pub mod run;
+pub mod v1;
+pub mod v2;
+
+pub use detect::{Hierarchy, Layout, Setup};
+pub use group::{at_path, list, list_all, locate, Group, Place};
+pub use limits::{DeviceLimit, Limits};
+pub use run::{run, Mode, Spec};
+
+/// The kernel's file names, spelled as the kernel spells them.
+pub const CGROUP_PROCS: &str = "cgroup.procs";
+pub const SUBTREE_CONTROL: &str = "cgroup.subtree_control";
+pub const CONTROLLERS: &str = "cgroup.controllers";
+
+/// The parent directory name groups go under by default (DESIGN.md "Where groups go").
+pub const DEFAULT_PARENT: &str = "isolab";
+/// The longest name accepted.
+pub const NAME_MAX: usize = 64;
+
+/// A group name is its identity for every tool: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64 bytes.
+pub fn validate_name(name: &str) -> anyhow::Result<()> {
+    let shown = name.escape_debug();
+    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if name.is_empty() {
+        anyhow::bail!("invalid name \"\": a group needs a name");
+    }
+    if name.len() > NAME_MAX {
+        anyhow::bail!("invalid name \"{shown}\": longer than {NAME_MAX} characters");
+    }
+    if !first_ok || !rest_ok {
+        anyhow::bail!("invalid name \"{shown}\": use letters, digits, '_', '.', '-', starting with a letter or digit");
+    }
+    Ok(())
+}
+
+/// A `--cgroup-parent` path: components without `.`/`..`, newlines or NUL; absolute or relative.
+pub fn validate_parent(path: &str) -> anyhow::Result<()> {
+    let shown = path.escape_debug();
+    if path.is_empty() || path.contains(['\n', '\0']) {
+        anyhow::bail!("invalid cgroup parent \"{shown}\"");
+    }
+    if path.split('/').any(|c| c == "." || c == "..") {
+        anyhow::bail!("invalid cgroup parent \"{shown}\": '.' and '..' are not allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["web", "cgexec-42", "a", "A.b_c-d", &"x".repeat(64)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../x", "a/b", "a\nb", ".hidden", "-x", "_x", "a b", "é", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+        let msg = validate_name("a\nb").unwrap_err().to_string();
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn parents() {
+        for ok in ["/docker", "isolab", "a/b", "/"] {
+            assert!(validate_parent(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../up", "a/../b", "a\nb", "./a"] {
+            assert!(validate_parent(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

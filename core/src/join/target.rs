@@ -1,0 +1,149 @@
+//! The target process: found by PID or pidfile, pinned with a pidfd. See pidfd_open(2), proc(5).
+//!
+//! Rules that bite:
+//! - A PID is only a name: the process can exit and the number be reused between the lookup and
+//!   the join. A pidfd refers to one process for ever; everything read under /proc/PID is trusted
+//!   only if the pidfd still shows the process alive afterwards (pidfd_send_signal with signal 0).
+//! - Without pidfds (kernels before 5.3) the start time in /proc/PID/stat is the identity: read
+//!   it before and after opening, equal means the same process.
+//! - A zombie still has its PID and pidfd, but no namespaces: /proc/PID/ns/* are gone and
+//!   setns(pidfd) fails with ESRCH.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use nix::errno::Errno;
+
+use crate::cli::{coded, EXIT_TOOL};
+use crate::trace::{self, Step};
+
+/// A running process whose namespaces are to be joined.
+pub struct Process {
+    pub pid: i32,
+    /// Absent on kernels without pidfd_open(2), or when asked (`--no-pidfd`).
+    pub pidfd: Option<OwnedFd>,
+    start_time: u64,
+}
+
+impl Process {
+    /// Pin process `pid`: its start time, then (when wanted and possible) a pidfd.
+    pub fn pin(pid: i32, want_pidfd: bool) -> anyhow::Result<Process> {
+        let start_time = start_time(pid).map_err(|_| gone(pid, "there is no such process"))?;
+        let pidfd = if want_pidfd { open_pidfd(pid)? } else { None };
+        let process = Process { pid, pidfd, start_time };
+        // The pidfd may have been opened on a newcomer that took the PID after we read the start time.
+        process.check_alive()?;
+        Ok(process)
+    }
+
+    /// /proc/PID/`rel`.
+    pub fn proc_path(&self, rel: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/{rel}", self.pid))
+    }
+
+    /// Prove that whatever was opened under /proc/PID so far belonged to the pinned process.
+    pub fn check_alive(&self) -> anyhow::Result<()> {
+        let alive = match &self.pidfd {
+            Some(fd) => pidfd_signal0(fd).is_ok(),
+            None => start_time(self.pid).is_ok_and(|t| t == self.start_time),
+        };
+        if alive { Ok(()) } else { Err(exited(self.pid)) }
+    }
+
+    /// Open a directory of the target (`root`, `cwd`) close-on-exec, for fchdir after the join.
+    pub fn open_dir(&self, rel: &str) -> anyhow::Result<OwnedFd> {
+        use nix::fcntl::OFlag;
+        let path = self.proc_path(rel);
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        trace::run(Step::Open(path.clone()), || nix::fcntl::open(&path, flags, nix::sys::stat::Mode::empty()))
+            .map_err(|e| if self.check_alive().is_err() { exited(self.pid) } else { e })
+    }
+}
+
+/// The error for a target that went away after it was found.
+pub fn exited(pid: i32) -> anyhow::Error {
+    coded(EXIT_TOOL, format!("target process {pid} exited before its namespaces could be joined: nothing was joined"))
+}
+
+fn gone(pid: i32, why: &str) -> anyhow::Error {
+    coded(EXIT_TOOL, format!("target process {pid}: {why}"))
+}
+
+fn open_pidfd(pid: i32) -> anyhow::Result<Option<OwnedFd>> {
+    // SAFETY: pidfd_open takes a pid and a flag word; it returns a new descriptor or -1.
+    // Since Linux 5.10 the pidfd is always close-on-exec.
+    let result = Errno::result(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) });
+    let traced = trace::run(Step::PidfdOpen(pid), || result);
+    match result {
+        // SAFETY: a non-negative result of pidfd_open is a descriptor we now own.
+        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+        Err(Errno::ENOSYS) => {
+            trace::note("this kernel has no pidfd_open (before 5.3): checking the target by its start time");
+            Ok(None)
+        }
+        Err(Errno::ESRCH) => Err(gone(pid, "there is no such process")),
+        Err(_) => traced.map(|_| None),
+    }
+}
+
+fn pidfd_signal0(fd: &OwnedFd) -> nix::Result<()> {
+    // SAFETY: signal 0 only checks that the process exists; null info and zero flags are allowed.
+    Errno::result(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), 0, std::ptr::null::<u8>(), 0) })
+        .map(drop)
+}
+
+/// The start time (field 22 of /proc/PID/stat, clock ticks after boot): a process's identity
+/// that, unlike its PID, is not reused.
+pub fn start_time(pid: i32) -> std::io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_start_time(&stat).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn parse_start_time(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// The PID written in a pidfile (first line, surrounding blanks ignored).
+pub fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| coded(EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), crate::process::plain_io(&e))))?;
+    let first = text.lines().next().unwrap_or("").trim();
+    first
+        .parse::<i32>()
+        .ok()
+        .filter(|&pid| pid > 0)
+        .with_context(|| format!("--pidfile: {} does not hold a process id (found {first:?})", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_survives_odd_command_names() {
+        let stat = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
+        assert_eq!(parse_start_time(stat), Some(987654));
+        assert_eq!(parse_start_time("4242 (sleep) S 1"), None);
+        assert_eq!(parse_start_time("garbage"), None);
+    }
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let me = std::process::id() as i32;
+        assert_eq!(start_time(me).unwrap(), start_time(me).unwrap());
+    }
+
+    #[test]
+    fn pidfiles_hold_one_positive_pid() {
+        let dir = std::env::temp_dir().join(format!("isolab-pidfile-{}", std::process::id()));
+        std::fs::write(&dir, " 4242 \n").unwrap();
+        assert_eq!(read_pidfile(&dir).unwrap(), 4242);
+        std::fs::write(&dir, "0\n").unwrap();
+        assert!(read_pidfile(&dir).unwrap_err().to_string().contains("does not hold a process id"));
+        std::fs::remove_file(&dir).unwrap();
+        assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
+    }
+}

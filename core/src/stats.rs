@@ -1,1 +1,0 @@
-//! Usage of groups, computed and printed as `docker stats` does.

@@ -1,0 +1,106 @@
+//! CPU %, as Docker computes it from two samples (moby `daemon/stats/collector_unix.go`,
+//! docker/cli `stats_helpers.go` `calculateCPUPercentUnix`). See proc(5) for /proc/stat.
+//!
+//! - The host's time is the sum of the first seven fields of the `cpu ` line of /proc/stat
+//!   (user nice system idle iowait irq softirq; steal, guest and guest_nice are left out, as
+//!   Docker leaves them out), in USER_HZ ticks that Docker takes as 1/100 s.
+//! - Online CPUs are the `cpuN` lines of the same file (newer moby), so one read gives both.
+//! - The group's time is cumulative nanoseconds: v1 `cpuacct.usage`, v2 `cpu.stat usage_usec`×1000.
+//! - CPU % = group delta / host delta × online CPUs × 100: one busy CPU of a two-CPU host is
+//!   100 %, not 50 %. Either delta zero or negative gives 0, as Docker.
+
+/// Nanoseconds in one USER_HZ tick as Docker assumes it (`clockTicksPerSecond = 100`).
+const NANOS_PER_TICK: u64 = 1_000_000_000 / 100;
+
+/// What one read of /proc/stat gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCpu {
+    /// Docker's `system_cpu_usage`: the first seven fields of `cpu `, in nanoseconds.
+    pub system_ns: u64,
+    /// The number of `cpuN` lines.
+    pub online: u32,
+}
+
+/// Parse /proc/stat. `None` when the `cpu ` line is missing or malformed.
+pub fn parse_proc_stat(text: &str) -> Option<HostCpu> {
+    let mut system_ns = None;
+    let mut online = 0;
+    for line in text.lines() {
+        if let Some(fields) = line.strip_prefix("cpu ") {
+            let ticks: Vec<u64> = fields.split_whitespace().take(7).map(str::parse).collect::<Result<_, _>>().ok()?;
+            if ticks.len() < 7 {
+                return None;
+            }
+            system_ns = Some(ticks.iter().try_fold(0u64, |a, &t| a.checked_add(t))?.checked_mul(NANOS_PER_TICK)?);
+        } else if line.strip_prefix("cpu").is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())) {
+            online += 1;
+        }
+    }
+    Some(HostCpu { system_ns: system_ns?, online })
+}
+
+/// Docker's CPU %: the group's share of the host's time between two samples, per CPU.
+pub fn percent(group_before: u64, group_after: u64, host_before: HostCpu, host_after: HostCpu) -> f64 {
+    let cpu_delta = group_after.saturating_sub(group_before);
+    let system_delta = host_after.system_ns.saturating_sub(host_before.system_ns);
+    if cpu_delta == 0 || system_delta == 0 {
+        return 0.0;
+    }
+    cpu_delta as f64 / system_delta as f64 * host_after.online as f64 * 100.0
+}
+
+/// v2 `cpu.stat`'s `usage_usec`, in nanoseconds.
+pub fn parse_cpu_stat_usage(text: &str) -> Option<u64> {
+    super::sample::keyed(text, "usage_usec").map(|us| us * 1000)
+}
+
+/// v1 `cpuacct.usage`: one number of nanoseconds.
+pub fn parse_cpuacct_usage(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROC_STAT: &str = include_str!("../../testdata/proc-stat");
+
+    #[test]
+    fn proc_stat_of_this_machine() {
+        // cpu  7625 0 1826 66943 299 0 55 110 0 0: steal (110) is not counted.
+        let host = parse_proc_stat(PROC_STAT).unwrap();
+        assert_eq!(host.system_ns, (7625 + 1826 + 66943 + 299 + 55) * NANOS_PER_TICK);
+        assert_eq!(host.online, 2);
+    }
+
+    #[test]
+    fn proc_stat_without_cpu_line_is_none() {
+        assert_eq!(parse_proc_stat("intr 1 2 3\n"), None);
+        assert_eq!(parse_proc_stat("cpu  1 2 3\n"), None);
+        assert_eq!(parse_proc_stat("cpu  1 2 3 x 5 6 7\n"), None);
+    }
+
+    #[test]
+    fn group_counters() {
+        assert_eq!(parse_cpuacct_usage(include_str!("../../testdata/v1-cpuacct.usage")), Some(95876331118));
+        assert_eq!(parse_cpu_stat_usage(include_str!("../../testdata/v2-cpu.stat")), Some(2503117000));
+    }
+
+    #[test]
+    fn percent_is_per_cpu_like_docker() {
+        let host = |s, online| HostCpu { system_ns: s, online };
+        // One CPU of two fully busy for one second: the host's time moved 2 s.
+        assert_eq!(percent(0, 1_000_000_000, host(0, 2), host(2_000_000_000, 2)), 100.0);
+        assert_eq!(percent(5, 5, host(0, 2), host(10, 2)), 0.0);
+        assert_eq!(percent(0, 10, host(7, 2), host(7, 2)), 0.0);
+        // A counter that went backwards (group re-created under the same name) is 0, not a panic.
+        assert_eq!(percent(10, 5, host(0, 2), host(10, 2)), 0.0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn proc_stat_never_panics(text in "(cpu[0-9]? ( [0-9]{1,20}){0,10}\n|intr [0-9 ]*\n){0,5}") {
+            let _ = parse_proc_stat(&text);
+        }
+    }
+}

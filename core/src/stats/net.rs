@@ -1,0 +1,159 @@
+//! NET I/O of a group: the byte counters of a member process's network namespace.
+//! See proc(5) (/proc/PID/net/dev) and network_namespaces(7).
+//!
+//! - /proc/PID/net/dev lists the interfaces of PID's network namespace, not the reader's, so
+//!   no setns is needed (and none could be done in a threaded reader anyway).
+//! - `lo` is left out: Docker counts the interfaces libnetwork placed in the sandbox, and
+//!   loopback is never one of them.
+//! - A namespace is identified by the inode of /proc/PID/ns/net. A group whose member shares
+//!   cgstat's own namespace would show the host's traffic, so it prints `--`, as does a group
+//!   with no process; `--json` says which.
+//! - Groups often share one namespace; within a sample each namespace is read once.
+
+use std::collections::HashMap;
+
+use crate::ns;
+
+/// What NET I/O is for one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// Bytes received and sent over the non-loopback interfaces of the group's own namespace.
+    Private { rx: u64, tx: u64 },
+    /// The member shares cgstat's network namespace: its counters are the host's.
+    Host,
+    /// The group has no process to look through.
+    NoProcess,
+    /// The member's namespace could not be read (it exited between listing and reading).
+    Unreadable,
+}
+
+impl Net {
+    /// The `net_namespace` value of `--json`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Net::Private { .. } => "private",
+            Net::Host => "host",
+            Net::NoProcess => "no-process",
+            Net::Unreadable => "unreadable",
+        }
+    }
+
+    pub fn bytes(&self) -> Option<(u64, u64)> {
+        match *self {
+            Net::Private { rx, tx } => Some((rx, tx)),
+            _ => None,
+        }
+    }
+}
+
+/// Sum received and transmitted bytes over the interfaces of /proc/net/dev, `lo` excluded.
+pub fn parse_net_dev(text: &str) -> Option<(u64, u64)> {
+    let (mut rx, mut tx) = (0u64, 0u64);
+    // Two header lines, then `  name: rx_bytes packets errs drop fifo frame compressed multicast tx_bytes ...`.
+    for line in text.lines().skip(2) {
+        let (name, counters) = line.split_once(':')?;
+        if name.trim() == "lo" {
+            continue;
+        }
+        let fields: Vec<&str> = counters.split_whitespace().collect();
+        let (r, t) = (fields.first()?.parse::<u64>().ok()?, fields.get(8)?.parse::<u64>().ok()?);
+        rx = rx.saturating_add(r);
+        tx = tx.saturating_add(t);
+    }
+    Some((rx, tx))
+}
+
+/// Reads network namespaces for one sample, each namespace once.
+pub struct NetReader {
+    own_inode: Option<u64>,
+    seen: HashMap<u64, Option<(u64, u64)>>,
+}
+
+impl NetReader {
+    /// `own_inode`: cgstat's own network namespace (read once per run).
+    pub fn new(own_inode: Option<u64>) -> NetReader {
+        NetReader { own_inode, seen: HashMap::new() }
+    }
+
+    /// cgstat's own network namespace inode.
+    pub fn own_inode() -> Option<u64> {
+        ns::kind_by_name("net").and_then(|k| ns::inode("self", k).ok())
+    }
+
+    /// NET I/O of a group whose members are `pids`: the first member still alive decides.
+    pub fn read(&mut self, pids: &[u32]) -> Net {
+        if pids.is_empty() {
+            return Net::NoProcess;
+        }
+        let kind = ns::kind_by_name("net").expect("the namespace table has net");
+        for pid in pids {
+            let pid = pid.to_string();
+            let Ok(inode) = ns::inode(&pid, kind) else { continue }; // exited: try the next member
+            if Some(inode) == self.own_inode {
+                return Net::Host;
+            }
+            let counters = *self.seen.entry(inode).or_insert_with(|| {
+                super::sample::read_file(format!("/proc/{pid}/net/dev")).as_deref().and_then(parse_net_dev)
+            });
+            return match counters {
+                Some((rx, tx)) => Net::Private { rx, tx },
+                None => Net::Unreadable,
+            };
+        }
+        Net::Unreadable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_dev_of_this_machine_without_lo() {
+        // lo 3193/3193, ifb0 and ifb1 0, eth0 29194858 rx / 198157 tx.
+        assert_eq!(parse_net_dev(include_str!("../../testdata/proc-net-dev")), Some((29194858, 198157)));
+    }
+
+    #[test]
+    fn only_lo_is_zero() {
+        let text = "Inter-|   Receive\n face |bytes\n    lo:    3193      29    0    0    0     0          0         0     3193      29    0    0    0     0       0          0\n";
+        assert_eq!(parse_net_dev(text), Some((0, 0)));
+    }
+
+    #[test]
+    fn wide_counters_touch_the_colon() {
+        // The kernel prints `%6s:%8llu`: a long name and a big counter leave no space between.
+        let text = "h1\nh2\nveth-isolab1:123456789012 1 0 0 0 0 0 0 42 1 0 0 0 0 0 0\n";
+        assert_eq!(parse_net_dev(text), Some((123456789012, 42)));
+    }
+
+    #[test]
+    fn malformed_is_none() {
+        assert_eq!(parse_net_dev("h1\nh2\neth0 1 2 3\n"), None);
+        assert_eq!(parse_net_dev("h1\nh2\neth0: 1 2 3\n"), None);
+    }
+
+    #[test]
+    fn no_member_no_traffic() {
+        assert_eq!(NetReader::new(None).read(&[]), Net::NoProcess);
+    }
+
+    #[test]
+    fn own_process_is_the_host() {
+        let mut reader = NetReader::new(NetReader::own_inode());
+        assert_eq!(reader.read(&[std::process::id()]), Net::Host);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sums_every_interface_but_lo(rows in proptest::collection::vec(("[a-z]{1,8}[0-9]?", 0u64..1u64 << 40, 0u64..1u64 << 40), 0..6)) {
+            let mut text = String::from("Inter-|\n face |\n");
+            let (mut rx, mut tx) = (0, 0);
+            for (name, r, t) in &rows {
+                text += &format!("{name:>6}: {r} 0 0 0 0 0 0 0 {t} 0 0 0 0 0 0 0\n");
+                if name != "lo" { rx += r; tx += t; }
+            }
+            proptest::prop_assert_eq!(parse_net_dev(&text), Some((rx, tx)));
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! cgexec-rs against the real kernel: limits land in the files of the layout under test (v1,
+//! v2 or hybrid), the article's experiments 7-9 and the pids limit behave, and no group is ever
+//! left behind. Counts and durations are configurable for the slow test VM:
+//! ISOLAB_TEST_LAUNCHES (default 200), ISOLAB_TEST_CPU_SECS (default 3).
+
+use std::io::Write as _;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use isolab_tests::cgroups::{self, existing_dirs, layout, read, wait_until, Guard, Layout};
+use isolab_tests::{need_root, skip, Scratch, Tool};
+
+fn cgexec() -> Tool {
+    Tool::new("cgexec-rs")
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn figure(msg: String) {
+    let _ = writeln!(std::io::stderr(), "FIGURE {msg}");
+}
+
+/// A cgexec-rs run in the background (for tests that act while the command runs).
+fn spawn(args: &[&str]) -> Child {
+    cgexec().args(args).command().stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn cgexec-rs")
+}
+
+fn sigterm(child: &Child) {
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+}
+
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+}
+
+// Every limit flag writes the converted value into the file of the layout under test
+// (DESIGN.md table; v2: runc's new cpu.shares -> cpu.weight formula, 512 -> 59).
+#[test]
+fn limit_flags_write_the_converted_values() {
+    need_root!("limit_flags_write_the_converted_values");
+    let layout = layout();
+    let g = Guard::new();
+    let name = g.name();
+    cgexec()
+        .args(["--name", name, "--keep", "-m", "100m", "--memory-reservation", "50m", "--memory-swap", "300m", "-c", "512"])
+        .args(["--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-cpus", "0", "--cpuset-mems", "0", "--pids-limit", "20"])
+        .args(["--", "true"])
+        .run()
+        .ok();
+    let expected: Vec<(&str, &str, &str)> = match layout {
+        Layout::V2 => vec![
+            ("memory", "memory.max", "104857600"),
+            ("memory", "memory.low", "52428800"),
+            ("cpu", "cpu.weight", "59"),
+            ("cpu", "cpu.max", "25000 50000"),
+            ("cpuset", "cpuset.cpus", "0"),
+            ("cpuset", "cpuset.mems", "0"),
+            ("pids", "pids.max", "20"),
+        ],
+        _ => vec![
+            ("memory", "memory.limit_in_bytes", "104857600"),
+            ("memory", "memory.soft_limit_in_bytes", "52428800"),
+            ("cpu", "cpu.shares", "512"),
+            ("cpu", "cpu.cfs_period_us", "50000"),
+            ("cpu", "cpu.cfs_quota_us", "25000"),
+            ("cpuset", "cpuset.cpus", "0"),
+            ("cpuset", "cpuset.mems", "0"),
+            ("pids", "pids.max", "20"),
+        ],
+    };
+    for (controller, file, value) in &expected {
+        assert_eq!(read(controller, name, file), *value, "{file}");
+    }
+    // Swap: v1 memory + swap total; v2 swap alone (300m - 100m). Only where swap is accounted.
+    let (swap_file, swap_value) = if layout == Layout::V2 { ("memory.swap.max", "209715200") } else { ("memory.memsw.limit_in_bytes", "314572800") };
+    if cgroups::dir("memory", name).join(swap_file).exists() {
+        assert_eq!(read("memory", name, swap_file), swap_value);
+    } else {
+        skip("limit_flags_write_the_converted_values (swap)", &format!("no {swap_file}: swap accounting is off"));
+    }
+    agree_with_cgget(name, &expected);
+    cgexec().args(["--rm", name]).run().ok();
+    assert_eq!(existing_dirs(name), Vec::<std::path::PathBuf>::new(), "--rm left directories");
+}
+
+/// libcgroup's `cgget` reads the same files and must see the same values.
+fn agree_with_cgget(name: &str, expected: &[(&str, &str, &str)]) {
+    if Command::new("cgget").arg("-h").output().is_err() {
+        skip("cgget agreement", "cgget not installed (package cgroup-tools)");
+        return;
+    }
+    for (controller, file, value) in expected {
+        let h = cgroups::hierarchy_of(controller).unwrap();
+        let dir = cgroups::default_dir(&h, name);
+        let path = format!("/{}", dir.strip_prefix(&h.mount).unwrap().display());
+        let run = Tool::program("cgget").args(["-n", "-v", "-r", file, &path]).run();
+        run.ok();
+        assert_eq!(run.stdout.trim(), *value, "cgget -r {file} {path}");
+    }
+}
+
+// --cpus is Docker's NanoCPUs: quota = cpus * 100000 per 100000 us period.
+#[test]
+fn cpus_sets_quota_and_period() {
+    need_root!("cpus_sets_quota_and_period");
+    let g = Guard::new();
+    cgexec().args(["--name", g.name(), "--keep", "--cpus", "0.5", "--", "true"]).run().ok();
+    if layout() == Layout::V2 {
+        assert_eq!(read("cpu", g.name(), "cpu.max"), "50000 100000");
+    } else {
+        assert_eq!(read("cpu", g.name(), "cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu", g.name(), "cpu.cfs_period_us"), "100000");
+    }
+}
+
+// v1-only knobs: written on v1, one warning line each on v2. Kernel memory: dropped everywhere
+// since Linux 6.1 (the kernel accepts the write and ignores it), so it warns.
+#[test]
+fn v1_only_memory_knobs() {
+    need_root!("v1_only_memory_knobs");
+    let g = Guard::new();
+    let run = cgexec()
+        .args(["--name", g.name(), "--keep", "-m", "64m", "--memory-swappiness", "10", "--oom-kill-disable", "--kernel-memory", "32m", "--", "true"])
+        .run();
+    run.ok().stderr_has("warning: --kernel-memory");
+    if layout() == Layout::V2 {
+        run.stderr_has("warning: --memory-swappiness").stderr_has("warning: --oom-kill-disable");
+        assert_eq!(run.stderr.lines().count(), 3, "{}", run.stderr);
+    } else {
+        assert_eq!(read("memory", g.name(), "memory.swappiness"), "10");
+        assert!(read("memory", g.name(), "memory.oom_control").contains("oom_kill_disable 1"));
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+}
+
+// Block IO throttles land as v1 per-device lines or one v2 io.max line per device.
+// Experiment 9 (DESIGN.md): a direct read of 6 MiB at 2 MiB/s takes >= 2.5 s; unlimited, < 1 s.
+#[test]
+fn experiment_9_device_read_bps() {
+    need_root!("experiment_9_device_read_bps");
+    let Some(dev) = LoopDevice::new() else { return };
+    let path = dev.path.as_str();
+    let g = Guard::new();
+    let limit = format!("{path}:2mb");
+    cgexec().args(["--name", g.name(), "--keep", "--device-read-bps", &limit, "--device-write-iops", &format!("{path}:100"), "--", "true"]).run().ok();
+    let numbers = dev.numbers();
+    if layout() == Layout::V2 {
+        assert_eq!(read("io", g.name(), "io.max"), format!("{numbers} rbps=2097152 wbps=max riops=max wiops=100"));
+    } else {
+        assert_eq!(read("blkio", g.name(), "blkio.throttle.read_bps_device"), format!("{numbers} 2097152"));
+        assert_eq!(read("blkio", g.name(), "blkio.throttle.write_iops_device"), format!("{numbers} 100"));
+    }
+    let dd = ["dd", &format!("if={path}"), "of=/dev/null", "bs=1M", "count=6", "iflag=direct"];
+    let timed = |extra: &[&str]| {
+        let start = Instant::now();
+        cgexec().args(extra).arg("--").args(dd).run().ok();
+        start.elapsed()
+    };
+    let limited = timed(&["--device-read-bps", &limit]);
+    let free = timed(&[]);
+    figure(format!("experiment 9: 6 MiB O_DIRECT read: {:.2} s at 2mb/s ({:.2} MiB/s), {:.3} s unlimited", limited.as_secs_f64(), 6.0 / limited.as_secs_f64(), free.as_secs_f64()));
+    assert!(limited >= Duration::from_millis(2500), "throttled read took only {limited:?}");
+    assert!(free < Duration::from_secs(1), "unthrottled read took {free:?}");
+}
+
+/// A loop device over a sparse file, detached on drop; or the disk the test VM gives
+/// (`ISOLAB_TEST_DISK`, a sparse virtio disk), left alone.
+struct LoopDevice {
+    path: String,
+    scratch: Option<Scratch>,
+}
+
+impl LoopDevice {
+    fn new() -> Option<LoopDevice> {
+        if let Ok(disk) = std::env::var("ISOLAB_TEST_DISK") {
+            return Some(LoopDevice { path: disk, scratch: None });
+        }
+        let dir = Scratch::new("loop");
+        let file = dir.path().join("disk.img");
+        std::fs::File::create(&file).and_then(|f| f.set_len(64 << 20)).expect("sparse file");
+        let out = match Command::new("losetup").args(["-f", "--show"]).arg(&file).output() {
+            Ok(out) if out.status.success() => out,
+            other => {
+                skip("loop device", &format!("losetup failed: {other:?}"));
+                return None;
+            }
+        };
+        Some(LoopDevice { path: String::from_utf8_lossy(&out.stdout).trim().to_string(), scratch: Some(dir) })
+    }
+
+    fn numbers(&self) -> String {
+        let name = Path::new(&self.path).file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::read_to_string(format!("/sys/class/block/{name}/dev")).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        if self.scratch.is_some() {
+            let _ = Command::new("losetup").args(["-d", &self.path]).status();
+        }
+    }
+}
+
+// Experiment 7: --memory 100m, a process that fills 200 MiB is OOM-killed; cgexec-rs says so in
+// one line, exits 137 and removes the group.
+#[test]
+fn experiment_7_oom_kill_is_reported() {
+    need_root!("experiment_7_oom_kill_is_reported");
+    let g = Guard::new();
+    let run = cgexec()
+        .args(["--name", g.name(), "-m", "100m", "--", "python3", "-c", "b = b'x' * (200 << 20); print('survived')"])
+        .run();
+    run.code(137);
+    assert!(!run.stdout.contains("survived"), "{}", run.stdout);
+    assert_eq!(run.stderr.trim(), format!("cgexec-rs: {}: killed by the OOM killer (memory limit 100MiB)", g.name()));
+    assert!(existing_dirs(g.name()).is_empty());
+}
+
+// Experiment 8: shares 768 vs 256 on one CPU: usage splits about 3:1 (accepted 2:1 to 4:1).
+#[test]
+fn experiment_8_cpu_shares_split_one_cpu() {
+    need_root!("experiment_8_cpu_shares_split_one_cpu");
+    let (a, b) = (Guard::new(), Guard::new());
+    let busy = ["--cpuset-cpus", "0", "--", "sh", "-c", "while :; do :; done"];
+    let spawn_with = |g: &Guard, shares: &str| {
+        let mut args = vec!["--name", g.name(), "-c", shares];
+        args.extend(busy);
+        spawn(&args)
+    };
+    let (mut ca, mut cb) = (spawn_with(&a, "768"), spawn_with(&b, "256"));
+    let running = wait_until(5.0, || [&a, &b].iter().all(|g| cgroups::dir("cpuacct", g.name()).exists()));
+    assert!(running, "groups did not appear");
+    std::thread::sleep(Duration::from_millis(500));
+    let before = (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
+    std::thread::sleep(Duration::from_secs(env_number("ISOLAB_TEST_CPU_SECS", 3)));
+    let after = (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
+    sigterm(&ca);
+    sigterm(&cb);
+    let (sa, sb) = (ca.wait().unwrap(), cb.wait().unwrap());
+    let (ua, ub) = ((after.0 - before.0) as f64, (after.1 - before.1) as f64);
+    let ratio = ua / ub.max(1.0);
+    figure(format!("experiment 8: usage {:.0} ms vs {:.0} ms, ratio {ratio:.2} ({:.0}% / {:.0}%)", ua / 1000.0, ub / 1000.0, 100.0 * ua / (ua + ub), 100.0 * ub / (ua + ub)));
+    assert!((2.0..=4.0).contains(&ratio), "usage ratio {ratio:.2} outside 2..4 ({ua} vs {ub} us)");
+    assert_eq!((sa.signal(), sb.signal()), (Some(libc::SIGTERM), Some(libc::SIGTERM)), "cgexec-rs should die like its command");
+    assert!(existing_dirs(a.name()).is_empty() && existing_dirs(b.name()).is_empty());
+}
+
+// Lab 10: --pids-limit 20 contains a fork loop: forks past the limit fail, the group holds 20,
+// and the sleepers the command leaves behind are killed with the group.
+#[test]
+fn pids_limit_contains_a_fork_loop() {
+    need_root!("pids_limit_contains_a_fork_loop");
+    let g = Guard::new();
+    let current = cgroups::dir("pids", g.name()).join("pids.current");
+    let script = "import os, sys, time\n\
+        kids, fails = 0, 0\n\
+        for i in range(50):\n\
+        \x20   try:\n\
+        \x20       pid = os.fork()\n\
+        \x20   except OSError:\n\
+        \x20       fails += 1\n\
+        \x20       continue\n\
+        \x20   if pid == 0:\n\
+        \x20       time.sleep(60)\n\
+        \x20       os._exit(0)\n\
+        \x20   kids += 1\n\
+        print(kids, fails, open(sys.argv[1]).read().strip())\n";
+    let start = Instant::now();
+    let run = cgexec().args(["--name", g.name(), "--pids-limit", "20", "--", "python3", "-c", script]).arg(&current).run();
+    run.ok();
+    assert_eq!(run.stdout.trim(), "19 31 20", "forked, failed, pids.current");
+    assert!(start.elapsed() < Duration::from_secs(30), "the sleepers were waited for instead of killed");
+    assert!(existing_dirs(g.name()).is_empty());
+}
+
+// Nothing left behind: many launches in a row reuse one name, each must find it free.
+#[test]
+fn many_launches_leave_no_group() {
+    need_root!("many_launches_leave_no_group");
+    let g = Guard::new();
+    let n = env_number("ISOLAB_TEST_LAUNCHES", 200);
+    let start = Instant::now();
+    for _ in 0..n {
+        cgexec().args(["--name", g.name(), "-m", "64m", "--pids-limit", "100", "--", "true"]).run().ok();
+    }
+    let each = start.elapsed() / n as u32;
+    figure(format!("{n} launches: {:.2} ms per create+limits+run+remove of /bin/true", each.as_secs_f64() * 1000.0));
+    assert!(existing_dirs(g.name()).is_empty());
+}
+
+// SIGTERM to cgexec-rs mid-run: forwarded to the command, the group removed, and cgexec-rs
+// dies of the same signal.
+#[test]
+fn sigterm_mid_run_still_cleans_up() {
+    need_root!("sigterm_mid_run_still_cleans_up");
+    let g = Guard::new();
+    let mut child = spawn(&["--name", g.name(), "--", "sleep", "30"]);
+    let joined = wait_until(5.0, || {
+        let procs = cgroups::dir("pids", g.name()).join("cgroup.procs");
+        std::fs::read_to_string(procs).is_ok_and(|p| !p.trim().is_empty())
+    });
+    assert!(joined, "the command never joined the group");
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    assert!(existing_dirs(g.name()).is_empty(), "left {:?}", existing_dirs(g.name()));
+}
+
+// A double-forked daemon of the command is killed with the group (it escapes the process
+// tree, not the cgroup).
+#[test]
+fn double_forked_daemon_is_killed_with_the_group() {
+    need_root!("double_forked_daemon_is_killed_with_the_group");
+    let g = Guard::new();
+    let scratch = Scratch::new("daemon");
+    let pidfile = scratch.path().join("pid");
+    let script = format!("(sleep 300 >/dev/null 2>&1 & echo $! > {}); exit 0", pidfile.display());
+    cgexec().args(["--name", g.name(), "--", "sh", "-c", &script]).run().ok();
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(wait_until(3.0, || !alive(pid)), "daemon {pid} survived its group");
+    assert!(existing_dirs(g.name()).is_empty());
+}
+
+// Bad input: exit 125, one line naming the flag, and nothing created.
+#[test]
+fn bad_input_is_refused_and_creates_nothing() {
+    need_root!("bad_input_is_refused_and_creates_nothing");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--memory", "100x"], "--memory: invalid size"),
+        (&["--memory", "5m"], "6MB"),
+        (&["-m", "100m", "--memory-swap", "50m"], "--memory-swap"),
+        (&["-m", "100m", "--memory-reservation", "200m"], "--memory-reservation"),
+        (&["--device-read-bps", "/dev/null"], "--device-read-bps: invalid device spec"),
+        (&["--device-read-bps", "/dev/loop0:fast"], "--device-read-bps"),
+        (&["--device-read-bps", "/dev/null:1mb"], "not a block device"),
+        (&["--device-read-bps", "/dev/isolab-nonexistent:1mb"], "/dev/isolab-nonexistent"),
+        (&["--device-read-iops", "/dev/loop0:1.5"], "--device-read-iops"),
+        (&["--cpuset-cpus", "0-"], "--cpuset-cpus: invalid list"),
+        (&["--cpuset-cpus", "4095"], "--cpuset-cpus: 4095 not available"),
+        (&["--cpus", "4096"], "--cpus: range of CPUs"),
+        (&["--cpu-shares", "1"], "--cpu-shares"),
+        (&["--blkio-weight", "5"], "--blkio-weight"),
+        (&["--set", "cgroup.procs=1"], "cgroup.procs"),
+        (&["--set", "release_agent=/tmp/x"], "release_agent"),
+        (&["--set", "memory.max=1\n2"], "one line"),
+    ];
+    for (args, needle) in cases {
+        let g = Guard::new();
+        cgexec().args(["--name", g.name()]).args(*args).args(["--", "true"]).run().refused(needle);
+        assert!(existing_dirs(g.name()).is_empty(), "{args:?} created {:?}", existing_dirs(g.name()));
+    }
+    let base = cgroups::unique_name();
+    let long = "x".repeat(65);
+    let names = [format!("../{base}"), format!("{base}/b"), format!("{base}\nb"), long.clone()];
+    for name in &names {
+        cgexec().args(["--name", name, "--", "true"]).run().refused("--name: invalid name");
+    }
+    for h in cgroups::hierarchies() {
+        let own = h.mount.join(h.own.trim_start_matches('/'));
+        assert!(!own.join(&base).exists() && !cgroups::default_dir(&h, &base).exists() && !cgroups::default_dir(&h, &long).exists());
+    }
+}
+
+// The payload's status passes through; 127 for a missing command; the group goes either way.
+#[test]
+fn exit_status_passes_through() {
+    need_root!("exit_status_passes_through");
+    let g = Guard::new();
+    cgexec().args(["--name", g.name(), "--", "sh", "-c", "exit 3"]).run().code(3);
+    let killed = cgexec().args(["--name", g.name(), "--", "sh", "-c", "kill -KILL $$"]).run();
+    killed.code(137);
+    assert!(killed.stderr.is_empty(), "a plain SIGKILL is no OOM kill: {}", killed.stderr);
+    cgexec().args(["--name", g.name(), "--", "/nonexistent/isolab"]).run().code(127).stderr_has("cannot run");
+    assert!(existing_dirs(g.name()).is_empty());
+}
+
+// --exec joins and execs in place (the group stays); --keep leaves the group, a second group of
+// the same name is refused, and --rm kills what is left and removes it.
+#[test]
+fn exec_keep_and_rm() {
+    need_root!("exec_keep_and_rm");
+    let g = Guard::new();
+    cgexec().args(["--name", g.name(), "--exec", "--", "/nonexistent/isolab"]).run().code(127);
+    assert!(existing_dirs(g.name()).is_empty(), "a failed --exec must not leave its group");
+    let run = cgexec().args(["--name", g.name(), "--exec", "--", "cat", "/proc/self/cgroup"]).run();
+    run.ok().stdout_has(&format!("/isolab/{}\n", g.name()));
+    assert!(!existing_dirs(g.name()).is_empty(), "--exec must leave the group");
+    cgexec().args(["--name", g.name(), "--", "true"]).run().refused("already exists");
+    cgexec().args(["--rm", g.name()]).run().ok();
+    assert!(existing_dirs(g.name()).is_empty());
+
+    let scratch = Scratch::new("keep");
+    let pidfile = scratch.path().join("pid");
+    // The sleeper must not hold the test's output pipes open, or the run waits for it.
+    let script = format!("sleep 300 >/dev/null 2>&1 & echo $! > {}", pidfile.display());
+    cgexec().args(["--name", g.name(), "--keep", "--", "sh", "-c", &script]).run().ok();
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(alive(pid), "--keep must leave the group's processes");
+    cgexec().args(["--rm", g.name()]).run().ok();
+    assert!(wait_until(3.0, || !alive(pid)), "--rm left {pid} running");
+    assert!(existing_dirs(g.name()).is_empty());
+    cgexec().args(["--rm", g.name()]).run().refused("no group named");
+}
+
+// --explain shows every mkdir, write (with value) and rmdir; on v2 the controllers are enabled
+// in the parent's cgroup.subtree_control first.
+#[test]
+fn explain_shows_every_step() {
+    need_root!("explain_shows_every_step");
+    let g = Guard::new();
+    let run = cgexec().args(["--explain", "--name", g.name(), "-m", "64m", "--", "true"]).run();
+    run.ok();
+    let memory_dir = cgroups::dir("memory", g.name());
+    let file = if layout() == Layout::V2 { "memory.max" } else { "memory.limit_in_bytes" };
+    run.stderr_has(&format!("cgexec-rs: mkdir {}\n", memory_dir.display()))
+        .stderr_has(&format!("cgexec-rs: write {} = 67108864\n", memory_dir.join(file).display()))
+        .stderr_has(&format!("cgexec-rs: write {}", memory_dir.join("cgroup.procs").display()))
+        .stderr_has(&format!("cgexec-rs: rmdir {}\n", memory_dir.display()));
+    if layout() == Layout::V2 {
+        let parent = memory_dir.parent().unwrap().join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&parent).unwrap();
+        assert!(enabled.contains("memory") && enabled.contains("pids"), "{enabled}");
+    }
+}
+
+/// Removes a `--cgroup-parent` directory made beneath the caller's cgroup, in every hierarchy.
+struct ParentGuard(String);
+
+impl ParentGuard {
+    fn dirs(&self) -> Vec<std::path::PathBuf> {
+        cgroups::hierarchies().iter().map(|h| h.mount.join(h.own.trim_start_matches('/')).join(&self.0)).collect()
+    }
+}
+
+impl Drop for ParentGuard {
+    fn drop(&mut self) {
+        for dir in self.dirs() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+// --cgroup-parent relative to the caller's own cgroup: the group goes there in each hierarchy,
+// and --rm finds it by the same rule.
+#[test]
+fn cgroup_parent_relative_to_own_cgroup() {
+    need_root!("cgroup_parent_relative_to_own_cgroup");
+    if layout() == Layout::V2 && cgroups::hierarchy_of("memory").is_some_and(|h| h.own != "/") {
+        // v2's no-internal-processes rule: the caller's group holds the caller.
+        let parent = ParentGuard(cgroups::unique_name());
+        cgexec().args(["--cgroup-parent", &parent.0, "--", "true"]).run().refused("cgroup.subtree_control");
+        return;
+    }
+    let parent = ParentGuard(cgroups::unique_name());
+    let g = Guard::new();
+    let run = cgexec().args(["--cgroup-parent", &parent.0, "--name", g.name(), "--keep", "-m", "64m", "--", "cat", "/proc/self/cgroup"]).run();
+    run.ok().stdout_has(&format!("/{}/{}\n", parent.0, g.name()));
+    let memory = cgroups::hierarchy_of("memory").unwrap();
+    let dir = memory.mount.join(memory.own.trim_start_matches('/')).join(&parent.0).join(g.name());
+    assert!(dir.join("memory.max").exists() || dir.join("memory.limit_in_bytes").exists(), "{}", dir.display());
+    cgexec().args(["--cgroup-parent", &parent.0, "--rm", g.name()]).run().ok();
+    assert!(!dir.exists(), "--rm with --cgroup-parent left {}", dir.display());
+}

@@ -1,0 +1,450 @@
+//! nsenter-lite against the real kernel: targets made with util-linux `unshare`, joined by the
+//! built binary, checked by namespace inode from this (untouched) test process.
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::MetadataExt as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use isolab_tests::{need_root, skip, Scratch, Tool};
+
+/// Every kind with its nsenter flag, in util-linux's table order.
+const KINDS: [(&str, &str); 8] =
+    [("user", "-U"), ("cgroup", "-C"), ("ipc", "-i"), ("uts", "-u"), ("net", "-n"), ("pid", "-p"), ("mnt", "-m"), ("time", "-T")];
+
+/// A target: `unshare --fork ... COMMAND`, whose forked child (the one inside) is `pid`.
+/// util-linux unshare --fork ignores SIGTERM, so the inner process is SIGKILLed, then unshare reaped.
+struct Target {
+    unshare: Child,
+    pid: i32,
+}
+
+impl Target {
+    /// `unshare --fork <flags> <command>`; waits until the child has exec'd `comm`.
+    fn start(flags: &[&str], command: &[&str], comm: &str) -> Target {
+        Target::start_with(Command::new("unshare"), flags, command, comm)
+    }
+
+    fn start_with(mut cmd: Command, flags: &[&str], command: &[&str], comm: &str) -> Target {
+        cmd.arg("--fork").args(flags).args(command).stdin(Stdio::null()).stdout(Stdio::null());
+        let unshare = cmd.spawn().expect("start unshare");
+        let outer = unshare.id() as i32;
+        let mut target = Target { unshare, pid: 0 };
+        target.pid = wait_for_process(|| descendants(outer).into_iter().find(|&p| comm_of(p) == comm))
+            .unwrap_or_else(|| panic!("unshare {flags:?} {command:?} did not start {comm}"));
+        target
+    }
+
+    fn pid(&self) -> String {
+        self.pid.to_string()
+    }
+}
+
+impl Target {
+    /// SIGKILL the inner process and reap unshare (and any launcher above it, which then
+    /// cleans up after itself). A PID is killed only while unshare, its reaper, is unreaped.
+    fn stop(&mut self) {
+        if self.pid == 0 {
+            return;
+        }
+        if matches!(self.unshare.try_wait(), Ok(None)) {
+            kill(self.pid, libc::SIGKILL);
+        }
+        self.pid = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.unshare.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                let _ = self.unshare.kill();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A spawned nsenter-lite whose payload is `sleep`: found (itself after exec, or its forked
+/// child) so its namespaces can be read from outside; killed and reaped on drop.
+struct Payload {
+    tool: Child,
+    pid: i32,
+}
+
+impl Payload {
+    fn start(args: &[&str]) -> Payload {
+        let mut cmd = Tool::new("nsenter-lite").args(args).args(["--", "sleep", "30"]).command();
+        let tool = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn().expect("start nsenter-lite");
+        let me = tool.id() as i32;
+        let mut payload = Payload { tool, pid: 0 };
+        payload.pid = wait_for_process(|| std::iter::once(me).chain(children(me)).find(|&p| comm_of(p) == "sleep"))
+            .unwrap_or_else(|| panic!("nsenter-lite {args:?} did not run sleep"));
+        payload
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        // While nsenter-lite is unreaped, the payload (itself or its child) still holds its PID.
+        if matches!(self.tool.try_wait(), Ok(None)) {
+            kill(self.pid, libc::SIGKILL);
+        }
+        let _ = self.tool.wait();
+    }
+}
+
+/// A network namespace kept by a bind mount (`unshare --net=FILE`), unmounted on drop, always.
+struct PersistedNet {
+    file: std::path::PathBuf,
+}
+
+impl Drop for PersistedNet {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.file).status();
+    }
+}
+
+fn wait_for_process(mut find: impl FnMut() -> Option<i32>) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(pid) = find() {
+            return Some(pid);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = children(pid);
+    let mut i = 0;
+    while i < found.len() {
+        found.extend(children(found[i]));
+        i += 1;
+    }
+    found
+}
+
+fn comm_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))
+}
+
+fn kill(pid: i32, sig: libc::c_int) {
+    if pid > 0 {
+        // SAFETY: kill(2) on a process this test started.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// The inode of `pid`'s namespace of `kind` ("self" for this test process).
+fn ino(pid: &str, kind: &str) -> u64 {
+    std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).unwrap_or_else(|e| panic!("/proc/{pid}/ns/{kind}: {e}")).ino()
+}
+
+const EVERY_NS: &[&str] = &["--pid", "--mount-proc", "--net", "--uts", "--ipc", "--mount", "--cgroup", "--time", "--user", "--map-root-user"];
+
+/// Assert that `payload` is in `target`'s namespaces of `joined` kinds and in ours for the rest.
+#[track_caller]
+fn assert_joined(payload: i32, target: &Target, joined: &[&str], how: &str) {
+    for (kind, _) in KINDS {
+        let (got, want) = (ino(&payload.to_string(), kind), if joined.contains(&kind) { ino(&target.pid(), kind) } else { ino("self", kind) });
+        assert_eq!(got, want, "{how}: {kind} namespace of the command is not {}", if joined.contains(&kind) { "the target's" } else { "ours" });
+    }
+}
+
+// Issue 5: each kind joined alone lands in the target's namespace of that kind and only that
+// one, by pidfd and by /proc/PID/ns files.
+#[test]
+fn each_kind_joined_alone() {
+    need_root!("each_kind_joined_alone");
+    let target = Target::start(EVERY_NS, &["sleep", "60"], "sleep");
+    for (kind, _) in KINDS {
+        assert_ne!(ino(&target.pid(), kind), ino("self", kind), "the target must differ from us in {kind}");
+    }
+    for (kind, flag) in KINDS {
+        for mode in [None, Some("--no-pidfd")] {
+            let pid = target.pid();
+            let args: Vec<&str> = ["-t", &pid, flag].into_iter().chain(mode).collect();
+            let payload = Payload::start(&args);
+            assert_joined(payload.pid, &target, &[kind], &format!("{args:?}"));
+        }
+    }
+}
+
+// util-linux -a: every namespace that differs from ours, none that is the same (joining our
+// own user namespace would fail with EINVAL).
+#[test]
+fn all_joins_every_differing_namespace() {
+    need_root!("all_joins_every_differing_namespace");
+    let partial = Target::start(&["--net", "--uts", "--ipc", "--mount"], &["sleep", "60"], "sleep");
+    for mode in [None, Some("--no-pidfd")] {
+        let pid = partial.pid();
+        let args: Vec<&str> = ["-t", &pid, "-a"].into_iter().chain(mode).collect();
+        let payload = Payload::start(&args);
+        assert_joined(payload.pid, &partial, &["net", "uts", "ipc", "mnt"], &format!("{args:?}"));
+    }
+    let trace = Tool::new("nsenter-lite").args(["--explain", "-t", &partial.pid(), "-a", "true"]).run();
+    trace.ok().stderr_has(", CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNET|CLONE_NEWNS) = 0").stderr_has("skipping user");
+    assert!(!trace.stderr.contains("CLONE_NEWUSER"), "tried to join our own user namespace:\n{}", trace.stderr);
+
+    let full = Target::start(EVERY_NS, &["sleep", "60"], "sleep");
+    let payload = Payload::start(&["-t", &full.pid(), "-a"]);
+    assert_joined(payload.pid, &full, &KINDS.map(|(k, _)| k), "-a");
+}
+
+// --explain: each setns with the namespace's inode, in the pidfd form and the file form.
+#[test]
+fn explain_shows_each_setns_with_inodes() {
+    need_root!("explain_shows_each_setns_with_inodes");
+    let target = Target::start(&["--net", "--uts"], &["sleep", "60"], "sleep");
+    let (pid, net, uts) = (target.pid(), ino(&target.pid(), "net"), ino(&target.pid(), "uts"));
+    Tool::new("nsenter-lite").args(["--explain", "-t", &pid, "-n", "-u", "true"]).run().ok()
+        .stderr_has(&format!("nsenter-lite: setns(pidfd {pid} [uts:[{uts}] net:[{net}]], CLONE_NEWUTS|CLONE_NEWNET) = 0"));
+    Tool::new("nsenter-lite").args(["--explain", "--no-pidfd", "-t", &pid, "-n", "true"]).run().ok()
+        .stderr_has(&format!("nsenter-lite: setns(/proc/{pid}/ns/net [net:[{net}]], CLONE_NEWNET) = 0"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// busybox httpd on 127.0.0.1:PORT in its own network, PID and mount namespaces, serving `page`.
+fn http_server(dir: &Scratch, page: &str) -> (Target, String) {
+    std::fs::write(dir.path().join("index.html"), page).unwrap();
+    let url = format!("http://127.0.0.1:{}/", free_port());
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let script = format!("busybox ip link set lo up && exec busybox httpd -f -p {addr} -h {}", dir.path().display());
+    let target = Target::start(&["--pid", "--mount-proc", "--net", "--mount"], &["sh", "-c", &script], "busybox");
+    (target, url)
+}
+
+/// Experiment 6 checks on a running server: a client that joins its network namespace gets the
+/// page, one that does not cannot connect; joining its PID and mount namespaces shows its processes.
+fn check_experiment_6(join: &[&str], target: &Target, url: &str, page: &str) {
+    let fetch = |extra: &[&str]| Tool::new("nsenter-lite").args(join).args(extra).args(["--", "busybox", "wget", "-qO-", url]).run();
+    let mut got = fetch(&["--net"]);
+    for _ in 0..50 {
+        if got.code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        got = fetch(&["--net"]);
+    }
+    got.ok().stdout_has(page);
+    let outside = Tool::program("busybox").args(["wget", "-qO-", "-T", "2", url]).run();
+    assert_ne!(outside.code, 0, "a client outside the namespace reached the server:\n{}", outside.stdout);
+    let ps = Tool::new("nsenter-lite").args(join).args(["--pid", "--mount", "--", "ps", "aux"]).run();
+    ps.ok().stdout_has("busybox httpd");
+    let pids: Vec<&str> = ps.stdout.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(pids.first(), Some(&"1"), "the server is PID 1 of its namespace:\n{}", ps.stdout);
+    assert!(pids.len() <= 3, "ps lists processes outside the server's PID namespace:\n{}", ps.stdout);
+    assert_ne!(ino(&target.pid(), "net"), ino("self", "net"), "the server must have a network namespace of its own");
+}
+
+// Experiment 6 (docker --net=container:http, --pid=container:http), targeted by --pidfile.
+#[test]
+fn experiment_6_shared_network_namespace() {
+    need_root!("experiment_6_shared_network_namespace");
+    let dir = Scratch::new("exp6");
+    let page = format!("isolab experiment 6, served by {}", std::process::id());
+    let (server, url) = http_server(&dir, &page);
+    let pidfile = dir.path().join("server.pid");
+    std::fs::write(&pidfile, format!("{}\n", server.pid)).unwrap();
+    check_experiment_6(&["--pidfile", pidfile.to_str().unwrap()], &server, &url, &page);
+}
+
+// Experiment 6 by name: the server launched as `cgexec-rs --name NAME -- unshare ...`, found by
+// `--container NAME` (the group's init). The VM suite selects this with the filter `container`.
+#[test]
+fn container_experiment_6_by_name() {
+    need_root!("container_experiment_6_by_name");
+    let probe = Tool::new("cgexec-rs").args(["--name", "probe", "--help"]).run();
+    if probe.code != 0 || !probe.stdout.contains("--name") {
+        skip("container_experiment_6_by_name", "cgexec-rs is not built on this branch yet");
+        return;
+    }
+    let dir = Scratch::new("exp6c");
+    let page = format!("isolab experiment 6 by name, {}", std::process::id());
+    std::fs::write(dir.path().join("index.html"), &page).unwrap();
+    let url = format!("http://127.0.0.1:{}/", free_port());
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let name = format!("isolab-test-{}-0", std::process::id());
+    let script = format!("busybox ip link set lo up && exec busybox httpd -f -p {addr} -h {}", dir.path().display());
+    let mut cgexec = Command::new(isolab_tests::bin("cgexec-rs"));
+    cgexec.args(["--name", &name, "--", "unshare"]);
+    let server = Target::start_with(cgexec, &["--pid", "--mount-proc", "--net", "--mount"], &["sh", "-c", &script], "busybox");
+    check_experiment_6(&["--container", &name], &server, &url, &page);
+    Tool::new("nsenter-lite").args(["--container", "no-such-group", "-n", "true"]).run().refused(&name);
+}
+
+// A namespace kept by a bind mount outlives the process that made it (unshare --net=FILE,
+// nsexec --net=FILE, ip netns) and is entered by file.
+#[test]
+fn persisted_namespace_is_entered_by_file() {
+    need_root!("persisted_namespace_is_entered_by_file");
+    let dir = Scratch::new("nsfile");
+    let file = dir.path().join("net");
+    std::fs::write(&file, "").unwrap();
+    let _mounted = PersistedNet { file: file.clone() };
+    Tool::program("unshare").arg(format!("--net={}", file.display())).arg("true").run().ok();
+    let net = std::fs::metadata(&file).unwrap().ino();
+    assert_ne!(net, ino("self", "net"), "unshare --net=FILE did not persist a namespace");
+    let spec = format!("net={}", file.display());
+    Tool::new("nsenter-lite").args(["--ns-file", &spec, "--", "readlink", "/proc/self/ns/net"]).run().ok()
+        .stdout_has(&format!("net:[{net}]"));
+    Tool::new("nsenter-lite").args(["--ns-file", &spec, "--", "busybox", "ip", "-o", "link"]).run().ok().stdout_has("lo:");
+    Tool::new("nsenter-lite").args(["--ns-file", &format!("uts={}", file.display()), "true"]).run()
+        .refused("that is a net namespace, not a uts namespace");
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "").unwrap();
+    Tool::new("nsenter-lite").args(["--ns-file", &format!("net={}", plain.display()), "true"]).run()
+        .refused("not a namespace file");
+}
+
+// PID reuse (peers.md §4): a target that exits between lookup and join is an error, and the
+// command never runs in another process's namespaces. strace holds setns back for a second
+// while the target is killed and reaped, so its PID is free when the pidfd is used.
+#[test]
+fn target_exiting_before_join_is_an_error() {
+    need_root!("target_exiting_before_join_is_an_error");
+    if Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
+        skip("target_exiting_before_join_is_an_error", "strace is not installed (apt-get install strace)");
+        return;
+    }
+    let mut target = Target::start(&["--net"], &["sleep", "60"], "sleep");
+    let pid = target.pid();
+    let mut tool = Command::new("strace");
+    tool.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=setns", "-e", "inject=setns:delay_enter=1500000"])
+        .arg(isolab_tests::bin("nsenter-lite"))
+        .args(["--explain", "-t", &pid, "-n", "--", "echo", "RAN"])
+        .env_remove("ISOLAB_EXPLAIN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = tool.spawn().expect("strace");
+    // Held back by strace, nsenter-lite sits at the entry of setns: /proc/PID/syscall says so.
+    let at_setns = |p: i32| std::fs::read_to_string(format!("/proc/{p}/syscall")).is_ok_and(|s| s.starts_with(&format!("{} ", libc::SYS_setns)));
+    let tool_pid = wait_for_process(|| descendants(child.id() as i32).into_iter().find(|&p| at_setns(p)));
+    assert!(tool_pid.is_some(), "nsenter-lite never reached setns");
+    target.stop();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(out.stdout.is_empty(), "the command ran");
+    assert!(stderr.contains(&format!("setns(pidfd {pid} [net:[")) && stderr.contains("= -1 ESRCH"), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert_eq!(last, format!("nsenter-lite: target process {pid} exited before its namespaces could be joined: nothing was joined"), "{stderr}");
+
+    // A zombie keeps its PID but has no namespaces left.
+    let parent = Target::start(&["--net"], &["sh", "-c", "true & exec sleep 60"], "sleep");
+    let zombie = wait_for_process(|| children(parent.pid).into_iter().find(|&p| is_zombie(p))).expect("zombie child");
+    for mode in [None, Some("--no-pidfd")] {
+        let z = zombie.to_string();
+        let args: Vec<&str> = ["-t", &z, "-n"].into_iter().chain(mode).chain(["echo", "RAN"]).collect();
+        let run = Tool::new("nsenter-lite").args(&args).run();
+        run.refused(&format!("target process {zombie} exited before its namespaces could be joined"));
+        assert!(run.stdout.is_empty());
+    }
+}
+
+// Exit status passthrough, with and without the fork a PID namespace needs.
+#[test]
+fn exit_status_passes_through() {
+    need_root!("exit_status_passes_through");
+    let target = Target::start(&["--pid", "--mount-proc", "--net"], &["sleep", "60"], "sleep");
+    let pid = target.pid();
+    for flag in ["-p", "-n"] {
+        let run = |script: &str| Tool::new("nsenter-lite").args(["-t", &pid, flag, "--", "sh", "-c", script]).run();
+        run("exit 0").code(0);
+        run("exit 42").code(42);
+        run("kill -9 $$").code(128 + 9);
+    }
+    Tool::new("nsenter-lite").args(["-t", &pid, "-p", "--", "no-such-command-isolab"]).run().code(127);
+    Tool::new("nsenter-lite").args(["-t", &pid, "-n", "--", "/etc"]).run().code(126);
+}
+
+// Signal forwarding: SIGTERM to nsenter-lite reaches the command inside the PID namespace.
+#[test]
+fn sigterm_reaches_command_in_pid_namespace() {
+    need_root!("sigterm_reaches_command_in_pid_namespace");
+    let target = Target::start(&["--pid", "--mount-proc"], &["sleep", "60"], "sleep");
+    let script = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
+    let mut cmd = Tool::new("nsenter-lite").args(["-t", &target.pid(), "-p", "--", "sh", "-c", script]).command();
+    let mut tool = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(tool.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    kill(tool.id() as i32, libc::SIGTERM);
+    out.read_line(&mut line).unwrap();
+    assert_eq!(tool.wait().unwrap().code(), Some(7), "{line}");
+    assert_eq!(line, "ready\ngot-term\n");
+}
+
+// --root/--wd: the target's root and working directory, opened before setns (util-linux -r -w).
+#[test]
+fn root_and_wd_are_the_targets() {
+    need_root!("root_and_wd_are_the_targets");
+    let rootfs = Scratch::new("rootfs");
+    std::fs::create_dir_all(rootfs.path().join("bin")).unwrap();
+    std::fs::create_dir_all(rootfs.path().join("work/here")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.path().join("bin/busybox")).unwrap();
+    std::fs::write(rootfs.path().join("marker-isolab"), "").unwrap();
+    let root = format!("--root={}", rootfs.path().display());
+    let target = Target::start(&["--mount", &root, "--wd=/work/here"], &["/bin/busybox", "sleep", "60"], "busybox");
+    let pid = target.pid();
+    let run = |extra: &[&str], cmd: &[&str]| Tool::new("nsenter-lite").args(["-t", &pid, "-m"]).args(extra).arg("--").args(cmd).run();
+    run(&["-r", "-w"], &["/bin/busybox", "pwd"]).ok().stdout_has("/work/here");
+    run(&["-r"], &["/bin/busybox", "pwd"]).ok().stdout_has("/\n");
+    run(&["-r"], &["/bin/busybox", "ls", "/"]).ok().stdout_has("marker-isolab");
+}
+
+// Credentials: 0/0 in a joined user namespace (its setgroups is 'deny', said under --explain),
+// --preserve-credentials keeps ours, --user-id sets others.
+#[test]
+fn credentials_after_joining() {
+    need_root!("credentials_after_joining");
+    let target = Target::start(&["--user", "--map-root-user", "--net"], &["sleep", "60"], "sleep");
+    let pid = target.pid();
+    let id = |extra: &[&str]| Tool::new("nsenter-lite").args(["--explain", "-t", &pid]).args(extra).args(["--", "id"]).run();
+    id(&["-U", "-n"]).ok().stdout_has("uid=0(root) gid=0(root) groups=0(root)").stderr_has("setgroups is 'deny'");
+    id(&["-n", "--user-id", "4242:4243"]).ok().stdout_has("uid=4242 gid=4243 groups=4243\n");
+    let preserved = id(&["-U", "--preserve-credentials"]);
+    preserved.ok();
+    assert!(!preserved.stderr.contains("setresuid"), "{}", preserved.stderr);
+}
+
+// Bad input: exit 125 and one line naming the flag or value; nothing runs.
+#[test]
+fn bad_input_is_refused() {
+    let refused = |args: &[&str], needle: &str| {
+        let run = Tool::new("nsenter-lite").args(args).args(["--", "echo", "RAN"]).run();
+        run.refused(needle);
+        assert!(run.stdout.is_empty());
+    };
+    refused(&[], "no target");
+    refused(&["-n"], "--net needs a target");
+    refused(&["--ns-file", "bogus=/x"], "unknown namespace kind \"bogus\"");
+    refused(&["-t", "abc", "-n"], "abc");
+    refused(&["-t", "-5", "-n"], "-5");
+    refused(&["-t", "1", "--pidfile", "/x", "-n"], "cannot be used with");
+    refused(&["--pidfile", "/nonexistent/isolab.pid", "-n"], "--pidfile: cannot read /nonexistent/isolab.pid");
+    refused(&["-t", "2147483647", "-n"], "target process 2147483647: there is no such process");
+    refused(&["-t", "1"], "nothing to join");
+    refused(&["--container", "../etc", "-n"], "--container: invalid name");
+}
