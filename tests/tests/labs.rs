@@ -1,0 +1,119 @@
+//! The labs (labs/NN-topic/run) as tests: each runs its script with the built binaries first on
+//! PATH and passes when the script exits 0, i.e. when the kernel did what the lab says.
+//!
+//! All ignored in plain `cargo test`: on the host `make lab` runs them (with `make rootfs`
+//! first); the test VM runs those whose name contains `cgroup` with `--ignored`, on the pure v2
+//! and pure v1 layouts. On failure the whole lab output is printed.
+
+use isolab_tests::{bin, need_root, Tool};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Labs run one at a time, as `make lab` runs them: lab 8 measures CPU shares, lab 10 the host's
+/// fork latency, labs 1-3 share the /host mount point, lab 9 picks a free loop device.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The repository's top directory (tests/ is one below it).
+fn top() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The `run` script of lab `number` (labs/NN-*/run).
+fn script(number: &str) -> PathBuf {
+    let labs = top().join("labs");
+    let entries = std::fs::read_dir(&labs).unwrap_or_else(|e| panic!("{}: {e}", labs.display()));
+    let dir = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{number}-"))))
+        .unwrap_or_else(|| panic!("no labs/{number}-* directory"));
+    dir.join("run")
+}
+
+/// Run lab `number` with target/<profile>/ first on PATH and assert it passed.
+fn lab(test: &str, number: &str) {
+    need_root!(test);
+    // A failed lab poisons the lock; the next lab may still run.
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let bin_dir = bin("nsexec").parent().expect("target dir").to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let run = Tool::program("sh").arg(script(number)).env("PATH", path).run();
+    // A lab prints `lab NN-topic: PASS (N checks)` only when every check passed.
+    run.code(0).stdout_has(": PASS (");
+}
+
+// Lab 1: root in a container deletes a root-owned host file through a bind mount.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_01_root_in_container() {
+    lab("lab_01_root_in_container", "01");
+}
+
+// Lab 2: Docker --user 1000:1000: the same rm is refused.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_02_user_id() {
+    lab("lab_02_user_id", "02");
+}
+
+// Lab 3: userns remap: uid 0 inside, uid 100000 outside; by hand with idmap too.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_03_userns_remap() {
+    lab("lab_03_userns_remap", "03");
+}
+
+// Lab 4: a network namespace has only lo, up.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_04_net_namespace() {
+    lab("lab_04_net_namespace", "04");
+}
+
+// Lab 5: a PID namespace: ps sees PID 1 and itself.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_05_pid_namespace() {
+    lab("lab_05_pid_namespace", "05");
+}
+
+// Lab 6: nsenter-lite --container joins a web server's namespaces (its group made by cgexec-rs).
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_06_shared_namespace_cgroup() {
+    lab("lab_06_shared_namespace_cgroup", "06");
+}
+
+// Lab 7: memory limit 100 MiB: cgstat shows it, OOM kill, exit 137.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_07_memory_cgroup() {
+    lab("lab_07_memory_cgroup", "07");
+}
+
+// Lab 8: cpu shares 768 vs 256 on one CPU split about 3:1.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_08_cpu_shares_cgroup() {
+    lab("lab_08_cpu_shares_cgroup", "08");
+}
+
+// Lab 9: --device-read-bps caps a direct read.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_09_blkio_cgroup() {
+    lab("lab_09_blkio_cgroup", "09");
+}
+
+// Lab 10: --pids-limit contains a bounded fork bomb.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_10_pids_cgroup() {
+    lab("lab_10_pids_cgroup", "10");
+}
+
+// Lab 11: the full launch, seen from outside, leaves nothing behind.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_11_full_launch_cgroup() {
+    lab("lab_11_full_launch_cgroup", "11");
+}
