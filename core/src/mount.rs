@@ -140,7 +140,9 @@ fn open_path(p: &Path) -> anyhow::Result<OwnedFd> {
 /// Open `path` again in the new mount namespace (open_tree clones only mounts of the caller's
 /// own namespace) and make sure it is still the object checked before unshare.
 fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<OwnedFd> {
-    let fd = open_path(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // In a new user namespace this runs as the mapped root: a source the host's root could
+    // open may be out of its reach (a 0700 directory on the way, say).
+    let fd = open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
     let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         bail!("{} changed while nsexec was starting: refused", path.display());

@@ -46,8 +46,9 @@ pub struct Spec {
     pub command: Vec<OsString>,
 }
 
-/// Controllers used for accounting even without a limit, so cgstat can read the group.
-const ACCOUNTING: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
+/// Controllers used for accounting even without a limit, so cgstat can read the group (blkio
+/// too: docker stats shows a group without I/O limits as `0B / 0B`, not as unknown).
+const ACCOUNTING: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "blkio"];
 
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if let Some(p) = &spec.parent {
