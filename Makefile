@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat
 # What the tests and the demo run besides our own binaries.
-PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl
+PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace
 BIN := target/debug
 
 .PHONY: all build release deps test test-host demo install clean
@@ -22,8 +22,9 @@ release:
 	@$(CARGO) build --workspace --release --quiet
 
 # Every test: unit and property tests, kernel tests on this host (the hybrid layout), then the
-# layout-dependent tests again in the test VM (pure v2, pure v1), then the labs.
-test: deps build test-host test-vm
+# layout-dependent tests again in the test VM (pure v2, pure v1), then the labs as a student
+# runs them.
+test: deps build test-host test-vm lab
 
 test-host:
 	$(CARGO) test --workspace --quiet
@@ -46,4 +47,5 @@ install: release
 clean:
 	$(CARGO) clean
 
--include tests/vm/vm.mk
+include tests/vm/vm.mk
+include labs/lab.mk

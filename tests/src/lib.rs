@@ -154,6 +154,56 @@ impl Run {
     }
 }
 
+/// A block device to read from: the spare disk the test VM gives (`ISOLAB_TEST_DISK`, left
+/// alone), else a loop device over a sparse scratch file, detached on drop.
+pub struct TestDisk {
+    pub path: String,
+    scratch: Option<Scratch>,
+}
+
+impl TestDisk {
+    /// `None` (after a printed skip) when no loop device can be had.
+    pub fn new() -> Option<TestDisk> {
+        if let Ok(disk) = std::env::var("ISOLAB_TEST_DISK") {
+            return Some(TestDisk { path: disk, scratch: None });
+        }
+        let dir = Scratch::new("loop");
+        let file = dir.path().join("disk.img");
+        std::fs::File::create(&file).and_then(|f| f.set_len(64 << 20)).expect("sparse file");
+        let out = match Command::new("losetup").args(["-f", "--show"]).arg(&file).output() {
+            Ok(out) if out.status.success() => out,
+            other => {
+                skip("loop device", &format!("losetup failed: {other:?}"));
+                return None;
+            }
+        };
+        Some(TestDisk { path: String::from_utf8_lossy(&out.stdout).trim().to_string(), scratch: Some(dir) })
+    }
+
+    /// "MAJ:MIN" of the device.
+    pub fn numbers(&self) -> String {
+        let name = std::path::Path::new(&self.path).file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::read_to_string(format!("/sys/class/block/{name}/dev")).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for TestDisk {
+    fn drop(&mut self) {
+        if self.scratch.is_some() {
+            let _ = Command::new("losetup").args(["-d", &self.path]).status();
+        }
+    }
+}
+
+/// `host` on the host, `vm` inside the test VM, where guest code runs 25-55x slower; an
+/// environment variable `name` overrides both.
+pub fn scaled(name: &str, host: u64, vm: u64) -> u64 {
+    if let Some(n) = std::env::var(name).ok().and_then(|v| v.parse().ok()) {
+        return n;
+    }
+    if std::env::var_os("ISOLAB_VM_LAYOUT").is_some() { vm } else { host }
+}
+
 /// Whether the tests run as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

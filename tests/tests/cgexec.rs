@@ -1,23 +1,19 @@
 //! cgexec-rs against the real kernel: limits land in the files of the layout under test (v1,
 //! v2 or hybrid), the article's experiments 7-9 and the pids limit behave, and no group is ever
 //! left behind. Counts and durations are configurable for the slow test VM:
-//! ISOLAB_TEST_LAUNCHES (default 200), ISOLAB_TEST_CPU_SECS (default 3).
+//! ISOLAB_TEST_LAUNCHES (default 200; 20 in the test VM), ISOLAB_TEST_CPU_SECS (default 3).
 
 use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isolab_tests::cgroups::{self, existing_dirs, layout, read, wait_until, Guard, Layout};
-use isolab_tests::{need_root, skip, Scratch, Tool};
+use isolab_tests::{need_root, skip, Scratch, TestDisk, Tool};
 
 fn cgexec() -> Tool {
     Tool::new("cgexec-rs")
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn figure(msg: String) {
@@ -144,7 +140,7 @@ fn v1_only_memory_knobs() {
 #[test]
 fn experiment_9_device_read_bps() {
     need_root!("experiment_9_device_read_bps");
-    let Some(dev) = LoopDevice::new() else { return };
+    let Some(dev) = TestDisk::new() else { return };
     let path = dev.path.as_str();
     let g = Guard::new();
     let limit = format!("{path}:2mb");
@@ -167,45 +163,6 @@ fn experiment_9_device_read_bps() {
     figure(format!("experiment 9: 6 MiB O_DIRECT read: {:.2} s at 2mb/s ({:.2} MiB/s), {:.3} s unlimited", limited.as_secs_f64(), 6.0 / limited.as_secs_f64(), free.as_secs_f64()));
     assert!(limited >= Duration::from_millis(2500), "throttled read took only {limited:?}");
     assert!(free < Duration::from_secs(1), "unthrottled read took {free:?}");
-}
-
-/// A loop device over a sparse file, detached on drop; or the disk the test VM gives
-/// (`ISOLAB_TEST_DISK`, a sparse virtio disk), left alone.
-struct LoopDevice {
-    path: String,
-    scratch: Option<Scratch>,
-}
-
-impl LoopDevice {
-    fn new() -> Option<LoopDevice> {
-        if let Ok(disk) = std::env::var("ISOLAB_TEST_DISK") {
-            return Some(LoopDevice { path: disk, scratch: None });
-        }
-        let dir = Scratch::new("loop");
-        let file = dir.path().join("disk.img");
-        std::fs::File::create(&file).and_then(|f| f.set_len(64 << 20)).expect("sparse file");
-        let out = match Command::new("losetup").args(["-f", "--show"]).arg(&file).output() {
-            Ok(out) if out.status.success() => out,
-            other => {
-                skip("loop device", &format!("losetup failed: {other:?}"));
-                return None;
-            }
-        };
-        Some(LoopDevice { path: String::from_utf8_lossy(&out.stdout).trim().to_string(), scratch: Some(dir) })
-    }
-
-    fn numbers(&self) -> String {
-        let name = Path::new(&self.path).file_name().unwrap().to_string_lossy().into_owned();
-        std::fs::read_to_string(format!("/sys/class/block/{name}/dev")).unwrap().trim().to_string()
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        if self.scratch.is_some() {
-            let _ = Command::new("losetup").args(["-d", &self.path]).status();
-        }
-    }
 }
 
 // Experiment 7: --memory 100m, a process that fills 200 MiB is OOM-killed; cgexec-rs says so in
@@ -239,7 +196,7 @@ fn experiment_8_cpu_shares_split_one_cpu() {
     assert!(running, "groups did not appear");
     std::thread::sleep(Duration::from_millis(500));
     let before = (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
-    std::thread::sleep(Duration::from_secs(env_number("ISOLAB_TEST_CPU_SECS", 3)));
+    std::thread::sleep(Duration::from_secs(isolab_tests::scaled("ISOLAB_TEST_CPU_SECS", 3, 3)));
     let after = (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
     sigterm(&ca);
     sigterm(&cb);
@@ -285,7 +242,7 @@ fn pids_limit_contains_a_fork_loop() {
 fn many_launches_leave_no_group() {
     need_root!("many_launches_leave_no_group");
     let g = Guard::new();
-    let n = env_number("ISOLAB_TEST_LAUNCHES", 200);
+    let n = isolab_tests::scaled("ISOLAB_TEST_LAUNCHES", 200, 20);
     let start = Instant::now();
     for _ in 0..n {
         cgexec().args(["--name", g.name(), "-m", "64m", "--pids-limit", "100", "--", "true"]).run().ok();

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use isolab_tests::{need_root, Scratch, Tool};
+use isolab_tests::{need_root, Tool};
 use serde_json::Value;
 
 /// A group made by `cgexec-rs --name NAME LIMITS -- COMMAND`, running in the background.
@@ -250,27 +250,14 @@ fn net_io_of_the_groups_namespace() {
     assert_eq!(row(&table.stdout, &host.name)[4], "--");
 }
 
-/// A loop device over a scratch file, detached on drop.
-struct Loop(String);
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Tool::program("losetup").args(["-d", &self.0]).run();
-    }
-}
-
 // Lab 9's counter: a direct read of 8 MiB inside the group shows as BLOCK I/O read. The device
 // gets a (never reached) read rate so that v1 blk-throttle counts at all on Linux >= 6.9.
 #[test]
 fn direct_read_shows_as_block_io() {
     need_root!("direct_read_shows_as_block_io");
-    let scratch = Scratch::new("cgstat-blk");
-    let file = scratch.path().join("disk");
-    std::fs::File::create(&file).unwrap().set_len(16 << 20).unwrap();
-    let dev = Tool::program("losetup").args(["--find", "--show"]).arg(&file).run();
-    let dev = Loop(dev.ok().stdout.trim().to_string());
-    let dd = format!("dd if={} of=/dev/null bs=1M count=8 iflag=direct 2>/dev/null; exec sleep 30", dev.0);
-    let g = Group::start(&["--device-read-bps", &format!("{}:1tb", dev.0)], &["sh", "-c", &dd]);
+    let Some(dev) = isolab_tests::TestDisk::new() else { return };
+    let dd = format!("dd if={} of=/dev/null bs=1M count=8 iflag=direct 2>/dev/null; exec sleep 30", dev.path);
+    let g = Group::start(&["--device-read-bps", &format!("{}:1tb", dev.path)], &["sh", "-c", &dd]);
     let v = g.wait_for("read 8 MiB", |v| v["block_read_bytes"].as_u64().is_some_and(|b| b >= 8 << 20));
     assert!(v["BlockIO"].as_str().unwrap().starts_with("8.39MB / "), "{v}");
     assert_reads(&g.name, layout().block);
