@@ -136,7 +136,11 @@ fn flag<T>(name: &str, r: anyhow::Result<T>) -> anyhow::Result<T> {
     r.with_context(|| name.to_string()).map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 
-fn devices(name: &str, specs: &[String], parse: fn(&str) -> anyhow::Result<units::DeviceSpec<u64>>) -> anyhow::Result<Vec<DeviceLimit>> {
+fn devices(
+    name: &str,
+    specs: &[String],
+    parse: fn(&str) -> anyhow::Result<units::DeviceSpec<u64>>,
+) -> anyhow::Result<Vec<DeviceLimit>> {
     specs.iter().map(|s| flag(name, parse(s)).map(|d| DeviceLimit::unresolved(d.path, d.value))).collect()
 }
 
@@ -173,7 +177,11 @@ impl Args {
         Ok(Limits {
             memory: size("--memory", &self.memory)?,
             memory_reservation: size("--memory-reservation", &self.memory_reservation)?,
-            memory_swap: self.memory_swap.as_deref().map(|s| flag("--memory-swap", units::parse_size_or_unlimited(s))).transpose()?,
+            memory_swap: self
+                .memory_swap
+                .as_deref()
+                .map(|s| flag("--memory-swap", units::parse_size_or_unlimited(s)))
+                .transpose()?,
             memory_swappiness: match self.memory_swappiness {
                 None | Some(-1) => None,
                 Some(n) if (0..=100).contains(&n) => Some(n as u64),
@@ -189,7 +197,11 @@ impl Args {
             cpuset_cpus: list("--cpuset-cpus", &self.cpuset_cpus)?,
             cpuset_mems: list("--cpuset-mems", &self.cpuset_mems)?,
             blkio_weight: self.blkio_weight.filter(|&w| w != 0),
-            blkio_weight_device: devices("--blkio-weight-device", &self.blkio_weight_device, units::parse_device_number)?,
+            blkio_weight_device: devices(
+                "--blkio-weight-device",
+                &self.blkio_weight_device,
+                units::parse_device_number,
+            )?,
             device_read_bps: devices("--device-read-bps", &self.device_read_bps, units::parse_device_rate)?,
             device_write_bps: devices("--device-write-bps", &self.device_write_bps, units::parse_device_rate)?,
             device_read_iops: devices("--device-read-iops", &self.device_read_iops, units::parse_device_number)?,
@@ -202,7 +214,11 @@ impl Args {
 
 /// `--cpus 1.5` as billionths of a CPU (Docker's NanoCPUs).
 fn parse_cpus(s: &str) -> anyhow::Result<u64> {
-    let n: f64 = s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0).with_context(|| format!("invalid number of CPUs {s:?} (e.g. 1.5)"))?;
+    let n: f64 = s
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .with_context(|| format!("invalid number of CPUs {s:?} (e.g. 1.5)"))?;
     Ok((n * 1e9).round() as u64)
 }
 
@@ -226,7 +242,25 @@ mod tests {
 
     #[test]
     fn docker_flags_become_limits() {
-        let s = spec(&["--name", "web", "-m", "100m", "-c", "512", "--pids-limit", "64", "--cpus", "1.5", "--cpuset-cpus", "0-1", "--", "sh", "-c", "x"]).unwrap();
+        let s = spec(&[
+            "--name",
+            "web",
+            "-m",
+            "100m",
+            "-c",
+            "512",
+            "--pids-limit",
+            "64",
+            "--cpus",
+            "1.5",
+            "--cpuset-cpus",
+            "0-1",
+            "--",
+            "sh",
+            "-c",
+            "x",
+        ])
+        .unwrap();
         assert_eq!(s.name.as_deref(), Some("web"));
         assert_eq!(s.limits.memory, Some(100 << 20));
         assert_eq!(s.limits.cpu_shares, Some(512));

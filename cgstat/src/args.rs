@@ -109,13 +109,20 @@ impl Args {
         } else {
             Selection::Parent { names: self.names, parent: self.cgroup_parent }
         };
-        Ok(Spec { selection, stream: !self.no_stream, interval: parse_interval(&self.interval)?, json: self.json, no_trunc: self.no_trunc })
+        Ok(Spec {
+            selection,
+            stream: !self.no_stream,
+            interval: parse_interval(&self.interval)?,
+            json: self.json,
+            no_trunc: self.no_trunc,
+        })
     }
 }
 
 /// `--interval SECS`: a positive decimal number of seconds, at most a day.
 fn parse_interval(text: &str) -> anyhow::Result<Duration> {
-    let secs: f64 = text.trim().parse().map_err(|_| anyhow::anyhow!("invalid --interval {text:?}: not a number of seconds"))?;
+    let secs: f64 =
+        text.trim().parse().map_err(|_| anyhow::anyhow!("invalid --interval {text:?}: not a number of seconds"))?;
     if !(secs > 0.0 && secs <= MAX_INTERVAL_SECS) {
         bail!("invalid --interval {text:?}: must be more than 0 and at most {MAX_INTERVAL_SECS} seconds");
     }
@@ -145,15 +152,29 @@ mod tests {
 
     #[test]
     fn selections() {
-        assert_eq!(spec(&["web", "db", "--cgroup-parent", "lab"]).unwrap().selection, Selection::Parent { names: vec!["web".into(), "db".into()], parent: Some("lab".into()) });
+        assert_eq!(
+            spec(&["web", "db", "--cgroup-parent", "lab"]).unwrap().selection,
+            Selection::Parent { names: vec!["web".into(), "db".into()], parent: Some("lab".into()) }
+        );
         assert_eq!(spec(&["--all"]).unwrap().selection, Selection::All);
-        assert_eq!(spec(&["--path", "/a", "/b/c"]).unwrap().selection, Selection::Paths(vec!["/a".into(), "/b/c".into()]));
-        assert_eq!(spec(&["--path", "/a", "--path", "/b"]).unwrap().selection, Selection::Paths(vec!["/a".into(), "/b".into()]));
+        assert_eq!(
+            spec(&["--path", "/a", "/b/c"]).unwrap().selection,
+            Selection::Paths(vec!["/a".into(), "/b/c".into()])
+        );
+        assert_eq!(
+            spec(&["--path", "/a", "--path", "/b"]).unwrap().selection,
+            Selection::Paths(vec!["/a".into(), "/b".into()])
+        );
     }
 
     #[test]
     fn conflicting_selections_are_usage_errors() {
-        for argv in [&["--all", "web"][..], &["--all", "--path", "/a"], &["--path", "/a", "--cgroup-parent", "x"], &["--all", "--cgroup-parent", "x"]] {
+        for argv in [
+            &["--all", "web"][..],
+            &["--all", "--path", "/a"],
+            &["--path", "/a", "--cgroup-parent", "x"],
+            &["--all", "--cgroup-parent", "x"],
+        ] {
             let err = spec(argv).unwrap_err();
             assert!(err.downcast_ref::<clap::Error>().is_some(), "{argv:?}: {err}");
         }

@@ -84,9 +84,7 @@ pub fn report(err: &anyhow::Error) -> u8 {
 
 /// The status an error means: 126/127 when it says so, 125 otherwise.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Coded>())
-        .map_or(EXIT_TOOL, |c| c.code)
+    err.chain().find_map(|e| e.downcast_ref::<Coded>()).map_or(EXIT_TOOL, |c| c.code)
 }
 
 fn report_usage(usage: &clap::Error) -> u8 {
@@ -100,7 +98,8 @@ fn report_usage(usage: &clap::Error) -> u8 {
             // clap's first paragraph, on one line: "the following required arguments were
             // not provided: <COMMAND>..."; the usage block after it is left to --help.
             let rendered = usage.render().to_string();
-            let first: Vec<&str> = rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            let first: Vec<&str> =
+                rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
             let first = first.join(" ");
             eprintln!("{}: {} (see --help)", tool(), first.trim_start_matches("error: "));
             EXIT_TOOL
@@ -109,10 +108,8 @@ fn report_usage(usage: &clap::Error) -> u8 {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    err.chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Collapse a multi-line message into one line.

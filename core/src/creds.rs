@@ -71,7 +71,8 @@ fn lookup(file: &Path, name: &str) -> anyhow::Result<(u32, Option<u32>)> {
         });
         return Ok((id, gid));
     }
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot look up '{name}': cannot read {}", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot look up '{name}': cannot read {}", file.display()))?;
     for fields in text.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
         if fields.len() > 3 && fields[0] == name {
             let id = fields[2].parse().with_context(|| format!("bad id for '{name}' in {}", file.display()))?;
@@ -97,7 +98,10 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         None => None,
     };
     if let Some(groups) = &creds.groups {
-        let gids = groups.iter().map(|g| lookup(Path::new("/etc/group"), g).map(|x| x.0)).collect::<anyhow::Result<Vec<_>>>()?;
+        let gids = groups
+            .iter()
+            .map(|g| lookup(Path::new("/etc/group"), g).map(|x| x.0))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         set_groups(&gids)?;
     } else if ids.is_some() && setgroups_allowed() {
         // A new user keeps none of the caller's supplementary groups (Docker, runc).
@@ -139,9 +143,7 @@ pub fn set_uid(uid: u32) -> anyhow::Result<()> {
 }
 
 fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::CapsError>) -> anyhow::Result<T> {
-    trace::run(Step::Capset(what.clone()), || {
-        act().map_err(|_| nix::errno::Errno::last())
-    })
+    trace::run(Step::Capset(what.clone()), || act().map_err(|_| nix::errno::Errno::last()))
 }
 
 /// Bounding-set drops for everyone; then, for a non-root payload, exactly `cap_add` in the

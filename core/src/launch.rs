@@ -122,7 +122,11 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         bail!("id maps need a new user namespace: add --user");
     }
     let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
-    let helper = if maps.is_some() || !spec.persist.is_empty() { Some(Helper::start(maps.clone(), &spec.persist)?) } else { None };
+    let helper = if maps.is_some() || !spec.persist.is_empty() {
+        Some(Helper::start(maps.clone(), &spec.persist)?)
+    } else {
+        None
+    };
     ns::unshare(spec.flags)?;
     if let Some(helper) = helper {
         if !helper.release_and_wait()? {
@@ -254,7 +258,8 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
             .with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
         // runc CVE-2024-21626: a cwd reached through a leaked fd lies outside the root and
         // getcwd() then fails; refuse to run there.
-        std::env::current_dir().map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
+        std::env::current_dir()
+            .map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
     }
     if spec.clear_env {
         for (k, _) in std::env::vars_os() {
@@ -301,7 +306,12 @@ impl Helper {
     }
 
     /// In the helper: wait until the caller has unshared, then map and persist.
-    fn serve(target: Pid, go: &OwnedFd, maps: Option<&Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<()> {
+    fn serve(
+        target: Pid,
+        go: &OwnedFd,
+        maps: Option<&Maps>,
+        persist: &[(&'static Kind, PathBuf)],
+    ) -> anyhow::Result<()> {
         let mut byte = [0u8; 1];
         if nix::unistd::read(go, &mut byte)? == 0 {
             // SAFETY: _exit is always safe. The caller failed to unshare and reports it itself.

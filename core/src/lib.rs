@@ -4,15 +4,15 @@
 //! typed specs defined here and call one entry point; everything that touches a syscall,
 //! /proc or /sys lives in this crate, one module per mechanism.
 
-pub mod cli;
-pub mod trace;
-pub mod process;
-pub mod ns;
-pub mod idmap;
-pub mod mount;
-pub mod creds;
-pub mod launch;
-pub mod join;
 pub mod cgroup;
+pub mod cli;
+pub mod creds;
+pub mod idmap;
+pub mod join;
+pub mod launch;
+pub mod mount;
+pub mod ns;
+pub mod process;
 pub mod stats;
+pub mod trace;
 pub mod units;

@@ -142,7 +142,8 @@ fn open_path(p: &Path) -> anyhow::Result<OwnedFd> {
 fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<OwnedFd> {
     // In a new user namespace this runs as the mapped root: a source the host's root could
     // open may be out of its reach (a 0700 directory on the way, say).
-    let fd = open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
+    let fd =
+        open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
     let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         bail!("{} changed while nsexec was starting: refused", path.display());
@@ -213,7 +214,13 @@ fn set_propagation(p: Propagation) -> anyhow::Result<()> {
         Propagation::Slave => (MsFlags::MS_SLAVE, "MS_REC|MS_SLAVE"),
         Propagation::Shared => (MsFlags::MS_SHARED, "MS_REC|MS_SHARED"),
     };
-    let step = Step::Mount { source: "none".into(), target: "/".into(), fstype: String::new(), flags: name.into(), data: String::new() };
+    let step = Step::Mount {
+        source: "none".into(),
+        target: "/".into(),
+        fstype: String::new(),
+        flags: name.into(),
+        data: String::new(),
+    };
     trace::run(step, || nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | flag, None::<&str>))
 }
 
@@ -263,7 +270,14 @@ fn setattr_rdonly(fd: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
     trace::run(step, || {
         // SAFETY: attr is a valid mount_attr of the size passed; fd is open.
         let r = unsafe {
-            libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                flags,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
         };
         Errno::result(r).map(drop)
     })
@@ -279,7 +293,9 @@ fn attach(tree: &OwnedFd, target: &OwnedFd, shown: &Path) -> anyhow::Result<()> 
     trace::run(step, || {
         let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
         // SAFETY: both fds are open; empty paths name the fds themselves.
-        let r = unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags) };
+        let r = unsafe {
+            libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags)
+        };
         Errno::result(r).map(drop)
     })
 }
@@ -315,7 +331,11 @@ fn mount_order(plan: &Plan) -> Vec<Planned> {
         order.push(dir(What::Proc, p));
     }
     order.extend(plan.tmpfs.iter().map(|t| dir(What::Tmpfs, t)));
-    order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned { what: What::Bind(i), dest: b.dest.clone(), is_dir: b.source.is_dir() }));
+    order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned {
+        what: What::Bind(i),
+        dest: b.dest.clone(),
+        is_dir: b.source.is_dir(),
+    }));
     order
 }
 
@@ -333,10 +353,13 @@ fn target(root: &OwnedFd, path: &Path, is_dir: bool) -> anyhow::Result<OwnedFd> 
     let name = rel.file_name().ok_or_else(|| anyhow::anyhow!("bad mount target '{}'", path.display()))?;
     match openat_nofollow(&parent, name) {
         Ok(fd) => Ok(fd),
-        Err(Errno::ELOOP) => bail!("mount target {} is a symlink: refused, it could lead outside the new root", path.display()),
+        Err(Errno::ELOOP) => {
+            bail!("mount target {} is a symlink: refused, it could lead outside the new root", path.display())
+        }
         Err(Errno::ENOENT) => {
             create_at(&parent, name, is_dir, path)?;
-            openat_nofollow(&parent, name).map_err(|e| anyhow::anyhow!("cannot open mount target {}: {}", path.display(), e.desc()))
+            openat_nofollow(&parent, name)
+                .map_err(|e| anyhow::anyhow!("cannot open mount target {}: {}", path.display(), e.desc()))
         }
         Err(e) => bail!("cannot open mount target {}: {}", path.display(), e.desc()),
     }
@@ -355,7 +378,15 @@ fn openat_nofollow(dir: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Errno> {
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
     // SAFETY: how is a valid open_how of the size passed; c is a valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
     let fd = Errno::result(r)? as RawFd;
     // SAFETY: the kernel returned a new fd that we now own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -381,21 +412,39 @@ fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path) -> anyhow:
 /// `MS_NOSUID|MS_NODEV`, as strace prints mount flags.
 fn flag_names(flags: MsFlags) -> String {
     let names: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
-    if names.is_empty() { "0".into() } else { names.join("|") }
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
 }
 
 fn mount_fs(source: &str, target: &OwnedFd, fstype: &str, flags: MsFlags, data: &str) -> anyhow::Result<()> {
     let path = fd_path(target);
     let shown = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
-    let step = Step::Mount { source: source.into(), target: shown, fstype: fstype.into(), flags: flag_names(flags), data: data.into() };
-    trace::run(step, || nix::mount::mount(Some(source), &path, Some(fstype), flags, if data.is_empty() { None } else { Some(data) }))
+    let step = Step::Mount {
+        source: source.into(),
+        target: shown,
+        fstype: fstype.into(),
+        flags: flag_names(flags),
+        data: data.into(),
+    };
+    trace::run(step, || {
+        nix::mount::mount(Some(source), &path, Some(fstype), flags, if data.is_empty() { None } else { Some(data) })
+    })
 }
 
 fn bind_path(source: &Path, target: &OwnedFd, recursive: bool) -> anyhow::Result<()> {
     let path = fd_path(target);
     let flags = if recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
     let shown = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
-    let step = Step::Mount { source: source.display().to_string(), target: shown, fstype: String::new(), flags: flag_names(flags), data: String::new() };
+    let step = Step::Mount {
+        source: source.display().to_string(),
+        target: shown,
+        fstype: String::new(),
+        flags: flag_names(flags),
+        data: String::new(),
+    };
     trace::run(step, || nix::mount::mount(Some(source), &path, None::<&str>, flags, None::<&str>))
 }
 
@@ -419,7 +468,8 @@ const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"
 fn mount_dev(root: &OwnedFd, target: &OwnedFd) -> anyhow::Result<()> {
     mount_fs("tmpfs", target, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "mode=755,size=65536k")?;
     // `target` still names the directory under the new tmpfs: look the name up again to get the tmpfs.
-    let dev = &openat_nofollow(root, OsStr::new("dev")).map_err(|e| anyhow::anyhow!("cannot open the new /dev: {}", e.desc()))?;
+    let dev = &openat_nofollow(root, OsStr::new("dev"))
+        .map_err(|e| anyhow::anyhow!("cannot open the new /dev: {}", e.desc()))?;
     for node in DEV_NODES {
         let target = create_and_open(dev, node, false)?;
         bind_path(&Path::new("/dev").join(node), &target, false)?;
@@ -427,9 +477,21 @@ fn mount_dev(root: &OwnedFd, target: &OwnedFd) -> anyhow::Result<()> {
     let pts = create_and_open(dev, "pts", true)?;
     mount_fs("devpts", &pts, "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")?;
     let shm = create_and_open(dev, "shm", true)?;
-    mount_fs("shm", &shm, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, "mode=1777,size=65536k")?;
+    mount_fs(
+        "shm",
+        &shm,
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        "mode=1777,size=65536k",
+    )?;
     let base = fd_path(dev);
-    for (link, to) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
         let step = Step::Call(format!("symlink({to:?}, \"/dev/{link}\")"));
         trace::run_io(step, || std::os::unix::fs::symlink(to, base.join(link)))?;
     }
@@ -456,15 +518,24 @@ fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
 pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
     if !file.exists() {
         let step = Step::Call(format!("creat({:?})", file.display().to_string()));
-        trace::run_io(step, || std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(file).map(drop))?;
+        trace::run_io(step, || {
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(file).map(drop)
+        })?;
     }
-    let step = Step::Mount { source: ns_file.display().to_string(), target: file.to_path_buf(), fstype: String::new(), flags: "MS_BIND".into(), data: String::new() };
+    let step = Step::Mount {
+        source: ns_file.display().to_string(),
+        target: file.to_path_buf(),
+        fstype: String::new(),
+        flags: "MS_BIND".into(),
+        data: String::new(),
+    };
     trace::run(step, || nix::mount::mount(Some(ns_file), file, None::<&str>, MsFlags::MS_BIND, None::<&str>))
 }
 
 /// Undo [`persist`] (after a later step failed).
 pub fn unpersist(file: &Path) {
-    let _ = trace::run(Step::Umount(file.to_path_buf()), || nix::mount::umount2(file, nix::mount::MntFlags::MNT_DETACH));
+    let _ =
+        trace::run(Step::Umount(file.to_path_buf()), || nix::mount::umount2(file, nix::mount::MntFlags::MNT_DETACH));
 }
 
 #[cfg(test)]

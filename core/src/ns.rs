@@ -23,7 +23,14 @@ pub struct Kind {
     pub man: &'static str,
 }
 
-const fn kind(flag: libc::c_int, proc_name: &'static str, short: char, long: &'static str, clone_name: &'static str, man: &'static str) -> Kind {
+const fn kind(
+    flag: libc::c_int,
+    proc_name: &'static str,
+    short: char,
+    long: &'static str,
+    clone_name: &'static str,
+    man: &'static str,
+) -> Kind {
     Kind { flag, proc_name, short, long, clone_name, man }
 }
 
@@ -52,9 +59,7 @@ pub const ALL_FLAGS: libc::c_int = {
 
 /// Look a kind up by its /proc name, long option or short letter (`net`, `mount`, `mnt`, `n`).
 pub fn kind_by_name(name: &str) -> Option<&'static Kind> {
-    KINDS.iter().find(|k| {
-        k.proc_name == name || k.long == name || (name.len() == 1 && name.starts_with(k.short))
-    })
+    KINDS.iter().find(|k| k.proc_name == name || k.long == name || (name.len() == 1 && name.starts_with(k.short)))
 }
 
 /// The kinds whose bits are set in `flags`, in table order.
@@ -102,7 +107,9 @@ pub fn loopback_up() -> anyhow::Result<()> {
     crate::trace::run(step, || {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         // SAFETY: plain socket(2); the fd is owned right below.
-        let fd = nix::errno::Errno::result(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+        let fd = nix::errno::Errno::result(unsafe {
+            libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+        })?;
         // SAFETY: fd was just created and is owned by nobody else.
         let sock = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut req = IfreqFlags { name: [0; libc::IFNAMSIZ], flags: 0, _pad: [0; 22] };

@@ -24,8 +24,15 @@ use crate::cli::{coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
 use crate::trace::{self, Step};
 
 /// The signals a supervising parent passes on to its child (Docker `--sig-proxy`).
-pub const FORWARDED: [Signal; 7] =
-    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH];
+pub const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
 
 /// fork(2), traced. Callers are single-threaded (the tools never start threads).
 pub fn fork() -> anyhow::Result<ForkResult> {
@@ -109,7 +116,8 @@ extern "C" fn forward(sig: libc::c_int) {
 /// Pass [`FORWARDED`] signals on to `child` from now on (the parent of a supervised payload).
 pub fn forward_signals_to(child: Pid) {
     FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
-    let action = signal::SigAction::new(SigHandler::Handler(forward), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
+    let action =
+        signal::SigAction::new(SigHandler::Handler(forward), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
     for sig in FORWARDED {
         // SAFETY: the handler only calls kill(2), which is async-signal-safe.
         let _ = unsafe { signal::sigaction(sig, &action) };

@@ -50,18 +50,39 @@ pub fn enabled() -> bool {
 #[derive(Debug, Clone)]
 pub enum Step {
     Unshare(libc::c_int),
-    Setns { target: String, flags: libc::c_int },
-    Clone { flags: libc::c_int },
+    Setns {
+        target: String,
+        flags: libc::c_int,
+    },
+    Clone {
+        flags: libc::c_int,
+    },
     Fork,
-    Exec { argv: Vec<String> },
-    Write { path: PathBuf, value: String },
-    Read { path: PathBuf },
+    Exec {
+        argv: Vec<String>,
+    },
+    Write {
+        path: PathBuf,
+        value: String,
+    },
+    Read {
+        path: PathBuf,
+    },
     Mkdir(PathBuf),
     Rmdir(PathBuf),
     Open(PathBuf),
-    Mount { source: String, target: PathBuf, fstype: String, flags: String, data: String },
+    Mount {
+        source: String,
+        target: PathBuf,
+        fstype: String,
+        flags: String,
+        data: String,
+    },
     Umount(PathBuf),
-    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    PivotRoot {
+        new_root: PathBuf,
+        put_old: PathBuf,
+    },
     Chdir(PathBuf),
     Chroot(PathBuf),
     Sethostname(String),
@@ -71,7 +92,10 @@ pub enum Step {
     Setresuid(u32),
     Prctl(String),
     Capset(String),
-    Kill { pid: i32, signal: String },
+    Kill {
+        pid: i32,
+        signal: String,
+    },
     PidfdOpen(i32),
     /// Anything else, spelled as strace would spell it.
     Call(String),
@@ -80,7 +104,10 @@ pub enum Step {
 impl Step {
     /// Whether the trace line shows a return value (`= 0`), as strace does for syscalls.
     fn shows_return(&self) -> bool {
-        !matches!(self, Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_) | Step::Fork)
+        !matches!(
+            self,
+            Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_) | Step::Fork
+        )
     }
 
     fn op(&self) -> &'static str {
@@ -116,7 +143,9 @@ impl Step {
     fn path(&self) -> Option<&Path> {
         match self {
             Step::Write { path, .. } | Step::Read { path } => Some(path),
-            Step::Mkdir(p) | Step::Rmdir(p) | Step::Open(p) | Step::Umount(p) | Step::Chdir(p) | Step::Chroot(p) => Some(p),
+            Step::Mkdir(p) | Step::Rmdir(p) | Step::Open(p) | Step::Umount(p) | Step::Chdir(p) | Step::Chroot(p) => {
+                Some(p)
+            }
             Step::Mount { target, .. } => Some(target),
             Step::PivotRoot { new_root, .. } => Some(new_root),
             _ => None,
@@ -165,12 +194,12 @@ impl fmt::Display for Step {
 
 /// The names of the CLONE_NEW* bits in `flags`, `|`-joined, as strace prints them.
 pub fn clone_flag_names(flags: libc::c_int) -> String {
-    let names: Vec<&str> = crate::ns::KINDS
-        .iter()
-        .filter(|k| flags & k.flag != 0)
-        .map(|k| k.clone_name)
-        .collect();
-    if names.is_empty() { "0".into() } else { names.join("|") }
+    let names: Vec<&str> = crate::ns::KINDS.iter().filter(|k| flags & k.flag != 0).map(|k| k.clone_name).collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
 }
 
 /// Perform `step` with `act`, trace it, and turn a failure into a one-line error built from it.

@@ -139,7 +139,8 @@ pub struct DeviceSpec<T> {
 }
 
 fn split_device(s: &str) -> anyhow::Result<(&str, &str)> {
-    let (path, value) = s.rsplit_once(':').with_context(|| format!("invalid device spec {s:?} (DEVICE:VALUE, e.g. /dev/sda:1mb)"))?;
+    let (path, value) =
+        s.rsplit_once(':').with_context(|| format!("invalid device spec {s:?} (DEVICE:VALUE, e.g. /dev/sda:1mb)"))?;
     if !path.starts_with("/dev/") || path.contains('\n') {
         bail!("invalid device {path:?} in {s:?} (a block device path under /dev)");
     }
@@ -221,7 +222,10 @@ mod tests {
 
     #[test]
     fn device_specs() {
-        assert_eq!(parse_device_rate("/dev/loop0:2mb").unwrap(), DeviceSpec { path: "/dev/loop0".into(), value: 2 << 20 });
+        assert_eq!(
+            parse_device_rate("/dev/loop0:2mb").unwrap(),
+            DeviceSpec { path: "/dev/loop0".into(), value: 2 << 20 }
+        );
         assert_eq!(parse_device_number("/dev/sda:1000").unwrap().value, 1000);
         for bad in ["/dev/sda", "sda:1mb", "/dev/sda:", "/dev/sda:fast", ":1mb"] {
             assert!(parse_device_rate(bad).is_err(), "{bad:?} accepted");

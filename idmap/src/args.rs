@@ -134,7 +134,8 @@ impl Args {
         if uid.is_empty() && gid.is_empty() {
             bail!("nothing to map: give --uid, --gid, --map-root or --auto (or --show to read the maps)");
         }
-        let setgroups = self.setgroups.as_deref().map(|s| if s == "allow" { Setgroups::Allow } else { Setgroups::Deny });
+        let setgroups =
+            self.setgroups.as_deref().map(|s| if s == "allow" { Setgroups::Allow } else { Setgroups::Deny });
         Ok(Spec::Write { pid, uid, gid, setgroups })
     }
 }
@@ -227,7 +228,10 @@ mod tests {
     #[test]
     fn show_and_pidfile() {
         assert_eq!(spec("idmap --show 42 --json").unwrap(), Spec::Show { pid: Pid::Number(42), json: true });
-        let Spec::Write { pid, uid, setgroups, .. } = spec("idmap --pidfile /tmp/p --auto --setgroups deny").unwrap() else { panic!() };
+        let Spec::Write { pid, uid, setgroups, .. } = spec("idmap --pidfile /tmp/p --auto --setgroups deny").unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(pid, Pid::File("/tmp/p".into()));
         assert_eq!(uid.auto, Some(None));
         assert_eq!(setgroups, Some(Setgroups::Deny));

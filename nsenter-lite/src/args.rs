@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
-use isolab_core::join::{NsFile, Spec, Target};
 use isolab_core::cgroup;
+use isolab_core::join::{NsFile, Spec, Target};
 use isolab_core::ns::{self, KINDS};
 
 const ABOUT: &str = "Run a command inside the namespaces of a running process, or of namespace files";
@@ -128,7 +128,9 @@ impl Args {
         let target = match (raw.target, raw.pidfile, raw.container) {
             (Some(pid), ..) => Some(Target::Pid(pid)),
             (_, Some(file), _) => Some(Target::PidFile(file)),
-            (.., Some(name)) => Some(Target::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? }),
+            (.., Some(name)) => {
+                Some(Target::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? })
+            }
             _ => None,
         };
         let from_files = files.iter().fold(0, |acc, f| acc | f.kind.flag);
@@ -162,7 +164,13 @@ fn need_target(kinds: c_int, all: bool, root: bool, wd: bool, no_files: bool) ->
         bail!("--{} needs a target ({TARGETS}) or --ns-file {}=FILE", k.long, k.proc_name);
     }
     if all || root || wd {
-        let flag = if all { "--all" } else if root { "--root" } else { "--wd" };
+        let flag = if all {
+            "--all"
+        } else if root {
+            "--root"
+        } else {
+            "--wd"
+        };
         bail!("{flag} needs a target ({TARGETS})");
     }
     if no_files {
@@ -175,7 +183,9 @@ fn need_target(kinds: c_int, all: bool, root: bool, wd: bool, no_files: bool) ->
 fn ns_files(values: &[String]) -> anyhow::Result<Vec<NsFile>> {
     let mut files: Vec<NsFile> = Vec::new();
     for value in values {
-        let (name, path) = value.split_once('=').with_context(|| format!("--ns-file {value:?}: expected KIND=FILE, e.g. net=/run/netns/blue"))?;
+        let (name, path) = value
+            .split_once('=')
+            .with_context(|| format!("--ns-file {value:?}: expected KIND=FILE, e.g. net=/run/netns/blue"))?;
         let kind = ns::kind_by_name(name).filter(|_| name.len() > 1).with_context(|| {
             let names: Vec<&str> = KINDS.iter().map(|k| k.proc_name).collect();
             format!("--ns-file {value:?}: unknown namespace kind {name:?} (one of {})", names.join(", "))
@@ -290,7 +300,8 @@ mod tests {
         assert!(err(&["-t", "0", "-a"]).contains("0"));
         assert!(err(&["-t", "abc", "-a"]).contains("abc"));
         assert!(err(&["--container", "../x", "-a"]).contains("--container: invalid name"));
-        assert!(err(&["--container", "web", "--cgroup-parent", "a/../b", "-a"]).contains("--cgroup-parent: invalid cgroup parent"));
+        assert!(err(&["--container", "web", "--cgroup-parent", "a/../b", "-a"])
+            .contains("--cgroup-parent: invalid cgroup parent"));
         assert!(err(&["--cgroup-parent", "/x", "-t", "1", "-a"]).contains("--container"));
         let s = spec(&["--container", "web", "--cgroup-parent", "isolab", "-n", "true"]).unwrap();
         assert_eq!(s.target, Some(Target::Container { name: "web".into(), parent: Some("isolab".into()) }));

@@ -225,7 +225,11 @@ impl Args {
         spec.setgroups = self.setgroups.as_deref().map(parse_setgroups).transpose()?;
         spec.fork = self.fork;
         spec.init = self.init;
-        spec.kill_child = if self.no_kill_child { None } else { Some(isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))?) };
+        spec.kill_child = if self.no_kill_child {
+            None
+        } else {
+            Some(isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))?)
+        };
         spec.pidfile = self.pidfile.clone();
         spec.hostname = self.hostname.as_deref().map(|h| check_name("--hostname", h)).transpose()?;
         spec.domainname = self.domainname.as_deref().map(|h| check_name("--domainname", h)).transpose()?;
@@ -248,8 +252,16 @@ impl Args {
             (true, false, false) => Ok(MapRequest::Root),
             (false, false, true) => Ok(MapRequest::Auto),
             (false, true, false) => Ok(MapRequest::Ranges {
-                uid: self.map_users.iter().map(|m| idmap::parse_extent(m).map_err(|e| anyhow::anyhow!("--map-users: {e:#}"))).collect::<anyhow::Result<_>>()?,
-                gid: self.map_groups.iter().map(|m| idmap::parse_extent(m).map_err(|e| anyhow::anyhow!("--map-groups: {e:#}"))).collect::<anyhow::Result<_>>()?,
+                uid: self
+                    .map_users
+                    .iter()
+                    .map(|m| idmap::parse_extent(m).map_err(|e| anyhow::anyhow!("--map-users: {e:#}")))
+                    .collect::<anyhow::Result<_>>()?,
+                gid: self
+                    .map_groups
+                    .iter()
+                    .map(|m| idmap::parse_extent(m).map_err(|e| anyhow::anyhow!("--map-groups: {e:#}")))
+                    .collect::<anyhow::Result<_>>()?,
             }),
             _ => bail!("choose one of --map-root, --map-users/--map-groups and --map-auto"),
         }
@@ -295,7 +307,12 @@ impl Args {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
             cap_add: self.cap_add.iter().map(|c| cap("--cap-add", c)).collect::<anyhow::Result<_>>()?,
-            cap_drop: self.cap_drop.iter().filter(|c| !c.eq_ignore_ascii_case("all")).map(|c| cap("--cap-drop", c)).collect::<anyhow::Result<_>>()?,
+            cap_drop: self
+                .cap_drop
+                .iter()
+                .filter(|c| !c.eq_ignore_ascii_case("all"))
+                .map(|c| cap("--cap-drop", c))
+                .collect::<anyhow::Result<_>>()?,
             drop_all,
             no_new_privs: self.no_new_privs,
         })

@@ -56,8 +56,22 @@ pub fn hierarchies() -> Vec<Hier> {
         let right: Vec<&str> = right.split(' ').collect();
         let mount = PathBuf::from(left[4]);
         let (v2, controllers): (bool, Vec<String>) = match right[0] {
-            "cgroup2" => (true, std::fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default().split_whitespace().map(String::from).collect()),
-            "cgroup" => (false, right[2].split(',').filter(|o| !o.contains('=') && !["rw", "ro", "xattr", "clone_children", "noprefix"].contains(o)).map(String::from).collect()),
+            "cgroup2" => (
+                true,
+                std::fs::read_to_string(mount.join("cgroup.controllers"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect(),
+            ),
+            "cgroup" => (
+                false,
+                right[2]
+                    .split(',')
+                    .filter(|o| !o.contains('=') && !["rw", "ro", "xattr", "clone_children", "noprefix"].contains(o))
+                    .map(String::from)
+                    .collect(),
+            ),
             _ => continue,
         };
         if (!v2 && controllers.is_empty()) || out.iter().any(|h| h.mount == mount) {
@@ -93,7 +107,8 @@ pub fn hierarchy_of(controller: &str) -> Option<Hier> {
 /// Where cgexec-rs puts group `name` by default in hierarchy `h`: `isolab` beneath the caller's
 /// cgroup, or `/isolab` on v2 when the caller's group is not the root (it holds the caller).
 pub fn default_dir(h: &Hier, name: &str) -> PathBuf {
-    let parent = if h.v2 && h.own != "/" { "/isolab".to_string() } else { format!("{}/isolab", h.own.trim_end_matches('/')) };
+    let parent =
+        if h.v2 && h.own != "/" { "/isolab".to_string() } else { format!("{}/isolab", h.own.trim_end_matches('/')) };
     h.mount.join(parent.trim_start_matches('/')).join(name)
 }
 
@@ -148,7 +163,11 @@ impl Drop for Guard {
 }
 
 fn procs(dir: &Path) -> Vec<i32> {
-    std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().split_whitespace().filter_map(|s| s.parse().ok()).collect()
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
 }
 
 fn kill_and_remove(dir: &Path) {
@@ -183,7 +202,10 @@ pub fn wait_until(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
 pub fn cpu_usage_usec(name: &str) -> u64 {
     if layout() == Layout::V2 {
         let stat = read("cpu", name, "cpu.stat");
-        stat.lines().find_map(|l| l.strip_prefix("usage_usec ")).and_then(|v| v.parse().ok()).expect("usage_usec in cpu.stat")
+        stat.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .and_then(|v| v.parse().ok())
+            .expect("usage_usec in cpu.stat")
     } else {
         read("cpuacct", name, "cpuacct.usage").parse::<u64>().expect("cpuacct.usage") / 1000
     }

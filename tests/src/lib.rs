@@ -115,7 +115,10 @@ pub struct Run {
 
 impl Run {
     fn dump(&self) -> String {
-        format!("\ncommand: {}\nstatus: {}\n--- stdout ---\n{}--- stderr ---\n{}", self.shown, self.code, self.stdout, self.stderr)
+        format!(
+            "\ncommand: {}\nstatus: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.shown, self.code, self.stdout, self.stderr
+        )
     }
 
     /// Assert the exit status; on failure print the whole run.
@@ -201,7 +204,11 @@ pub fn scaled(name: &str, host: u64, vm: u64) -> u64 {
     if let Some(n) = std::env::var(name).ok().and_then(|v| v.parse().ok()) {
         return n;
     }
-    if std::env::var_os("ISOLAB_VM_LAYOUT").is_some() { vm } else { host }
+    if std::env::var_os("ISOLAB_VM_LAYOUT").is_some() {
+        vm
+    } else {
+        host
+    }
 }
 
 /// Whether the tests run as root.

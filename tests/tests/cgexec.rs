@@ -22,7 +22,14 @@ fn figure(msg: String) {
 
 /// A cgexec-rs run in the background (for tests that act while the command runs).
 fn spawn(args: &[&str]) -> Child {
-    cgexec().args(args).command().stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn cgexec-rs")
+    cgexec()
+        .args(args)
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cgexec-rs")
 }
 
 fn sigterm(child: &Child) {
@@ -44,8 +51,31 @@ fn limit_flags_write_the_converted_values() {
     let g = Guard::new();
     let name = g.name();
     cgexec()
-        .args(["--name", name, "--keep", "-m", "100m", "--memory-reservation", "50m", "--memory-swap", "300m", "-c", "512"])
-        .args(["--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-cpus", "0", "--cpuset-mems", "0", "--pids-limit", "20"])
+        .args([
+            "--name",
+            name,
+            "--keep",
+            "-m",
+            "100m",
+            "--memory-reservation",
+            "50m",
+            "--memory-swap",
+            "300m",
+            "-c",
+            "512",
+        ])
+        .args([
+            "--cpu-period",
+            "50000",
+            "--cpu-quota",
+            "25000",
+            "--cpuset-cpus",
+            "0",
+            "--cpuset-mems",
+            "0",
+            "--pids-limit",
+            "20",
+        ])
         .args(["--", "true"])
         .run()
         .ok();
@@ -74,7 +104,11 @@ fn limit_flags_write_the_converted_values() {
         assert_eq!(read(controller, name, file), *value, "{file}");
     }
     // Swap: v1 memory + swap total; v2 swap alone (300m - 100m). Only where swap is accounted.
-    let (swap_file, swap_value) = if layout == Layout::V2 { ("memory.swap.max", "209715200") } else { ("memory.memsw.limit_in_bytes", "314572800") };
+    let (swap_file, swap_value) = if layout == Layout::V2 {
+        ("memory.swap.max", "209715200")
+    } else {
+        ("memory.memsw.limit_in_bytes", "314572800")
+    };
     if cgroups::dir("memory", name).join(swap_file).exists() {
         assert_eq!(read("memory", name, swap_file), swap_value);
     } else {
@@ -122,7 +156,20 @@ fn v1_only_memory_knobs() {
     need_root!("v1_only_memory_knobs");
     let g = Guard::new();
     let run = cgexec()
-        .args(["--name", g.name(), "--keep", "-m", "64m", "--memory-swappiness", "10", "--oom-kill-disable", "--kernel-memory", "32m", "--", "true"])
+        .args([
+            "--name",
+            g.name(),
+            "--keep",
+            "-m",
+            "64m",
+            "--memory-swappiness",
+            "10",
+            "--oom-kill-disable",
+            "--kernel-memory",
+            "32m",
+            "--",
+            "true",
+        ])
         .run();
     run.ok().stderr_has("warning: --kernel-memory");
     if layout() == Layout::V2 {
@@ -144,7 +191,20 @@ fn experiment_9_device_read_bps() {
     let path = dev.path.as_str();
     let g = Guard::new();
     let limit = format!("{path}:2mb");
-    cgexec().args(["--name", g.name(), "--keep", "--device-read-bps", &limit, "--device-write-iops", &format!("{path}:100"), "--", "true"]).run().ok();
+    cgexec()
+        .args([
+            "--name",
+            g.name(),
+            "--keep",
+            "--device-read-bps",
+            &limit,
+            "--device-write-iops",
+            &format!("{path}:100"),
+            "--",
+            "true",
+        ])
+        .run()
+        .ok();
     let numbers = dev.numbers();
     if layout() == Layout::V2 {
         assert_eq!(read("io", g.name(), "io.max"), format!("{numbers} rbps=2097152 wbps=max riops=max wiops=100"));
@@ -160,7 +220,12 @@ fn experiment_9_device_read_bps() {
     };
     let limited = timed(&["--device-read-bps", &limit]);
     let free = timed(&[]);
-    figure(format!("experiment 9: 6 MiB O_DIRECT read: {:.2} s at 2mb/s ({:.2} MiB/s), {:.3} s unlimited", limited.as_secs_f64(), 6.0 / limited.as_secs_f64(), free.as_secs_f64()));
+    figure(format!(
+        "experiment 9: 6 MiB O_DIRECT read: {:.2} s at 2mb/s ({:.2} MiB/s), {:.3} s unlimited",
+        limited.as_secs_f64(),
+        6.0 / limited.as_secs_f64(),
+        free.as_secs_f64()
+    ));
     assert!(limited >= Duration::from_millis(2500), "throttled read took only {limited:?}");
     assert!(free < Duration::from_secs(1), "unthrottled read took {free:?}");
 }
@@ -203,9 +268,19 @@ fn experiment_8_cpu_shares_split_one_cpu() {
     let (sa, sb) = (ca.wait().unwrap(), cb.wait().unwrap());
     let (ua, ub) = ((after.0 - before.0) as f64, (after.1 - before.1) as f64);
     let ratio = ua / ub.max(1.0);
-    figure(format!("experiment 8: usage {:.0} ms vs {:.0} ms, ratio {ratio:.2} ({:.0}% / {:.0}%)", ua / 1000.0, ub / 1000.0, 100.0 * ua / (ua + ub), 100.0 * ub / (ua + ub)));
+    figure(format!(
+        "experiment 8: usage {:.0} ms vs {:.0} ms, ratio {ratio:.2} ({:.0}% / {:.0}%)",
+        ua / 1000.0,
+        ub / 1000.0,
+        100.0 * ua / (ua + ub),
+        100.0 * ub / (ua + ub)
+    ));
     assert!((2.0..=4.0).contains(&ratio), "usage ratio {ratio:.2} outside 2..4 ({ua} vs {ub} us)");
-    assert_eq!((sa.signal(), sb.signal()), (Some(libc::SIGTERM), Some(libc::SIGTERM)), "cgexec-rs should die like its command");
+    assert_eq!(
+        (sa.signal(), sb.signal()),
+        (Some(libc::SIGTERM), Some(libc::SIGTERM)),
+        "cgexec-rs should die like its command"
+    );
     assert!(existing_dirs(a.name()).is_empty() && existing_dirs(b.name()).is_empty());
 }
 
@@ -230,7 +305,8 @@ fn pids_limit_contains_a_fork_loop() {
         \x20   kids += 1\n\
         print(kids, fails, open(sys.argv[1]).read().strip())\n";
     let start = Instant::now();
-    let run = cgexec().args(["--name", g.name(), "--pids-limit", "20", "--", "python3", "-c", script]).arg(&current).run();
+    let run =
+        cgexec().args(["--name", g.name(), "--pids-limit", "20", "--", "python3", "-c", script]).arg(&current).run();
     run.ok();
     assert_eq!(run.stdout.trim(), "19 31 20", "forked, failed, pids.current");
     assert!(start.elapsed() < Duration::from_secs(30), "the sleepers were waited for instead of killed");
@@ -321,7 +397,11 @@ fn bad_input_is_refused_and_creates_nothing() {
     }
     for h in cgroups::hierarchies() {
         let own = h.mount.join(h.own.trim_start_matches('/'));
-        assert!(!own.join(&base).exists() && !cgroups::default_dir(&h, &base).exists() && !cgroups::default_dir(&h, &long).exists());
+        assert!(
+            !own.join(&base).exists()
+                && !cgroups::default_dir(&h, &base).exists()
+                && !cgroups::default_dir(&h, &long).exists()
+        );
     }
 }
 
@@ -417,7 +497,20 @@ fn cgroup_parent_relative_to_own_cgroup() {
     }
     let parent = ParentGuard(cgroups::unique_name());
     let g = Guard::new();
-    let run = cgexec().args(["--cgroup-parent", &parent.0, "--name", g.name(), "--keep", "-m", "64m", "--", "cat", "/proc/self/cgroup"]).run();
+    let run = cgexec()
+        .args([
+            "--cgroup-parent",
+            &parent.0,
+            "--name",
+            g.name(),
+            "--keep",
+            "-m",
+            "64m",
+            "--",
+            "cat",
+            "/proc/self/cgroup",
+        ])
+        .run();
     run.ok().stdout_has(&format!("/{}/{}\n", parent.0, g.name()));
     let memory = cgroups::hierarchy_of("memory").unwrap();
     let dir = memory.mount.join(memory.own.trim_start_matches('/')).join(&parent.0).join(g.name());

@@ -28,7 +28,8 @@ impl Group {
     /// The payload's pid (cgexec-rs's child).
     fn payload_pid(&self) -> u32 {
         let pid = self.cgexec.id();
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).expect("children of cgexec-rs");
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).expect("children of cgexec-rs");
         children.split_whitespace().next().expect("cgexec-rs has a child").parse().unwrap()
     }
 
@@ -69,7 +70,10 @@ fn one_json(stdout: &str) -> Value {
 
 /// The table's cells of the row named `name`, split on Docker's column gaps (3+ spaces).
 fn row(table: &str, name: &str) -> Vec<String> {
-    let line = table.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no row {name} in:\n{table}"));
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no row {name} in:\n{table}"));
     line.split("   ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
 }
 
@@ -84,8 +88,18 @@ struct Layout {
 fn layout() -> Layout {
     match std::env::var("ISOLAB_VM_LAYOUT").as_deref() {
         Ok("v2") => Layout { name: "v2", memory: "memory.current", cpu: "cpu.stat", block: "io.stat" },
-        Ok("v1") => Layout { name: "v1", memory: "memory.usage_in_bytes", cpu: "cpuacct.usage", block: "blkio.throttle.io_service_bytes_recursive" },
-        _ => Layout { name: "hybrid", memory: "memory.usage_in_bytes", cpu: "cpuacct.usage", block: "blkio.throttle.io_service_bytes_recursive" },
+        Ok("v1") => Layout {
+            name: "v1",
+            memory: "memory.usage_in_bytes",
+            cpu: "cpuacct.usage",
+            block: "blkio.throttle.io_service_bytes_recursive",
+        },
+        _ => Layout {
+            name: "hybrid",
+            memory: "memory.usage_in_bytes",
+            cpu: "cpuacct.usage",
+            block: "blkio.throttle.io_service_bytes_recursive",
+        },
     }
 }
 
@@ -120,7 +134,10 @@ fn assert_reads(name: &str, file: &str) {
 fn memory_limit_and_json_agree_with_the_table() {
     need_root!("memory_limit_and_json_agree_with_the_table");
     // The shell holds about 20 MB of 'a's in a variable, so the usage is well above noise.
-    let g = Group::start(&["--memory", "100m"], &["sh", "-c", "x=$(head -c 20000000 /dev/zero | tr '\\0' a); sleep 30; : \"$x\""]);
+    let g = Group::start(
+        &["--memory", "100m"],
+        &["sh", "-c", "x=$(head -c 20000000 /dev/zero | tr '\\0' a); sleep 30; : \"$x\""],
+    );
     g.wait_for("held its 20 MB", |v| v["mem_usage_bytes"].as_u64().is_some_and(|u| u > 19_000_000) && v["pids"] == 2);
     assert_reads(&g.name, layout().memory);
 
@@ -131,7 +148,8 @@ fn memory_limit_and_json_agree_with_the_table() {
     assert_eq!(cells.len(), 7, "{cells:?}");
     assert!(cells[2].ends_with(" / 100MiB"), "MEM USAGE / LIMIT: {cells:?}");
 
-    let v = one_json(&Tool::new("cgstat").args(["--no-stream", "--interval", "0.2", "--json", &g.name]).run().ok().stdout);
+    let v =
+        one_json(&Tool::new("cgstat").args(["--no-stream", "--interval", "0.2", "--json", &g.name]).run().ok().stdout);
     assert_eq!(v["mem_limit_bytes"], 104857600);
     let usage = v["mem_usage_bytes"].as_u64().unwrap() as f64;
     let percent = v["mem_percent"].as_f64().unwrap();
@@ -141,7 +159,10 @@ fn memory_limit_and_json_agree_with_the_table() {
     // The table and the JSON line of separate samples: the steady columns are the same strings.
     assert_eq!(v["Name"], cells[0]);
     assert!(v["MemUsage"].as_str().unwrap().ends_with(" / 100MiB"));
-    assert_eq!((v["NetIO"].as_str().unwrap(), v["BlockIO"].as_str().unwrap(), v["PIDs"].as_str().unwrap()), (cells[4].as_str(), cells[5].as_str(), cells[6].as_str()));
+    assert_eq!(
+        (v["NetIO"].as_str().unwrap(), v["BlockIO"].as_str().unwrap(), v["PIDs"].as_str().unwrap()),
+        (cells[4].as_str(), cells[5].as_str(), cells[6].as_str())
+    );
     let table_percent: f64 = cells[3].trim_end_matches('%').parse().unwrap();
     assert!((table_percent - percent).abs() < 2.0, "MEM % {cells:?} vs {v}");
 }
@@ -162,7 +183,8 @@ fn busy_loop_on_one_cpu_is_about_100_percent() {
     assert_reads(&g.name, layout().cpu);
     let pid = g.payload_pid();
     let (t0, ran0) = (Instant::now(), ran_ns(pid));
-    let v = one_json(&Tool::new("cgstat").args(["--no-stream", "--interval", "0.5", "--json", &g.name]).run().ok().stdout);
+    let v =
+        one_json(&Tool::new("cgstat").args(["--no-stream", "--interval", "0.5", "--json", &g.name]).run().ok().stdout);
     let ran = (ran_ns(pid) - ran0) as f64 / t0.elapsed().as_nanos() as f64 * 100.0;
     let cpu = v["cpu_percent"].as_f64().unwrap();
     assert_eq!(v["CPUPerc"], format!("{cpu:.2}%"));
@@ -173,7 +195,8 @@ fn busy_loop_on_one_cpu_is_about_100_percent() {
         assert!((80.0..=105.0).contains(&cpu), "{v}");
     } else {
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "NOTE busy_loop: CPU 0 is shared, the loop ran {ran:.0}% (cgstat {cpu:.0}%)");
+        let _ =
+            writeln!(std::io::stderr(), "NOTE busy_loop: CPU 0 is shared, the loop ran {ran:.0}% (cgstat {cpu:.0}%)");
     }
 }
 
@@ -187,7 +210,8 @@ fn pids_counts_sleepers() {
     // pids.current where the pids controller is on (always on v1 and the hybrid host, where
     // cgexec-rs puts every group in the pids hierarchy); v2 without it counts cgroup.procs.
     let reads = files_read(&g.name);
-    let counted = reads.iter().any(|p| p.ends_with("/pids.current")) || (layout().name == "v2" && reads.iter().any(|p| p.ends_with("/cgroup.procs")));
+    let counted = reads.iter().any(|p| p.ends_with("/pids.current"))
+        || (layout().name == "v2" && reads.iter().any(|p| p.ends_with("/cgroup.procs")));
     assert!(counted, "{reads:?}");
     let table = Tool::new("cgstat").args(["--no-stream", "--interval", "0.05", &g.name]).run();
     assert_eq!(row(&table.ok().stdout, &g.name)[6], "4");
@@ -222,28 +246,44 @@ fn net_io_of_the_groups_namespace() {
     // unshare creates the namespace and then execs: wait until the peer is no longer in ours.
     let own = std::fs::read_link("/proc/self/ns/net").unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::fs::read_link(format!("/proc/{}/ns/net", peer.0.id())).ok().as_ref() == Some(&own) && Instant::now() < deadline {
+    while std::fs::read_link(format!("/proc/{}/ns/net", peer.0.id())).ok().as_ref() == Some(&own)
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let (g, p) = (veth.payload_pid().to_string(), peer.0.id().to_string());
-    run("nsenter", &["-t", &g, "-n", "ip", "link", "add", "isolab-a", "type", "veth", "peer", "name", "isolab-b", "netns", &p]);
+    run(
+        "nsenter",
+        &["-t", &g, "-n", "ip", "link", "add", "isolab-a", "type", "veth", "peer", "name", "isolab-b", "netns", &p],
+    );
     run("nsenter", &["-t", &g, "-n", "ip", "addr", "add", "169.254.10.1/30", "dev", "isolab-a"]);
     run("nsenter", &["-t", &g, "-n", "ip", "link", "set", "isolab-a", "up"]);
     run("nsenter", &["-t", &p, "-n", "ip", "addr", "add", "169.254.10.2/30", "dev", "isolab-b"]);
     run("nsenter", &["-t", &p, "-n", "ip", "link", "set", "isolab-b", "up"]);
     const PINGS: u64 = 5;
     const SIZE: u64 = 1000;
-    run("nsenter", &["-t", &p, "-n", "busybox", "ping", "-q", "-A", "-c", "5", "-s", "1000", "-W", "5", "169.254.10.1"]);
+    run(
+        "nsenter",
+        &["-t", &p, "-n", "busybox", "ping", "-q", "-A", "-c", "5", "-s", "1000", "-W", "5", "169.254.10.1"],
+    );
 
-    let out = Tool::new("cgstat").args(["--no-stream", "--interval", "0.1", "--json", &veth.name, &lo_only.name, &host.name]).run();
+    let out = Tool::new("cgstat")
+        .args(["--no-stream", "--interval", "0.1", "--json", &veth.name, &lo_only.name, &host.name])
+        .run();
     let lines: Vec<Value> = out.ok().stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3, "{}", out.stdout);
     let (v, lo, h) = (&lines[0], &lines[1], &lines[2]);
     assert!(v["net_rx_bytes"].as_u64().unwrap() >= PINGS * SIZE, "{v}");
     assert!(v["net_tx_bytes"].as_u64().unwrap() >= PINGS * SIZE, "replies: {v}");
     assert!(v["NetIO"].as_str().unwrap().contains("kB / "), "{v}");
-    assert_eq!((lo["NetIO"].as_str(), lo["net_rx_bytes"].as_u64(), lo["net_namespace"].as_str()), (Some("0B / 0B"), Some(0), Some("private")));
-    assert_eq!((h["NetIO"].as_str(), h["net_rx_bytes"].as_u64(), h["net_namespace"].as_str()), (Some("--"), None, Some("host")));
+    assert_eq!(
+        (lo["NetIO"].as_str(), lo["net_rx_bytes"].as_u64(), lo["net_namespace"].as_str()),
+        (Some("0B / 0B"), Some(0), Some("private"))
+    );
+    assert_eq!(
+        (h["NetIO"].as_str(), h["net_rx_bytes"].as_u64(), h["net_namespace"].as_str()),
+        (Some("--"), None, Some("host"))
+    );
 
     let table = Tool::new("cgstat").args(["--no-stream", "--interval", "0.05", &lo_only.name, &host.name]).run();
     assert_eq!(row(&table.ok().stdout, &lo_only.name)[4], "0B / 0B");

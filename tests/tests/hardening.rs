@@ -33,7 +33,9 @@ fn non_root_user_ends_with_no_capabilities() {
         assert_eq!(status_field(&run.stdout, set), 0, "{set} {}", run.stdout);
     }
     // --cap-add keeps exactly that capability, through the ambient set.
-    let run = Tool::new("nsexec").args(["--uts", "--user-id", "1000", "--cap-add", "NET_BIND_SERVICE", "--", "cat", "/proc/self/status"]).run();
+    let run = Tool::new("nsexec")
+        .args(["--uts", "--user-id", "1000", "--cap-add", "NET_BIND_SERVICE", "--", "cat", "/proc/self/status"])
+        .run();
     run.ok();
     let bit = 1u64 << 10; // CAP_NET_BIND_SERVICE
     for set in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
@@ -53,9 +55,17 @@ fn workdir_through_proc_self_fd_stays_inside() {
     let root = busybox_rootfs();
     for n in 0..64 {
         let wd = format!("/proc/self/fd/{n}");
-        let run = Tool::new("nsexec").only_stdio().args(["-m", "-p", "--rootfs"]).arg(root.path()).args(["-w", &wd, "--", "/bin/pwd"]).run();
+        let run = Tool::new("nsexec")
+            .only_stdio()
+            .args(["-m", "-p", "--rootfs"])
+            .arg(root.path())
+            .args(["-w", &wd, "--", "/bin/pwd"])
+            .run();
         match run.code {
-            0 => assert!(!run.stdout.contains(&*root.path().to_string_lossy()) && run.stdout.starts_with('/'), "fd {n}: {run:?}"),
+            0 => assert!(
+                !run.stdout.contains(&*root.path().to_string_lossy()) && run.stdout.starts_with('/'),
+                "fd {n}: {run:?}"
+            ),
             125 => assert!(run.stderr.contains("--workdir"), "fd {n}: {run:?}"),
             _ => panic!("fd {n}: {run:?}"),
         }
@@ -70,7 +80,9 @@ fn init_binary_is_out_of_reach() {
     let run = Tool::new("nsexec").args(["-U", "-r", "--pid", "--mount", "--init", "--", "sh", "-c", probe]).run();
     assert!(!run.stdout.contains("opened"), "{run:?}");
     run.stdout_has("refused");
-    let status = Tool::new("nsexec").args(["--pid", "--mount", "--init", "--", "grep", "-h", "Name:\\|dumpable", "/proc/1/status"]).run();
+    let status = Tool::new("nsexec")
+        .args(["--pid", "--mount", "--init", "--", "grep", "-h", "Name:\\|dumpable", "/proc/1/status"])
+        .run();
     status.ok().stdout_has("nsexec");
 }
 
@@ -115,8 +127,13 @@ struct ThrowawayGroup(std::path::PathBuf);
 impl ThrowawayGroup {
     fn new() -> ThrowawayGroup {
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        let rel = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string())).expect("memory v1 hierarchy");
-        let dir = Path::new("/sys/fs/cgroup/memory").join(rel.trim_start_matches('/')).join(format!("isolab-test-{}-hard", std::process::id()));
+        let rel = own
+            .lines()
+            .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+            .expect("memory v1 hierarchy");
+        let dir = Path::new("/sys/fs/cgroup/memory")
+            .join(rel.trim_start_matches('/'))
+            .join(format!("isolab-test-{}-hard", std::process::id()));
         std::fs::create_dir(&dir).unwrap();
         ThrowawayGroup(dir)
     }
@@ -138,7 +155,9 @@ impl Drop for ThrowawayGroup {
 #[test]
 fn userns_root_cannot_write_cgroup_v1() {
     need_root!("userns_root_cannot_write_cgroup_v1");
-    if std::env::var("ISOLAB_VM_LAYOUT").as_deref() == Ok("v2") || !Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+    if std::env::var("ISOLAB_VM_LAYOUT").as_deref() == Ok("v2")
+        || !Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+    {
         isolab_tests::skip("userns_root_cannot_write_cgroup_v1", "no cgroup v1 memory hierarchy here");
         return;
     }

@@ -96,7 +96,9 @@ fn writable_dir(scratch: &Scratch, uid: u32) -> PathBuf {
 
 /// `setpriv` as the test user: real and effective ids, its groups.
 fn as_user(user: &TestUser, program: impl AsRef<std::ffi::OsStr>) -> Tool {
-    Tool::program("setpriv").args(["--reuid", &user.uid.to_string(), "--regid", &user.gid.to_string(), "--init-groups"]).arg(program)
+    Tool::program("setpriv")
+        .args(["--reuid", &user.uid.to_string(), "--regid", &user.gid.to_string(), "--init-groups"])
+        .arg(program)
 }
 
 /// A process in a new user namespace made by util-linux `unshare --user`, waiting on stdin.
@@ -175,7 +177,8 @@ fn experiment_3_container_root_is_host_100000() {
     need_root!("experiment_3_container_root_is_host_100000");
     let scratch = Scratch::new("idmap-lab3");
     let dir = scratch.path();
-    let (owned, rootfile, pidfile) = (dir.join("owned-by-100000"), dir.join("touch.bak"), writable_dir(&scratch, 100000).join("pid"));
+    let (owned, rootfile, pidfile) =
+        (dir.join("owned-by-100000"), dir.join("touch.bak"), writable_dir(&scratch, 100000).join("pid"));
     std::fs::write(&owned, "").unwrap();
     std::os::unix::fs::chown(&owned, Some(100000), Some(100000)).unwrap();
     std::fs::write(&rootfile, "host\n").unwrap();
@@ -217,7 +220,10 @@ fn show_and_json_round_trip() {
     let run = idmap().args(["--show", &pid, "--json"]).run();
     run.ok();
     let objs: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let seen: Vec<String> = objs.iter().map(|o| format!("{}:{}:{}:{}", o["map"].as_str().unwrap(), o["inside"], o["outside"], o["count"])).collect();
+    let seen: Vec<String> = objs
+        .iter()
+        .map(|o| format!("{}:{}:{}:{}", o["map"].as_str().unwrap(), o["inside"], o["outside"], o["count"]))
+        .collect();
     assert_eq!(seen, ["uid:0:100000:1000", "uid:1000:500000:10", "uid:2000:600000:1", "gid:0:100000:65536"]);
     assert!(objs.iter().all(|o| o["pid"] == target.pid));
     let table = idmap().args(["--show", &pid]).run();
@@ -247,21 +253,33 @@ fn kernel_refusals_are_explained() {
     let target = Target::waiting(None);
     let pid = target.pid.to_string();
     idmap().args([&pid, "--uid", "0:100000:65536"]).run().ok();
-    idmap().args([&pid, "--uid", "0:200000:65536"]).run().refused("a map can be written only once per process, and it already holds '0 100000 65536'");
+    idmap()
+        .args([&pid, "--uid", "0:200000:65536"])
+        .run()
+        .refused("a map can be written only once per process, and it already holds '0 100000 65536'");
     // The test runner's own process is in the host's user namespace, not a child of it.
-    idmap().args([&std::process::id().to_string(), "--uid", "0:100000:1"]).run().refused("in idmap's own user namespace");
+    idmap()
+        .args([&std::process::id().to_string(), "--uid", "0:100000:1"])
+        .run()
+        .refused("in idmap's own user namespace");
     idmap().args(["2147483646", "--uid", "0:100000:1"]).run().refused("process 2147483646 does not exist");
     // Both maps are checked before either is written.
     let half = Target::waiting(None);
     let hp = half.pid.to_string();
     idmap().args([&hp, "--gid", "0:100000:10"]).run().ok();
-    idmap().args([&hp, "--uid", "0:100000:10", "--gid", "0:100000:10"]).run().refused("gid_map: a map can be written only once");
+    idmap()
+        .args([&hp, "--uid", "0:100000:10", "--gid", "0:100000:10"])
+        .run()
+        .refused("gid_map: a map can be written only once");
     assert_eq!(half.file("uid_map"), "", "uid_map must stay unwritten when gid_map is refused");
     // Validation runs before any write.
     for (args, why) in [
         (vec!["--uid", "0:100000:0"], "count must be at least 1"),
         (vec!["--uid", "0:4294967295:2"], "overflows"),
-        (vec!["--uid", "0:100000:65536", "--uid", "1000:1000:1000"], "uid ranges 0-65535 and 1000-1999 overlap inside the namespace"),
+        (
+            vec!["--uid", "0:100000:65536", "--uid", "1000:1000:1000"],
+            "uid ranges 0-65535 and 1000-1999 overlap inside the namespace",
+        ),
     ] {
         let fresh = Target::waiting(None);
         idmap().arg(fresh.pid.to_string()).args(args).run().refused(why);
@@ -342,7 +360,11 @@ fn setuid_mode_grants_and_refusals() {
     let r = run(&t, &["--uid", "0:100000:65536", "--gid", &range]);
     refused_nothing_written(&r, "uid range 0-65535 -> 100000-165535 is not granted to isolab-test by /etc/subuid", &t);
     let t = Target::waiting(Some(user));
-    refused_nothing_written(&run(&t, &["--uid", &format!("0:{SUB_START}:{}", SUB_COUNT + BY_UID_COUNT + 1)]), "is not granted", &t);
+    refused_nothing_written(
+        &run(&t, &["--uid", &format!("0:{SUB_START}:{}", SUB_COUNT + BY_UID_COUNT + 1)]),
+        "is not granted",
+        &t,
+    );
     let t = Target::waiting(Some(user));
     refused_nothing_written(&run(&t, &["--uid", "0:4294967295:2"]), "overflows", &t);
     let t = Target::waiting(Some(user));
@@ -359,7 +381,10 @@ fn setuid_mode_grants_and_refusals() {
     let write = r.stderr.find("write /proc/").expect("write");
     assert!(dumpable < caps && caps < write, "{}", r.stderr);
     let last_capset = r.stderr.lines().rfind(|l| l.contains("capset(")).unwrap();
-    assert!(!last_capset.contains("SETFCAP") && last_capset.contains("CAP_SETUID") && last_capset.contains("CAP_SETGID"), "{last_capset}");
+    assert!(
+        !last_capset.contains("SETFCAP") && last_capset.contains("CAP_SETUID") && last_capset.contains("CAP_SETGID"),
+        "{last_capset}"
+    );
 }
 
 // A target that exits before or during the run is refused, never a panic, nothing mapped.
@@ -382,7 +407,10 @@ fn exited_and_zombie_targets_are_refused() {
         .spawn()
         .unwrap();
     let zombie = wait_for_zombie(&zpid);
-    as_user(user, &copy).args([&zombie, "--uid", &range]).run().refused(&format!("process {zombie} has exited: nothing was mapped"));
+    as_user(user, &copy)
+        .args([&zombie, "--uid", &range])
+        .run()
+        .refused(&format!("process {zombie} has exited: nothing was mapped"));
     assert_eq!(std::fs::read_to_string(format!("/proc/{zombie}/uid_map")).unwrap_or_default(), "");
     let _ = holder.kill();
     let _ = holder.wait();
@@ -441,32 +469,32 @@ fn cases(user: &TestUser) -> Vec<Case> {
     let gid = |t: String| Case { which: "gid", triples: t };
     let six: String = (0..6).map(|i| format!("{} {} 5 ", i * 10, s + i * 100)).collect();
     vec![
-        uid(format!("0 {s} 65536")),                 // granted by name
-        uid(format!("0 {s} 1")),                     // part of a grant
-        uid(format!("0 {u} 1")),                     // self only
-        uid(format!("1 {u} 1")),                     // self, elsewhere inside
-        uid(format!("0 {s} {}", SUB_COUNT + BY_UID_COUNT)), // name grant continued by the uid grant
-        uid(format!("0 {BY_UID_START} {BY_UID_COUNT}")), // granted by uid
+        uid(format!("0 {s} 65536")),                           // granted by name
+        uid(format!("0 {s} 1")),                               // part of a grant
+        uid(format!("0 {u} 1")),                               // self only
+        uid(format!("1 {u} 1")),                               // self, elsewhere inside
+        uid(format!("0 {s} {}", SUB_COUNT + BY_UID_COUNT)),    // name grant continued by the uid grant
+        uid(format!("0 {BY_UID_START} {BY_UID_COUNT}")),       // granted by uid
         uid(format!("0 {BY_UID_START} {}", BY_UID_COUNT + 1)), // one past the grants
-        uid(format!("0 {} 2", s - 1)),               // one before
-        uid("0 100000 65536".into()),                // ungranted
-        uid("0 0 1".into()),                         // host root
-        uid(format!("0 {u} 2")),                     // self, count 2
-        uid(format!("0 {s} 0")),                     // count 0
-        uid("0 4294967295 2".into()),                // overflow outside (CVE-2016-6252)
-        uid(format!("4294967290 {s} 10")),           // overflow inside
-        uid(format!("0 {s} 10 5 {} 10", s + 100)),   // overlap inside
-        uid(format!("0 {s} 10 100 {} 10", s + 5)),   // overlap outside
-        uid(format!("0 {s} 10 10 {} 10", s + 10)),   // two lines
-        uid(format!("0 {u} 1 1 {s} 65536")),         // self + range (unshare --map-auto -r)
-        uid(format!("0 {s} 65536 65536 {u} 1")),     // range + self
-        uid(six.trim_end().into()),                  // six lines (CVE-2018-18955)
-        uid("0 1 1".into()),                         // another user's id
-        gid(format!("0 {g} 1")),                     // self only: setgroups deny
-        gid(format!("0 {s} 65536")),                 // granted: setgroups stays allow
-        gid(format!("0 {g} 2")),                     // self, count 2
-        gid("0 1300000 1".into()),                   // ungranted
-        gid(format!("0 {g} 1 1 {s} 100")),           // self + granted
+        uid(format!("0 {} 2", s - 1)),                         // one before
+        uid("0 100000 65536".into()),                          // ungranted
+        uid("0 0 1".into()),                                   // host root
+        uid(format!("0 {u} 2")),                               // self, count 2
+        uid(format!("0 {s} 0")),                               // count 0
+        uid("0 4294967295 2".into()),                          // overflow outside (CVE-2016-6252)
+        uid(format!("4294967290 {s} 10")),                     // overflow inside
+        uid(format!("0 {s} 10 5 {} 10", s + 100)),             // overlap inside
+        uid(format!("0 {s} 10 100 {} 10", s + 5)),             // overlap outside
+        uid(format!("0 {s} 10 10 {} 10", s + 10)),             // two lines
+        uid(format!("0 {u} 1 1 {s} 65536")),                   // self + range (unshare --map-auto -r)
+        uid(format!("0 {s} 65536 65536 {u} 1")),               // range + self
+        uid(six.trim_end().into()),                            // six lines (CVE-2018-18955)
+        uid("0 1 1".into()),                                   // another user's id
+        gid(format!("0 {g} 1")),                               // self only: setgroups deny
+        gid(format!("0 {s} 65536")),                           // granted: setgroups stays allow
+        gid(format!("0 {g} 2")),                               // self, count 2
+        gid("0 1300000 1".into()),                             // ungranted
+        gid(format!("0 {g} 1 1 {s} 100")),                     // self + granted
     ]
 }
 
@@ -501,9 +529,17 @@ fn differential_against_newuidmap() {
     for case in &table {
         let theirs = outcome(user, None, case);
         let ours = outcome(user, Some(&copy), case);
-        assert_eq!(ours, theirs, "{} {}: idmap (left) and new{}map (right) differ", case.which, case.triples, case.which);
+        assert_eq!(
+            ours, theirs,
+            "{} {}: idmap (left) and new{}map (right) differ",
+            case.which, case.triples, case.which
+        );
         assert_eq!(theirs.0, !theirs.1.is_empty(), "{}: accepted iff written", case.triples);
-        if theirs.0 { accepted += 1 } else { refused += 1 }
+        if theirs.0 {
+            accepted += 1
+        } else {
+            refused += 1
+        }
     }
     assert!(accepted >= 8 && refused >= 8, "table is lopsided: {accepted} accepted, {refused} refused");
 }

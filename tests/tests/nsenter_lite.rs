@@ -9,8 +9,16 @@ use std::time::{Duration, Instant};
 use isolab_tests::{need_root, skip, Scratch, Tool};
 
 /// Every kind with its nsenter flag, in util-linux's table order.
-const KINDS: [(&str, &str); 8] =
-    [("user", "-U"), ("cgroup", "-C"), ("ipc", "-i"), ("uts", "-u"), ("net", "-n"), ("pid", "-p"), ("mnt", "-m"), ("time", "-T")];
+const KINDS: [(&str, &str); 8] = [
+    ("user", "-U"),
+    ("cgroup", "-C"),
+    ("ipc", "-i"),
+    ("uts", "-u"),
+    ("net", "-n"),
+    ("pid", "-p"),
+    ("mnt", "-m"),
+    ("time", "-T"),
+];
 
 /// A target: `unshare --fork ... COMMAND`, whose forked child (the one inside) is `pid`.
 /// util-linux unshare --fork ignores SIGTERM, so the inner process is SIGKILLed, then unshare reaped.
@@ -157,14 +165,23 @@ fn ino(pid: &str, kind: &str) -> u64 {
     std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).unwrap_or_else(|e| panic!("/proc/{pid}/ns/{kind}: {e}")).ino()
 }
 
-const EVERY_NS: &[&str] = &["--pid", "--mount-proc", "--net", "--uts", "--ipc", "--mount", "--cgroup", "--time", "--user", "--map-root-user"];
+const EVERY_NS: &[&str] =
+    &["--pid", "--mount-proc", "--net", "--uts", "--ipc", "--mount", "--cgroup", "--time", "--user", "--map-root-user"];
 
 /// Assert that `payload` is in `target`'s namespaces of `joined` kinds and in ours for the rest.
 #[track_caller]
 fn assert_joined(payload: i32, target: &Target, joined: &[&str], how: &str) {
     for (kind, _) in KINDS {
-        let (got, want) = (ino(&payload.to_string(), kind), if joined.contains(&kind) { ino(&target.pid(), kind) } else { ino("self", kind) });
-        assert_eq!(got, want, "{how}: {kind} namespace of the command is not {}", if joined.contains(&kind) { "the target's" } else { "ours" });
+        let (got, want) = (
+            ino(&payload.to_string(), kind),
+            if joined.contains(&kind) { ino(&target.pid(), kind) } else { ino("self", kind) },
+        );
+        assert_eq!(
+            got,
+            want,
+            "{how}: {kind} namespace of the command is not {}",
+            if joined.contains(&kind) { "the target's" } else { "ours" }
+        );
     }
 }
 
@@ -214,9 +231,13 @@ fn explain_shows_each_setns_with_inodes() {
     need_root!("explain_shows_each_setns_with_inodes");
     let target = Target::start(&["--net", "--uts"], &["sleep", "60"], "sleep");
     let (pid, net, uts) = (target.pid(), ino(&target.pid(), "net"), ino(&target.pid(), "uts"));
-    Tool::new("nsenter-lite").args(["--explain", "-t", &pid, "-n", "-u", "true"]).run().ok()
-        .stderr_has(&format!("nsenter-lite: setns(pidfd {pid} [uts:[{uts}] net:[{net}]], CLONE_NEWUTS|CLONE_NEWNET) = 0"));
-    Tool::new("nsenter-lite").args(["--explain", "--no-pidfd", "-t", &pid, "-n", "true"]).run().ok()
+    Tool::new("nsenter-lite").args(["--explain", "-t", &pid, "-n", "-u", "true"]).run().ok().stderr_has(&format!(
+        "nsenter-lite: setns(pidfd {pid} [uts:[{uts}] net:[{net}]], CLONE_NEWUTS|CLONE_NEWNET) = 0"
+    ));
+    Tool::new("nsenter-lite")
+        .args(["--explain", "--no-pidfd", "-t", &pid, "-n", "true"])
+        .run()
+        .ok()
         .stderr_has(&format!("nsenter-lite: setns(/proc/{pid}/ns/net [net:[{net}]], CLONE_NEWNET) = 0"));
 }
 
@@ -237,7 +258,9 @@ fn http_server(dir: &Scratch, page: &str) -> (Target, String) {
 /// Experiment 6 checks on a running server: a client that joins its network namespace gets the
 /// page, one that does not cannot connect; joining its PID and mount namespaces shows its processes.
 fn check_experiment_6(join: &[&str], target: &Target, url: &str, page: &str) {
-    let fetch = |extra: &[&str]| Tool::new("nsenter-lite").args(join).args(extra).args(["--", "busybox", "wget", "-qO-", url]).run();
+    let fetch = |extra: &[&str]| {
+        Tool::new("nsenter-lite").args(join).args(extra).args(["--", "busybox", "wget", "-qO-", url]).run()
+    };
     let mut got = fetch(&["--net"]);
     for _ in 0..50 {
         if got.code == 0 {
@@ -288,7 +311,8 @@ fn container_experiment_6_by_name() {
     let script = format!("busybox ip link set lo up && exec busybox httpd -f -p {addr} -h {}", dir.path().display());
     let mut cgexec = Command::new(isolab_tests::bin("cgexec-rs"));
     cgexec.args(["--name", &name, "--", "unshare"]);
-    let server = Target::start_with(cgexec, &["--pid", "--mount-proc", "--net", "--mount"], &["sh", "-c", &script], "busybox");
+    let server =
+        Target::start_with(cgexec, &["--pid", "--mount-proc", "--net", "--mount"], &["sh", "-c", &script], "busybox");
     check_experiment_6(&["--container", &name], &server, &url, &page);
     Tool::new("nsenter-lite").args(["--container", "no-such-group", "-n", "true"]).run().refused(&name);
 }
@@ -306,14 +330,25 @@ fn persisted_namespace_is_entered_by_file() {
     let net = std::fs::metadata(&file).unwrap().ino();
     assert_ne!(net, ino("self", "net"), "unshare --net=FILE did not persist a namespace");
     let spec = format!("net={}", file.display());
-    Tool::new("nsenter-lite").args(["--ns-file", &spec, "--", "readlink", "/proc/self/ns/net"]).run().ok()
+    Tool::new("nsenter-lite")
+        .args(["--ns-file", &spec, "--", "readlink", "/proc/self/ns/net"])
+        .run()
+        .ok()
         .stdout_has(&format!("net:[{net}]"));
-    Tool::new("nsenter-lite").args(["--ns-file", &spec, "--", "busybox", "ip", "-o", "link"]).run().ok().stdout_has("lo:");
-    Tool::new("nsenter-lite").args(["--ns-file", &format!("uts={}", file.display()), "true"]).run()
+    Tool::new("nsenter-lite")
+        .args(["--ns-file", &spec, "--", "busybox", "ip", "-o", "link"])
+        .run()
+        .ok()
+        .stdout_has("lo:");
+    Tool::new("nsenter-lite")
+        .args(["--ns-file", &format!("uts={}", file.display()), "true"])
+        .run()
         .refused("that is a net namespace, not a uts namespace");
     let plain = dir.path().join("plain");
     std::fs::write(&plain, "").unwrap();
-    Tool::new("nsenter-lite").args(["--ns-file", &format!("net={}", plain.display()), "true"]).run()
+    Tool::new("nsenter-lite")
+        .args(["--ns-file", &format!("net={}", plain.display()), "true"])
+        .run()
         .refused("not a namespace file");
 }
 
@@ -338,7 +373,10 @@ fn target_exiting_before_join_is_an_error() {
         .stderr(Stdio::piped());
     let child = tool.spawn().expect("strace");
     // Held back by strace, nsenter-lite sits at the entry of setns: /proc/PID/syscall says so.
-    let at_setns = |p: i32| std::fs::read_to_string(format!("/proc/{p}/syscall")).is_ok_and(|s| s.starts_with(&format!("{} ", libc::SYS_setns)));
+    let at_setns = |p: i32| {
+        std::fs::read_to_string(format!("/proc/{p}/syscall"))
+            .is_ok_and(|s| s.starts_with(&format!("{} ", libc::SYS_setns)))
+    };
     let tool_pid = wait_for_process(|| descendants(child.id() as i32).into_iter().find(|&p| at_setns(p)));
     assert!(tool_pid.is_some(), "nsenter-lite never reached setns");
     target.stop();
@@ -348,7 +386,11 @@ fn target_exiting_before_join_is_an_error() {
     assert!(out.stdout.is_empty(), "the command ran");
     assert!(stderr.contains(&format!("setns(pidfd {pid} [net:[")) && stderr.contains("= -1 ESRCH"), "{stderr}");
     let last = stderr.lines().last().unwrap_or("");
-    assert_eq!(last, format!("nsenter-lite: target process {pid} exited before its namespaces could be joined: nothing was joined"), "{stderr}");
+    assert_eq!(
+        last,
+        format!("nsenter-lite: target process {pid} exited before its namespaces could be joined: nothing was joined"),
+        "{stderr}"
+    );
 
     // A zombie keeps its PID but has no namespaces left.
     let parent = Target::start(&["--net"], &["sh", "-c", "true & exec sleep 60"], "sleep");
@@ -408,7 +450,9 @@ fn root_and_wd_are_the_targets() {
     let root = format!("--root={}", rootfs.path().display());
     let target = Target::start(&["--mount", &root, "--wd=/work/here"], &["/bin/busybox", "sleep", "60"], "busybox");
     let pid = target.pid();
-    let run = |extra: &[&str], cmd: &[&str]| Tool::new("nsenter-lite").args(["-t", &pid, "-m"]).args(extra).arg("--").args(cmd).run();
+    let run = |extra: &[&str], cmd: &[&str]| {
+        Tool::new("nsenter-lite").args(["-t", &pid, "-m"]).args(extra).arg("--").args(cmd).run()
+    };
     run(&["-r", "-w"], &["/bin/busybox", "pwd"]).ok().stdout_has("/work/here");
     run(&["-r"], &["/bin/busybox", "pwd"]).ok().stdout_has("/\n");
     run(&["-r"], &["/bin/busybox", "ls", "/"]).ok().stdout_has("marker-isolab");
@@ -421,7 +465,8 @@ fn credentials_after_joining() {
     need_root!("credentials_after_joining");
     let target = Target::start(&["--user", "--map-root-user", "--net"], &["sleep", "60"], "sleep");
     let pid = target.pid();
-    let id = |extra: &[&str]| Tool::new("nsenter-lite").args(["--explain", "-t", &pid]).args(extra).args(["--", "id"]).run();
+    let id =
+        |extra: &[&str]| Tool::new("nsenter-lite").args(["--explain", "-t", &pid]).args(extra).args(["--", "id"]).run();
     id(&["-U", "-n"]).ok().stdout_has("uid=0(root) gid=0(root) groups=0(root)").stderr_has("setgroups is 'deny'");
     id(&["-n", "--user-id", "4242:4243"]).ok().stdout_has("uid=4242 gid=4243 groups=4243\n");
     let preserved = id(&["-U", "--preserve-credentials"]);

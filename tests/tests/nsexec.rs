@@ -16,7 +16,12 @@ fn own_ns(kind: &str) -> String {
 /// The command's namespace links, one per kind, as `readlink` prints them.
 fn ns_of(args: &[&str]) -> Vec<String> {
     let mut argv: Vec<&str> = args.to_vec();
-    argv.extend(["--", "sh", "-c", "for k in user cgroup ipc uts net pid mnt time; do readlink /proc/self/ns/$k; done"]);
+    argv.extend([
+        "--",
+        "sh",
+        "-c",
+        "for k in user cgroup ipc uts net pid mnt time; do readlink /proc/self/ns/$k; done",
+    ]);
     let run = Tool::new("nsexec").args(&argv).run();
     run.ok();
     run.stdout.lines().map(String::from).collect()
@@ -72,7 +77,17 @@ fn experiment_2_user_1000_is_refused() {
     need_root!("experiment_2_user_1000_is_refused");
     let dir = host_dir_with_touch_bak();
     let run = Tool::new("nsexec")
-        .args(["--mount", "--bind", &bind_arg(&dir), "--user-id", "1000:1000", "--", "sh", "-c", "id; rm -f /host/touch.bak"])
+        .args([
+            "--mount",
+            "--bind",
+            &bind_arg(&dir),
+            "--user-id",
+            "1000:1000",
+            "--",
+            "sh",
+            "-c",
+            "id; rm -f /host/touch.bak",
+        ])
         .run();
     run.stdout_has("uid=1000").stdout_has("gid=1000").stderr_has("Permission denied");
     assert_eq!(run.code, 1, "{run:?}");
@@ -197,7 +212,13 @@ fn init_reaps_orphaned_zombies() {
 fn command_sees_only_the_callers_descriptors() {
     need_root!("command_sees_only_the_callers_descriptors");
     // In place, forked, as init, with the id-map helper's pipes, and the full launch.
-    let modes: [&[&str]; 5] = [&["--uts"], &["--pid", "--mount"], &["--pid", "--mount", "--init"], &["-U", "-r"], &["-a", "--map-root", "--rootfs", "/", "--tmpfs", "/tmp"]];
+    let modes: [&[&str]; 5] = [
+        &["--uts"],
+        &["--pid", "--mount"],
+        &["--pid", "--mount", "--init"],
+        &["-U", "-r"],
+        &["-a", "--map-root", "--rootfs", "/", "--tmpfs", "/tmp"],
+    ];
     for mode in modes {
         let run = Tool::new("nsexec").only_stdio().args(mode).args(["--", "sh", "-c", "ls /proc/$$/fd"]).run();
         run.ok();
@@ -226,7 +247,8 @@ fn explain_traces_maps_in_kernel_order() {
     let run = Tool::new("nsexec").env("ISOLAB_EXPLAIN", "json").args(["-U", "-r", "--", "true"]).run();
     run.ok();
     let steps: Vec<serde_json::Value> = run.stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let pos = |suffix: &str| steps.iter().position(|s| s["path"].as_str().is_some_and(|p| p.ends_with(suffix))).unwrap();
+    let pos =
+        |suffix: &str| steps.iter().position(|s| s["path"].as_str().is_some_and(|p| p.ends_with(suffix))).unwrap();
     assert!(pos("/setgroups") < pos("/gid_map"), "setgroups is denied before gid_map: {}", run.stderr);
     assert!(steps.iter().any(|s| s["op"] == "unshare"));
     let text = Tool::new("nsexec").args(["--explain", "--pid", "--mount", "--", "true"]).run();
@@ -248,7 +270,10 @@ fn bad_input_is_refused_before_anything_changes() {
         (vec!["--rootfs", "/", "true"], "--rootfs needs a mount namespace"),
         (vec!["-m", "--bind", "/nonexistent-src:/x", "true"], "/nonexistent-src"),
         (vec!["--cap-add", "CAP_FLY", "true"], "CAP_FLY"),
-        (vec!["-u", "--hostname", "h234567890h234567890h234567890h234567890h234567890h234567890h2345", "true"], "--hostname"),
+        (
+            vec!["-u", "--hostname", "h234567890h234567890h234567890h234567890h234567890h234567890h2345", "true"],
+            "--hostname",
+        ),
         (vec!["--setgroups", "sometimes", "-U", "true"], "--setgroups"),
         (vec!["-m", "--tmpfs", "relative", "true"], "--tmpfs"),
         (vec!["--user-id", "a b", "true"], "--user-id"),

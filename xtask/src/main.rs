@@ -9,7 +9,13 @@ use anyhow::{bail, Context as _};
 use clap_complete::Shell;
 
 fn commands() -> Vec<clap::Command> {
-    vec![nsexec_args::command(), nsenter_lite_args::command(), cgexec_rs_args::command(), idmap_args::command(), cgstat_args::command()]
+    vec![
+        nsexec_args::command(),
+        nsenter_lite_args::command(),
+        cgexec_rs_args::command(),
+        idmap_args::command(),
+        cgstat_args::command(),
+    ]
 }
 
 /// The `after_help` text split into its upper-case headed sections (EXAMPLES:, EXIT STATUS:).
@@ -17,7 +23,8 @@ fn extra_sections(cmd: &clap::Command) -> Vec<(String, String)> {
     let text = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
     let mut sections: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
-        let head = line.strip_suffix(':').filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_uppercase() || c == ' '));
+        let head =
+            line.strip_suffix(':').filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_uppercase() || c == ' '));
         match (head, sections.last_mut()) {
             (Some(h), _) => sections.push((h.to_string(), String::new())),
             (None, Some((_, body))) => {

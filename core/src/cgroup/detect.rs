@@ -30,7 +30,11 @@ impl Hierarchy {
     /// The directory of cgroup `path` (absolute from this hierarchy's root).
     pub fn dir_of(&self, path: &str) -> PathBuf {
         let rel = path.trim_start_matches('/');
-        if rel.is_empty() { self.mount.clone() } else { self.mount.join(rel) }
+        if rel.is_empty() {
+            self.mount.clone()
+        } else {
+            self.mount.join(rel)
+        }
     }
 }
 
@@ -53,7 +57,8 @@ impl Setup {
     pub fn detect() -> anyhow::Result<Setup> {
         let mountinfo = read("/proc/self/mountinfo")?;
         let own = read("/proc/self/cgroup")?;
-        let setup = Setup::parse(&mountinfo, &own, |mount| std::fs::read_to_string(mount.join("cgroup.controllers")).ok());
+        let setup =
+            Setup::parse(&mountinfo, &own, |mount| std::fs::read_to_string(mount.join("cgroup.controllers")).ok());
         if setup.hierarchies.is_empty() {
             anyhow::bail!("no cgroup file system is mounted (see /proc/self/mountinfo)");
         }
@@ -66,7 +71,10 @@ impl Setup {
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
         for m in parse_mountinfo(mountinfo) {
             let (v2, controllers) = match m.fstype.as_str() {
-                "cgroup2" => (true, v2_controllers(&m.mount_point).unwrap_or_default().split_whitespace().map(String::from).collect()),
+                "cgroup2" => (
+                    true,
+                    v2_controllers(&m.mount_point).unwrap_or_default().split_whitespace().map(String::from).collect(),
+                ),
                 "cgroup" => (false, v1_controllers(&m.super_options)),
                 _ => continue,
             };
@@ -173,7 +181,8 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<(Vec<String>, String)> {
         .filter_map(|line| {
             let mut parts = line.splitn(3, ':');
             let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-            let mut list: Vec<String> = ctrls.split(',').filter(|c| !c.is_empty() && !c.contains('=')).map(String::from).collect();
+            let mut list: Vec<String> =
+                ctrls.split(',').filter(|c| !c.is_empty() && !c.contains('=')).map(String::from).collect();
             list.sort();
             if list.is_empty() && !ctrls.is_empty() {
                 return None; // name=systemd
@@ -224,7 +233,11 @@ mod tests {
     #[test]
     fn pure_v2_in_a_nested_group() {
         let mi = "29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
-        let setup = Setup::parse(mi, "0::/user.slice/user-0.slice/session-1.scope\n", controllers("cpuset cpu io memory pids\n"));
+        let setup = Setup::parse(
+            mi,
+            "0::/user.slice/user-0.slice/session-1.scope\n",
+            controllers("cpuset cpu io memory pids\n"),
+        );
         assert_eq!(setup.layout(), Layout::V2);
         let h = setup.for_controller("blkio").unwrap();
         assert!(h.v2);

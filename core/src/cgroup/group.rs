@@ -128,7 +128,11 @@ fn normalize(path: &str) -> String {
 /// The place of a directory in hierarchy `h`.
 pub(crate) fn place_at(h: &Hierarchy, dir: PathBuf) -> Place {
     let controllers = if h.v2 {
-        std::fs::read_to_string(dir.join(CONTROLLERS)).unwrap_or_default().split_whitespace().map(String::from).collect()
+        std::fs::read_to_string(dir.join(CONTROLLERS))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect()
     } else {
         h.controllers.clone()
     };
@@ -159,7 +163,8 @@ pub fn locate(name: &str, parent: Option<&str>) -> anyhow::Result<Group> {
         return Ok(found.clone());
     }
     let names: Vec<&str> = known.iter().map(|g| g.name()).collect();
-    let listing = if names.is_empty() { "there are none".to_string() } else { format!("there are: {}", names.join(", ")) };
+    let listing =
+        if names.is_empty() { "there are none".to_string() } else { format!("there are: {}", names.join(", ")) };
     anyhow::bail!("no group named {name:?}: {listing}")
 }
 
@@ -222,11 +227,8 @@ pub fn at_path(path: &str) -> anyhow::Result<Group> {
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut dirs: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
+    let mut dirs: Vec<PathBuf> =
+        entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
     dirs.sort();
     dirs
 }

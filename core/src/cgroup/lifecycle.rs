@@ -89,7 +89,11 @@ fn create_one(t: &Target, created: &mut Created) -> anyhow::Result<()> {
 /// Add the controllers `cur` does not yet hand to its children.
 fn enable_controllers(dir: &Path, wanted: &[String]) -> anyhow::Result<()> {
     let present = std::fs::read_to_string(dir.join(SUBTREE_CONTROL)).unwrap_or_default();
-    let missing: Vec<String> = wanted.iter().filter(|c| !present.split_whitespace().any(|p| p == c.as_str())).map(|c| format!("+{c}")).collect();
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|c| !present.split_whitespace().any(|p| p == c.as_str()))
+        .map(|c| format!("+{c}"))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -176,7 +180,15 @@ fn freeze_and_kill(freezer: &Path) -> anyhow::Result<()> {
 fn kill(pid: i32) {
     let step = Step::Kill { pid, signal: "SIGKILL".into() };
     // ESRCH: it ended on its own meanwhile, which is what we wanted.
-    let _ = trace::run(step, || signal::kill(Pid::from_raw(pid), Signal::SIGKILL).or_else(|e| if e == nix::errno::Errno::ESRCH { Ok(()) } else { Err(e) }));
+    let _ = trace::run(step, || {
+        signal::kill(Pid::from_raw(pid), Signal::SIGKILL).or_else(|e| {
+            if e == nix::errno::Errno::ESRCH {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+    });
 }
 
 /// Remove the group's directory in every hierarchy, retrying EBUSY while members finish exiting.
@@ -188,7 +200,9 @@ pub fn remove(group: &Group) -> anyhow::Result<()> {
             let deadline = Instant::now() + Duration::from_secs(2);
             loop {
                 match std::fs::remove_dir(&dir) {
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
                     other => return other,
                 }

@@ -162,7 +162,9 @@ impl Limits {
                 bail!("--cpus: range of CPUs is from 0.01 to {online_cpus}.00, as there are only {online_cpus} CPUs available");
             }
         }
-        for (flag, want, allowed) in [("--cpuset-cpus", &self.cpuset_cpus, allowed_cpus), ("--cpuset-mems", &self.cpuset_mems, allowed_mems)] {
+        for (flag, want, allowed) in
+            [("--cpuset-cpus", &self.cpuset_cpus, allowed_cpus), ("--cpuset-mems", &self.cpuset_mems, allowed_mems)]
+        {
             let Some(want) = want else { continue };
             let missing = want.missing_from(allowed);
             if !missing.is_empty() {
@@ -207,7 +209,13 @@ impl Limits {
         let cpu = self.cpu_shares.is_some() || self.cpu_weight.is_some() || self.cfs().is_some();
         let cpuset = self.cpuset_cpus.is_some() || self.cpuset_mems.is_some();
         let blkio = self.blkio_weight.is_some() || self.devices().any(|_| true);
-        for (used, name) in [(memory, "memory"), (cpu, "cpu"), (cpuset, "cpuset"), (blkio, "blkio"), (self.pids_limit.is_some(), "pids")] {
+        for (used, name) in [
+            (memory, "memory"),
+            (cpu, "cpu"),
+            (cpuset, "cpuset"),
+            (blkio, "blkio"),
+            (self.pids_limit.is_some(), "pids"),
+        ] {
             if used {
                 needed.push(name);
             }
@@ -242,7 +250,8 @@ const REFUSED_FILES: [&str; 2] = ["release_agent", "notify_on_release"];
 /// `--set FILE=VALUE`: a controller file by its kernel name, a one-line value.
 pub fn check_set(file: &str, value: &str) -> anyhow::Result<()> {
     let shown = file.escape_debug();
-    if file.is_empty() || !file.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
+    if file.is_empty() || !file.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+    {
         bail!("--set: invalid file name \"{shown}\" (a controller file like memory.high)");
     }
     if file.starts_with("cgroup.") || REFUSED_FILES.contains(&file) {
@@ -309,7 +318,11 @@ mod tests {
         .is_err());
         let cpus = Limits { nano_cpus: Some(1_500_000_000), ..Default::default() };
         assert_eq!(cpus.cfs(), Some((Some(150_000), 100_000)));
-        assert!(cpus.check_host(1, &IdList(vec![0]), &IdList(vec![0])).unwrap_err().to_string().contains("only 1 CPUs"));
+        assert!(cpus
+            .check_host(1, &IdList(vec![0]), &IdList(vec![0]))
+            .unwrap_err()
+            .to_string()
+            .contains("only 1 CPUs"));
     }
 
     #[test]
@@ -322,7 +335,16 @@ mod tests {
     #[test]
     fn set_refusals() {
         assert!(check_set("memory.high", "50M").is_ok());
-        for bad in ["cgroup.procs", "cgroup.subtree_control", "release_agent", "notify_on_release", "../memory.max", "Memory.max", "memory", ""] {
+        for bad in [
+            "cgroup.procs",
+            "cgroup.subtree_control",
+            "release_agent",
+            "notify_on_release",
+            "../memory.max",
+            "Memory.max",
+            "memory",
+            "",
+        ] {
             assert!(check_set(bad, "1").is_err(), "{bad:?} accepted");
         }
         assert!(check_set("memory.high", "1\n2").is_err());
@@ -331,7 +353,11 @@ mod tests {
     #[test]
     fn controllers_needed() {
         assert_eq!(mem(100).controllers(), vec!["memory"]);
-        let io = Limits { device_read_bps: vec![DeviceLimit::unresolved("/dev/loop0", 1)], pids_limit: Some(5), ..Default::default() };
+        let io = Limits {
+            device_read_bps: vec![DeviceLimit::unresolved("/dev/loop0", 1)],
+            pids_limit: Some(5),
+            ..Default::default()
+        };
         assert_eq!(io.controllers(), vec!["blkio", "pids"]);
     }
 }

@@ -87,23 +87,37 @@ fn kernel_before(major: u32, minor: u32) -> bool {
 pub fn plan(limits: &Limits, group: &Group, facts: &Facts) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
     if let Some(dir) = group.dir("memory") {
-        if group.is_v2("memory") { v2::memory(limits, dir, &mut plan) } else { v1::memory(limits, dir, facts, &mut plan) }
+        if group.is_v2("memory") {
+            v2::memory(limits, dir, &mut plan)
+        } else {
+            v1::memory(limits, dir, facts, &mut plan)
+        }
     }
     if let Some(dir) = group.dir("cpu") {
-        if group.is_v2("cpu") { v2::cpu(limits, dir, &mut plan) } else { v1::cpu(limits, dir, &mut plan)? }
+        if group.is_v2("cpu") {
+            v2::cpu(limits, dir, &mut plan)
+        } else {
+            v1::cpu(limits, dir, &mut plan)?
+        }
     }
     if let Some(dir) = group.dir("cpuset") {
         cpuset(limits, dir, &mut plan);
     }
     if let Some(dir) = group.dir("blkio") {
-        if group.is_v2("blkio") { v2::io(limits, dir, facts, &mut plan) } else { v1::blkio(limits, dir, facts, &mut plan)? }
+        if group.is_v2("blkio") {
+            v2::io(limits, dir, facts, &mut plan)
+        } else {
+            v1::blkio(limits, dir, facts, &mut plan)?
+        }
     }
     if let (Some(dir), Some(n)) = (group.dir("pids"), limits.pids_limit) {
         plan.write(dir, "pids.max", if n <= 0 { "max".into() } else { n.to_string() }, "--pids-limit");
     }
     for (file, value) in &limits.set {
         let controller = file.split('.').next().unwrap_or_default();
-        let dir = group.dir(controller).ok_or_else(|| anyhow::anyhow!("--set {file}: the {controller} controller is not available to this group"))?;
+        let dir = group.dir(controller).ok_or_else(|| {
+            anyhow::anyhow!("--set {file}: the {controller} controller is not available to this group")
+        })?;
         plan.write(dir, file, value.clone(), "--set");
     }
     Ok(plan)
@@ -154,7 +168,10 @@ pub(crate) mod tests {
 
     /// (file name, value) pairs of a plan, for golden tables.
     pub fn files(plan: &Plan) -> Vec<(String, String)> {
-        plan.writes.iter().map(|w| (w.path.file_name().unwrap().to_string_lossy().into_owned(), w.value.clone())).collect()
+        plan.writes
+            .iter()
+            .map(|w| (w.path.file_name().unwrap().to_string_lossy().into_owned(), w.value.clone()))
+            .collect()
     }
 
     #[test]
@@ -169,16 +186,24 @@ pub(crate) mod tests {
             let plan = plan(&limits, &group(v2), &Facts::default()).unwrap();
             assert_eq!(
                 files(&plan),
-                vec![("cpuset.cpus".into(), "0-2,5".into()), ("pids.max".into(), "20".into()), ("memory.high".into(), "50M".into())]
+                vec![
+                    ("cpuset.cpus".into(), "0-2,5".into()),
+                    ("pids.max".into(), "20".into()),
+                    ("memory.high".into(), "50M".into())
+                ]
             );
         }
         let unlimited = Limits { pids_limit: Some(-1), ..Default::default() };
-        assert_eq!(files(&plan(&unlimited, &group(true), &Facts::default()).unwrap()), vec![("pids.max".into(), "max".into())]);
+        assert_eq!(
+            files(&plan(&unlimited, &group(true), &Facts::default()).unwrap()),
+            vec![("pids.max".into(), "max".into())]
+        );
     }
 
     #[test]
     fn v1_paths_are_per_controller() {
-        let limits = Limits { memory: Some(100 << 20), memory_swap: Some(SizeOrUnlimited::Unlimited), ..Default::default() };
+        let limits =
+            Limits { memory: Some(100 << 20), memory_swap: Some(SizeOrUnlimited::Unlimited), ..Default::default() };
         let plan = plan(&limits, &group(false), &Facts { memsw: true, ..Default::default() }).unwrap();
         assert_eq!(plan.writes[0].path, PathBuf::from("/cg/memory/g/memory.limit_in_bytes"));
         assert_eq!(plan.writes[0].why, "--memory");

@@ -150,7 +150,12 @@ fn block_forwarded(how: SigmaskHow) {
 }
 
 /// Where the group goes in each hierarchy that holds a controller it uses.
-pub fn targets<'a>(setup: &'a Setup, limits: &Limits, parent: Option<&str>, name: &str) -> anyhow::Result<Vec<Target<'a>>> {
+pub fn targets<'a>(
+    setup: &'a Setup,
+    limits: &Limits,
+    parent: Option<&str>,
+    name: &str,
+) -> anyhow::Result<Vec<Target<'a>>> {
     let mut required: Vec<String> = limits.controllers().into_iter().map(String::from).collect();
     required.extend(limits.set.iter().filter_map(|(f, _)| f.split('.').next()).map(String::from));
     for c in &required {
@@ -199,10 +204,15 @@ fn dedup(mut list: Vec<String>) -> Vec<String> {
 /// same against the daemon's cpuset).
 fn check_host(setup: &Setup, limits: &Limits) -> anyhow::Result<()> {
     let online = read_list("/sys/devices/system/cpu/online").unwrap_or_default();
-    let (mut cpus, mut mems) = (online.clone(), read_list("/sys/devices/system/node/online").unwrap_or(IdList(vec![0])));
+    let (mut cpus, mut mems) =
+        (online.clone(), read_list("/sys/devices/system/node/online").unwrap_or(IdList(vec![0])));
     if let Some(h) = setup.for_controller("cpuset") {
         let own = h.dir_of(&h.own);
-        let (c, m) = if h.v2 { ("cpuset.cpus.effective", "cpuset.mems.effective") } else { ("cpuset.effective_cpus", "cpuset.effective_mems") };
+        let (c, m) = if h.v2 {
+            ("cpuset.cpus.effective", "cpuset.mems.effective")
+        } else {
+            ("cpuset.effective_cpus", "cpuset.effective_mems")
+        };
         cpus = read_list(&own.join(c).to_string_lossy()).filter(|l| !l.0.is_empty()).unwrap_or(cpus);
         mems = read_list(&own.join(m).to_string_lossy()).filter(|l| !l.0.is_empty()).unwrap_or(mems);
     }

@@ -99,8 +99,8 @@ pub fn blkio(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut Plan) -> any
 mod tests {
     use super::*;
     use crate::cgroup::limits::DeviceLimit;
-    use crate::cgroup::plan::tests::{files, group};
     use crate::cgroup::plan::plan;
+    use crate::cgroup::plan::tests::{files, group};
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
@@ -138,19 +138,30 @@ mod tests {
     #[test]
     fn swap_unlimited_and_no_swap() {
         let facts = Facts { memsw: true, ..Default::default() };
-        let mut limits = Limits { memory: Some(100 << 20), memory_swap: Some(SizeOrUnlimited::Unlimited), ..Default::default() };
-        assert_eq!(files(&plan(&limits, &group(false), &facts).unwrap())[1], ("memory.memsw.limit_in_bytes".into(), "-1".into()));
+        let mut limits =
+            Limits { memory: Some(100 << 20), memory_swap: Some(SizeOrUnlimited::Unlimited), ..Default::default() };
+        assert_eq!(
+            files(&plan(&limits, &group(false), &facts).unwrap())[1],
+            ("memory.memsw.limit_in_bytes".into(), "-1".into())
+        );
         limits.memory_swap = Some(SizeOrUnlimited::Bytes(100 << 20));
         assert_eq!(files(&plan(&limits, &group(false), &facts).unwrap())[1].1, "104857600");
     }
 
     #[test]
     fn cpu_golden() {
-        let limits = Limits { cpu_shares: Some(512), cpu_period: Some(50_000), cpu_quota: Some(25_000), ..Default::default() };
+        let limits =
+            Limits { cpu_shares: Some(512), cpu_period: Some(50_000), cpu_quota: Some(25_000), ..Default::default() };
         let p = plan(&limits, &group(false), &Facts::default()).unwrap();
-        assert_eq!(files(&p), pairs(&[("cpu.shares", "512"), ("cpu.cfs_period_us", "50000"), ("cpu.cfs_quota_us", "25000")]));
+        assert_eq!(
+            files(&p),
+            pairs(&[("cpu.shares", "512"), ("cpu.cfs_period_us", "50000"), ("cpu.cfs_quota_us", "25000")])
+        );
         let cpus = Limits { nano_cpus: Some(500_000_000), ..Default::default() };
-        assert_eq!(files(&plan(&cpus, &group(false), &Facts::default()).unwrap()), pairs(&[("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "50000")]));
+        assert_eq!(
+            files(&plan(&cpus, &group(false), &Facts::default()).unwrap()),
+            pairs(&[("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "50000")])
+        );
         let weight = Limits { cpu_weight: Some(100), ..Default::default() };
         assert!(plan(&weight, &group(false), &Facts::default()).is_err());
     }

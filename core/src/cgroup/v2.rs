@@ -85,7 +85,8 @@ pub fn cpu(limits: &Limits, dir: &Path, plan: &mut Plan) {
 
 pub fn io(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut Plan) {
     // BFQ's weight keeps the v1 scale; io.weight (blk-iocost) has its own.
-    let (file, convert): (&str, fn(u64) -> u64) = if facts.bfq_weight { ("io.bfq.weight", |w| w) } else { ("io.weight", blkio_to_io_weight) };
+    let (file, convert): (&str, fn(u64) -> u64) =
+        if facts.bfq_weight { ("io.bfq.weight", |w| w) } else { ("io.weight", blkio_to_io_weight) };
     if let Some(w) = limits.blkio_weight {
         plan.write(dir, file, convert(w).to_string(), "--blkio-weight");
     }
@@ -123,7 +124,8 @@ mod tests {
     #[test]
     fn cpu_shares_to_weight_golden_table() {
         // peers.md §2.1, checked against opencontainers/cgroups utils_test.go.
-        let table = [(0, 0), (2, 1), (128, 21), (256, 35), (512, 59), (1024, 100), (2048, 174), (4096, 303), (262_144, 10_000)];
+        let table =
+            [(0, 0), (2, 1), (128, 21), (256, 35), (512, 59), (1024, 100), (2048, 174), (4096, 303), (262_144, 10_000)];
         for (shares, weight) in table {
             assert_eq!(shares_to_weight(shares), weight, "shares {shares}");
         }
@@ -149,7 +151,10 @@ mod tests {
             ..Default::default()
         };
         let p = plan(&limits, &group(true), &Facts::default()).unwrap();
-        assert_eq!(files(&p), pairs(&[("memory.swap.max", "209715200"), ("memory.max", "104857600"), ("memory.low", "52428800")]));
+        assert_eq!(
+            files(&p),
+            pairs(&[("memory.swap.max", "209715200"), ("memory.max", "104857600"), ("memory.low", "52428800")])
+        );
         assert!(!p.writes[0].optional, "an explicit swap limit must not be dropped silently");
         assert_eq!(p.warnings.len(), 3);
         assert!(p.warnings.iter().all(|w| w.ends_with("discarded")));
@@ -159,7 +164,8 @@ mod tests {
     fn swap_conversion_table() {
         // peers.md §2.2 (ConvertMemorySwapToCgroupV2Value).
         let swap_max = |memory: Option<u64>, swap: Option<SizeOrUnlimited>| {
-            let p = plan(&Limits { memory, memory_swap: swap, ..Default::default() }, &group(true), &Facts::default()).unwrap();
+            let p = plan(&Limits { memory, memory_swap: swap, ..Default::default() }, &group(true), &Facts::default())
+                .unwrap();
             p.writes.iter().find(|w| w.path.ends_with("memory.swap.max")).map(|w| w.value.clone())
         };
         use SizeOrUnlimited::*;
@@ -177,9 +183,15 @@ mod tests {
         let p = plan(&limits, &group(true), &Facts::default()).unwrap();
         assert_eq!(files(&p), pairs(&[("cpu.weight", "80"), ("cpu.max", "50000 100000")]));
         let period_only = Limits { cpu_period: Some(20_000), cpu_weight: Some(500), ..Default::default() };
-        assert_eq!(files(&plan(&period_only, &group(true), &Facts::default()).unwrap()), pairs(&[("cpu.weight", "500"), ("cpu.max", "max 20000")]));
+        assert_eq!(
+            files(&plan(&period_only, &group(true), &Facts::default()).unwrap()),
+            pairs(&[("cpu.weight", "500"), ("cpu.max", "max 20000")])
+        );
         let cpus = Limits { nano_cpus: Some(1_500_000_000), ..Default::default() };
-        assert_eq!(files(&plan(&cpus, &group(true), &Facts::default()).unwrap()), pairs(&[("cpu.max", "150000 100000")]));
+        assert_eq!(
+            files(&plan(&cpus, &group(true), &Facts::default()).unwrap()),
+            pairs(&[("cpu.max", "150000 100000")])
+        );
     }
 
     #[test]
@@ -196,7 +208,12 @@ mod tests {
         let p = plan(&limits, &group(true), &Facts::default()).unwrap();
         assert_eq!(
             files(&p),
-            pairs(&[("io.weight", "910"), ("io.weight", "7:1 4950"), ("io.max", "7:0 rbps=2097152 wbps=1048576"), ("io.max", "7:1 riops=100")])
+            pairs(&[
+                ("io.weight", "910"),
+                ("io.weight", "7:1 4950"),
+                ("io.max", "7:0 rbps=2097152 wbps=1048576"),
+                ("io.max", "7:1 riops=100")
+            ])
         );
         let bfq = plan(&limits, &group(true), &Facts { bfq_weight: true, ..Default::default() }).unwrap();
         assert_eq!(files(&bfq)[..2], pairs(&[("io.bfq.weight", "100"), ("io.bfq.weight", "7:1 500")])[..]);

@@ -49,11 +49,7 @@ fn check_extent(e: &Extent) -> anyhow::Result<()> {
     }
     for (side, start) in [("inside", e.inside), ("outside", e.outside)] {
         if u64::from(start) + u64::from(e.count) > ID_LIMIT {
-            bail!(
-                "{side} range {start}+{} overflows past {} (2^32-1 is the invalid id)",
-                e.count,
-                ID_LIMIT - 1
-            );
+            bail!("{side} range {start}+{} overflows past {} (2^32-1 is the invalid id)", e.count, ID_LIMIT - 1);
         }
     }
     Ok(())

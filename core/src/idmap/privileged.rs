@@ -86,7 +86,8 @@ fn keep_only(wanted: &[Capability]) -> anyhow::Result<()> {
     names.sort();
     let shown = if names.is_empty() { "none".to_string() } else { names.join("|") };
     // Effective first: it must stay within permitted at every step.
-    for (set, value) in [(CapSet::Effective, &keep), (CapSet::Permitted, &keep), (CapSet::Inheritable, &HashSet::new())] {
+    for (set, value) in [(CapSet::Effective, &keep), (CapSet::Permitted, &keep), (CapSet::Inheritable, &HashSet::new())]
+    {
         caps::set(None, set, value).with_context(|| format!("capset({set:?} = {shown})"))?;
     }
     trace::explain(&Step::Capset(format!("effective=permitted={shown}, inheritable=none")), None);
@@ -191,7 +192,10 @@ mod tests {
         assert!(!check_grants(&c, Which::Gid, &own).unwrap());
         let more = [Extent { inside: 0, outside: 1000, count: 2 }];
         let msg = check_grants(&c, Which::Gid, &more).unwrap_err().to_string();
-        assert_eq!(msg, "gid range 0-1 -> 1000-1001 is not granted to isolab-no-such-user by /etc/subgid: nothing was mapped");
+        assert_eq!(
+            msg,
+            "gid range 0-1 -> 1000-1001 is not granted to isolab-no-such-user by /etc/subgid: nothing was mapped"
+        );
         assert!(check_owner(&alice(), 7, (0, 0)).unwrap_err().to_string().contains("not to alice"));
         check_owner(&alice(), 7, (1000, 1000)).unwrap();
     }

@@ -150,7 +150,9 @@ fn setgroups_to_write(
             bail!("--setgroups allow: without CAP_SETGID the kernel takes a gid map only after setgroups is 'deny'")
         }
         Some(Setgroups::Allow) if must_deny => {
-            bail!("--setgroups allow: only a gid range granted by /etc/subgid may keep setgroups allowed (CVE-2018-7169)")
+            bail!(
+                "--setgroups allow: only a gid range granted by /etc/subgid may keep setgroups allowed (CVE-2018-7169)"
+            )
         }
         Some(value) => Ok(Some(value)),
         None if must_deny => Ok(Some(Setgroups::Deny)),
@@ -175,7 +177,9 @@ fn show(pid: &Pid, json: bool) -> anyhow::Result<u8> {
 fn read_map(dir: &Path, which: Which) -> anyhow::Result<Vec<Extent>> {
     match write::read_proc(&dir.join(which.map_file())) {
         Ok(text) => parse::parse_proc_map(&text),
-        Err(_) if !dir.exists() => bail!("process {} does not exist", dir.file_name().unwrap_or_default().to_string_lossy()),
+        Err(_) if !dir.exists() => {
+            bail!("process {} does not exist", dir.file_name().unwrap_or_default().to_string_lossy())
+        }
         Err(e) => bail!("cannot read {}: {}", dir.join(which.map_file()).display(), crate::process::plain_io(&e)),
     }
 }
@@ -220,10 +224,7 @@ mod tests {
     use super::*;
 
     fn maps() -> Vec<(Which, Vec<Extent>)> {
-        vec![
-            (Which::Uid, vec![Extent { inside: 0, outside: 100000, count: 65536 }]),
-            (Which::Gid, vec![]),
-        ]
+        vec![(Which::Uid, vec![Extent { inside: 0, outside: 100000, count: 65536 }]), (Which::Gid, vec![])]
     }
 
     #[test]
@@ -239,7 +240,10 @@ mod tests {
 
     #[test]
     fn json_is_one_object_per_extent() {
-        assert_eq!(render_json(42, &maps()), "{\"count\":65536,\"inside\":0,\"map\":\"uid\",\"outside\":100000,\"pid\":42}\n");
+        assert_eq!(
+            render_json(42, &maps()),
+            "{\"count\":65536,\"inside\":0,\"map\":\"uid\",\"outside\":100000,\"pid\":42}\n"
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub fn ranges_in(text: &str, user: &str, uid: u32) -> Vec<(u32, u32)> {
 pub fn auto_map(which: Which, user: &str, uid: u32) -> anyhow::Result<Vec<Extent>> {
     match subid_ranges(which, user, uid)?.first() {
         Some(&(start, count)) => Ok(vec![Extent { inside: 0, outside: start, count }]),
-        None => bail!("{} grants no {} range to {user} (uid {uid}): add a line like '{user}:100000:65536'", which.subid_file(), which.name()),
+        None => bail!(
+            "{} grants no {} range to {user} (uid {uid}): add a line like '{user}:100000:65536'",
+            which.subid_file(),
+            which.name()
+        ),
     }
 }
 

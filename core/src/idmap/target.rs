@@ -67,7 +67,9 @@ impl Target {
     pub fn check_alive(&self) -> anyhow::Result<()> {
         let sent = trace::run(Step::Call(format!("pidfd_send_signal({}, 0, NULL, 0)", self.pidfd.as_raw_fd())), || {
             // SAFETY: signal 0 only checks; no siginfo pointer is passed.
-            let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), 0, std::ptr::null::<u8>(), 0) };
+            let r = unsafe {
+                libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), 0, std::ptr::null::<u8>(), 0)
+            };
             match Errno::result(r) {
                 // EPERM: alive, but not ours to signal; ownership is judged elsewhere.
                 Ok(_) | Err(Errno::EPERM) => Ok(()),
@@ -151,10 +153,16 @@ mod tests {
             .find_map(|_| {
                 std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
                 let child = in_new_userns();
-                if child.id() as i32 == pid { Some(child) } else { end(child); None }
+                if child.id() as i32 == pid {
+                    Some(child)
+                } else {
+                    end(child);
+                    None
+                }
             })
             .expect("pid was not reused in 200 tries");
-        let err = write_map(&target.proc_dir(), Which::Uid, &[Extent { inside: 0, outside: 100000, count: 1 }]).unwrap_err();
+        let err =
+            write_map(&target.proc_dir(), Which::Uid, &[Extent { inside: 0, outside: 100000, count: 1 }]).unwrap_err();
         let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
         end(second);
         assert_eq!(err.to_string(), format!("process {pid} has exited: nothing was mapped"));

@@ -28,7 +28,10 @@ pub fn write_setgroups(proc_dir: &Path, value: Setgroups) -> anyhow::Result<()> 
         return Ok(());
     }
     if current == Setgroups::Deny.as_str() {
-        bail!("{} is already 'deny': setgroups can never go back to 'allow' in that namespace", shown(proc_dir, "setgroups"));
+        bail!(
+            "{} is already 'deny': setgroups can never go back to 'allow' in that namespace",
+            shown(proc_dir, "setgroups")
+        );
     }
     trace::write_file(&path, value.as_str())
 }
@@ -41,7 +44,11 @@ pub fn write_map(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::R
     check_writer_rights(proc_dir, which, extents)?;
     let path = proc_dir.join(which.map_file());
     trace::write_file(&path, parse::render(extents)).map_err(|err| {
-        if proc_dir.join("status").exists() { err } else { exited(proc_dir) }
+        if proc_dir.join("status").exists() {
+            err
+        } else {
+            exited(proc_dir)
+        }
     })
 }
 

@@ -54,8 +54,12 @@ impl Plan {
                 return Err(e);
             }
         }
-        trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid)))?;
-        trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid)))?;
+        trace::run(Step::Setresgid(gid), || {
+            nix::unistd::setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))
+        })?;
+        trace::run(Step::Setresuid(uid), || {
+            nix::unistd::setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))
+        })?;
         Ok(())
     }
 }
@@ -67,7 +71,9 @@ fn drop_groups() -> anyhow::Result<()> {
 /// /proc/self/setgroups of our (now joined) user namespace says `deny`.
 fn setgroups_denied(proc: &OwnedFd) -> bool {
     use nix::fcntl::OFlag;
-    let Ok(fd) = nix::fcntl::openat(proc, "self/setgroups", OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) else {
+    let Ok(fd) =
+        nix::fcntl::openat(proc, "self/setgroups", OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+    else {
         return false;
     };
     std::io::read_to_string(std::fs::File::from(fd)).is_ok_and(|s| s.trim() == "deny")

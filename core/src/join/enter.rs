@@ -47,26 +47,50 @@ pub struct Entry {
 
 /// The target's namespaces to join: `requested` kinds, or with `all` every kind whose namespace
 /// differs from ours (util-linux `-a`), minus kinds that come from `--ns-file`.
-pub fn choose(process: &Process, requested: libc::c_int, all: bool, from_files: libc::c_int) -> anyhow::Result<Vec<TargetNs>> {
+pub fn choose(
+    process: &Process,
+    requested: libc::c_int,
+    all: bool,
+    from_files: libc::c_int,
+) -> anyhow::Result<Vec<TargetNs>> {
     let wanted = if all { ns::ALL_FLAGS } else { requested } & !from_files;
     let mut chosen = Vec::new();
     for kind in ns::kinds_in(wanted) {
         if !ns::supported(kind) {
             if all {
-                trace::note(format_args!("-a: skipping {}: this kernel has no {} namespaces", kind.proc_name, kind.proc_name));
+                trace::note(format_args!(
+                    "-a: skipping {}: this kernel has no {} namespaces",
+                    kind.proc_name, kind.proc_name
+                ));
                 continue;
             }
-            return Err(coded(EXIT_TOOL, format!("--{}: this kernel has no {} namespaces (no /proc/self/ns/{})", kind.long, kind.proc_name, kind.proc_name)));
+            return Err(coded(
+                EXIT_TOOL,
+                format!(
+                    "--{}: this kernel has no {} namespaces (no /proc/self/ns/{})",
+                    kind.long, kind.proc_name, kind.proc_name
+                ),
+            ));
         }
         let inode = ns::inode(&process.pid.to_string(), kind).map_err(|e| match process.check_alive() {
             // A zombie is alive to its pidfd but its namespaces are gone.
             Err(gone) => gone,
             Ok(()) if e.kind() == std::io::ErrorKind::NotFound => exited(process.pid),
-            Ok(()) => coded(EXIT_TOOL, format!("cannot read {}: {}", process.proc_path(&format!("ns/{}", kind.proc_name)).display(), crate::process::plain_io(&e))),
+            Ok(()) => coded(
+                EXIT_TOOL,
+                format!(
+                    "cannot read {}: {}",
+                    process.proc_path(&format!("ns/{}", kind.proc_name)).display(),
+                    crate::process::plain_io(&e)
+                ),
+            ),
         })?;
         let ours = ns::inode("self", kind).ok();
         if ours == Some(inode) && (all || kind.flag == libc::CLONE_NEWUSER) {
-            trace::note(format_args!("skipping {}: the target's {}:[{inode}] is ours already", kind.proc_name, kind.proc_name));
+            trace::note(format_args!(
+                "skipping {}: the target's {}:[{inode}] is ours already",
+                kind.proc_name, kind.proc_name
+            ));
             continue;
         }
         chosen.push(TargetNs { kind, inode });
@@ -104,7 +128,9 @@ pub fn open_target_files(process: &Process, namespaces: &[TargetNs]) -> anyhow::
     let mut entries = Vec::new();
     for n in namespaces {
         let path = process.proc_path(&format!("ns/{}", n.kind.proc_name));
-        let entry = open_entry(n.kind, path).map_err(|e| if process.check_alive().is_err() { exited(process.pid) } else { e })?;
+        let entry =
+            open_entry(n.kind, path)
+                .map_err(|e| if process.check_alive().is_err() { exited(process.pid) } else { e })?;
         entries.push(entry);
     }
     process.check_alive()?;
@@ -130,15 +156,31 @@ fn open_entry(kind: &'static Kind, path: PathBuf) -> anyhow::Result<Entry> {
 /// ioctl(NS_GET_NSTYPE) (Linux 4.11): which kind of namespace a descriptor names.
 fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Result<()> {
     const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3), linux/nsfs.h
-    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor's inode.
+                                                 // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor's inode.
     let found = Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) });
     match found {
         Ok(flag) if flag == kind.flag => Ok(()),
         Ok(flag) => {
             let other = KINDS.iter().find(|k| k.flag == flag).map_or("another", |k| k.proc_name);
-            Err(coded(EXIT_TOOL, format!("--ns-file {}={}: that is a {other} namespace, not a {} namespace", kind.proc_name, path.display(), kind.proc_name)))
+            Err(coded(
+                EXIT_TOOL,
+                format!(
+                    "--ns-file {}={}: that is a {other} namespace, not a {} namespace",
+                    kind.proc_name,
+                    path.display(),
+                    kind.proc_name
+                ),
+            ))
         }
-        Err(_) => Err(coded(EXIT_TOOL, format!("--ns-file {}={}: not a namespace file (expected /proc/PID/ns/{} or a bind mount of it)", kind.proc_name, path.display(), kind.proc_name))),
+        Err(_) => Err(coded(
+            EXIT_TOOL,
+            format!(
+                "--ns-file {}={}: not a namespace file (expected /proc/PID/ns/{} or a bind mount of it)",
+                kind.proc_name,
+                path.display(),
+                kind.proc_name
+            ),
+        )),
     }
 }
 

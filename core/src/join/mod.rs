@@ -35,7 +35,10 @@ pub enum Target {
     Pid(i32),
     PidFile(PathBuf),
     /// The oldest process of the group `cgexec-rs --name NAME` made.
-    Container { name: String, parent: Option<String> },
+    Container {
+        name: String,
+        parent: Option<String>,
+    },
 }
 
 /// A checked nsenter-lite command line.

@@ -48,7 +48,11 @@ impl Process {
             Some(fd) => pidfd_signal0(fd).is_ok(),
             None => start_time(self.pid).is_ok_and(|t| t == self.start_time),
         };
-        if alive { Ok(()) } else { Err(exited(self.pid)) }
+        if alive {
+            Ok(())
+        } else {
+            Err(exited(self.pid))
+        }
     }
 
     /// Open a directory of the target (`root`, `cwd`) close-on-exec, for fchdir after the join.
@@ -108,8 +112,9 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// The PID written in a pidfile (first line, surrounding blanks ignored).
 pub fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| coded(EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), crate::process::plain_io(&e))))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        coded(EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), crate::process::plain_io(&e)))
+    })?;
     let first = text.lines().next().unwrap_or("").trim();
     first
         .parse::<i32>()

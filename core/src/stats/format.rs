@@ -19,7 +19,13 @@ pub const MISSING: &str = "--";
 pub fn format_g(x: f64, precision: usize) -> String {
     let p = precision.max(1);
     if x == 0.0 || !x.is_finite() {
-        return if x.is_nan() { "NaN".into() } else if x.is_infinite() { format!("{}Inf", if x > 0.0 { "+" } else { "-" }) } else { "0".into() };
+        return if x.is_nan() {
+            "NaN".into()
+        } else if x.is_infinite() {
+            format!("{}Inf", if x > 0.0 { "+" } else { "-" })
+        } else {
+            "0".into()
+        };
     }
     // Rounding to p significant digits first tells which form C picks (C11 7.21.6.1 "g").
     let scientific = format!("{:.*e}", p - 1, x);
@@ -36,7 +42,11 @@ pub fn format_g(x: f64, precision: usize) -> String {
 
 /// `1.500` -> `1.5`, `2.000` -> `2`, `120` -> `120` (only zeros after a decimal point go).
 fn strip_fraction_zeros(s: &str) -> &str {
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
 }
 
 /// go-units `getSizeAndUnit`: divide while at least `base`, up to the last unit.

@@ -11,12 +11,17 @@ use crate::cgroup::{self, Group};
 /// The groups the selection names, each with its files.
 pub fn resolve(selection: &Selection) -> anyhow::Result<Vec<Target>> {
     Ok(match selection {
-        Selection::Parent { names, parent } if names.is_empty() => cgroup::list(parent.as_deref())?.iter().map(|g| target(g, g.name())).collect(),
-        Selection::Parent { names, parent } => {
-            names.iter().map(|n| cgroup::locate(n, parent.as_deref()).map(|g| target(&g, g.name()))).collect::<anyhow::Result<_>>()?
+        Selection::Parent { names, parent } if names.is_empty() => {
+            cgroup::list(parent.as_deref())?.iter().map(|g| target(g, g.name())).collect()
         }
+        Selection::Parent { names, parent } => names
+            .iter()
+            .map(|n| cgroup::locate(n, parent.as_deref()).map(|g| target(&g, g.name())))
+            .collect::<anyhow::Result<_>>()?,
         Selection::All => cgroup::list_all()?.iter().map(|g| target(g, g.name())).collect(),
-        Selection::Paths(paths) => paths.iter().map(|p| cgroup::at_path(p).map(|g| target(&g, p))).collect::<anyhow::Result<_>>()?,
+        Selection::Paths(paths) => {
+            paths.iter().map(|p| cgroup::at_path(p).map(|g| target(&g, p))).collect::<anyhow::Result<_>>()?
+        }
     })
 }
 
@@ -32,7 +37,11 @@ fn ctl(group: &Group, controller: &str) -> Option<Ctl> {
 fn target(group: &Group, name: &str) -> Target {
     let pids = ctl(group, "pids");
     let memory = ctl(group, "memory");
-    let procs = pids.as_ref().or(memory.as_ref()).map(|c| c.dir.clone()).or_else(|| group.places().first().map(|p| p.dir.clone()));
+    let procs = pids
+        .as_ref()
+        .or(memory.as_ref())
+        .map(|c| c.dir.clone())
+        .or_else(|| group.places().first().map(|p| p.dir.clone()));
     Target { name: name.to_string(), cpu: ctl(group, "cpuacct"), memory, io: ctl(group, "blkio"), pids, procs }
 }
 
@@ -49,12 +58,15 @@ mod tests {
     #[test]
     fn hybrid_group_reads_v1_controllers() {
         // As cgexec-rs places a group on the development hosts: v1 cpu and cpuacct apart.
-        let g = Group::new("web", vec![
-            place("/sys/fs/cgroup/cpu/isolab/web", false, &["cpu"]),
-            place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
-            place("/sys/fs/cgroup/memory/a/isolab/web", false, &["memory"]),
-            place("/sys/fs/cgroup/pids/isolab/web", false, &["pids"]),
-        ]);
+        let g = Group::new(
+            "web",
+            vec![
+                place("/sys/fs/cgroup/cpu/isolab/web", false, &["cpu"]),
+                place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+                place("/sys/fs/cgroup/memory/a/isolab/web", false, &["memory"]),
+                place("/sys/fs/cgroup/pids/isolab/web", false, &["pids"]),
+            ],
+        );
         let t = target(&g, "web");
         assert_eq!(t.cpu, Some(Ctl { dir: "/sys/fs/cgroup/cpuacct/isolab/web".into(), v2: false }));
         assert_eq!(t.memory.unwrap().dir, PathBuf::from("/sys/fs/cgroup/memory/a/isolab/web"));

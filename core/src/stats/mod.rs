@@ -106,9 +106,20 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 }
 
 /// Docker's arithmetic over one reading and the group's CPU time one interval before.
-pub fn compute(target: &Target, r: &Reading, cpu_before: Option<u64>, hosts: (Option<HostCpu>, Option<HostCpu>), host_memory: Option<u64>) -> Sample {
+pub fn compute(
+    target: &Target,
+    r: &Reading,
+    cpu_before: Option<u64>,
+    hosts: (Option<HostCpu>, Option<HostCpu>),
+    host_memory: Option<u64>,
+) -> Sample {
     let cpu = match (cpu_before, r.cpu_ns, hosts) {
-        (Some(b), Some(a), (Some(hb), Some(ha))) => Some((a.saturating_sub(b), ha.system_ns.saturating_sub(hb.system_ns), ha.online, cpu::percent(b, a, hb, ha))),
+        (Some(b), Some(a), (Some(hb), Some(ha))) => Some((
+            a.saturating_sub(b),
+            ha.system_ns.saturating_sub(hb.system_ns),
+            ha.online,
+            cpu::percent(b, a, hb, ha),
+        )),
         _ => None,
     };
     let mem_usage = r.memory.map(|m| m.docker_usage());
@@ -197,7 +208,10 @@ mod tests {
         let ha = HostCpu { system_ns: 11_000_000_000, online: 2 };
         let s = compute(&target(), &r, Some(1_000_000_000), (Some(hb), Some(ha)), Some(1 << 34));
         assert_eq!(s.cpu_percent, Some(100.0));
-        assert_eq!((s.cpu_delta_ns, s.system_delta_ns, s.online_cpus), (Some(500_000_000), Some(1_000_000_000), Some(2)));
+        assert_eq!(
+            (s.cpu_delta_ns, s.system_delta_ns, s.online_cpus),
+            (Some(500_000_000), Some(1_000_000_000), Some(2))
+        );
         assert_eq!(s.cells()[1..4], ["100.00%", "440KiB / 100MiB", "0.43%"]);
         // A group first seen in this sample has no "before": `--`, not a made-up number.
         assert_eq!(compute(&target(), &r, None, (Some(hb), Some(ha)), None).cells()[1], "--");

@@ -41,7 +41,9 @@ impl Sample {
     /// The formatted cells, in [`HEADER`] order.
     pub fn cells(&self) -> [String; 7] {
         let bytes = |v: Option<u64>| v.map(|b| bytes_size(b as f64));
-        let human2 = |v: Option<(u64, u64)>| v.map_or(MISSING.to_string(), |(a, b)| format!("{} / {}", human_size(a as f64), human_size(b as f64)));
+        let human2 = |v: Option<(u64, u64)>| {
+            v.map_or(MISSING.to_string(), |(a, b)| format!("{} / {}", human_size(a as f64), human_size(b as f64)))
+        };
         let pct = |v: Option<f64>| v.map_or(MISSING.to_string(), percent);
         [
             self.name.clone(),
@@ -138,7 +140,17 @@ mod tests {
 
     #[test]
     fn table_is_dockers_layout() {
-        let gone = Sample { name: "gone".into(), cpu_percent: None, mem_usage: None, mem_limit: None, mem_percent: None, net: Net::NoProcess, block: None, pids: None, ..web() };
+        let gone = Sample {
+            name: "gone".into(),
+            cpu_percent: None,
+            mem_usage: None,
+            mem_limit: None,
+            mem_percent: None,
+            net: Net::NoProcess,
+            block: None,
+            pids: None,
+            ..web()
+        };
         let want = "\
 NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O        BLOCK I/O     PIDS
 web       0.50%     440KiB / 100MiB     0.43%     6.21kB / 90B   4.19MB / 0B   3
@@ -170,6 +182,9 @@ gone      --        -- / --             --        --             --            -
         assert_eq!(v["NetIO"], "6.21kB / 90B");
         assert_eq!(v["PIDs"], "3");
         let host = Sample { net: Net::Host, ..web() }.json(0);
-        assert_eq!((host["NetIO"].as_str(), host["net_rx_bytes"].is_null(), host["net_namespace"].as_str()), (Some("--"), true, Some("host")));
+        assert_eq!(
+            (host["NetIO"].as_str(), host["net_rx_bytes"].is_null(), host["net_namespace"].as_str()),
+            (Some("--"), true, Some("host"))
+        );
     }
 }

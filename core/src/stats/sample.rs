@@ -179,7 +179,8 @@ pub fn parse_procs(text: &str) -> Vec<u32> {
 /// Read every file of a group once.
 pub fn read(target: &Target, net: &mut NetReader) -> Reading {
     let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
-    let pids_current = target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
+    let pids_current =
+        target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
     Reading {
         cpu_ns: read_cpu(target),
         memory: target.memory.as_ref().and_then(read_memory),
@@ -264,7 +265,14 @@ mod tests {
     #[test]
     fn missing_files_are_missing_values() {
         let gone = Ctl { dir: "/nonexistent/isolab".into(), v2: false };
-        let target = Target { name: "gone".into(), cpu: Some(gone.clone()), memory: Some(gone.clone()), io: Some(gone.clone()), pids: Some(gone.clone()), procs: Some(gone.dir) };
+        let target = Target {
+            name: "gone".into(),
+            cpu: Some(gone.clone()),
+            memory: Some(gone.clone()),
+            io: Some(gone.clone()),
+            pids: Some(gone.clone()),
+            procs: Some(gone.dir),
+        };
         let r = read(&target, &mut NetReader::new(None));
         assert_eq!(r, Reading { cpu_ns: None, memory: None, block: None, pids: None, net: Net::NoProcess });
     }
