@@ -15,7 +15,7 @@ const KINDS: [(&str, &str); 8] =
 /// A target: `unshare --fork ... COMMAND`, whose forked child (the one inside) is `pid`.
 /// util-linux unshare --fork ignores SIGTERM, so the inner process is SIGKILLed, then unshare reaped.
 struct Target {
-    unshare: Child,
+    launcher: Child,
     pid: i32,
 }
 
@@ -27,10 +27,16 @@ impl Target {
 
     fn start_with(mut cmd: Command, flags: &[&str], command: &[&str], comm: &str) -> Target {
         cmd.arg("--fork").args(flags).args(command).stdin(Stdio::null()).stdout(Stdio::null());
-        let unshare = cmd.spawn().expect("start unshare");
-        let outer = unshare.id() as i32;
-        let mut target = Target { unshare, pid: 0 };
-        target.pid = wait_for_process(|| descendants(outer).into_iter().find(|&p| comm_of(p) == comm))
+        let launcher = cmd.spawn().expect("start unshare");
+        let outer = launcher.id() as i32;
+        let mut target = Target { launcher, pid: 0 };
+        // The process unshare forked (below a launcher such as cgexec-rs, if any), once it has
+        // exec'd `comm`; never one of its own short-lived children (`sh -c 'busybox ip ...'`).
+        let forked_by_unshare = || {
+            let unshare = std::iter::once(outer).chain(descendants(outer)).find(|&p| comm_of(p) == "unshare")?;
+            children(unshare).into_iter().find(|&p| comm_of(p) == comm)
+        };
+        target.pid = wait_for_process(forked_by_unshare)
             .unwrap_or_else(|| panic!("unshare {flags:?} {command:?} did not start {comm}"));
         target
     }
@@ -47,14 +53,14 @@ impl Target {
         if self.pid == 0 {
             return;
         }
-        if matches!(self.unshare.try_wait(), Ok(None)) {
+        if matches!(self.launcher.try_wait(), Ok(None)) {
             kill(self.pid, libc::SIGKILL);
         }
         self.pid = 0;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.unshare.try_wait(), Ok(None)) {
+        while matches!(self.launcher.try_wait(), Ok(None)) {
             if Instant::now() > deadline {
-                let _ = self.unshare.kill();
+                let _ = self.launcher.kill();
             }
             std::thread::sleep(Duration::from_millis(10));
         }
