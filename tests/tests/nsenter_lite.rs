@@ -368,6 +368,42 @@ fn target_exiting_before_join_is_an_error() {
     }
 }
 
+const NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/// The setns lines of an --explain trace, as (what, result) in order.
+fn setns_lines(stderr: &str) -> Vec<String> {
+    stderr.lines().filter(|l| l.starts_with("nsenter-lite: setns(")).map(str::to_string).collect()
+}
+
+// util-linux's two passes (util-linux#1510, #315): an unprivileged caller gets rights over its
+// rootless container's network namespace only by joining the user namespace first; root joins
+// a container's user namespace last, or it would lose its rights over the rest.
+#[test]
+fn user_namespace_first_or_last() {
+    need_root!("user_namespace_first_or_last");
+    let mut as_nobody = Command::new("setpriv");
+    as_nobody.args(NOBODY).arg("unshare");
+    let rootless = Target::start_with(as_nobody, &["--user", "--map-root-user", "--net"], &["sleep", "60"], "sleep");
+    let pid = rootless.pid();
+    let join = |mode: &[&str]| {
+        Tool::program("setpriv").args(NOBODY).arg(isolab_tests::bin("nsenter-lite")).args(["--explain", "-t", &pid, "-U", "-n"]).args(mode).args(["--", "id", "-u"]).run()
+    };
+    join(&[]).ok().stdout_has("0\n");
+    let files = join(&["--no-pidfd"]);
+    files.ok().stdout_has("0\n");
+    let steps = setns_lines(&files.stderr);
+    assert_eq!(steps.len(), 3, "{}", files.stderr);
+    assert!(steps[0].contains("CLONE_NEWNET) = -1 EPERM"), "net before user must fail for nobody:\n{}", files.stderr);
+    assert!(steps[1].contains("CLONE_NEWUSER) = 0") && steps[2].contains("CLONE_NEWNET) = 0"), "{}", files.stderr);
+
+    let container = Target::start(EVERY_NS, &["sleep", "60"], "sleep");
+    let root = Tool::new("nsenter-lite").args(["--explain", "--no-pidfd", "-t", &container.pid(), "-a", "true"]).run();
+    let steps = setns_lines(&root.ok().stderr);
+    assert_eq!(steps.len(), 8, "{}", root.stderr);
+    assert!(steps[7].contains("CLONE_NEWUSER) = 0"), "root must join the user namespace last:\n{}", root.stderr);
+    assert!(steps.iter().all(|l| l.ends_with(") = 0")), "{}", root.stderr);
+}
+
 // Exit status passthrough, with and without the fork a PID namespace needs.
 #[test]
 fn exit_status_passes_through() {
