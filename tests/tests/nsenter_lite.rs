@@ -3,10 +3,14 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::MetadataExt as _;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use isolab_tests::{need_root, skip, Scratch, Tool};
+
+#[path = "nsenter_lite/support.rs"]
+mod support;
+use support::{children, descendants, ino, is_zombie, kill, wait_for_process, Payload, PersistedNet, Target};
 
 /// Every kind with its nsenter flag, in util-linux's table order.
 const KINDS: [(&str, &str); 8] = [
@@ -19,151 +23,6 @@ const KINDS: [(&str, &str); 8] = [
     ("mnt", "-m"),
     ("time", "-T"),
 ];
-
-/// A target: `unshare --fork ... COMMAND`, whose forked child (the one inside) is `pid`.
-/// util-linux unshare --fork ignores SIGTERM, so the inner process is SIGKILLed, then unshare reaped.
-struct Target {
-    unshare: Child,
-    pid: i32,
-}
-
-impl Target {
-    /// `unshare --fork <flags> <command>`; waits until the child has exec'd `comm`.
-    fn start(flags: &[&str], command: &[&str], comm: &str) -> Target {
-        Target::start_with(Command::new("unshare"), flags, command, comm)
-    }
-
-    fn start_with(mut cmd: Command, flags: &[&str], command: &[&str], comm: &str) -> Target {
-        cmd.arg("--fork").args(flags).args(command).stdin(Stdio::null()).stdout(Stdio::null());
-        let unshare = cmd.spawn().expect("start unshare");
-        let outer = unshare.id() as i32;
-        let mut target = Target { unshare, pid: 0 };
-        target.pid = wait_for_process(|| descendants(outer).into_iter().find(|&p| comm_of(p) == comm))
-            .unwrap_or_else(|| panic!("unshare {flags:?} {command:?} did not start {comm}"));
-        target
-    }
-
-    fn pid(&self) -> String {
-        self.pid.to_string()
-    }
-}
-
-impl Target {
-    /// SIGKILL the inner process and reap unshare (and any launcher above it, which then
-    /// cleans up after itself). A PID is killed only while unshare, its reaper, is unreaped.
-    fn stop(&mut self) {
-        if self.pid == 0 {
-            return;
-        }
-        if matches!(self.unshare.try_wait(), Ok(None)) {
-            kill(self.pid, libc::SIGKILL);
-        }
-        self.pid = 0;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.unshare.try_wait(), Ok(None)) {
-            if Instant::now() > deadline {
-                let _ = self.unshare.kill();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A spawned nsenter-lite whose payload is `sleep`: found (itself after exec, or its forked
-/// child) so its namespaces can be read from outside; killed and reaped on drop.
-struct Payload {
-    tool: Child,
-    pid: i32,
-}
-
-impl Payload {
-    fn start(args: &[&str]) -> Payload {
-        let mut cmd = Tool::new("nsenter-lite").args(args).args(["--", "sleep", "30"]).command();
-        let tool = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn().expect("start nsenter-lite");
-        let me = tool.id() as i32;
-        let mut payload = Payload { tool, pid: 0 };
-        payload.pid = wait_for_process(|| std::iter::once(me).chain(children(me)).find(|&p| comm_of(p) == "sleep"))
-            .unwrap_or_else(|| panic!("nsenter-lite {args:?} did not run sleep"));
-        payload
-    }
-}
-
-impl Drop for Payload {
-    fn drop(&mut self) {
-        // While nsenter-lite is unreaped, the payload (itself or its child) still holds its PID.
-        if matches!(self.tool.try_wait(), Ok(None)) {
-            kill(self.pid, libc::SIGKILL);
-        }
-        let _ = self.tool.wait();
-    }
-}
-
-/// A network namespace kept by a bind mount (`unshare --net=FILE`), unmounted on drop, always.
-struct PersistedNet {
-    file: std::path::PathBuf,
-}
-
-impl Drop for PersistedNet {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.file).status();
-    }
-}
-
-fn wait_for_process(mut find: impl FnMut() -> Option<i32>) -> Option<i32> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(pid) = find() {
-            return Some(pid);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-fn children(pid: i32) -> Vec<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
-}
-
-fn descendants(pid: i32) -> Vec<i32> {
-    let mut found = children(pid);
-    let mut i = 0;
-    while i < found.len() {
-        found.extend(children(found[i]));
-        i += 1;
-    }
-    found
-}
-
-fn comm_of(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
-}
-
-fn is_zombie(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))
-}
-
-fn kill(pid: i32, sig: libc::c_int) {
-    if pid > 0 {
-        // SAFETY: kill(2) on a process this test started.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
-/// The inode of `pid`'s namespace of `kind` ("self" for this test process).
-fn ino(pid: &str, kind: &str) -> u64 {
-    std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).unwrap_or_else(|e| panic!("/proc/{pid}/ns/{kind}: {e}")).ino()
-}
 
 const EVERY_NS: &[&str] =
     &["--pid", "--mount-proc", "--net", "--uts", "--ipc", "--mount", "--cgroup", "--time", "--user", "--map-root-user"];
@@ -402,6 +261,48 @@ fn target_exiting_before_join_is_an_error() {
         run.refused(&format!("target process {zombie} exited before its namespaces could be joined"));
         assert!(run.stdout.is_empty());
     }
+}
+
+const NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/// The setns lines of an --explain trace, as (what, result) in order.
+fn setns_lines(stderr: &str) -> Vec<String> {
+    stderr.lines().filter(|l| l.starts_with("nsenter-lite: setns(")).map(str::to_string).collect()
+}
+
+// util-linux's two passes (util-linux#1510, #315): an unprivileged caller gets rights over its
+// rootless container's network namespace only by joining the user namespace first; root joins
+// a container's user namespace last, or it would lose its rights over the rest.
+#[test]
+fn user_namespace_first_or_last() {
+    need_root!("user_namespace_first_or_last");
+    let mut as_nobody = Command::new("setpriv");
+    as_nobody.args(NOBODY).arg("unshare");
+    let rootless = Target::start_with(as_nobody, &["--user", "--map-root-user", "--net"], &["sleep", "60"], "sleep");
+    let pid = rootless.pid();
+    let join = |mode: &[&str]| {
+        Tool::program("setpriv")
+            .args(NOBODY)
+            .arg(isolab_tests::bin("nsenter-lite"))
+            .args(["--explain", "-t", &pid, "-U", "-n"])
+            .args(mode)
+            .args(["--", "id", "-u"])
+            .run()
+    };
+    join(&[]).ok().stdout_has("0\n");
+    let files = join(&["--no-pidfd"]);
+    files.ok().stdout_has("0\n");
+    let steps = setns_lines(&files.stderr);
+    assert_eq!(steps.len(), 3, "{}", files.stderr);
+    assert!(steps[0].contains("CLONE_NEWNET) = -1 EPERM"), "net before user must fail for nobody:\n{}", files.stderr);
+    assert!(steps[1].contains("CLONE_NEWUSER) = 0") && steps[2].contains("CLONE_NEWNET) = 0"), "{}", files.stderr);
+
+    let container = Target::start(EVERY_NS, &["sleep", "60"], "sleep");
+    let root = Tool::new("nsenter-lite").args(["--explain", "--no-pidfd", "-t", &container.pid(), "-a", "true"]).run();
+    let steps = setns_lines(&root.ok().stderr);
+    assert_eq!(steps.len(), 8, "{}", root.stderr);
+    assert!(steps[7].contains("CLONE_NEWUSER) = 0"), "root must join the user namespace last:\n{}", root.stderr);
+    assert!(steps.iter().all(|l| l.ends_with(") = 0")), "{}", root.stderr);
 }
 
 // Exit status passthrough, with and without the fork a PID namespace needs.

@@ -76,14 +76,15 @@ pub fn choose(
             // A zombie is alive to its pidfd but its namespaces are gone.
             Err(gone) => gone,
             Ok(()) if e.kind() == std::io::ErrorKind::NotFound => exited(process.pid),
-            Ok(()) => coded(
-                EXIT_TOOL,
-                format!(
-                    "cannot read {}: {}",
-                    process.proc_path(&format!("ns/{}", kind.proc_name)).display(),
-                    crate::process::plain_io(&e)
-                ),
-            ),
+            Ok(()) => {
+                let path = process.proc_path(&format!("ns/{}", kind.proc_name));
+                let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    ": another user's namespaces need ptrace access to the target (run as root or as its owner)"
+                } else {
+                    ""
+                };
+                coded(EXIT_TOOL, format!("cannot read {}: {}{why}", path.display(), crate::process::plain_io(&e)))
+            }
         })?;
         let ours = ns::inode("self", kind).ok();
         if ours == Some(inode) && (all || kind.flag == libc::CLONE_NEWUSER) {

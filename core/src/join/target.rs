@@ -45,7 +45,8 @@ impl Process {
     /// Prove that whatever was opened under /proc/PID so far belonged to the pinned process.
     pub fn check_alive(&self) -> anyhow::Result<()> {
         let alive = match &self.pidfd {
-            Some(fd) => pidfd_signal0(fd).is_ok(),
+            // EPERM: alive, but not ours to signal (an unprivileged caller's target).
+            Some(fd) => matches!(pidfd_signal0(fd), Ok(()) | Err(Errno::EPERM)),
             None => start_time(self.pid).is_ok_and(|t| t == self.start_time),
         };
         if alive {
