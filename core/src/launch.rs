@@ -169,7 +169,7 @@ fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
 /// Fork the process that becomes PID 1 of the new PID namespace, and supervise it.
 fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
     let (alive_r, alive_w) = pipe()?;
-    match process::fork()? {
+    match process::fork_supervised()? {
         ForkResult::Child => {
             drop(alive_w);
             let err = match child_guard(spec, &alive_r) {
@@ -200,7 +200,7 @@ fn child_guard(spec: &Spec, alive: &OwnedFd) -> anyhow::Result<()> {
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
 fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
     // The world is set up once, here, so the command and every orphan share it.
-    let result = setup_world(spec, opened, true).and_then(|()| process::fork());
+    let result = setup_world(spec, opened, true).and_then(|()| process::fork_supervised());
     let err = match result {
         Ok(ForkResult::Child) => exec_command(spec),
         Ok(ForkResult::Parent { child }) => {

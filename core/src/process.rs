@@ -42,6 +42,45 @@ pub fn fork() -> anyhow::Result<ForkResult> {
     unsafe { nix::unistd::fork() }.map_err(|e| trace::failure(&Step::Fork, e))
 }
 
+/// Block the forwarded signals; returns the mask to restore with [`restore_mask`].
+pub fn block_forwarded() -> signal::SigSet {
+    let forwarded: signal::SigSet = FORWARDED.iter().copied().collect();
+    let mut previous = signal::SigSet::empty();
+    let _ = signal::sigprocmask(signal::SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut previous));
+    previous
+}
+
+pub fn restore_mask(previous: signal::SigSet) {
+    let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&previous), None);
+}
+
+/// fork(2) for a parent that will supervise the child: a SIGTERM arriving between the fork and
+/// the parent's forwarding set-up would otherwise kill the parent and orphan the child. The
+/// forwarded signals stay blocked across the fork; the parent forwards from then on; both
+/// return with the caller's mask.
+pub fn fork_supervised() -> anyhow::Result<ForkResult> {
+    let previous = block_forwarded();
+    let forked = fork();
+    if let Ok(ForkResult::Parent { child }) = forked {
+        forward_signals_to(child);
+    }
+    restore_mask(previous);
+    forked
+}
+
+/// When a process started (field 22 of /proc/PID/stat, clock ticks since boot): with the PID,
+/// its identity, which a reused PID does not share.
+pub fn start_time(pid: i32) -> std::io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_start_time(&stat).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn parse_start_time(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
 /// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
 pub fn exec(argv: &[OsString]) -> anyhow::Error {
     let Some((prog, args)) = argv.split_first() else {
@@ -172,5 +211,29 @@ pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context("waiting for the command"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_survives_odd_command_names() {
+        let stat = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
+        assert_eq!(parse_start_time(stat), Some(987654));
+        assert_eq!(parse_start_time("4242 (sleep) S 1"), None);
+        assert_eq!(parse_start_time("garbage"), None);
+        let me = std::process::id() as i32;
+        assert_eq!(start_time(me).unwrap(), start_time(me).unwrap());
+    }
+
+    #[test]
+    fn signals_parse_like_kill() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
     }
 }

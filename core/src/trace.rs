@@ -230,7 +230,7 @@ pub fn explain(step: &Step, errno: Option<Errno>) {
                 (None, false) => String::new(),
                 (Some(e), _) => format!(" = -1 {e:?} ({})", e.desc()),
             };
-            let _ = writeln!(std::io::stderr(), "{}: {}{}", crate::cli::tool(), step, result);
+            emit(format!("{}: {}{}\n", crate::cli::tool(), step, result));
         }
         JSON => {
             let mut obj = serde_json::json!({
@@ -245,21 +245,27 @@ pub fn explain(step: &Step, errno: Option<Errno>) {
             if let Step::Write { value, .. } = step {
                 obj["value"] = value.clone().into();
             }
-            let _ = writeln!(std::io::stderr(), "{obj}");
+            emit(format!("{obj}\n"));
         }
         _ => {}
     }
+}
+
+/// One trace line in one write(2): a parent and its child trace at the same time, and
+/// unbuffered stderr would otherwise interleave their lines mid-way.
+fn emit(line: String) {
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// A free-form note under `--explain` (a choice the tool made, not a syscall).
 pub fn note(msg: impl fmt::Display) {
     match MODE.load(Ordering::Relaxed) {
         TEXT => {
-            let _ = writeln!(std::io::stderr(), "{}: # {}", crate::cli::tool(), msg);
+            emit(format!("{}: # {}\n", crate::cli::tool(), msg));
         }
         JSON => {
             let obj = serde_json::json!({"tool": crate::cli::tool(), "op": "note", "step": msg.to_string()});
-            let _ = writeln!(std::io::stderr(), "{obj}");
+            emit(format!("{obj}\n"));
         }
         _ => {}
     }

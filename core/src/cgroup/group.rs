@@ -74,7 +74,8 @@ impl Group {
         let mut pids: Vec<i32> = self.places.iter().flat_map(|p| read_procs(&p.dir)).collect();
         pids.sort_unstable();
         pids.dedup();
-        pids.sort_by_key(|&pid| (start_time(pid), pid));
+        // A process gone meanwhile sorts last.
+        pids.sort_by_key(|&pid| (crate::process::start_time(pid).unwrap_or(u64::MAX), pid));
         pids
     }
 }
@@ -86,16 +87,6 @@ pub fn read_procs(dir: &Path) -> Vec<i32> {
         .split_whitespace()
         .filter_map(|s| s.parse().ok())
         .collect()
-}
-
-/// Field 22 of /proc/PID/stat (starttime, in clock ticks since boot); the comm field may hold
-/// spaces and parentheses, so count from the last `)`.
-fn start_time(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(u64::MAX)
 }
 
 /// The default parent's cgroup path, given the caller's own and whether it holds processes.
@@ -295,8 +286,4 @@ mod tests {
         assert_eq!(v2.dir("blkio"), None, "io is not enabled for this group");
     }
 
-    #[test]
-    fn start_time_of_self_is_known() {
-        assert_ne!(start_time(std::process::id() as i32), u64::MAX);
-    }
 }

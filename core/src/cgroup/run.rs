@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 
 use anyhow::Context as _;
-use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::signal::SigSet;
 use nix::unistd::ForkResult;
 
 use super::detect::Setup;
@@ -68,9 +68,9 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let setup = Setup::detect()?;
     check_host(&setup, &limits)?;
     let targets = targets(&setup, &limits, spec.parent.as_deref(), &name)?;
-    if spec.mode != Mode::Exec {
-        block_forwarded(SigmaskHow::SIG_BLOCK);
-    }
+    // From the first mkdir on, a SIGTERM must end in clean-up: hold the forwarded signals
+    // until the child exists and the parent forwards them.
+    let caller_mask = (spec.mode != Mode::Exec).then(process::block_forwarded);
     let group = lifecycle::create(&name, &targets)?;
     if let Err(err) = configure(&group, &limits) {
         let _ = lifecycle::remove(&group);
@@ -78,7 +78,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     match spec.mode {
         Mode::Exec => exec_in(&group, &targets, &spec.command),
-        _ => supervise_in(&group, &limits, &spec),
+        _ => supervise_in(&group, &limits, &spec, caller_mask.unwrap_or_else(SigSet::empty)),
     }
 }
 
@@ -104,9 +104,9 @@ fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::R
     Err(err)
 }
 
-fn supervise_in(group: &Group, limits: &Limits, spec: &Spec) -> anyhow::Result<u8> {
+fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet) -> anyhow::Result<u8> {
     let child = match process::fork() {
-        Ok(ForkResult::Child) => child_main(group, &spec.command),
+        Ok(ForkResult::Child) => child_main(group, &spec.command, caller_mask),
         Ok(ForkResult::Parent { child }) => child,
         Err(err) => {
             let _ = lifecycle::remove(group);
@@ -114,7 +114,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec) -> anyhow::Result<u
         }
     };
     process::forward_signals_to(child);
-    block_forwarded(SigmaskHow::SIG_UNBLOCK);
+    process::restore_mask(caller_mask);
     let status = process::supervise(child, false)?;
     let oom = lifecycle::oom_kills(group);
     if spec.mode == Mode::Keep {
@@ -131,22 +131,16 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec) -> anyhow::Result<u
 }
 
 /// In the forked child: join, restore the signal mask, exec. Never returns.
-fn child_main(group: &Group, command: &[OsString]) -> ! {
+fn child_main(group: &Group, command: &[OsString], caller_mask: SigSet) -> ! {
     let err = match lifecycle::join(group, std::process::id() as i32) {
         Ok(()) => {
-            block_forwarded(SigmaskHow::SIG_UNBLOCK);
+            process::restore_mask(caller_mask);
             process::exec(command)
         }
         Err(err) => err,
     };
     let code = crate::cli::report(&err);
     std::process::exit(code.into())
-}
-
-fn block_forwarded(how: SigmaskHow) {
-    let mut set = SigSet::empty();
-    process::FORWARDED.iter().for_each(|&s| set.add(s));
-    let _ = nix::sys::signal::sigprocmask(how, Some(&set), None);
 }
 
 /// Where the group goes in each hierarchy that holds a controller it uses.

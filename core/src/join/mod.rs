@@ -92,29 +92,13 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
         return Err(process::exec(&spec.command));
     }
-    match fork_forwarding()? {
+    match process::fork_supervised()? {
         ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
         ForkResult::Child => {
             creds.after_join(dropped_groups, our_proc.as_ref())?;
             Err(process::exec(&spec.command))
         }
     }
-}
-
-/// fork with the forwarded signals blocked until the parent's forwarding handlers are in place:
-/// a SIGTERM that arrives right after fork would otherwise kill the parent and orphan the
-/// command. The child gets the caller's mask back before exec (a blocked mask survives exec).
-fn fork_forwarding() -> anyhow::Result<ForkResult> {
-    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
-    let forwarded: SigSet = process::FORWARDED.iter().copied().collect();
-    let mut caller = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut caller))?;
-    let forked = process::fork();
-    if let Ok(ForkResult::Parent { child }) = forked {
-        process::forward_signals_to(child);
-    }
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&caller), None)?;
-    forked
 }
 
 fn pid_of(target: &Target) -> anyhow::Result<i32> {

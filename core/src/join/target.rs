@@ -29,7 +29,7 @@ pub struct Process {
 impl Process {
     /// Pin process `pid`: its start time, then (when wanted and possible) a pidfd.
     pub fn pin(pid: i32, want_pidfd: bool) -> anyhow::Result<Process> {
-        let start_time = start_time(pid).map_err(|_| gone(pid, "there is no such process"))?;
+        let start_time = crate::process::start_time(pid).map_err(|_| gone(pid, "there is no such process"))?;
         let pidfd = if want_pidfd { open_pidfd(pid)? } else { None };
         let process = Process { pid, pidfd, start_time };
         // The pidfd may have been opened on a newcomer that took the PID after we read the start time.
@@ -47,7 +47,7 @@ impl Process {
         let alive = match &self.pidfd {
             // EPERM: alive, but not ours to signal (an unprivileged caller's target).
             Some(fd) => matches!(pidfd_signal0(fd), Ok(()) | Err(Errno::EPERM)),
-            None => start_time(self.pid).is_ok_and(|t| t == self.start_time),
+            None => crate::process::start_time(self.pid).is_ok_and(|t| t == self.start_time),
         };
         if alive {
             Ok(())
@@ -98,19 +98,6 @@ fn pidfd_signal0(fd: &OwnedFd) -> nix::Result<()> {
         .map(drop)
 }
 
-/// The start time (field 22 of /proc/PID/stat, clock ticks after boot): a process's identity
-/// that, unlike its PID, is not reused.
-pub fn start_time(pid: i32) -> std::io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_start_time(&stat).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn parse_start_time(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
-}
-
 /// The PID written in a pidfile (first line, surrounding blanks ignored).
 pub fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -127,20 +114,6 @@ pub fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_time_survives_odd_command_names() {
-        let stat = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
-        assert_eq!(parse_start_time(stat), Some(987654));
-        assert_eq!(parse_start_time("4242 (sleep) S 1"), None);
-        assert_eq!(parse_start_time("garbage"), None);
-    }
-
-    #[test]
-    fn own_start_time_is_stable() {
-        let me = std::process::id() as i32;
-        assert_eq!(start_time(me).unwrap(), start_time(me).unwrap());
-    }
 
     #[test]
     fn pidfiles_hold_one_positive_pid() {
