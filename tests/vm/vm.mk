@@ -3,9 +3,9 @@
 .PHONY: test-vm vm-deps vm-shell
 
 # qemu 7.2, busybox-static and the guest kernel (cached in $ISOLAB_VM_CACHE, default
-# /var/cache/isolab-vm); run-vm does this itself, this target only does it ahead of time.
+# /var/cache/isolab-vm), idempotent; run-vm does this itself, this target does it ahead of time.
 vm-deps:
-	@tests/vm/run-vm --timeout 120 -- true
+	@tests/vm/run-vm --prepare
 
 test-vm: build
 	@tests/vm/test-vm
