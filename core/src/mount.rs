@@ -174,6 +174,7 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     let staging = Path::new("/tmp");
     let root = match root_tree {
         Some(tree) => {
+            trace::note("the new root waits on /tmp of the new mount namespace until pivot_root; paths below are inside it");
             attach(&tree, &open_path(staging)?, staging)?;
             open_path(staging)?
         }
@@ -184,20 +185,22 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     // with --read-only). A target under one of our own file systems (a bind into a --tmpfs) is
     // made when its turn comes, on that file system.
     let order = mount_order(plan);
+    // Mount points are made only in a root of the user's (never the host's own file system,
+    // which `--rootfs /` also is) or on a file system mounted here.
+    let own_root = plan.rootfs.as_deref().is_some_and(|r| r.canonicalize().map_or(true, |r| r != Path::new("/")));
+    let on_own_fs = |i: usize| order[..i].iter().any(|earlier| earlier.is_fs() && order[i].dest.starts_with(&earlier.dest));
     if plan.read_only {
-        for (i, m) in order.iter().enumerate() {
-            if !order[..i].iter().any(|earlier| earlier.is_fs() && m.dest.starts_with(&earlier.dest)) {
-                target(&root, &m.dest, m.is_dir)?;
-            }
+        for i in (0..order.len()).filter(|&i| !on_own_fs(i)) {
+            target(&root, &order[i].dest, order[i].is_dir, own_root)?;
         }
-        set_read_only(&root, if plan.rootfs.is_some() { staging } else { Path::new("/") })?;
+        set_read_only(&root, if plan.rootfs.is_some() { Path::new("/ (the new root)") } else { Path::new("/") })?;
     }
-    for m in &order {
-        let fd = target(&root, &m.dest, m.is_dir)?;
+    for (i, m) in order.iter().enumerate() {
+        let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i))?;
         match m.what {
             What::Dev => mount_dev(&root, &fd)?,
-            What::Proc => mount_proc(&fd, new_pid_ns)?,
-            What::Tmpfs => mount_fs("tmpfs", &fd, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?,
+            What::Proc => mount_proc(&fd, &m.dest, new_pid_ns)?,
+            What::Tmpfs => mount_fs("tmpfs", &fd, &m.dest, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?,
             What::Bind(i) => attach(&bind_trees[i], &fd, &m.dest)?,
         }
     }
@@ -340,14 +343,14 @@ fn mount_order(plan: &Plan) -> Vec<Planned> {
 }
 
 /// Resolve `path` under `root` without leaving it; create it (a directory or an empty file)
-/// if missing. The last component may not be a symlink: a mount target fails closed.
-fn target(root: &OwnedFd, path: &Path, is_dir: bool) -> anyhow::Result<OwnedFd> {
+/// if missing and `may_create`. The last component may not be a symlink: a mount target fails closed.
+fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool) -> anyhow::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
     if rel.as_os_str().is_empty() {
         return dup(root);
     }
     let parent = match rel.parent() {
-        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true)?,
+        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create)?,
         _ => dup(root)?,
     };
     let name = rel.file_name().ok_or_else(|| anyhow::anyhow!("bad mount target '{}'", path.display()))?;
@@ -356,6 +359,11 @@ fn target(root: &OwnedFd, path: &Path, is_dir: bool) -> anyhow::Result<OwnedFd> 
         Err(Errno::ELOOP) => {
             bail!("mount target {} is a symlink: refused, it could lead outside the new root", path.display())
         }
+        Err(Errno::ENOENT) if !may_create => bail!(
+            "mount target {} does not exist: nsexec makes mount points only inside --rootfs DIR or on a --tmpfs, \
+             never on the host's own file system (create it first)",
+            path.display()
+        ),
         Err(Errno::ENOENT) => {
             create_at(&parent, name, is_dir, path)?;
             openat_nofollow(&parent, name)
@@ -402,7 +410,8 @@ fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path) -> anyhow:
     // O_PATH fds cannot be used for mkdirat/openat creation directly: go through /proc/self/fd.
     let dir_path = fd_path(dir).join(name);
     if is_dir {
-        trace::mkdir(&dir_path).with_context(|| format!("cannot create mount point {}", shown.display()))
+        trace::run_io(Step::Mkdir(shown.to_path_buf()), || std::fs::create_dir(&dir_path))
+            .with_context(|| format!("cannot create mount point {}", shown.display()))
     } else {
         let step = Step::Call(format!("creat({:?})", shown.display().to_string()));
         trace::run_io(step, || std::fs::OpenOptions::new().write(true).create_new(true).open(&dir_path).map(drop))
@@ -419,12 +428,12 @@ fn flag_names(flags: MsFlags) -> String {
     }
 }
 
-fn mount_fs(source: &str, target: &OwnedFd, fstype: &str, flags: MsFlags, data: &str) -> anyhow::Result<()> {
+/// mount(2) onto the object `target` refers to; `shown` is its path inside the new root.
+fn mount_fs(source: &str, target: &OwnedFd, shown: &Path, fstype: &str, flags: MsFlags, data: &str) -> anyhow::Result<()> {
     let path = fd_path(target);
-    let shown = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
     let step = Step::Mount {
         source: source.into(),
-        target: shown,
+        target: shown.to_path_buf(),
         fstype: fstype.into(),
         flags: flag_names(flags),
         data: data.into(),
@@ -434,13 +443,12 @@ fn mount_fs(source: &str, target: &OwnedFd, fstype: &str, flags: MsFlags, data: 
     })
 }
 
-fn bind_path(source: &Path, target: &OwnedFd, recursive: bool) -> anyhow::Result<()> {
+fn bind_path(source: &Path, target: &OwnedFd, shown: &Path, recursive: bool) -> anyhow::Result<()> {
     let path = fd_path(target);
     let flags = if recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
-    let shown = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
     let step = Step::Mount {
         source: source.display().to_string(),
-        target: shown,
+        target: shown.to_path_buf(),
         fstype: String::new(),
         flags: flag_names(flags),
         data: String::new(),
@@ -450,12 +458,12 @@ fn bind_path(source: &Path, target: &OwnedFd, recursive: bool) -> anyhow::Result
 
 /// A fresh proc; where this process may not mount one (no PID namespace of its own inside a
 /// user namespace), the host's /proc bound instead, as bubblewrap does.
-fn mount_proc(target: &OwnedFd, new_pid_ns: bool) -> anyhow::Result<()> {
+fn mount_proc(target: &OwnedFd, shown: &Path, new_pid_ns: bool) -> anyhow::Result<()> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    match mount_fs("proc", target, "proc", flags, "") {
+    match mount_fs("proc", target, shown, "proc", flags, "") {
         Err(e) if !new_pid_ns => {
             trace::note(format!("a fresh proc is refused here ({e:#}); binding the host's /proc instead"));
-            bind_path(Path::new("/proc"), target, true)
+            bind_path(Path::new("/proc"), target, shown, true)
         }
         other => other,
     }
@@ -466,20 +474,22 @@ const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"
 
 /// A minimal /dev: tmpfs, the six usual nodes, a private devpts, /dev/shm and the fd links.
 fn mount_dev(root: &OwnedFd, target: &OwnedFd) -> anyhow::Result<()> {
-    mount_fs("tmpfs", target, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "mode=755,size=65536k")?;
+    let at = |name: &str| Path::new("/dev").join(name);
+    mount_fs("tmpfs", target, Path::new("/dev"), "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "mode=755,size=65536k")?;
     // `target` still names the directory under the new tmpfs: look the name up again to get the tmpfs.
     let dev = &openat_nofollow(root, OsStr::new("dev"))
         .map_err(|e| anyhow::anyhow!("cannot open the new /dev: {}", e.desc()))?;
     for node in DEV_NODES {
         let target = create_and_open(dev, node, false)?;
-        bind_path(&Path::new("/dev").join(node), &target, false)?;
+        bind_path(&at(node), &target, &at(node), false)?;
     }
     let pts = create_and_open(dev, "pts", true)?;
-    mount_fs("devpts", &pts, "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")?;
+    mount_fs("devpts", &pts, &at("pts"), "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")?;
     let shm = create_and_open(dev, "shm", true)?;
     mount_fs(
         "shm",
         &shm,
+        &at("shm"),
         "tmpfs",
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         "mode=1777,size=65536k",

@@ -20,13 +20,14 @@ EXAMPLES:
     nsexec -a --map-users 0:100000:65536 --map-groups 0:100000:65536 --hostname demo \\
            --rootfs / --read-only --tmpfs /tmp -- sh -c 'id; hostname; ps aux'
 
-  The article, experiment 1: root in a container is root on the host.
-    nsexec --mount --bind /bin:/host -- rm -f /host/touch.bak            # succeeds
+  The article, experiment 1: root in a container is root on the host (/mnt: any existing
+  directory; nsexec makes mount points only inside a --rootfs or on a --tmpfs, never on the host).
+    nsexec --mount --bind /bin:/mnt -- rm -f /mnt/touch.bak              # succeeds
   Experiment 2: Docker --user 1000:1000.
-    nsexec --mount --bind /bin:/host --user-id 1000:1000 -- rm -f /host/touch.bak   # Permission denied
+    nsexec --mount --bind /bin:/mnt --user-id 1000:1000 -- rm -f /mnt/touch.bak  # denied
   Experiment 3: the user-namespace remap; id says root, the host says no.
     nsexec --user --map-users 0:100000:65536 --map-groups 0:100000:65536 --mount \\
-           --bind /bin:/host -- sh -c 'id; rm -f /host/touch.bak'        # uid=0, Permission denied
+           --bind /bin:/mnt -- sh -c 'id; rm -f /mnt/touch.bak'          # uid=0, Permission denied
   Experiment 4: a network namespace has only lo, and it is up.
     nsexec --net -- ip addr
   Experiment 5: a PID namespace; ps sees PID 1 and itself.

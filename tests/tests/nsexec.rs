@@ -59,7 +59,7 @@ fn host_dir_with_touch_bak() -> Scratch {
 }
 
 fn bind_arg(dir: &Scratch) -> String {
-    format!("{}:/host", dir.path().display())
+    format!("{}:/mnt", dir.path().display())
 }
 
 // Lab 1: root in a container is root on the host.
@@ -67,7 +67,7 @@ fn bind_arg(dir: &Scratch) -> String {
 fn experiment_1_root_deletes_a_host_file() {
     need_root!("experiment_1_root_deletes_a_host_file");
     let dir = host_dir_with_touch_bak();
-    Tool::new("nsexec").args(["--mount", "--bind", &bind_arg(&dir), "--", "rm", "-f", "/host/touch.bak"]).run().ok();
+    Tool::new("nsexec").args(["--mount", "--bind", &bind_arg(&dir), "--", "rm", "-f", "/mnt/touch.bak"]).run().ok();
     assert!(!dir.path().join("touch.bak").exists(), "root inside deleted the host's file");
 }
 
@@ -86,7 +86,7 @@ fn experiment_2_user_1000_is_refused() {
             "--",
             "sh",
             "-c",
-            "id; rm -f /host/touch.bak",
+            "id; rm -f /mnt/touch.bak",
         ])
         .run();
     run.stdout_has("uid=1000").stdout_has("gid=1000").stderr_has("Permission denied");
@@ -101,7 +101,7 @@ fn experiment_3_userns_remap_root_is_powerless() {
     let dir = host_dir_with_touch_bak();
     let run = Tool::new("nsexec")
         .args(["--user", "--map-users", "0:100000:65536", "--map-groups", "0:100000:65536", "--mount"])
-        .args(["--bind", &bind_arg(&dir), "--", "sh", "-c", "id; rm -f /host/touch.bak"])
+        .args(["--bind", &bind_arg(&dir), "--", "sh", "-c", "id; rm -f /mnt/touch.bak"])
         .run();
     run.stdout_has("uid=0(root) gid=0(root)").stderr_has("Permission denied");
     assert!(dir.path().join("touch.bak").exists(), "the file survives on the host");
@@ -284,6 +284,22 @@ fn bad_input_is_refused_before_anything_changes() {
         Tool::new("nsexec").args(&args).run().refused(needle);
         assert_eq!(before, mountinfo(), "{args:?} changed the mount table");
     }
+}
+
+// Nothing left behind: without a root of its own, nsexec never makes a mount point on the host.
+#[test]
+fn missing_mount_point_on_the_host_is_refused() {
+    need_root!("missing_mount_point_on_the_host_is_refused");
+    let dir = Scratch::new("src");
+    let dest = format!("/isolab-no-such-dir-{}", std::process::id());
+    let bind = format!("{}:{dest}", dir.path().display());
+    for args in [vec!["-m", "--bind", &bind], vec!["-m", "--rootfs", "/", "--bind", &bind]] {
+        Tool::new("nsexec").args(&args).args(["--", "true"]).run().refused("does not exist");
+        assert!(!std::path::Path::new(&dest).exists(), "{args:?} created {dest} on the host");
+    }
+    // On a tmpfs of its own it may: the tmpfs lives in the new mount namespace only.
+    let inside = format!("{}:/mnt/x/y", dir.path().display());
+    Tool::new("nsexec").args(["-m", "--tmpfs", "/mnt", "--bind", &inside, "--", "test", "-d", "/mnt/x/y"]).run().ok();
 }
 
 // runc CVE-2021-30465 family: a mount target that is a symlink fails closed.
