@@ -221,7 +221,7 @@ impl Args {
         }
         spec.maps = self.map_request()?;
         if spec.maps != MapRequest::None {
-            spec.flags |= libc_flag("user");
+            spec.flags |= ns_flag("user");
         }
         spec.setgroups = self.setgroups.as_deref().map(parse_setgroups).transpose()?;
         spec.fork = self.fork;
@@ -234,7 +234,7 @@ impl Args {
         spec.pidfile = self.pidfile.clone();
         spec.hostname = self.hostname.as_deref().map(|h| check_name("--hostname", h)).transpose()?;
         spec.domainname = self.domainname.as_deref().map(|h| check_name("--domainname", h)).transpose()?;
-        if (spec.hostname.is_some() || spec.domainname.is_some()) && spec.flags & libc_flag("uts") == 0 {
+        if (spec.hostname.is_some() || spec.domainname.is_some()) && spec.flags & ns_flag("uts") == 0 {
             bail!("--hostname and --domainname need a UTS namespace of their own: add -u/--uts");
         }
         spec.mounts = self.mount_plan(&mut spec)?;
@@ -270,7 +270,7 @@ impl Args {
 
     fn mount_plan(&self, spec: &mut Spec) -> anyhow::Result<mount::Plan> {
         let propagation = Propagation::parse(&self.propagation)?;
-        let new_mnt = spec.flags & libc_flag("mnt") != 0;
+        let new_mnt = spec.flags & ns_flag("mnt") != 0;
         let needs_mnt = [
             (self.rootfs.is_some(), "--rootfs"),
             (!self.bind.is_empty(), "--bind"),
@@ -281,9 +281,9 @@ impl Args {
             bail!("{flag} needs a mount namespace of its own: add -m/--mount");
         }
         if self.mount_proc.is_some() {
-            spec.flags |= libc_flag("mnt"); // util-linux: --mount-proc implies --mount
+            spec.flags |= ns_flag("mnt"); // util-linux: --mount-proc implies --mount
         }
-        let new_pid = spec.flags & libc_flag("pid") != 0;
+        let new_pid = spec.flags & ns_flag("pid") != 0;
         let proc = match &self.mount_proc {
             Some(dir) => Some(mount::clean_dest(&dir.to_string_lossy(), "--mount-proc")?),
             // A new PID namespace wants its own /proc, or `ps` shows the host's processes.
@@ -320,7 +320,8 @@ impl Args {
     }
 }
 
-fn libc_flag(name: &str) -> i32 {
+/// The CLONE_NEW* bit of a namespace kind, from core's table.
+fn ns_flag(name: &str) -> i32 {
     ns::kind_by_name(name).map_or(0, |k| k.flag)
 }
 
@@ -366,12 +367,12 @@ mod tests {
     #[test]
     fn namespace_flags_and_persistence() {
         let s = spec(&["-U", "-p", "--net=/run/x.net", "--", "true"]).unwrap();
-        assert_eq!(s.flags, libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNET);
+        assert_eq!(s.flags, ns_flag("user") | ns_flag("pid") | ns_flag("net"));
         assert_eq!(s.persist.len(), 1);
         assert_eq!(s.persist[0].0.proc_name, "net");
         assert_eq!(s.argv, vec![OsString::from("true")]);
         let all = spec(&["-a", "true"]).unwrap();
-        assert_eq!(all.flags & libc::CLONE_NEWNS, libc::CLONE_NEWNS);
+        assert_eq!(all.flags & ns_flag("mnt"), ns_flag("mnt"));
     }
 
     #[test]
@@ -379,13 +380,13 @@ mod tests {
         assert_eq!(spec(&["-p", "-m", "ps"]).unwrap().mounts.proc, Some("/proc".into()));
         assert_eq!(spec(&["-p", "ps"]).unwrap().mounts.proc, None);
         let s = spec(&["--mount-proc", "ps"]).unwrap();
-        assert_eq!(s.flags & libc::CLONE_NEWNS, libc::CLONE_NEWNS);
+        assert_eq!(s.flags & ns_flag("mnt"), ns_flag("mnt"));
     }
 
     #[test]
     fn maps_imply_user_and_take_both_syntaxes() {
         let s = spec(&["--map-users", "0:100000:65536", "--map-groups", "100000,0,65536", "id"]).unwrap();
-        assert_eq!(s.flags, libc::CLONE_NEWUSER);
+        assert_eq!(s.flags, ns_flag("user"));
         let MapRequest::Ranges { uid, gid } = s.maps else { panic!() };
         assert_eq!(uid, gid);
         assert_eq!(spec(&["-r", "id"]).unwrap().maps, MapRequest::Root);

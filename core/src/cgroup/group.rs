@@ -285,5 +285,4 @@ mod tests {
         assert!(v2.is_v2("memory"));
         assert_eq!(v2.dir("blkio"), None, "io is not enabled for this group");
     }
-
 }

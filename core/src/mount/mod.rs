@@ -1,0 +1,277 @@
+//! Mounts for a new world: propagation, a new root, binds, tmpfs, /proc and a minimal /dev.
+//! See mount_namespaces(7), pivot_root(2), open_tree(2), move_mount(2), mount_setattr(2), openat2(2).
+//!
+//! Rules that bite:
+//! - Make the tree private (recursively) first, or every mount below propagates to the host.
+//! - Sources are checked before unshare, opened again inside the new namespace (open_tree clones
+//!   only mounts of the caller's own namespace), compared by device and inode, and cloned with
+//!   open_tree(OPEN_TREE_CLONE) before any mount of ours: the clone is the tree as it was, so
+//!   later mounts (ours, or a racing process's symlink swap) cannot change what gets attached.
+//! - Mount targets inside the new root are resolved with openat2(RESOLVE_IN_ROOT) and the last
+//!   component must not be a symlink: a rootfs cannot point a mount at a host path (runc
+//!   CVE-2021-30465, CVE-2025-31133 family). Mounts go onto the resolved fd, never a re-walked path.
+//! - proc can be mounted only by a process in a PID namespace whose owning user namespace it
+//!   has CAP_SYS_ADMIN in; otherwise bind the host's /proc (as bubblewrap does).
+//! - pivot_root(".", ".") stacks the old root on the new one; a lazy unmount then detaches it.
+
+mod dev;
+mod fd;
+mod spec;
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use nix::mount::MsFlags;
+
+use self::dev::mount_dev;
+use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, set_read_only, target};
+pub use self::spec::{clean_dest, Bind, Propagation};
+use crate::trace::{self, Step};
+
+/// Everything nsexec mounts, as asked on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub propagation: Propagation,
+    pub rootfs: Option<PathBuf>,
+    pub binds: Vec<Bind>,
+    pub tmpfs: Vec<PathBuf>,
+    pub read_only: bool,
+    /// Where to mount a fresh proc (`--mount-proc[=DIR]`), inside the new root.
+    pub proc: Option<PathBuf>,
+    /// A minimal /dev in the new root (default with `--rootfs`).
+    pub dev: bool,
+}
+
+/// The sources of a [`Plan`], opened (O_PATH) before any namespace or mount exists.
+pub struct Opened {
+    plan: Plan,
+    rootfs: Option<OwnedFd>,
+    binds: Vec<OwnedFd>,
+}
+
+/// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
+pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
+    let rootfs = match &plan.rootfs {
+        Some(dir) => {
+            if !dir.is_dir() {
+                bail!("invalid --rootfs '{}': not a directory", dir.display());
+            }
+            Some(open_path(dir).with_context(|| format!("invalid --rootfs '{}'", dir.display()))?)
+        }
+        None => None,
+    };
+    let binds = plan
+        .binds
+        .iter()
+        .map(|b| open_path(&b.source).with_context(|| format!("invalid --bind source '{}'", b.source.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Opened { plan: plan.clone(), rootfs, binds })
+}
+
+/// Set up the new mount namespace. Runs in the child, after unshare(CLONE_NEWNS).
+/// `new_pid_ns` says whether a fresh proc will show our own PID namespace.
+pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
+    let plan = &opened.plan;
+    set_propagation(plan.propagation)?;
+    let root_tree = match (&opened.rootfs, &plan.rootfs) {
+        (Some(fd), Some(dir)) => Some(clone_tree(&reopen_same(dir, fd)?, dir, false)?),
+        _ => None,
+    };
+    let bind_trees = opened
+        .binds
+        .iter()
+        .zip(&plan.binds)
+        .map(|(fd, b)| clone_tree(&reopen_same(&b.source, fd)?, &b.source, b.read_only))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let staging = Path::new("/tmp");
+    let root = match root_tree {
+        Some(tree) => {
+            trace::note(
+                "the new root waits on /tmp of the new mount namespace until pivot_root; paths below are inside it",
+            );
+            attach(&tree, &open_path(staging)?, staging)?;
+            open_path(staging)?
+        }
+        None => open_path(Path::new("/"))?,
+    };
+    // Mount points in the root itself are made while it is still writable; then it turns
+    // read-only; then the mounts go on top (they keep their own flags, as Docker's volumes do
+    // with --read-only). A target under one of our own file systems (a bind into a --tmpfs) is
+    // made when its turn comes, on that file system.
+    let order = mount_order(plan);
+    // Mount points are made only in a root of the user's (never the host's own file system,
+    // which `--rootfs /` also is) or on a file system mounted here.
+    let own_root = plan.rootfs.as_deref().is_some_and(|r| r.canonicalize().map_or(true, |r| r != Path::new("/")));
+    let on_own_fs =
+        |i: usize| order[..i].iter().any(|earlier| earlier.is_fs() && order[i].dest.starts_with(&earlier.dest));
+    if plan.read_only {
+        for i in (0..order.len()).filter(|&i| !on_own_fs(i)) {
+            target(&root, &order[i].dest, order[i].is_dir, own_root)?;
+        }
+        set_read_only(&root, if plan.rootfs.is_some() { Path::new("/ (the new root)") } else { Path::new("/") })?;
+    }
+    for (i, m) in order.iter().enumerate() {
+        let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i))?;
+        match m.what {
+            What::Dev => mount_dev(&root, &fd)?,
+            What::Proc => mount_proc(&fd, &m.dest, new_pid_ns)?,
+            What::Tmpfs => {
+                mount_fs("tmpfs", &fd, &m.dest, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?
+            }
+            What::Bind(i) => attach(&bind_trees[i], &fd, &m.dest)?,
+        }
+    }
+    if plan.rootfs.is_some() {
+        pivot_into(&root)?;
+    }
+    Ok(())
+}
+
+fn set_propagation(p: Propagation) -> anyhow::Result<()> {
+    let (flag, name) = match p {
+        Propagation::Unchanged => return Ok(()),
+        Propagation::Private => (MsFlags::MS_PRIVATE, "MS_REC|MS_PRIVATE"),
+        Propagation::Slave => (MsFlags::MS_SLAVE, "MS_REC|MS_SLAVE"),
+        Propagation::Shared => (MsFlags::MS_SHARED, "MS_REC|MS_SHARED"),
+    };
+    let step = Step::Mount {
+        source: "none".into(),
+        target: "/".into(),
+        fstype: String::new(),
+        flags: name.into(),
+        data: String::new(),
+    };
+    trace::run(step, || nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | flag, None::<&str>))
+}
+
+/// One mount of a plan, in the order they are made: /dev, /proc, tmpfs, binds.
+struct Planned {
+    what: What,
+    dest: PathBuf,
+    is_dir: bool,
+}
+
+enum What {
+    Dev,
+    Proc,
+    Tmpfs,
+    Bind(usize),
+}
+
+impl Planned {
+    /// A file system of our own (rather than a bind): later targets under it are made on it.
+    fn is_fs(&self) -> bool {
+        !matches!(self.what, What::Bind(_))
+    }
+}
+
+fn mount_order(plan: &Plan) -> Vec<Planned> {
+    let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
+    let mut order = Vec::new();
+    if plan.dev {
+        order.push(dir(What::Dev, Path::new("/dev")));
+    }
+    if let Some(p) = &plan.proc {
+        order.push(dir(What::Proc, p));
+    }
+    order.extend(plan.tmpfs.iter().map(|t| dir(What::Tmpfs, t)));
+    order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned {
+        what: What::Bind(i),
+        dest: b.dest.clone(),
+        is_dir: b.source.is_dir(),
+    }));
+    order
+}
+
+/// `MS_NOSUID|MS_NODEV`, as strace prints mount flags.
+fn flag_names(flags: MsFlags) -> String {
+    let names: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// mount(2) onto the object `target` refers to; `shown` is its path inside the new root.
+fn mount_fs(
+    source: &str,
+    target: &OwnedFd,
+    shown: &Path,
+    fstype: &str,
+    flags: MsFlags,
+    data: &str,
+) -> anyhow::Result<()> {
+    let path = fd_path(target);
+    let step = Step::Mount {
+        source: source.into(),
+        target: shown.to_path_buf(),
+        fstype: fstype.into(),
+        flags: flag_names(flags),
+        data: data.into(),
+    };
+    trace::run(step, || {
+        nix::mount::mount(Some(source), &path, Some(fstype), flags, if data.is_empty() { None } else { Some(data) })
+    })
+}
+
+fn bind_path(source: &Path, target: &OwnedFd, shown: &Path, recursive: bool) -> anyhow::Result<()> {
+    let path = fd_path(target);
+    let flags = if recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
+    let step = Step::Mount {
+        source: source.display().to_string(),
+        target: shown.to_path_buf(),
+        fstype: String::new(),
+        flags: flag_names(flags),
+        data: String::new(),
+    };
+    trace::run(step, || nix::mount::mount(Some(source), &path, None::<&str>, flags, None::<&str>))
+}
+
+/// A fresh proc; where this process may not mount one (no PID namespace of its own inside a
+/// user namespace), the host's /proc bound instead, as bubblewrap does.
+fn mount_proc(target: &OwnedFd, shown: &Path, new_pid_ns: bool) -> anyhow::Result<()> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match mount_fs("proc", target, shown, "proc", flags, "") {
+        Err(e) if !new_pid_ns => {
+            trace::note(format!("a fresh proc is refused here ({e:#}); binding the host's /proc instead"));
+            bind_path(Path::new("/proc"), target, shown, true)
+        }
+        other => other,
+    }
+}
+
+/// Make `root` the root: pivot_root(".", "."), then detach the old root stacked on top.
+fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
+    trace::run(Step::Chdir("<new root>".into()), || nix::unistd::fchdir(root))?;
+    let step = Step::PivotRoot { new_root: ".".into(), put_old: ".".into() };
+    trace::run(step, || nix::unistd::pivot_root(".", "."))?;
+    trace::run(Step::Umount(".".into()), || nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH))?;
+    trace::run(Step::Chdir("/".into()), || nix::unistd::chdir("/"))
+}
+
+/// Bind-mount a namespace file (/proc/PID/ns/KIND) onto `file` so the namespace outlives its
+/// processes (util-linux `unshare --net=FILE`); the file is created if missing.
+pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
+    if !file.exists() {
+        let step = Step::Call(format!("creat({:?})", file.display().to_string()));
+        trace::run_io(step, || {
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(file).map(drop)
+        })?;
+    }
+    let step = Step::Mount {
+        source: ns_file.display().to_string(),
+        target: file.to_path_buf(),
+        fstype: String::new(),
+        flags: "MS_BIND".into(),
+        data: String::new(),
+    };
+    trace::run(step, || nix::mount::mount(Some(ns_file), file, None::<&str>, MsFlags::MS_BIND, None::<&str>))
+}
+
+/// Undo [`persist`] (after a later step failed).
+pub fn unpersist(file: &Path) {
+    let _ =
+        trace::run(Step::Umount(file.to_path_buf()), || nix::mount::umount2(file, nix::mount::MntFlags::MNT_DETACH));
+}
