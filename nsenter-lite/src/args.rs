@@ -50,6 +50,10 @@ struct Raw {
     /// Where to look for --container's group (as given to cgexec-rs)
     #[arg(long = "cgroup-parent", value_name = "PATH")]
     cgroup_parent: Option<String>,
+    /// With --container: stay in our own cgroups (by default the command joins the group, as
+    /// `docker exec` does, so the group's limits and cgstat cover it)
+    #[arg(long, requires = "container")]
+    no_join_cgroup: bool,
     /// The target is the process whose PID this file holds
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
@@ -153,6 +157,7 @@ impl Args {
             preserve_credentials: raw.preserve_credentials,
             user_id,
             pidfd: !raw.no_pidfd,
+            join_cgroup: !raw.no_join_cgroup,
             command: if raw.command.is_empty() { vec![default_shell()] } else { raw.command },
         })
     }

@@ -56,15 +56,18 @@ pub struct Spec {
     pub user_id: Option<(u32, u32)>,
     /// Join with setns(pidfd) when the kernel can (false: `--no-pidfd`, file by file).
     pub pidfd: bool,
+    /// With a container target: move into its group first, as `docker exec` does.
+    pub join_cgroup: bool,
     pub command: Vec<OsString>,
 }
 
 /// Join, then exec the command (or fork, supervise it, and return its status).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
-    let process = match &spec.target {
-        Some(t) => Some(Process::pin(pid_of(t)?, spec.pidfd)?),
-        None => None,
+    let (pid, group) = match &spec.target {
+        Some(t) => pid_of(t)?,
+        None => (None, None),
     };
+    let process = pid.map(|pid| Process::pin(pid, spec.pidfd)).transpose()?;
     let root = open_target_dir(process.as_ref(), spec.root, "root")?;
     let wd = open_target_dir(process.as_ref(), spec.wd, "cwd")?;
     let from_files = spec.files.iter().fold(0, |acc, f| acc | f.kind.flag);
@@ -79,6 +82,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if let Some(p) = &process {
         // Everything read under /proc/PID so far (inodes, root, cwd) was the pinned process's.
         p.check_alive()?;
+    }
+    if let Some(group) = group.filter(|_| spec.join_cgroup) {
+        // Before any setns: moving into a cgroup needs our privileges over the host's hierarchy.
+        crate::cgroup::lifecycle::join(&group, std::process::id() as i32)?;
     }
     let dropped_groups = creds.before_join();
     let (by_pidfd, mut entries) = match &process {
@@ -101,18 +108,22 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
 }
 
-fn pid_of(target: &Target) -> anyhow::Result<i32> {
+/// The target's PID, and for a container the group it lives in.
+fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<crate::cgroup::Group>)> {
     match target {
-        Target::Pid(pid) => Ok(*pid),
-        Target::PidFile(path) => target::read_pidfile(path),
-        Target::Container { name, parent } => container_pid(name, parent.as_deref()),
+        Target::Pid(pid) => Ok((Some(*pid), None)),
+        Target::PidFile(path) => Ok((Some(target::read_pidfile(path)?), None)),
+        Target::Container { name, parent } => {
+            let (pid, group) = container_pid(name, parent.as_deref())?;
+            Ok((Some(pid), Some(group)))
+        }
     }
 }
 
 /// The container's init: the oldest member of the group `cgexec-rs --name NAME` made that is
 /// PID 1 of a PID namespace, else the oldest member. (A launcher such as `unshare --fork --pid`
 /// is older than the init it forked, but its own PID namespace is the host's.)
-fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<i32> {
+fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<(i32, crate::cgroup::Group)> {
     let group = crate::cgroup::locate(name, parent).map_err(|e| coded(EXIT_TOOL, format!("--container: {e:#}")))?;
     let members = group.procs();
     let init = members.iter().copied().find(|&pid| is_namespace_init(pid));
@@ -121,7 +132,7 @@ fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<i32> {
     let dir = group.places().first().map_or(String::new(), |p| p.dir.display().to_string());
     let role = if init.is_some() { "init of its PID namespace" } else { "oldest member" };
     trace::note(format_args!("--container {name}: group {dir}, target {pid} ({role})"));
-    Ok(pid)
+    Ok((pid, group))
 }
 
 fn is_namespace_init(pid: i32) -> bool {
