@@ -1,0 +1,213 @@
+//! isolab-bench (`make bench`): each isolab path against the tool people would use instead,
+//! and the bare-syscall floor, interleaved in one run, as ratios. Issue 9.
+//!
+//! isolab-bench [--quick] [--bin DIR] [--cbin DIR] [--rootfs DIR] [--results FILE] [--only ID,...]
+//! Run as root from the workspace root after `cargo build --release` and building bench/c/*.c
+//! into --cbin (bench/bench.mk does both). Everything made is removed on exit, and on Ctrl-C.
+
+mod fixtures;
+mod measure;
+mod report;
+mod rows;
+mod why;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use fixtures::{Bundle, Groups, Scratch, Target};
+use measure::interleave;
+use report::Measured;
+use rows::{Paths, Row};
+
+struct Options {
+    quick: bool,
+    paths: Paths,
+    results: PathBuf,
+    only: Option<Vec<String>>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        paths: Paths {
+            bin: "target/release".into(),
+            cbin: "target/bench".into(),
+            rootfs: "rootfs".into(),
+        },
+        results: "bench/RESULTS.md".into(),
+        only: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--bin" => o.paths.bin = value()?.into(),
+            "--cbin" => o.paths.cbin = value()?.into(),
+            "--rootfs" => o.paths.rootfs = value()?.into(),
+            "--results" => o.results = value()?.into(),
+            "--only" => o.only = Some(value()?.split(',').map(String::from).collect()),
+            _ => return Err(format!("unknown argument {a:?} (see bench/src/main.rs)")),
+        }
+    }
+    o.paths.rootfs = std::fs::canonicalize(&o.paths.rootfs)
+        .map_err(|e| format!("--rootfs {}: {e} (make rootfs builds one)", o.paths.rootfs.display()))?;
+    for dir in [&mut o.paths.bin, &mut o.paths.cbin] {
+        *dir = std::fs::canonicalize(&*dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(o)
+}
+
+/// Runs per side after warm-up: >= 50 always; the full run takes more of the fast rows.
+fn runs(quick: bool, row: &Row) -> (usize, usize) {
+    match (quick, row.slow) {
+        (true, _) => (3, 50),
+        (false, true) => (5, 100),
+        (false, false) => (5, 200),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(all_met) if all_met => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS, // missed goals are findings, not failures
+        Err(e) => {
+            eprintln!("isolab-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<bool, String> {
+    let o = options()?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("run as root: the rows make namespaces and cgroups".into());
+    }
+    measure::catch_interrupts();
+    let load_before = report::load();
+    let wanted = |id: &str| o.only.as_ref().is_none_or(|only| only.iter().any(|w| w == id));
+    let scratch = Scratch::new()?;
+    let groups = fixtures::hierarchies().and_then(Groups::new);
+    let mut skipped: Vec<String> = Vec::new();
+    let mut results = Vec::new();
+    let mut measure_row = |row: Row| {
+        if !wanted(row.id) || measure::stopped() {
+            return;
+        }
+        let (warmup, n) = runs(o.quick, &row);
+        eprintln!("isolab-bench: {} ({} sides x {n} runs, interleaved)", row.id, row.sides.len());
+        let samples = interleave(&row.sides, warmup, n);
+        results.push(Measured { row, samples });
+    };
+
+    measure_row(rows::exec_floor());
+    measure_row(rows::ns_all(&o.paths));
+    measure_row(rows::ns_pid(&o.paths));
+    if wanted("ns-join") {
+        match Target::start(&o.paths.bin.join("nsexec"), &scratch.0) {
+            Ok(target) => measure_row(rows::ns_join(&o.paths, &target)),
+            Err(e) => skipped.push(format!("ns-join: {e}")),
+        }
+    }
+    match &groups {
+        Ok(g) => {
+            let cg_rows: [(&str, &dyn Fn() -> Result<Row, String>); 5] = [
+                ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
+                ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
+                ("chain", &|| chain_row(&o.paths, g, &scratch)),
+                ("stats-100", &|| rows::stats(&o.paths, g, 100)),
+                ("stats-1000", &|| rows::stats(&o.paths, g, 1000)),
+            ];
+            for (id, make) in cg_rows {
+                if !wanted(id) || measure::stopped() {
+                    continue;
+                }
+                match make() {
+                    Ok(row) => measure_row(row),
+                    Err(e) => skipped.push(format!("{id}: {e}")),
+                }
+            }
+        }
+        Err(e) => skipped.push(format!("cgroup rows: {e}")),
+    }
+    drop(groups);
+    if measure::stopped() {
+        return Err("interrupted: everything made was removed, RESULTS.md left as it was".into());
+    }
+    let verdicts = report::verdicts(&results);
+    let table = report::table(&results);
+    println!("{table}");
+    for v in &verdicts {
+        println!("{} {}: {}", if v.met { "met   " } else { "MISSED" }, v.row, v.text);
+    }
+    let linear = report::linearity(&results);
+    if let Some(l) = &linear {
+        println!("\ncgstat, linear in groups?\n{l}");
+    }
+    for s in &skipped {
+        println!("skipped {s}");
+    }
+    if o.only.is_none() {
+        write_results(&o, &load_before, &results, &table, &verdicts, linear.as_deref(), &skipped)?;
+        println!("\nwrote {}", o.results.display());
+    }
+    Ok(verdicts.iter().all(|v| v.met))
+}
+
+/// The chain row, with runc when a bundle can be made; the row keeps the bundle, whose Drop
+/// deletes any container left.
+fn chain_row(p: &Paths, g: &Groups, scratch: &Scratch) -> Result<Row, String> {
+    let bundle = Bundle::new(&scratch.0, &p.rootfs, &format!("{}/runc", g.name))
+        .map_err(|e| eprintln!("isolab-bench: chain: no runc side: {e}"))
+        .ok();
+    let mut row = rows::chain(p, g, bundle.as_ref())?;
+    row.guard = bundle.map(|b| Box::new(b) as Box<dyn std::any::Any>);
+    Ok(row)
+}
+
+fn write_results(
+    o: &Options,
+    load_before: &str,
+    results: &[Measured],
+    table: &str,
+    verdicts: &[report::Verdict],
+    linear: Option<&str>,
+    skipped: &[String],
+) -> Result<(), String> {
+    let mut md = String::from("# isolab benchmarks\n\n");
+    md.push_str("`make bench` (issue 9): each isolab path against the tool people would use instead and the\n");
+    md.push_str("bare-syscall floor (bench/c/*.c), interleaved run by run, payload `/bin/true`. Wall time of\n");
+    md.push_str("the whole process tree from spawn to wait4(2); peak RSS is wait4's ru_maxrss, the largest\n");
+    md.push_str("single process of the tree (median of the runs). Ratios are isolab's median over the other\n");
+    md.push_str("side's, then the median of the run-by-run ratios. Release build (`[profile.release]`).\n\n");
+    md.push_str(&format!("{}\n", report::machine(load_before)));
+    let (w, n) = if o.quick { (3, 50) } else { (5, 200) };
+    md.push_str(&format!(
+        "Runs: {} warm-up and {n} measured per side{}.\n\n",
+        w,
+        if o.quick { " (QUICK=1)" } else { "; the chain and 1,000-group rows 100" }
+    ));
+    md.push_str("## Results\n\n");
+    md.push_str(table);
+    md.push_str("\n## Goals\n\n");
+    for v in verdicts {
+        md.push_str(&format!("- {} {}: {}\n", if v.met { "met:" } else { "**missed**:" }, v.row, v.text));
+    }
+    if let Some(l) = linear {
+        md.push_str("\ncgstat, linear in the number of groups:\n\n");
+        md.push_str(l);
+    }
+    md.push_str("\n## Why rows miss, and what each row measures\n\n");
+    md.push_str(&why::notes(results, verdicts));
+    md.push_str("\n## Commands\n\n");
+    for m in results {
+        for s in &m.row.sides {
+            md.push_str(&format!("- {} / {}: `{}`\n", m.row.id, s.label, s.shown()));
+        }
+    }
+    for s in skipped {
+        md.push_str(&format!("\nSkipped: {s}\n"));
+    }
+    std::fs::write(&o.results, md).map_err(|e| format!("{}: {e}", o.results.display()))
+}

@@ -1,0 +1,149 @@
+//! The table on stdout and bench/RESULTS.md: the machine, the table, the goals met and missed.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use crate::measure::{paired_ratio, Sample};
+use crate::rows::Row;
+
+/// Peak RSS every tool must stay under (util-linux's launchers are 1.7-2.1 MB here).
+pub const RSS_GOAL_KIB: u64 = 2048;
+
+pub struct Measured {
+    pub row: Row,
+    pub samples: Vec<Sample>,
+}
+
+/// One goal's verdict, for the table and the list of misses.
+pub struct Verdict {
+    pub row: &'static str,
+    pub text: String,
+    pub met: bool,
+}
+
+fn ratio(m: &Measured, against: usize) -> Option<(f64, f64)> {
+    let (a, b) = (&m.samples[0], &m.samples[against]);
+    if a.ms.is_empty() || b.ms.is_empty() {
+        return None;
+    }
+    Some((a.median() / b.median(), paired_ratio(a, b)))
+}
+
+pub fn verdicts(results: &[Measured]) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for m in results {
+        for g in &m.row.goals {
+            let against = &m.row.sides[g.against].label;
+            let text = match ratio(m, g.against) {
+                Some((r, _)) => format!("{:.2}x {against} (goal <= {:.2}x)", r, g.limit),
+                None => format!("not measured against {against}"),
+            };
+            let met = ratio(m, g.against).is_some_and(|(r, _)| r <= g.limit);
+            out.push(Verdict { row: m.row.id, text, met });
+        }
+        let peak = m.samples[0].peak_median_kib();
+        if m.row.id != "exec" && peak > 0 {
+            let text = format!("peak RSS {peak} KiB (goal <= {RSS_GOAL_KIB} KiB)");
+            out.push(Verdict { row: m.row.id, text, met: peak <= RSS_GOAL_KIB });
+        }
+    }
+    out
+}
+
+/// The table, in Markdown (it reads as plain text on a terminal too).
+pub fn table(results: &[Measured]) -> String {
+    let mut t = String::new();
+    t.push_str("| row | command | median ms | min-max ms | peak RSS KiB | isolab / this (medians; pairs) | goal |\n");
+    t.push_str("|---|---|---:|---|---:|---|---|\n");
+    for m in results {
+        for (i, (side, s)) in m.row.sides.iter().zip(&m.samples).enumerate() {
+            let row = if i == 0 { m.row.id } else { "" };
+            let goal = m.row.goals.iter().find(|g| g.against == i);
+            let ratio_cell = match (i, ratio(m, i)) {
+                (0, _) => String::new(),
+                (_, Some((r, p))) => format!("{r:.2}x; {p:.2}x"),
+                (_, None) => "-".into(),
+            };
+            let goal_cell = match goal.zip(ratio(m, i)) {
+                Some((g, (r, _))) => format!("<= {:.2}x {}", g.limit, if r <= g.limit { "met" } else { "MISSED" }),
+                None => goal.map(|g| format!("<= {:.2}x", g.limit)).unwrap_or_default(),
+            };
+            if let Some(e) = &s.error {
+                let _ = writeln!(t, "| {row} | {} | FAILED: {} | | | | |", side.label, e.replace('|', "/"));
+                continue;
+            }
+            let _ = writeln!(
+                t,
+                "| {row} | {} | {:.2} | {:.2}-{:.2} | {} | {ratio_cell} | {goal_cell} |",
+                side.label,
+                s.median(),
+                s.min(),
+                s.max(),
+                s.peak_median_kib()
+            );
+        }
+    }
+    t
+}
+
+/// cgstat's cost per group, from the 100 and 1,000 group rows: linear means the per-group
+/// slope between them is about the per-group cost at 100.
+pub fn linearity(results: &[Measured]) -> Option<String> {
+    let find = |id: &str| results.iter().find(|m| m.row.id == id);
+    let (a, b) = (find("stats-100")?, find("stats-1000")?);
+    let mut out = String::new();
+    for side in 0..a.samples.len().min(b.samples.len()) {
+        let (t100, t1000) = (a.samples[side].median(), b.samples[side].median());
+        let slope_us = (t1000 - t100) / 900.0 * 1e3;
+        let _ = writeln!(
+            out,
+            "- {}: {t100:.2} ms at 100 groups, {t1000:.2} ms at 1,000: {slope_us:.1} us per added group, \
+             {:.1}x the time for 10x the groups",
+            a.row.sides[side].label,
+            t1000 / t100
+        );
+    }
+    Some(out)
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn cgroup_mode() -> &'static str {
+    let v2_root = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let unified = std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
+    match (v2_root, unified) {
+        (true, _) => "v2 (unified only)",
+        (false, true) => "hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)",
+        _ => "v1",
+    }
+}
+
+pub fn machine(load_before: &str) -> String {
+    format!(
+        "- date: {}\n- machine: {} CPUs ({}), {} memory\n- kernel: {}\n- cgroup mode: {}\n\
+         - load average: {load_before} before, {} after\n- peers: {}\n",
+        sh("date -u '+%Y-%m-%d %H:%M UTC'"),
+        sh("nproc"),
+        sh("sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1"),
+        sh("free -h | awk '/^Mem:/ {print $2}'"),
+        sh("uname -r"),
+        cgroup_mode(),
+        load(),
+        sh("echo \"util-linux $(unshare --version | awk '{print $NF}'), \
+            libcgroup $(dpkg-query -W -f='${Version}' cgroup-tools 2>/dev/null), \
+            bubblewrap $(bwrap --version 2>/dev/null | awk '{print $2}'), \
+            runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')\""),
+    )
+}
+
+pub fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}

@@ -1,0 +1,258 @@
+//! The rows of issue 9: each isolab path (always side 0) beside its peer tool and, where there
+//! is one, the bare-syscall floor (bench/c/*.c), all with payload /bin/true.
+
+use std::path::PathBuf;
+
+use crate::fixtures::{Bundle, Groups, Target, CONTROLLERS};
+use crate::measure::Side;
+
+/// A goal: side 0's median over side `against`'s at most `limit`.
+pub struct Goal {
+    pub against: usize,
+    pub limit: f64,
+}
+
+pub struct Row {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub sides: Vec<Side>,
+    pub goals: Vec<Goal>,
+    /// Slow rows run fewer times.
+    pub slow: bool,
+    /// Whatever must live as long as the row (the runc bundle).
+    pub guard: Option<Box<dyn std::any::Any>>,
+}
+
+/// Where the binaries are.
+pub struct Paths {
+    pub bin: PathBuf,
+    pub cbin: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Paths {
+    fn tool(&self, name: &str) -> String {
+        self.bin.join(name).display().to_string()
+    }
+    fn c(&self, name: &str) -> String {
+        self.cbin.join(name).display().to_string()
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn goals(limits: &[(usize, f64)]) -> Vec<Goal> {
+    limits.iter().map(|&(against, limit)| Goal { against, limit }).collect()
+}
+
+pub fn exec_floor() -> Row {
+    Row {
+        id: "exec",
+        title: "exec floor: /bin/true alone",
+        sides: vec![Side::new("/bin/true", &["/bin/true"])],
+        goals: vec![],
+        slow: false,
+        guard: None,
+    }
+}
+
+pub fn ns_all(p: &Paths) -> Row {
+    Row {
+        id: "ns-all",
+        title: "create every namespace, root mapped, fresh /proc",
+        sides: vec![
+            Side::new("nsexec -a --map-root", &[&p.tool("nsexec"), "-a", "--map-root", "/bin/true"]),
+            Side::new(
+                "unshare -U -r -m -p -f -n -u -i -C -T --mount-proc",
+                &["unshare", "-U", "-r", "-m", "-p", "-f", "-n", "-u", "-i", "-C", "-T", "--mount-proc", "/bin/true"],
+            ),
+            Side::new("C floor: nsbase UmpnuiCTP", &[&p.c("nsbase"), "UmpnuiCTP", "/bin/true"]),
+        ],
+        goals: goals(&[(1, 1.0), (2, 1.1)]),
+        slow: false,
+        guard: None,
+    }
+}
+
+pub fn ns_pid(p: &Paths) -> Row {
+    Row {
+        id: "ns-pid",
+        title: "PID + mount namespace, fresh /proc",
+        sides: vec![
+            Side::new("nsexec --pid --mount", &[&p.tool("nsexec"), "--pid", "--mount", "/bin/true"]),
+            Side::new("unshare --fork --pid --mount-proc", &["unshare", "--fork", "--pid", "--mount-proc", "/bin/true"]),
+            Side::new("C floor: nsbase mpP", &[&p.c("nsbase"), "mpP", "/bin/true"]),
+        ],
+        goals: goals(&[(1, 1.0), (2, 1.1)]),
+        slow: false,
+        guard: None,
+    }
+}
+
+pub fn ns_join(p: &Paths, target: &Target) -> Row {
+    let pid = target.pid.to_string();
+    Row {
+        id: "ns-join",
+        title: "join all 8 namespaces of a process (own user ns)",
+        sides: vec![
+            Side::new("nsenter-lite -t PID -a", &[&p.tool("nsenter-lite"), "-t", &pid, "-a", "/bin/true"]),
+            Side::new("nsenter -t PID -a", &["nsenter", "-t", &pid, "-a", "/bin/true"]),
+            Side::new("C floor: nsjoin (pidfd setns)", &[&p.c("nsjoin"), &pid, "UmpnuiCT", "/bin/true"]),
+        ],
+        goals: goals(&[(1, 1.0), (2, 1.1)]),
+        slow: false,
+        guard: None,
+    }
+}
+
+/// The limits of the cycle and chain rows, as cgexec-rs flags and as v1 files.
+const LIMITS: [&str; 6] = ["--memory", "100m", "--cpu-shares", "512", "--pids-limit", "64"];
+const LIMIT_FILES: [(&str, &str, &str); 4] = [
+    ("memory", "memory.limit_in_bytes", "104857600"),
+    ("memory", "memory.memsw.limit_in_bytes", "209715200"), // Docker's default swap: twice --memory
+    ("cpu", "cpu.shares", "512"),
+    ("pids", "pids.max", "64"),
+];
+
+pub fn cg_cycle(p: &Paths, g: &Groups) -> Result<Row, String> {
+    g.make("cycle")?;
+    let parent = format!("{}/cycle", g.name);
+    let mut ours = vec![p.tool("cgexec-rs"), "--cgroup-parent".into(), parent];
+    ours.extend(strings(&LIMITS));
+    ours.push("/bin/true".into());
+    // libcgroup as a user scripts it: one path per controller, because cgdelete 2.0.2 removes
+    // only one of several groups that share a path (and exits 0).
+    let lc = |c: &str| format!("{c}:{}", g.cg_path(c, &format!("cycle/lc-{c}")));
+    let mut create = strings(&["cgcreate"]);
+    let mut delete = strings(&["cgdelete"]);
+    let mut join = strings(&["cgexec"]);
+    for c in CONTROLLERS {
+        for list in [&mut create, &mut delete, &mut join] {
+            list.extend(["-g".to_string(), lc(c)]);
+        }
+    }
+    join.push("/bin/true".into());
+    let set = |c: &str, files: &[(&str, &str, &str)]| {
+        let mut argv = strings(&["cgset"]);
+        for (_, file, value) in files.iter().filter(|(ctl, _, _)| *ctl == c) {
+            argv.extend(["-r".to_string(), format!("{file}={value}")]);
+        }
+        argv.push(g.cg_path(c, &format!("cycle/lc-{c}")));
+        argv
+    };
+    let libcgroup = vec![create, set("memory", &LIMIT_FILES), set("cpu", &LIMIT_FILES), set("pids", &LIMIT_FILES), join, delete];
+    let mut base = vec![p.c("cgbase")];
+    base.extend(CONTROLLERS.iter().map(|c| g.dir(c, "cycle/base").display().to_string()));
+    base.extend(LIMIT_FILES.iter().map(|(c, f, v)| format!("{}={v}", g.dir(c, "cycle/base").join(f).display())));
+    base.extend(strings(&["--", "/bin/true"]));
+    Ok(Row {
+        id: "cg-cycle",
+        title: "cgroup: create + memory/cpu/pids limits + run + remove",
+        sides: vec![
+            Side::seq("cgexec-rs --memory --cpu-shares --pids-limit", vec![ours]),
+            Side::seq("libcgroup: cgcreate; cgset x3; cgexec; cgdelete", libcgroup),
+            Side::seq("C floor: cgbase (one process)", vec![base]),
+        ],
+        goals: goals(&[(1, 1.0), (2, 1.2)]),
+        slow: false,
+        guard: None,
+    })
+}
+
+pub fn cg_exec(p: &Paths, g: &Groups) -> Result<Row, String> {
+    g.make("exec")?;
+    g.make("exec/existing")?;
+    let made: Vec<PathBuf> = CONTROLLERS.iter().map(|c| g.dir(c, "exec/x")).collect();
+    let ours = vec![
+        p.tool("cgexec-rs"),
+        "--cgroup-parent".into(),
+        format!("{}/exec", g.name),
+        "--name".into(),
+        "x".into(),
+        "--exec".into(),
+        "/bin/true".into(),
+    ];
+    let mut join = strings(&["cgexec"]);
+    for c in CONTROLLERS {
+        join.extend(["-g".to_string(), format!("{c}:{}", g.cg_path(c, "exec/existing"))]);
+    }
+    join.push("/bin/true".into());
+    let mut base = vec![p.c("cgbase"), "-j".into()];
+    base.extend(CONTROLLERS.iter().map(|c| g.dir(c, "exec/existing").display().to_string()));
+    base.extend(strings(&["--", "/bin/true"]));
+    Ok(Row {
+        id: "cg-exec",
+        title: "cgroup: run in place in a group (cgexec-rs --exec makes it; cgexec -g joins one)",
+        sides: vec![
+            // The group --exec leaves behind is removed untimed after each run.
+            Side::seq("cgexec-rs --exec (new group)", vec![ours]).after(move || made.iter().for_each(|d| {
+                let _ = std::fs::remove_dir(d);
+            })),
+            Side::seq("cgexec -g (existing group)", vec![join]),
+            Side::seq("C floor: cgbase -j (join + exec)", vec![base]),
+        ],
+        goals: goals(&[(1, 1.0)]),
+        slow: false,
+        guard: None,
+    })
+}
+
+pub fn chain(p: &Paths, g: &Groups, bundle: Option<&Bundle>) -> Result<Row, String> {
+    g.make("chain")?;
+    let rootfs = p.rootfs.display().to_string();
+    let mut ours = vec![p.tool("cgexec-rs"), "--cgroup-parent".into(), format!("{}/chain", g.name)];
+    ours.extend(strings(&LIMITS));
+    ours.extend(strings(&["--", &p.tool("nsexec"), "-a", "--map-users", "0:100000:65536", "--map-groups"]));
+    ours.extend(strings(&["0:100000:65536", "--rootfs", &rootfs, "--read-only", "--", "/bin/true"]));
+    let bwrap = ["bwrap", "--unshare-all", "--ro-bind", &rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"];
+    let mut sides = vec![
+        Side::seq("cgexec-rs LIMITS -- nsexec -a --map-users --rootfs", vec![ours]),
+        Side::new("bwrap --unshare-all --ro-bind ROOTFS /", &bwrap),
+    ];
+    if let Some(b) = bundle {
+        let dir = b.dir.display().to_string();
+        sides.push(Side::new("runc run (same rootfs and limits)", &["runc", "run", "--bundle", &dir, &b.id]));
+    }
+    let goals = goals(&(1..sides.len()).map(|i| (i, 1.0)).collect::<Vec<_>>());
+    Ok(Row { id: "chain", title: "full launch: limits + every namespace + id map + rootfs", sides, goals, slow: true, guard: None })
+}
+
+/// cgstat over `count` empty groups against cgread reading the same files: cgstat's first
+/// reading takes cpuacct.usage, the second every file; 1 ms apart.
+pub fn stats(p: &Paths, g: &Groups, count: usize) -> Result<Row, String> {
+    let parent = format!("s{count}");
+    g.make_many(&parent, count)?;
+    let ours = vec![
+        p.tool("cgstat"),
+        "--no-stream".into(),
+        "--interval".into(),
+        "0.001".into(),
+        "--cgroup-parent".into(),
+        format!("{}/{parent}", g.name),
+    ];
+    let spec = |c: &str, files: &str| format!("{}:{files}", g.dir(c, &parent).display());
+    let mut reader = vec![p.c("cgread"), spec("cpuacct", "cpuacct.usage"), "--".into()];
+    reader.extend([
+        spec("pids", "cgroup.procs,pids.current"),
+        spec("cpuacct", "cpuacct.usage"),
+        spec("memory", "memory.usage_in_bytes,memory.stat,memory.limit_in_bytes"),
+        spec("blkio", "blkio.throttle.io_service_bytes_recursive"),
+    ]);
+    let (id, title) = match count {
+        100 => ("stats-100", "cgstat --no-stream over 100 groups"),
+        _ => ("stats-1000", "cgstat --no-stream over 1,000 groups"),
+    };
+    Ok(Row {
+        id,
+        title,
+        sides: vec![
+            Side::seq("cgstat --no-stream --cgroup-parent", vec![ours]),
+            Side::seq("C floor: cgread, the same files", vec![reader]),
+        ],
+        goals: goals(&[(1, 1.0)]),
+        slow: count >= 1000,
+        guard: None,
+    })
+}
