@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
         execvp(argv[i + 1], argv + i + 1);
         die(argv[i + 1]);
     }
+    int status = wait_child(pid);
     for (int d = ndirs - 1; d >= 0 && !join_only; d--)
         if (rmdir(dirs[d]) < 0) die(dirs[d]);
-    return wait_child(pid);
+    return status;
 }
