@@ -77,14 +77,33 @@ impl Groups {
 
 impl Drop for Groups {
     fn drop(&mut self) {
-        for h in &self.hierarchies {
-            let top = h.own.join(&self.name);
+        // Every hierarchy, not only ours: runc makes its group in all of them (cpuset, devices,
+        // name=systemd, the cgroup2 mount) and removes only its own level.
+        for top in every_hierarchy_own().into_iter().map(|own| own.join(&self.name)) {
             remove_tree(&top);
             if top.exists() {
                 eprintln!("isolab-bench: could not remove {}", top.display());
             }
         }
     }
+}
+
+/// Our own cgroup's directory in every mounted hierarchy (/proc/self/cgroup).
+fn every_hierarchy_own() -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let unified = if Path::new("/sys/fs/cgroup/unified").is_dir() { "unified" } else { "" };
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':').skip(1);
+            let (ctrls, own) = (f.next()?, f.next()?);
+            let name = match ctrls.split(',').next()? {
+                "" => unified,
+                c => c.strip_prefix("name=").unwrap_or(c),
+            };
+            let dir = Path::new("/sys/fs/cgroup").join(name).join(own.trim_start_matches('/'));
+            dir.is_dir().then_some(dir)
+        })
+        .collect()
 }
 
 fn mkdir(dir: &Path) -> Result<(), String> {
