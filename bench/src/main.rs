@@ -181,7 +181,7 @@ fn write_results(
     md.push_str("the whole process tree from spawn to wait4(2); peak RSS is wait4's ru_maxrss, the largest\n");
     md.push_str("single process of the tree (median of the runs). Ratios are isolab's median over the other\n");
     md.push_str("side's, then the median of the run-by-run ratios. Release build (`[profile.release]`).\n\n");
-    md.push_str(&format!("{}\n", report::machine(load_before)));
+    md.push_str(&format!("{}\n", report::machine(load_before, &o.paths.bin)));
     let (w, n) = if o.quick { (3, 50) } else { (5, 200) };
     md.push_str(&format!(
         "Runs: {} warm-up and {n} measured per side{}.\n\n",

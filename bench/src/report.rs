@@ -124,10 +124,23 @@ pub fn cgroup_mode() -> &'static str {
     }
 }
 
-pub fn machine(load_before: &str) -> String {
+/// Whether an ELF file asks for a dynamic loader (has a PT_INTERP program header).
+fn dynamically_linked(file: &std::path::Path) -> Option<bool> {
+    let elf = std::fs::read(file).ok()?;
+    let at = |o: usize, n: usize| elf.get(o..o + n).map(|b| b.iter().rev().fold(0usize, |a, &x| a << 8 | x as usize));
+    let (phoff, phentsize, phnum) = (at(0x20, 8)?, at(0x36, 2)?, at(0x38, 2)?);
+    Some((0..phnum).any(|i| at(phoff + i * phentsize, 4) == Some(3)))
+}
+
+pub fn machine(load_before: &str, bin: &std::path::Path) -> String {
+    let linked = match dynamically_linked(&bin.join("nsexec")) {
+        Some(true) => "dynamically linked (glibc)",
+        Some(false) => "statically linked (glibc static-pie, STATIC=1)",
+        None => "unknown linkage",
+    };
     format!(
         "- date: {}\n- machine: {} CPUs ({}), {} memory\n- kernel: {}\n- cgroup mode: {}\n\
-         - load average: {load_before} before, {} after\n- peers: {}\n",
+         - load average: {load_before} before, {} after\n- peers: {}\n- isolab: {}, release profile, {linked}\n",
         sh("date -u '+%Y-%m-%d %H:%M UTC'"),
         sh("nproc"),
         sh("sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1"),
@@ -139,6 +152,7 @@ pub fn machine(load_before: &str) -> String {
             libcgroup $(dpkg-query -W -f='${Version}' cgroup-tools 2>/dev/null), \
             bubblewrap $(bwrap --version 2>/dev/null | awk '{print $2}'), \
             runc $(runc --version 2>/dev/null | awk 'NR==1 {print $3}')\""),
+        bin.display(),
     )
 }
 

@@ -4,7 +4,8 @@
 //! The order is util-linux unshare's, which works for root and for unprivileged callers:
 //! 1. A helper is forked *before* unshare (only when ids are mapped or namespaces persisted).
 //!    It stays in the original namespaces, where it may write /proc/PID/uid_map of the caller
-//!    and bind-mount /proc/PID/ns/* onto files: neither can be done from inside.
+//!    and bind-mount /proc/PID/ns/* onto files: neither can be done from inside. The exception,
+//!    as in util-linux: a map of only the caller's own ids (`--map-root`), written from inside.
 //! 2. The caller unshares, releases the helper and waits for it.
 //! 3. A PID (or time) namespace applies to children only: fork, so the command is PID 1.
 //!    Otherwise exec in place: no extra process.
@@ -122,7 +123,8 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         bail!("id maps need a new user namespace: add --user");
     }
     let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
-    let helper = if maps.is_some() || !spec.persist.is_empty() {
+    let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
+    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() {
         Some(Helper::start(maps.clone(), &spec.persist)?)
     } else {
         None
@@ -133,6 +135,9 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
             return Ok(crate::cli::EXIT_TOOL); // the helper printed why
         }
     }
+    if let Some(maps) = maps.as_ref().filter(|_| self_mapped) {
+        write_own_maps(maps)?;
+    }
     if maps.as_ref().is_some_and(maps_root) {
         become_root()?;
     }
@@ -141,6 +146,24 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         return Err(finish_and_exec(&spec, opened, false));
     }
     fork_payload(&spec, opened)
+}
+
+/// Whether the maps are only the caller's own uid and gid, with setgroups denied: the one map
+/// the kernel lets the new namespace's first process write itself (user_namespaces(7)), so no
+/// helper process is needed (util-linux `unshare -r` does the same).
+fn own_ids_only(maps: &Maps) -> bool {
+    let own = |m: &[Extent], id: u32| matches!(m, [e] if e.outside == id && e.count == 1);
+    own(&maps.uid, nix::unistd::geteuid().as_raw())
+        && own(&maps.gid, nix::unistd::getegid().as_raw())
+        && maps.setgroups == Some(Setgroups::Deny)
+}
+
+/// After unshare: write the caller's own maps from inside, setgroups first.
+fn write_own_maps(maps: &Maps) -> anyhow::Result<()> {
+    let me = std::path::Path::new("/proc/self");
+    trace::write_file(me.join("setgroups"), Setgroups::Deny.as_str())?;
+    trace::write_file(me.join(Which::Uid.map_file()), idmap::render(&maps.uid))?;
+    trace::write_file(me.join(Which::Gid.map_file()), idmap::render(&maps.gid))
 }
 
 /// Whether uid 0 and gid 0 are both mapped: then the command starts as root inside (runc's default).

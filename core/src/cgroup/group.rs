@@ -103,7 +103,12 @@ pub fn parent_path(h: &Hierarchy, parent: Option<&str>) -> String {
     match parent {
         Some(p) if p.starts_with('/') => normalize(p),
         Some(p) => join(&h.own, p),
-        None => default_parent_path(&h.own, h.v2, !read_procs(&h.dir_of(&h.own)).is_empty()),
+        // Only the v2 rule needs to know whether our own group holds processes: reading
+        // cgroup.procs (the root's lists every process) is skipped everywhere else.
+        None => {
+            let holds = h.v2 && h.own != "/" && !read_procs(&h.dir_of(&h.own)).is_empty();
+            default_parent_path(&h.own, h.v2, holds)
+        }
     }
 }
 
