@@ -1,7 +1,8 @@
 # make bench [QUICK=1] [STATIC=1]: each isolab path against util-linux, libcgroup, bubblewrap and
 # runc and the bare-syscall floor, interleaved, as ratios; rewrites bench/RESULTS.md. As root.
 # Full run <= 5 minutes, QUICK=1 <= 1 minute (after the release build). STATIC=1 measures the
-# tools linked statically (glibc static-pie, built in target/x86_64-unknown-linux-gnu).
+# tools linked statically (glibc static-pie, built in target/x86_64-unknown-linux-gnu) and
+# writes bench/RESULTS-static.md.
 # Included by the Makefile, which defines CARGO; `rootfs` comes from labs/lab.mk.
 
 BENCH_PACKAGES := util-linux cgroup-tools bubblewrap runc hyperfine gcc busybox-static
@@ -19,4 +20,4 @@ bench: rootfs
 	@$(or $(CARGO),cargo) build --release --quiet -p isolab-bench
 	@mkdir -p target/bench
 	@for p in $(BENCH_C); do gcc -O2 -Wall -o target/bench/$$p bench/c/$$p.c || exit 1; done
-	target/release/isolab-bench --bin $(BENCH_BIN) $(if $(QUICK),--quick)
+	target/release/isolab-bench --bin $(BENCH_BIN) $(if $(QUICK),--quick) $(if $(STATIC),--results bench/RESULTS-static.md)

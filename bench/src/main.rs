@@ -58,13 +58,18 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// Runs per side after warm-up: >= 50 always; the full run takes more of the fast rows.
-fn runs(quick: bool, row: &Row) -> (usize, usize) {
-    match (quick, row.slow) {
-        (true, _) => (3, 50),
-        (false, true) => (5, 100),
-        (false, false) => (5, 200),
+/// Warm-up runs, then runs per side of fast and slow rows: >= 50 always.
+fn run_counts(quick: bool) -> (usize, usize, usize) {
+    if quick {
+        (3, 60, 50)
+    } else {
+        (5, 400, 150)
     }
+}
+
+fn runs(quick: bool, row: &Row) -> (usize, usize) {
+    let (warmup, fast, slow) = run_counts(quick);
+    (warmup, if row.slow { slow } else { fast })
 }
 
 fn main() -> ExitCode {
@@ -182,11 +187,10 @@ fn write_results(
     md.push_str("single process of the tree (median of the runs). Ratios are isolab's median over the other\n");
     md.push_str("side's, then the median of the run-by-run ratios. Release build (`[profile.release]`).\n\n");
     md.push_str(&format!("{}\n", report::machine(load_before, &o.paths.bin)));
-    let (w, n) = if o.quick { (3, 50) } else { (5, 200) };
+    let (w, n, slow) = run_counts(o.quick);
     md.push_str(&format!(
-        "Runs: {} warm-up and {n} measured per side{}.\n\n",
-        w,
-        if o.quick { " (QUICK=1)" } else { "; the chain and 1,000-group rows 100" }
+        "Runs: {w} warm-up and {n} measured per side; the chain and 1,000-group rows {slow}{}.\n\n",
+        if o.quick { " (QUICK=1)" } else { "" }
     ));
     md.push_str("## Results\n\n");
     md.push_str(table);
