@@ -44,8 +44,13 @@ impl Random {
 }
 
 fn chain(name: &str, payload: &str) -> Command {
+    limited_chain(name, &[], &["sh", "-c", payload])
+}
+
+/// The chain with cgexec-rs `limits` and nsexec running `argv`.
+fn limited_chain(name: &str, limits: &[&str], argv: &[&str]) -> Command {
     let mut cmd = Command::new(bin("cgexec-rs"));
-    cmd.args(["--name", name, "--"]).arg(bin("nsexec")).args(["-a", "--map-root", "--", "sh", "-c", payload]);
+    cmd.args(["--name", name]).args(limits).arg("--").arg(bin("nsexec")).args(["-a", "--map-root", "--"]).args(argv);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     cmd
 }
@@ -425,15 +430,7 @@ fn run_and_check(name: &str, cmd: &mut Command) -> (i32, String) {
 fn oom_in_the_chain_is_reported_and_cleaned() {
     need_root!("oom_in_the_chain_is_reported_and_cleaned");
     let name = name("oom", 0);
-    let mut cmd = Command::new(bin("cgexec-rs"));
-    cmd.args(["--name", &name, "--memory", "16m", "--"]).arg(bin("nsexec")).args([
-        "-a",
-        "--map-root",
-        "--",
-        "tail",
-        "/dev/zero",
-    ]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut cmd = limited_chain(&name, &["--memory", "16m"], &["tail", "/dev/zero"]);
     let (code, stderr) = run_and_check(&name, &mut cmd);
     assert_eq!(code, 137, "{stderr}");
     assert!(stderr.contains("OOM"), "{stderr}");
@@ -444,16 +441,8 @@ fn oom_in_the_chain_is_reported_and_cleaned() {
 fn pids_exhaustion_is_reported_and_cleaned() {
     need_root!("pids_exhaustion_is_reported_and_cleaned");
     let name = name("pids", 0);
-    let mut cmd = Command::new(bin("cgexec-rs"));
-    cmd.args(["--name", &name, "--pids-limit", "8", "--"]).arg(bin("nsexec")).args([
-        "-a",
-        "--map-root",
-        "--",
-        "sh",
-        "-c",
-        "i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done; wait",
-    ]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let fork_bomb = "i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done; wait";
+    let mut cmd = limited_chain(&name, &["--pids-limit", "8"], &["sh", "-c", fork_bomb]);
     let start = Instant::now();
     let (code, stderr) = run_and_check(&name, &mut cmd);
     assert_ne!(code, 0, "forks past --pids-limit succeeded: {stderr}");
