@@ -19,6 +19,14 @@ fn name(what: &str, n: u64) -> String {
     format!("isolab-test-{}-{what}-{n}", std::process::id())
 }
 
+/// The thousand launches count the test process's descriptors and zombies: they run alone (write),
+/// the other tests of this file beside each other (read).
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    ALONE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
@@ -217,6 +225,7 @@ fn signal_the_chain(tool: &str, tag: &str) {
 #[test]
 fn signals_to_cgexec_leave_nothing() {
     need_root!("signals_to_cgexec_leave_nothing");
+    let _turn = beside_others();
     signal_the_chain("cgexec-rs", "sig-cg");
 }
 
@@ -224,6 +233,7 @@ fn signals_to_cgexec_leave_nothing() {
 #[test]
 fn signals_to_nsexec_leave_nothing() {
     need_root!("signals_to_nsexec_leave_nothing");
+    let _turn = beside_others();
     signal_the_chain("nsexec", "sig-ns");
 }
 
@@ -255,6 +265,7 @@ impl Drop for Container {
 #[test]
 fn signals_to_nsenter_lite_leave_nothing() {
     need_root!("signals_to_nsenter_lite_leave_nothing");
+    let _turn = beside_others();
     let runs = scaled("ISOLAB_FAULT_RUNS", 100, 10);
     let container = Container::start(name("enter", 0));
     let mut rng = Random::new();
@@ -370,6 +381,7 @@ fn all_isolab_groups() -> usize {
 #[test]
 fn a_thousand_launches_leak_nothing() {
     need_root!("a_thousand_launches_leak_nothing");
+    let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
     let launches = scaled("ISOLAB_LAUNCHES", 1000, 50);
     let before = (
         our_groups(),
@@ -429,6 +441,7 @@ fn run_and_check(name: &str, cmd: &mut Command) -> (i32, String) {
 #[test]
 fn oom_in_the_chain_is_reported_and_cleaned() {
     need_root!("oom_in_the_chain_is_reported_and_cleaned");
+    let _turn = beside_others();
     let name = name("oom", 0);
     let mut cmd = limited_chain(&name, &["--memory", "16m"], &["tail", "/dev/zero"]);
     let (code, stderr) = run_and_check(&name, &mut cmd);
@@ -440,6 +453,7 @@ fn oom_in_the_chain_is_reported_and_cleaned() {
 #[test]
 fn pids_exhaustion_is_reported_and_cleaned() {
     need_root!("pids_exhaustion_is_reported_and_cleaned");
+    let _turn = beside_others();
     let name = name("pids", 0);
     let fork_bomb = "i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done; wait";
     let mut cmd = limited_chain(&name, &["--pids-limit", "8"], &["sh", "-c", fork_bomb]);
@@ -454,6 +468,7 @@ fn pids_exhaustion_is_reported_and_cleaned() {
 #[test]
 fn closed_stdout_is_reported_and_cleaned() {
     need_root!("closed_stdout_is_reported_and_cleaned");
+    let _turn = beside_others();
     let name1 = name("stdout", 0);
     let (code, stderr) = run_and_check(&name1, &mut chain(&name1, "exec >&-; sleep 0.1; echo still-here >&2"));
     assert_eq!(code, 0, "{stderr}");
@@ -478,6 +493,7 @@ fn closed_stdout_is_reported_and_cleaned() {
 #[test]
 fn setsid_runaway_goes_with_the_group() {
     need_root!("setsid_runaway_goes_with_the_group");
+    let _turn = beside_others();
     // Without a PID namespace only the group holds the runaway: cgexec-rs's clean-up must kill it.
     let name1 = name("setsid", 0);
     let out = Command::new(bin("cgexec-rs"))
