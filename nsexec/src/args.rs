@@ -229,7 +229,10 @@ impl Args {
         spec.kill_child = if self.no_kill_child {
             None
         } else {
-            Some(isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))?)
+            Some(
+                isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))
+                    .map_err(|e| anyhow::anyhow!("--kill-child: {e:#}"))?,
+            )
         };
         spec.pidfile = self.pidfile.clone();
         spec.hostname = self.hostname.as_deref().map(|h| check_name("--hostname", h)).transpose()?;
