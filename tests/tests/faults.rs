@@ -298,13 +298,12 @@ fn signals_to_nsenter_lite_leave_nothing() {
     assert!(failures.is_empty(), "{} runs left something:\n{}", failures.len(), failures.join("\n"));
 }
 
-// KNOWN BUG (core/src/cgroup/run.rs, owned by another helper): cgexec-rs's forked child sets
-// no PR_SET_PDEATHSIG, so SIGKILL of cgexec-rs leaves the command running in the group until
-// `cgexec-rs --rm`. Fix: as launch.rs fork_payload does, a pipe before the fork and
-// process::die_with_parent(SIGKILL, &alive_r) in child_main before joining.
+// SIGKILL of cgexec-rs takes its command along (PR_SET_PDEATHSIG through process::fork_tethered);
+// the emptied group is what remains, and `cgexec-rs --rm` removes it.
 #[test]
-#[ignore = "known bug: cgexec-rs sets no PDEATHSIG on its command"]
 fn sigkill_of_cgexec_kills_the_command() {
+    need_root!("sigkill_of_cgexec_kills_the_command");
+    let _others = beside_others();
     let name = name("pdeath", 0);
     let mut child = chain(&name, "sleep 5").spawn().unwrap();
     let top = child.id() as i32;
@@ -320,13 +319,11 @@ fn sigkill_of_cgexec_kills_the_command() {
     assert!(died, "the command outlived its supervisor");
 }
 
-// KNOWN BUG (core/src/join/mod.rs): nsenter-lite's forked child (when it joins a PID or time
-// namespace) sets no PR_SET_PDEATHSIG, so SIGKILL of nsenter-lite leaves the command running in
-// the container, outside the container's group (nsenter-lite does not join the cgroup), where
-// `cgexec-rs` clean-up cannot find it. Fix as in launch.rs fork_payload.
+// SIGKILL of nsenter-lite takes the command it forked into a PID namespace along.
 #[test]
-#[ignore = "known bug: nsenter-lite sets no PDEATHSIG on its forked command"]
 fn sigkill_of_nsenter_lite_kills_the_command() {
+    need_root!("sigkill_of_nsenter_lite_kills_the_command");
+    let _others = beside_others();
     let container = Container::start(name("enter-pdeath", 0));
     let mut child = Command::new(bin("nsenter-lite"))
         .args(["--container", &container.name, "-a", "--", "sleep", "5"])
