@@ -49,3 +49,4 @@ clean:
 
 include tests/vm/vm.mk
 include labs/lab.mk
+include fuzz/fuzz.mk

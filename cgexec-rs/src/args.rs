@@ -33,7 +33,7 @@ EXIT STATUS:
   127  COMMAND was not found";
 
 #[derive(Debug, Parser)]
-#[command(name = "cgexec-rs", version, about = "Run a command in a new cgroup with Docker's resource limits", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(name = "cgexec-rs", version, allow_negative_numbers = true, about = "Run a command in a new cgroup with Docker's resource limits", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 pub struct Args {
     /// The group's name [default: cgexec-PID]
     #[arg(long, value_name = "NAME")]
@@ -123,7 +123,7 @@ pub struct Args {
     pub explain: bool,
 
     /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND", required_unless_present = "rm")]
+    #[arg(trailing_var_arg = true, value_name = "COMMAND", required_unless_present = "rm")]
     pub command: Vec<OsString>,
 }
 

@@ -54,6 +54,8 @@ pub struct Spec {
     pub init: bool,
     /// Signal for the command when nsexec dies (PR_SET_PDEATHSIG); None to let it live on.
     pub kill_child: Option<Signal>,
+    /// Seconds a PID-1 command gets after a forwarded SIGTERM/SIGINT before SIGKILL (0: never).
+    pub stop_timeout: u32,
     pub mounts: mount::Plan,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
@@ -191,33 +193,21 @@ fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
 
 /// Fork the process that becomes PID 1 of the new PID namespace, and supervise it.
 fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
-    let (alive_r, alive_w) = pipe()?;
-    match process::fork_supervised()? {
+    match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
-            drop(alive_w);
-            let err = match child_guard(spec, &alive_r) {
-                Ok(()) if spec.init => return run_init(spec, opened),
-                Ok(()) => finish_and_exec(spec, opened, true),
-                Err(e) => e,
-            };
+            let err = if spec.init { return run_init(spec, opened) } else { finish_and_exec(spec, opened, true) };
             std::process::exit(crate::cli::report(&err).into())
         }
         ForkResult::Parent { child } => {
-            drop(alive_r);
             write_pidfile(spec, child)?;
+            if spec.has(libc::CLONE_NEWPID) && !spec.init {
+                // The command is PID 1: without a handler it never sees a forwarded SIGTERM.
+                process::escalate_stop_after(spec.stop_timeout);
+            }
             let status = process::supervise(child, false)?;
-            drop(alive_w);
             Ok(process::die_like(status))
         }
     }
-}
-
-/// In the forked child: die with nsexec if asked (`--kill-child`, default SIGKILL).
-fn child_guard(spec: &Spec, alive: &OwnedFd) -> anyhow::Result<()> {
-    if let Some(sig) = spec.kill_child {
-        process::die_with_parent(sig, alive)?;
-    }
-    Ok(())
 }
 
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.

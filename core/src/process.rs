@@ -68,6 +68,25 @@ pub fn fork_supervised() -> anyhow::Result<ForkResult> {
     forked
 }
 
+/// [`fork_supervised`], and the child gets `death_signal` when the supervisor dies, even by
+/// SIGKILL (PR_SET_PDEATHSIG), so a killed tool never leaves its command running. The parent
+/// keeps the tether pipe's write end for the rest of its life (close-on-exec).
+pub fn fork_tethered(death_signal: Option<Signal>) -> anyhow::Result<ForkResult> {
+    let (alive_r, alive_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    let forked = fork_supervised()?;
+    match forked {
+        ForkResult::Child => {
+            drop(alive_w);
+            // The child must never return an error into its parent's code paths (clean-up).
+            if let Err(e) = death_signal.map_or(Ok(()), |sig| die_with_parent(sig, &alive_r)) {
+                std::process::exit(crate::cli::report(&e).into());
+            }
+        }
+        ForkResult::Parent { .. } => std::mem::forget(alive_w),
+    }
+    Ok(forked)
+}
+
 /// When a process started (field 22 of /proc/PID/stat, clock ticks since boot): with the PID,
 /// its identity, which a reused PID does not share.
 pub fn start_time(pid: i32) -> std::io::Result<u64> {
@@ -143,13 +162,36 @@ fn reraise(sig: Signal) {
 }
 
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+static STOP_TIMEOUT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 extern "C" fn forward(sig: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
         unsafe { libc::kill(pid, sig) };
+        let timeout = STOP_TIMEOUT.load(Ordering::Relaxed);
+        if timeout > 0 && [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT].contains(&sig) {
+            // SAFETY: alarm(2) is async-signal-safe; SIGALRM then sends SIGKILL (docker stop).
+            unsafe { libc::alarm(timeout) };
+        }
     }
+}
+
+extern "C" fn stop_now(_: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// `docker stop`'s rule for a supervised PID 1: the kernel drops a forwarded SIGTERM that PID 1
+/// has no handler for, so a stop request becomes SIGKILL after `seconds` (0: never).
+pub fn escalate_stop_after(seconds: u32) {
+    STOP_TIMEOUT.store(seconds, Ordering::Relaxed);
+    let action = signal::SigAction::new(SigHandler::Handler(stop_now), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
+    // SAFETY: the handler only calls kill(2), which is async-signal-safe.
+    let _ = unsafe { signal::sigaction(Signal::SIGALRM, &action) };
 }
 
 /// Pass [`FORWARDED`] signals on to `child` from now on (the parent of a supervised payload).

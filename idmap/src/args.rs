@@ -128,6 +128,10 @@ impl Args {
         if self.show {
             return Ok(Spec::Show { pid, json: self.json });
         }
+        // clap's `requires = "show"` on --json let `idmap PID --json --map-root` write the maps.
+        if self.json {
+            bail!("--json goes with --show: it formats the maps shown, not the ones written");
+        }
         let auto = self.auto.then(|| self.user.clone());
         let uid = Source { given: extents("--uid", &self.uid)?, root: self.map_root, auto: auto.clone() };
         let gid = Source { given: extents("--gid", &self.gid)?, root: self.map_root, auto };

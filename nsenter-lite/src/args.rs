@@ -82,7 +82,7 @@ struct Raw {
     #[arg(long, global = true)]
     explain: bool,
     /// The command to run (default: $SHELL, or /bin/sh)
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     command: Vec<OsString>,
 }
 

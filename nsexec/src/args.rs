@@ -96,6 +96,10 @@ pub struct Args {
     /// Let the command live on if nsexec dies
     #[arg(long, conflicts_with = "kill_child")]
     pub no_kill_child: bool,
+    /// With --pid (no --init): seconds the command, as PID 1, gets after a forwarded SIGTERM or
+    /// SIGINT before SIGKILL, as `docker stop` does (0: wait for ever)
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub stop_timeout: u32,
     /// Write the command's PID (as the caller sees it) to FILE
     #[arg(long, value_name = "FILE")]
     pub pidfile: Option<PathBuf>,
@@ -226,10 +230,14 @@ impl Args {
         spec.setgroups = self.setgroups.as_deref().map(parse_setgroups).transpose()?;
         spec.fork = self.fork;
         spec.init = self.init;
+        spec.stop_timeout = self.stop_timeout;
         spec.kill_child = if self.no_kill_child {
             None
         } else {
-            Some(isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))?)
+            Some(
+                isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))
+                    .map_err(|e| anyhow::anyhow!("--kill-child: {e:#}"))?,
+            )
         };
         spec.pidfile = self.pidfile.clone();
         spec.hostname = self.hostname.as_deref().map(|h| check_name("--hostname", h)).transpose()?;

@@ -151,7 +151,9 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        // Three octal digits whose value fits a byte (\000-\377); anything else stays as it is.
+        let octal = |b: &u8| (b'0'..=b'7').contains(b);
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1] <= b'3' && bytes[i + 1..i + 4].iter().all(octal) {
             out.push((bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'));
             i += 4;
         } else {

@@ -105,7 +105,8 @@ fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::R
 }
 
 fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet) -> anyhow::Result<u8> {
-    let child = match process::fork() {
+    // Tethered: a SIGKILLed cgexec-rs takes its command along (then `cgexec-rs --rm` removes the group).
+    let child = match process::fork_tethered(Some(nix::sys::signal::Signal::SIGKILL)) {
         Ok(ForkResult::Child) => child_main(group, &spec.command, caller_mask),
         Ok(ForkResult::Parent { child }) => child,
         Err(err) => {

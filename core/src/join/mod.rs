@@ -99,7 +99,8 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
         return Err(process::exec(&spec.command));
     }
-    match process::fork_supervised()? {
+    // Tethered: a SIGKILLed nsenter-lite takes its command along.
+    match process::fork_tethered(Some(nix::sys::signal::Signal::SIGKILL))? {
         ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
         ForkResult::Child => {
             creds.after_join(dropped_groups, our_proc.as_ref())?;

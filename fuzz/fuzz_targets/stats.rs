@@ -1,0 +1,21 @@
+//! Every cgroup and proc file format cgstat reads: /proc/stat, cpu.stat, cpuacct.usage,
+//! /proc/net/dev, blkio.throttle.io_service_bytes_recursive, io.stat, cgroup.procs, and the
+//! flat-keyed files (memory.stat, memory.events, memory.oom_control).
+#![no_main]
+
+use isolab_core::cgroup::lifecycle;
+use isolab_core::stats::{cpu, net, sample};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let s = String::from_utf8_lossy(data);
+    let _ = cpu::parse_proc_stat(&s);
+    let _ = cpu::parse_cpu_stat_usage(&s);
+    let _ = cpu::parse_cpuacct_usage(&s);
+    let _ = net::parse_net_dev(&s);
+    let _ = sample::parse_blkio(&s);
+    let _ = sample::parse_io_stat(&s);
+    let _ = sample::parse_procs(&s);
+    let _ = sample::keyed(&s, "inactive_file");
+    let _ = lifecycle::key_value(&s, "oom_kill");
+});
