@@ -18,8 +18,13 @@ deps:
 build:
 	@$(CARGO) build --workspace --quiet
 
+# STATIC=1: glibc static-pie binaries (smaller peak RSS, faster start-up; see bench/RESULTS-static.md).
+TRIPLE := x86_64-unknown-linux-gnu
+RELEASE_DIR := $(if $(STATIC),target/$(TRIPLE)/release,target/release)
+
 release:
-	@$(CARGO) build --workspace --release --quiet
+	@$(if $(STATIC),RUSTFLAGS="-C target-feature=+crt-static") $(CARGO) build --release --quiet \
+	  $(if $(STATIC),--target $(TRIPLE)) $(addprefix -p ,$(TOOLS))
 
 # Every test: unit and property tests, kernel tests on this host (the hybrid layout), then the
 # layout-dependent tests again in the test VM (pure v2, pure v1), then the labs as a student
@@ -37,7 +42,7 @@ install: release
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	install -m 0755 $(addprefix target/release/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(addprefix $(RELEASE_DIR)/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
 	$(CARGO) run --quiet --release -p xtask -- man $(DESTDIR)$(PREFIX)/share/man/man1
 	$(CARGO) run --quiet --release -p xtask -- completions \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
@@ -50,3 +55,4 @@ clean:
 include tests/vm/vm.mk
 include labs/lab.mk
 include fuzz/fuzz.mk
+include bench/bench.mk
