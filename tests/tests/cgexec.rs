@@ -1,7 +1,7 @@
 //! cgexec-rs against the real kernel: limits land in the files of the layout under test (v1,
 //! v2 or hybrid), the article's experiments 7-9 and the pids limit behave, and no group is ever
 //! left behind. Counts and durations are configurable for the slow test VM:
-//! ISOLAB_TEST_LAUNCHES (default 200; 5 in the test VM), ISOLAB_TEST_CPU_SECS (default 3; 2 in
+//! ISOLAB_TEST_LAUNCHES (default 200; 5 in the test VM), ISOLAB_TEST_CPU_SECS (default 3; 1 in
 //! the VM). Timed assertions are bounds that load cannot break (a capped read is never faster
 //! than its cap) or ratios, measured again when a window was disturbed.
 
@@ -185,7 +185,8 @@ fn v1_only_memory_knobs() {
 }
 
 // Block IO throttles land as v1 per-device lines or one v2 io.max line per device.
-// Experiment 9 (DESIGN.md): a direct read of 6 MiB at 2 MiB/s takes >= 2.5 s; unlimited, < 1 s.
+// Experiment 9 (DESIGN.md): a direct read of 6 MiB at 2 MiB/s takes >= 2.5 s; unlimited, well
+// under that.
 #[test]
 fn experiment_9_device_read_bps() {
     need_root!("experiment_9_device_read_bps");
@@ -253,8 +254,6 @@ fn experiment_7_oom_kill_is_reported() {
     run.code(137);
     assert_eq!(run.stderr.trim(), format!("cgexec-rs: {}: killed by the OOM killer (memory limit 100MiB)", g.name()));
     assert!(existing_dirs(g.name()).is_empty());
-    // The same without the limit completes: the kill was the limit's doing.
-    Tool::program("dd").args(&fill[1..]).run().ok();
 }
 
 // Experiment 8: shares 768 vs 256 on one CPU: usage splits about 3:1 (accepted 2:1 to 4:1).
@@ -275,7 +274,7 @@ fn experiment_8_cpu_shares_split_one_cpu() {
     let running = wait_until(5.0, || [&a, &b].iter().all(|g| cgroups::dir("cpuacct", g.name()).exists()));
     assert!(running, "groups did not appear");
     std::thread::sleep(Duration::from_millis(500));
-    let window = Duration::from_secs(isolab_tests::scaled("ISOLAB_TEST_CPU_SECS", 3, 2));
+    let window = Duration::from_secs(isolab_tests::scaled("ISOLAB_TEST_CPU_SECS", 3, 1));
     let usage = || (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
     let mut ratios = Vec::new();
     for _ in 0..3 {
