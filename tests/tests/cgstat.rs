@@ -33,10 +33,11 @@ impl Group {
         children.split_whitespace().next().expect("cgexec-rs has a child").parse().unwrap()
     }
 
-    /// Sample until `ready` holds for the group's JSON (the payload is set up), at most 15 s.
+    /// Sample until `ready` holds for the group's JSON (the payload is set up), at most 30 s
+    /// (a deadline, not a measurement: a loaded test VM may take that long).
     #[track_caller]
     fn wait_for(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut last = String::new();
         while Instant::now() < deadline {
             let run = Tool::new("cgstat").args(["--no-stream", "--interval", "0.05", "--json", &self.name]).run();
@@ -263,7 +264,7 @@ fn net_io_of_the_groups_namespace() {
     let peer = Kill(peer);
     // unshare creates the namespace and then execs: wait until the peer is no longer in ours.
     let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_link(format!("/proc/{}/ns/net", peer.0.id())).ok().as_ref() == Some(&own)
         && Instant::now() < deadline
     {
