@@ -272,8 +272,10 @@ fn experiment_8_cpu_shares_split_one_cpu() {
         spawn(&args)
     };
     let (mut ca, mut cb) = (spawn_with(&a, "768"), spawn_with(&b, "256"));
-    let running = wait_until(20.0, || [&a, &b].iter().all(|g| cgroups::dir("cpuacct", g.name()).exists()));
-    assert!(running, "groups did not appear");
+    // A member in each: cgexec-rs writes the limits before its command joins.
+    let joined = |g: &Guard| std::fs::read_to_string(cgroups::dir("cpu", g.name()).join("cgroup.procs"));
+    let running = wait_until(20.0, || [&a, &b].iter().all(|g| joined(g).is_ok_and(|p| !p.trim().is_empty())));
+    assert!(running, "the loops did not join their groups");
     let weight_file = if layout() == Layout::V2 { "cpu.weight" } else { "cpu.shares" };
     let weight = |g: &Guard| read("cpu", g.name(), weight_file).parse::<f64>().unwrap();
     let expected = weight(&a) / weight(&b);
