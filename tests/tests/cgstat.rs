@@ -187,11 +187,12 @@ fn host_cpu() -> (u64, u64) {
 
 // Lab 8: a busy loop pinned to one CPU is 100 % of one CPU, on Docker's per-CPU scale. cgstat's
 // CPU % is Docker's formula over its own deltas, and agrees with the same formula computed here
-// from independent counters (the loop's schedstat, /proc/stat) over a window around cgstat's:
-// on a CPU shared with other work both read less than 100, and in the test VM, whose tick-based
-// /proc/stat loses the time a loaded host stalls a vCPU, both read more. A stall that hit one
-// window and not the other is sampled again, up to three times; a cgstat off by its CPU count
-// (50 %) or reading the wrong group is off every time.
+// from independent counters (the loop's schedstat, /proc/stat) over a window like cgstat's: as
+// long, with the other CPU as idle (this test asleep, as cgstat is between its readings). On a
+// CPU shared with other work both read less than 100; in the test VM, whose tick-based
+// /proc/stat loses the time a loaded host stalls a busy vCPU, both read more. A stall that hit
+// one window and not the other is sampled again, up to three times; a cgstat off by its CPU
+// count (50 %) or reading the wrong group is off every time.
 #[test]
 fn busy_loop_on_one_cpu_is_about_100_percent() {
     need_root!("busy_loop_on_one_cpu_is_about_100_percent");
@@ -202,15 +203,16 @@ fn busy_loop_on_one_cpu_is_about_100_percent() {
     let mut seen = Vec::new();
     for _ in 0..3 {
         let ((host0, online), ran0) = (host_cpu(), ran_ns(pid));
-        let run = Tool::new("cgstat").args(["--no-stream", "--interval", "0.5", "--json", &g.name]).run();
+        std::thread::sleep(Duration::from_millis(500));
         let ((host1, _), ran1) = (host_cpu(), ran_ns(pid));
+        let reference = (ran1 - ran0) as f64 / (host1 - host0) as f64 * online as f64 * 100.0;
+        let run = Tool::new("cgstat").args(["--no-stream", "--interval", "0.5", "--json", &g.name]).run();
         let v = one_json(&run.ok().stdout);
         let cpu = v["cpu_percent"].as_f64().unwrap();
         assert_eq!(v["CPUPerc"], format!("{cpu:.2}%"));
         let [delta, system, cpus] = ["cpu_delta_ns", "system_delta_ns", "online_cpus"].map(|k| v[k].as_f64().unwrap());
         assert_eq!(cpus as u64, online, "{v}");
         assert!((cpu - delta / system * cpus * 100.0).abs() < 1e-6, "Docker's formula: {v}");
-        let reference = (ran1 - ran0) as f64 / (host1 - host0) as f64 * online as f64 * 100.0;
         seen.push(format!("cgstat {cpu:.1}% vs {reference:.1}%"));
         if (cpu - reference).abs() < 15.0 {
             return;
