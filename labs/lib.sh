@@ -56,7 +56,8 @@ need() {
             echo "FAIL: $tool is not on PATH (build it: cargo build --workspace; or set ISOLAB_BIN)"
             exit 1
         fi
-        if "$tool" --version 2>&1 | grep -q "not built yet"; then
+        # The test VM runs what the host just built and checked; a start costs it 0.3 s there.
+        if [ -z "${ISOLAB_VM_LAYOUT:-}" ] && "$tool" --version 2>&1 | grep -q "not built yet"; then
             echo "FAIL: $tool is not built yet: this lab waits for it"
             exit 1
         fi

@@ -1,7 +1,9 @@
 //! cgexec-rs against the real kernel: limits land in the files of the layout under test (v1,
 //! v2 or hybrid), the article's experiments 7-9 and the pids limit behave, and no group is ever
 //! left behind. Counts and durations are configurable for the slow test VM:
-//! ISOLAB_TEST_LAUNCHES (default 200; 20 in the test VM), ISOLAB_TEST_CPU_SECS (default 3).
+//! ISOLAB_TEST_LAUNCHES (default 200; 5 in the test VM), ISOLAB_TEST_CPU_SECS (default 3; 1 in
+//! the VM). Timed assertions are bounds that load cannot break (a capped read is never faster
+//! than its cap) or ratios, measured again when a window was disturbed.
 
 use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
@@ -183,7 +185,8 @@ fn v1_only_memory_knobs() {
 }
 
 // Block IO throttles land as v1 per-device lines or one v2 io.max line per device.
-// Experiment 9 (DESIGN.md): a direct read of 6 MiB at 2 MiB/s takes >= 2.5 s; unlimited, < 1 s.
+// Experiment 9 (DESIGN.md): a direct read of 6 MiB at 2 MiB/s takes >= 2.5 s; unlimited, well
+// under that.
 #[test]
 fn experiment_9_device_read_bps() {
     need_root!("experiment_9_device_read_bps");
@@ -219,33 +222,45 @@ fn experiment_9_device_read_bps() {
         start.elapsed()
     };
     let limited = timed(&["--device-read-bps", &limit]);
-    let free = timed(&[]);
+    // The cap bites: load can only make the capped read slower, so this bound holds anywhere.
+    assert!(limited >= Duration::from_millis(2500), "throttled read took only {limited:?}");
+    // And it was the cap, not a slow device: unthrottled, the same read is at least twice as
+    // fast. The best of three, as a loaded machine may stall any one of them.
+    let mut free = timed(&[]);
+    for _ in 1..3 {
+        if free * 2 <= limited {
+            break;
+        }
+        free = free.min(timed(&[]));
+    }
     figure(format!(
         "experiment 9: 6 MiB O_DIRECT read: {:.2} s at 2mb/s ({:.2} MiB/s), {:.3} s unlimited",
         limited.as_secs_f64(),
         6.0 / limited.as_secs_f64(),
         free.as_secs_f64()
     ));
-    assert!(limited >= Duration::from_millis(2500), "throttled read took only {limited:?}");
-    assert!(free < Duration::from_secs(1), "unthrottled read took {free:?}");
+    assert!(free * 2 <= limited, "unthrottled read took {free:?}, throttled {limited:?}: the device is the limit");
 }
 
 // Experiment 7: --memory 100m, a process that fills 200 MiB is OOM-killed; cgexec-rs says so in
-// one line, exits 137 and removes the group.
+// one line, exits 137 and removes the group. dd's one 200 MiB buffer, filled by a single read of
+// /dev/zero, is the allocation (python3 takes 10 s just to start in the test VM).
 #[test]
 fn experiment_7_oom_kill_is_reported() {
     need_root!("experiment_7_oom_kill_is_reported");
     let g = Guard::new();
-    let run = cgexec()
-        .args(["--name", g.name(), "-m", "100m", "--", "python3", "-c", "b = b'x' * (200 << 20); print('survived')"])
-        .run();
+    let fill = ["dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1"];
+    let run = cgexec().args(["--name", g.name(), "-m", "100m", "--"]).args(fill).run();
     run.code(137);
-    assert!(!run.stdout.contains("survived"), "{}", run.stdout);
     assert_eq!(run.stderr.trim(), format!("cgexec-rs: {}: killed by the OOM killer (memory limit 100MiB)", g.name()));
     assert!(existing_dirs(g.name()).is_empty());
 }
 
-// Experiment 8: shares 768 vs 256 on one CPU: usage splits about 3:1 (accepted 2:1 to 4:1).
+// Experiment 8: shares 768 vs 256 on one CPU: usage splits as the weights the layout holds, v1
+// shares 768:256 = 3:1, v2 weights 80:35 = 2.3:1 (runc's mapping); accepted within a factor 1.5
+// either way. A window in which the machine stalled the CPU (the VM's vCPU descheduled by a
+// loaded host charges the whole stall to whichever loop ran) is measured again, up to three
+// windows: equal weights (1:1) or swapped ones fail all three.
 #[test]
 fn experiment_8_cpu_shares_split_one_cpu() {
     need_root!("experiment_8_cpu_shares_split_one_cpu");
@@ -257,25 +272,44 @@ fn experiment_8_cpu_shares_split_one_cpu() {
         spawn(&args)
     };
     let (mut ca, mut cb) = (spawn_with(&a, "768"), spawn_with(&b, "256"));
-    let running = wait_until(5.0, || [&a, &b].iter().all(|g| cgroups::dir("cpuacct", g.name()).exists()));
-    assert!(running, "groups did not appear");
+    // A member in each: cgexec-rs writes the limits before its command joins.
+    let joined = |g: &Guard| std::fs::read_to_string(cgroups::dir("cpu", g.name()).join("cgroup.procs"));
+    let running = wait_until(20.0, || [&a, &b].iter().all(|g| joined(g).is_ok_and(|p| !p.trim().is_empty())));
+    assert!(running, "the loops did not join their groups");
+    let weight_file = if layout() == Layout::V2 { "cpu.weight" } else { "cpu.shares" };
+    let weight = |g: &Guard| read("cpu", g.name(), weight_file).parse::<f64>().unwrap();
+    let expected = weight(&a) / weight(&b);
+    assert!(expected > 2.0, "768 shares must weigh over twice 256 on any layout: {weight_file} ratio {expected:.2}");
+    let fits = |ratio: f64| (expected / 1.5..=expected * 1.5).contains(&ratio);
     std::thread::sleep(Duration::from_millis(500));
-    let before = (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
-    std::thread::sleep(Duration::from_secs(isolab_tests::scaled("ISOLAB_TEST_CPU_SECS", 3, 3)));
-    let after = (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
+    let window = Duration::from_secs(isolab_tests::scaled("ISOLAB_TEST_CPU_SECS", 3, 1));
+    let usage = || (cgroups::cpu_usage_usec(a.name()), cgroups::cpu_usage_usec(b.name()));
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let before = usage();
+        std::thread::sleep(window);
+        let after = usage();
+        let (ua, ub) = ((after.0 - before.0) as f64, (after.1 - before.1) as f64);
+        let ratio = ua / ub.max(1.0);
+        figure(format!(
+            "experiment 8: usage {:.0} ms vs {:.0} ms, ratio {ratio:.2} ({:.0}% / {:.0}%)",
+            ua / 1000.0,
+            ub / 1000.0,
+            100.0 * ua / (ua + ub),
+            100.0 * ub / (ua + ub)
+        ));
+        ratios.push(ratio);
+        if fits(ratio) {
+            break;
+        }
+    }
     sigterm(&ca);
     sigterm(&cb);
     let (sa, sb) = (ca.wait().unwrap(), cb.wait().unwrap());
-    let (ua, ub) = ((after.0 - before.0) as f64, (after.1 - before.1) as f64);
-    let ratio = ua / ub.max(1.0);
-    figure(format!(
-        "experiment 8: usage {:.0} ms vs {:.0} ms, ratio {ratio:.2} ({:.0}% / {:.0}%)",
-        ua / 1000.0,
-        ub / 1000.0,
-        100.0 * ua / (ua + ub),
-        100.0 * ub / (ua + ub)
-    ));
-    assert!((2.0..=4.0).contains(&ratio), "usage ratio {ratio:.2} outside 2..4 ({ua} vs {ub} us)");
+    assert!(
+        ratios.iter().any(|&r| fits(r)),
+        "usage ratios {ratios:.2?}, none within 1.5x of {weight_file} {expected:.2}"
+    );
     assert_eq!(
         (sa.signal(), sb.signal()),
         (Some(libc::SIGTERM), Some(libc::SIGTERM)),
@@ -291,22 +325,19 @@ fn pids_limit_contains_a_fork_loop() {
     need_root!("pids_limit_contains_a_fork_loop");
     let g = Guard::new();
     let current = cgroups::dir("pids", g.name()).join("pids.current");
-    let script = "import os, sys, time\n\
-        kids, fails = 0, 0\n\
-        for i in range(50):\n\
-        \x20   try:\n\
-        \x20       pid = os.fork()\n\
-        \x20   except OSError:\n\
-        \x20       fails += 1\n\
-        \x20       continue\n\
-        \x20   if pid == 0:\n\
-        \x20       time.sleep(60)\n\
-        \x20       os._exit(0)\n\
-        \x20   kids += 1\n\
-        print(kids, fails, open(sys.argv[1]).read().strip())\n";
+    // perl, as lab 10's bomb: a failed fork is a value there (python3 takes 10 s to start in the VM).
+    let script = "my ($kids, $fails) = (0, 0);\n\
+        for (1 .. 50) {\n\
+        \x20   my $pid = fork;\n\
+        \x20   if (!defined $pid) { $fails++; next }\n\
+        \x20   if ($pid == 0) { sleep 60; exit 0 }\n\
+        \x20   $kids++;\n\
+        }\n\
+        open(my $f, '<', $ARGV[0]) or die $!;\n\
+        chomp(my $current = <$f>);\n\
+        print \"$kids $fails $current\\n\";\n";
     let start = Instant::now();
-    let run =
-        cgexec().args(["--name", g.name(), "--pids-limit", "20", "--", "python3", "-c", script]).arg(&current).run();
+    let run = cgexec().args(["--name", g.name(), "--pids-limit", "20", "--", "perl", "-e", script]).arg(&current).run();
     run.ok();
     assert_eq!(run.stdout.trim(), "19 31 20", "forked, failed, pids.current");
     assert!(start.elapsed() < Duration::from_secs(30), "the sleepers were waited for instead of killed");
@@ -318,7 +349,8 @@ fn pids_limit_contains_a_fork_loop() {
 fn many_launches_leave_no_group() {
     need_root!("many_launches_leave_no_group");
     let g = Guard::new();
-    let n = isolab_tests::scaled("ISOLAB_TEST_LAUNCHES", 200, 20);
+    // Five in the VM, where one launch of /bin/true takes 0.6 s: enough to reuse the name.
+    let n = isolab_tests::scaled("ISOLAB_TEST_LAUNCHES", 200, 5);
     let start = Instant::now();
     for _ in 0..n {
         cgexec().args(["--name", g.name(), "-m", "64m", "--pids-limit", "100", "--", "true"]).run().ok();
@@ -335,7 +367,7 @@ fn sigterm_mid_run_still_cleans_up() {
     need_root!("sigterm_mid_run_still_cleans_up");
     let g = Guard::new();
     let mut child = spawn(&["--name", g.name(), "--", "sleep", "30"]);
-    let joined = wait_until(5.0, || {
+    let joined = wait_until(20.0, || {
         let procs = cgroups::dir("pids", g.name()).join("cgroup.procs");
         std::fs::read_to_string(procs).is_ok_and(|p| !p.trim().is_empty())
     });
@@ -357,11 +389,25 @@ fn double_forked_daemon_is_killed_with_the_group() {
     let script = format!("(sleep 300 >/dev/null 2>&1 & echo $! > {}); exit 0", pidfile.display());
     cgexec().args(["--name", g.name(), "--", "sh", "-c", &script]).run().ok();
     let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    assert!(wait_until(3.0, || !alive(pid)), "daemon {pid} survived its group");
+    assert!(wait_until(10.0, || !alive(pid)), "daemon {pid} survived its group");
     assert!(existing_dirs(g.name()).is_empty());
 }
 
-// Bad input: exit 125, one line naming the flag, and nothing created.
+// A CPU outside the caller's cpuset (v1 cpuset.cpus, v2 cpuset.cpus.effective: the one refusal
+// that reads the layout, so the test VM runs it) is refused as Docker refuses it, creating nothing.
+#[test]
+fn cpuset_beyond_the_available_cpus_is_refused() {
+    need_root!("cpuset_beyond_the_available_cpus_is_refused");
+    let g = Guard::new();
+    cgexec()
+        .args(["--name", g.name(), "--cpuset-cpus", "0,4095", "--", "true"])
+        .run()
+        .refused("--cpuset-cpus: 4095 not available");
+    assert!(existing_dirs(g.name()).is_empty(), "created {:?}", existing_dirs(g.name()));
+}
+
+// Bad input: exit 125, one line naming the flag, and nothing created. All refused before any
+// cgroup file is read, the same on every layout: the test VM skips this test.
 #[test]
 fn bad_input_is_refused_and_creates_nothing() {
     need_root!("bad_input_is_refused_and_creates_nothing");
@@ -376,7 +422,6 @@ fn bad_input_is_refused_and_creates_nothing() {
         (&["--device-read-bps", "/dev/isolab-nonexistent:1mb"], "/dev/isolab-nonexistent"),
         (&["--device-read-iops", "/dev/loop0:1.5"], "--device-read-iops"),
         (&["--cpuset-cpus", "0-"], "--cpuset-cpus: invalid list"),
-        (&["--cpuset-cpus", "4095"], "--cpuset-cpus: 4095 not available"),
         (&["--cpus", "4096"], "--cpus: range of CPUs"),
         (&["--cpu-shares", "1"], "--cpu-shares"),
         (&["--blkio-weight", "5"], "--blkio-weight"),
@@ -441,7 +486,7 @@ fn exec_keep_and_rm() {
     let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     assert!(alive(pid), "--keep must leave the group's processes");
     cgexec().args(["--rm", g.name()]).run().ok();
-    assert!(wait_until(3.0, || !alive(pid)), "--rm left {pid} running");
+    assert!(wait_until(10.0, || !alive(pid)), "--rm left {pid} running");
     assert!(existing_dirs(g.name()).is_empty());
     cgexec().args(["--rm", g.name()]).run().refused("no group named");
 }

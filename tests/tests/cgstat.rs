@@ -33,10 +33,11 @@ impl Group {
         children.split_whitespace().next().expect("cgexec-rs has a child").parse().unwrap()
     }
 
-    /// Sample until `ready` holds for the group's JSON (the payload is set up), at most 15 s.
+    /// Sample until `ready` holds for the group's JSON (the payload is set up), at most 30 s
+    /// (a deadline, not a measurement: a loaded test VM may take that long).
     #[track_caller]
     fn wait_for(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut last = String::new();
         while Instant::now() < deadline {
             let run = Tool::new("cgstat").args(["--no-stream", "--interval", "0.05", "--json", &self.name]).run();
@@ -133,12 +134,10 @@ fn assert_reads(name: &str, file: &str) {
 #[test]
 fn memory_limit_and_json_agree_with_the_table() {
     need_root!("memory_limit_and_json_agree_with_the_table");
-    // The shell holds about 20 MB of 'a's in a variable, so the usage is well above noise.
-    let g = Group::start(
-        &["--memory", "100m"],
-        &["sh", "-c", "x=$(head -c 20000000 /dev/zero | tr '\\0' a); sleep 30; : \"$x\""],
-    );
-    g.wait_for("held its 20 MB", |v| v["mem_usage_bytes"].as_u64().is_some_and(|u| u > 19_000_000) && v["pids"] == 2);
+    // perl holds 20 MB of 'a's in a string (grown in place: one copy), so the usage is well
+    // above noise; a shell pipeline would take 10 s to fill it in the test VM.
+    let g = Group::start(&["--memory", "100m"], &["perl", "-e", "$x = 'a'; $x x= 20_000_000; sleep 30"]);
+    g.wait_for("held its 20 MB", |v| v["mem_usage_bytes"].as_u64().is_some_and(|u| u > 19_000_000) && v["pids"] == 1);
     assert_reads(&g.name, layout().memory);
 
     let table = Tool::new("cgstat").args(["--no-stream", "--interval", "0.2", &g.name]).run();
@@ -174,7 +173,26 @@ fn ran_ns(pid: u32) -> u64 {
     text.split_whitespace().next().unwrap().parse().unwrap()
 }
 
-// Lab 8: a busy loop pinned to one CPU is 100 % of one CPU, on Docker's per-CPU scale.
+/// The host's CPU time as Docker counts it (the first seven fields of /proc/stat's `cpu ` line,
+/// USER_HZ ticks taken as 10 ms) in nanoseconds, and the number of `cpuN` lines. Parsed here,
+/// not by isolab-core, so that the test does not grade cgstat with its own code.
+fn host_cpu() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let ticks: u64 =
+        text.lines().next().unwrap().split_whitespace().skip(1).take(7).map(|t| t.parse::<u64>().unwrap()).sum();
+    let online =
+        text.lines().filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit)).count();
+    (ticks * 10_000_000, online as u64)
+}
+
+// Lab 8: a busy loop pinned to one CPU is 100 % of one CPU, on Docker's per-CPU scale. cgstat's
+// CPU % is Docker's formula over its own deltas, and agrees with the same formula computed here
+// from independent counters (the loop's schedstat, /proc/stat) over a window like cgstat's: as
+// long, with the other CPU as idle (this test asleep, as cgstat is between its readings). On a
+// CPU shared with other work both read less than 100; in the test VM, whose tick-based
+// /proc/stat loses the time a loaded host stalls a busy vCPU, both read more. A stall that hit
+// one window and not the other is sampled again, up to three times; a cgstat off by its CPU
+// count (50 %) or reading the wrong group is off every time.
 #[test]
 fn busy_loop_on_one_cpu_is_about_100_percent() {
     need_root!("busy_loop_on_one_cpu_is_about_100_percent");
@@ -182,22 +200,25 @@ fn busy_loop_on_one_cpu_is_about_100_percent() {
     g.wait_for("ran", |v| v["pids"] == 1);
     assert_reads(&g.name, layout().cpu);
     let pid = g.payload_pid();
-    let (t0, ran0) = (Instant::now(), ran_ns(pid));
-    let v =
-        one_json(&Tool::new("cgstat").args(["--no-stream", "--interval", "0.5", "--json", &g.name]).run().ok().stdout);
-    let ran = (ran_ns(pid) - ran0) as f64 / t0.elapsed().as_nanos() as f64 * 100.0;
-    let cpu = v["cpu_percent"].as_f64().unwrap();
-    assert_eq!(v["CPUPerc"], format!("{cpu:.2}%"));
-    // On a host whose CPU 0 is shared with other work the loop gets less than a whole CPU;
-    // cgstat must then agree with the scheduler's count, and be 80..105 when the CPU is free.
-    assert!((cpu - ran).abs() < 15.0, "cgstat {cpu:.1}% vs the loop's own {ran:.1}%: {v}");
-    if ran >= 90.0 {
-        assert!((80.0..=105.0).contains(&cpu), "{v}");
-    } else {
-        use std::io::Write as _;
-        let _ =
-            writeln!(std::io::stderr(), "NOTE busy_loop: CPU 0 is shared, the loop ran {ran:.0}% (cgstat {cpu:.0}%)");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let ((host0, online), ran0) = (host_cpu(), ran_ns(pid));
+        std::thread::sleep(Duration::from_millis(500));
+        let ((host1, _), ran1) = (host_cpu(), ran_ns(pid));
+        let reference = (ran1 - ran0) as f64 / (host1 - host0) as f64 * online as f64 * 100.0;
+        let run = Tool::new("cgstat").args(["--no-stream", "--interval", "0.5", "--json", &g.name]).run();
+        let v = one_json(&run.ok().stdout);
+        let cpu = v["cpu_percent"].as_f64().unwrap();
+        assert_eq!(v["CPUPerc"], format!("{cpu:.2}%"));
+        let [delta, system, cpus] = ["cpu_delta_ns", "system_delta_ns", "online_cpus"].map(|k| v[k].as_f64().unwrap());
+        assert_eq!(cpus as u64, online, "{v}");
+        assert!((cpu - delta / system * cpus * 100.0).abs() < 1e-6, "Docker's formula: {v}");
+        seen.push(format!("cgstat {cpu:.1}% vs {reference:.1}%"));
+        if (cpu - reference).abs() < 15.0 {
+            return;
+        }
     }
+    panic!("cgstat's CPU % never agreed with the loop's own count within 15 points: {seen:?}");
 }
 
 // Lab 10's counter: PIDS is the number of processes in the group.
@@ -245,7 +266,7 @@ fn net_io_of_the_groups_namespace() {
     let peer = Kill(peer);
     // unshare creates the namespace and then execs: wait until the peer is no longer in ours.
     let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_link(format!("/proc/{}/ns/net", peer.0.id())).ok().as_ref() == Some(&own)
         && Instant::now() < deadline
     {

@@ -39,6 +39,13 @@ pub fn parse_proc_stat(text: &str) -> Option<HostCpu> {
     Some(HostCpu { system_ns: system_ns?, online })
 }
 
+/// The host's counters halfway between two reads of /proc/stat (the moment of the reads of the
+/// groups' counters made between them); the CPU count of the later read.
+pub fn midpoint(first: HostCpu, second: HostCpu) -> HostCpu {
+    let half_apart = second.system_ns.saturating_sub(first.system_ns) / 2;
+    HostCpu { system_ns: first.system_ns + half_apart, online: second.online }
+}
+
 /// Docker's CPU %: the group's share of the host's time between two samples, per CPU.
 pub fn percent(group_before: u64, group_after: u64, host_before: HostCpu, host_after: HostCpu) -> f64 {
     let cpu_delta = group_after.saturating_sub(group_before);
@@ -95,6 +102,15 @@ mod tests {
         assert_eq!(percent(0, 10, host(7, 2), host(7, 2)), 0.0);
         // A counter that went backwards (group re-created under the same name) is 0, not a panic.
         assert_eq!(percent(10, 5, host(0, 2), host(10, 2)), 0.0);
+    }
+
+    #[test]
+    fn midpoint_of_two_reads() {
+        let host = |s, online| HostCpu { system_ns: s, online };
+        assert_eq!(midpoint(host(100, 2), host(140, 2)), host(120, 2));
+        assert_eq!(midpoint(host(100, 2), host(100, 3)), host(100, 3));
+        // A counter that went backwards is not averaged below the first read.
+        assert_eq!(midpoint(host(100, 2), host(90, 2)), host(100, 2));
     }
 
     proptest::proptest! {

@@ -4,7 +4,12 @@
 //! Rules that bite:
 //! - CPU % needs two readings of the group's cumulative CPU time and of the host's /proc/stat,
 //!   an interval apart; `--no-stream` still waits one interval. While streaming, each sample's
-//!   reading is the next one's "before", so every file is read once per sample.
+//!   reading is the next one's "before", so every file is read once per sample (/proc/stat twice).
+//! - The two counters must be read at the same moment, or the time between them counts on one
+//!   side only: a slow machine (the test VM read 419 % of two CPUs when the groups' counters came
+//!   after /proc/stat and other groups' files) or a descheduled cgstat skews the percentage. So
+//!   each sample reads /proc/stat, every group's CPU counter, /proc/stat again, and only then the
+//!   slower files; the host's time is the midpoint of its two reads.
 //! - MEM USAGE is usage less inactive file pages; LIMIT is capped at the host's MemTotal (so an
 //!   unlimited group shows the host's memory, as Docker does).
 //! - NET I/O belongs to a network namespace, not a cgroup: it is read through a member
@@ -51,7 +56,8 @@ pub struct Spec {
     pub no_trunc: bool,
 }
 
-/// One instant: the host's CPU counters and each group's CPU time, keyed by [`key`].
+/// One instant: the host's CPU counters and each group's CPU time, keyed by [`key`], read back
+/// to back.
 struct Instant {
     host: Option<HostCpu>,
     cpu_ns: HashMap<PathBuf, u64>,
@@ -67,10 +73,15 @@ fn read_host_cpu() -> Option<HostCpu> {
 }
 
 impl Instant {
-    /// The first "before": CPU times only.
-    fn cpu_only(targets: &[Target]) -> Instant {
-        let host = read_host_cpu();
+    /// /proc/stat, every group's CPU time, /proc/stat again; the host's time is the midpoint, so
+    /// a pause during the reads skews the percentage by half of it at most, on either side alike.
+    fn take(targets: &[Target]) -> Instant {
+        let first = read_host_cpu();
         let cpu_ns = targets.iter().filter_map(|t| Some((key(t), sample::read_cpu(t)?))).collect();
+        let host = match (first, read_host_cpu()) {
+            (Some(a), Some(b)) => Some(cpu::midpoint(a, b)),
+            (a, b) => b.or(a),
+        };
         Instant { host, cpu_ns }
     }
 }
@@ -80,27 +91,27 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
     let mut targets = lookup::resolve(&spec.selection)?;
-    let mut before = Instant::cpu_only(&targets);
+    let mut before = Instant::take(&targets);
     let mut out = Output::new(&spec);
     for n in 0.. {
         std::thread::sleep(spec.interval);
         if n > 0 && lookup::relists(&spec.selection) {
             targets = lookup::resolve(&spec.selection)?;
         }
-        let host = read_host_cpu();
+        let now = Instant::take(&targets);
         let mut net = NetReader::new(own_net);
-        let readings: Vec<Reading> = targets.iter().map(|t| sample::read(t, &mut net)).collect();
+        let readings: Vec<Reading> =
+            targets.iter().map(|t| sample::read(t, now.cpu_ns.get(&key(t)).copied(), &mut net)).collect();
         let samples: Vec<Sample> = targets
             .iter()
             .zip(&readings)
-            .map(|(t, r)| compute(t, r, before.cpu_ns.get(&key(t)).copied(), (before.host, host), host_memory))
+            .map(|(t, r)| compute(t, r, before.cpu_ns.get(&key(t)).copied(), (before.host, now.host), host_memory))
             .collect();
         out.write(&samples, n)?;
         if !spec.stream {
             break;
         }
-        let cpu_ns = targets.iter().zip(&readings).filter_map(|(t, r)| Some((key(t), r.cpu_ns?))).collect();
-        before = Instant { host, cpu_ns };
+        before = now;
     }
     Ok(0)
 }

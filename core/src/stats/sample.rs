@@ -176,13 +176,14 @@ pub fn parse_procs(text: &str) -> Vec<u32> {
     text.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
-/// Read every file of a group once.
-pub fn read(target: &Target, net: &mut NetReader) -> Reading {
+/// Read every other file of a group once; its CPU time `cpu_ns` was read beforehand, at the
+/// moment the host's /proc/stat was (see the module `stats`).
+pub fn read(target: &Target, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
     let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
     let pids_current =
         target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
     Reading {
-        cpu_ns: read_cpu(target),
+        cpu_ns,
         memory: target.memory.as_ref().and_then(read_memory),
         block: target.io.as_ref().and_then(read_block),
         pids: pids_current.or_else(|| procs.as_ref().map(|p| p.len() as u64)),
@@ -273,7 +274,7 @@ mod tests {
             pids: Some(gone.clone()),
             procs: Some(gone.dir),
         };
-        let r = read(&target, &mut NetReader::new(None));
+        let r = read(&target, read_cpu(&target), &mut NetReader::new(None));
         assert_eq!(r, Reading { cpu_ns: None, memory: None, block: None, pids: None, net: Net::NoProcess });
     }
 

@@ -110,7 +110,7 @@ impl Drop for PersistedNet {
 }
 
 pub fn wait_for_process(mut find: impl FnMut() -> Option<i32>) -> Option<i32> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Some(pid) = find() {
             return Some(pid);
