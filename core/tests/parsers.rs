@@ -396,7 +396,7 @@ proptest! {
         let _ = lifecycle::key_value(&text, "oom_kill");
     }
 
-    // cpu.stat's usage_usec for every value a real group can reach (see the ignored test below
+    // cpu.stat's usage_usec for every value a real group can reach (see the test below
     // for the top of the u64 range).
     #[test]
     fn cpu_stat_usage_round_trip(us in 0u64..u64::MAX / 1000, rest in keyed_file()) {
@@ -488,7 +488,6 @@ proptest! {
 // value past u64::MAX / 1000 and panics in a debug build (wraps silently in release). The kernel
 // does not write such a value, but a parser must not panic on any input: `us.checked_mul(1000)`.
 #[test]
-#[ignore = "known bug: parse_cpu_stat_usage overflows; fix belongs to core/src/stats"]
 fn cpu_stat_usage_at_the_top_of_u64() {
     assert_eq!(cpu::parse_cpu_stat_usage(&format!("usage_usec {}\n", u64::MAX)), None);
 }
