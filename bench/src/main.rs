@@ -29,11 +29,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut o = Options {
         quick: false,
-        paths: Paths {
-            bin: "target/release".into(),
-            cbin: "target/bench".into(),
-            rootfs: "rootfs".into(),
-        },
+        paths: Paths { bin: "target/release".into(), cbin: "target/bench".into(), rootfs: "rootfs".into() },
         results: "bench/RESULTS.md".into(),
         only: None,
     };

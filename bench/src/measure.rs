@@ -81,7 +81,8 @@ fn run_step(argv: &[String]) -> Result<u64, String> {
 /// CLONE_VM (posix_spawn), and exec then charges the harness's own memory to the child's
 /// ru_maxrss (the kernel takes the old mm's high-water mark at exec).
 fn spawn(argv: &[String]) -> Result<libc::pid_t, String> {
-    let c: Vec<CString> = argv.iter().map(|a| CString::new(a.as_str()).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let c: Vec<CString> =
+        argv.iter().map(|a| CString::new(a.as_str()).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let mut ptrs: Vec<*const libc::c_char> = c.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").map_err(|e| e.to_string())?;

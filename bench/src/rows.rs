@@ -82,7 +82,10 @@ pub fn ns_pid(p: &Paths) -> Row {
         title: "PID + mount namespace, fresh /proc",
         sides: vec![
             Side::new("nsexec --pid --mount", &[&p.tool("nsexec"), "--pid", "--mount", "/bin/true"]),
-            Side::new("unshare --fork --pid --mount-proc", &["unshare", "--fork", "--pid", "--mount-proc", "/bin/true"]),
+            Side::new(
+                "unshare --fork --pid --mount-proc",
+                &["unshare", "--fork", "--pid", "--mount-proc", "/bin/true"],
+            ),
             Side::new("C floor: nsbase mpP", &[&p.c("nsbase"), "mpP", "/bin/true"]),
         ],
         goals: goals(&[(1, 1.0), (2, 1.1)]),
@@ -142,7 +145,8 @@ pub fn cg_cycle(p: &Paths, g: &Groups) -> Result<Row, String> {
         argv.push(g.cg_path(c, &format!("cycle/lc-{c}")));
         argv
     };
-    let libcgroup = vec![create, set("memory", &LIMIT_FILES), set("cpu", &LIMIT_FILES), set("pids", &LIMIT_FILES), join, delete];
+    let libcgroup =
+        vec![create, set("memory", &LIMIT_FILES), set("cpu", &LIMIT_FILES), set("pids", &LIMIT_FILES), join, delete];
     let mut base = vec![p.c("cgbase")];
     base.extend(CONTROLLERS.iter().map(|c| g.dir(c, "cycle/base").display().to_string()));
     base.extend(LIMIT_FILES.iter().map(|(c, f, v)| format!("{}={v}", g.dir(c, "cycle/base").join(f).display())));
@@ -187,9 +191,11 @@ pub fn cg_exec(p: &Paths, g: &Groups) -> Result<Row, String> {
         title: "cgroup: run in place in a group (cgexec-rs --exec makes it; cgexec -g joins one)",
         sides: vec![
             // The group --exec leaves behind is removed untimed after each run.
-            Side::seq("cgexec-rs --exec (new group)", vec![ours]).after(move || made.iter().for_each(|d| {
-                let _ = std::fs::remove_dir(d);
-            })),
+            Side::seq("cgexec-rs --exec (new group)", vec![ours]).after(move || {
+                made.iter().for_each(|d| {
+                    let _ = std::fs::remove_dir(d);
+                })
+            }),
             Side::seq("cgexec -g (existing group)", vec![join]),
             Side::seq("C floor: cgbase -j (join + exec)", vec![base]),
         ],
@@ -216,7 +222,14 @@ pub fn chain(p: &Paths, g: &Groups, bundle: Option<&Bundle>) -> Result<Row, Stri
         sides.push(Side::new("runc run (same rootfs and limits)", &["runc", "run", "--bundle", &dir, &b.id]));
     }
     let goals = goals(&(1..sides.len()).map(|i| (i, 1.0)).collect::<Vec<_>>());
-    Ok(Row { id: "chain", title: "full launch: limits + every namespace + id map + rootfs", sides, goals, slow: true, guard: None })
+    Ok(Row {
+        id: "chain",
+        title: "full launch: limits + every namespace + id map + rootfs",
+        sides,
+        goals,
+        slow: true,
+        guard: None,
+    })
 }
 
 /// cgstat over `count` empty groups against cgread reading the same files: cgstat's first

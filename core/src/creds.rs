@@ -156,7 +156,8 @@ fn apply_capabilities(creds: &Creds, new_uid: Option<u32>) -> anyhow::Result<()>
         creds.cap_drop.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
     };
     // Reading the bounding set is one prctl per capability (41): only when something is dropped.
-    let bounding = if dropped.is_empty() { HashSet::new() } else { caps::read(None, CapSet::Bounding).unwrap_or_default() };
+    let bounding =
+        if dropped.is_empty() { HashSet::new() } else { caps::read(None, CapSet::Bounding).unwrap_or_default() };
     for cap in dropped.iter().filter(|c| bounding.contains(c)) {
         caps_step(format!("PR_CAPBSET_DROP, {cap}"), || caps::drop(None, CapSet::Bounding, *cap))?;
     }

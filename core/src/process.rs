@@ -100,6 +100,19 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
+/// The PID written in a pidfile (`nsexec --pidfile`, `echo $$ > F`) (first line, surrounding blanks ignored).
+pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        crate::cli::coded(crate::cli::EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), plain_io(&e)))
+    })?;
+    let first = text.lines().next().unwrap_or("").trim();
+    first
+        .parse::<i32>()
+        .ok()
+        .filter(|&pid| pid > 0)
+        .with_context(|| format!("--pidfile: {} does not hold a process id (found {first:?})", path.display()))
+}
+
 /// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
 pub fn exec(argv: &[OsString]) -> anyhow::Error {
     let Some((prog, args)) = argv.split_first() else {
@@ -189,7 +202,8 @@ extern "C" fn stop_now(_: libc::c_int) {
 /// has no handler for, so a stop request becomes SIGKILL after `seconds` (0: never).
 pub fn escalate_stop_after(seconds: u32) {
     STOP_TIMEOUT.store(seconds, Ordering::Relaxed);
-    let action = signal::SigAction::new(SigHandler::Handler(stop_now), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
+    let action =
+        signal::SigAction::new(SigHandler::Handler(stop_now), signal::SaFlags::SA_RESTART, signal::SigSet::empty());
     // SAFETY: the handler only calls kill(2), which is async-signal-safe.
     let _ = unsafe { signal::sigaction(Signal::SIGALRM, &action) };
 }
@@ -268,6 +282,17 @@ mod tests {
         assert_eq!(parse_start_time("garbage"), None);
         let me = std::process::id() as i32;
         assert_eq!(start_time(me).unwrap(), start_time(me).unwrap());
+    }
+
+    #[test]
+    fn pidfiles_hold_one_positive_pid() {
+        let dir = std::env::temp_dir().join(format!("isolab-pidfile-test-{}", std::process::id()));
+        std::fs::write(&dir, " 4242 \n").unwrap();
+        assert_eq!(read_pidfile(&dir).unwrap(), 4242);
+        std::fs::write(&dir, "0\n").unwrap();
+        assert!(read_pidfile(&dir).unwrap_err().to_string().contains("does not hold a process id"));
+        std::fs::remove_file(&dir).unwrap();
+        assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
     }
 
     #[test]

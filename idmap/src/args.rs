@@ -138,8 +138,7 @@ impl Args {
         if uid.is_empty() && gid.is_empty() {
             bail!("nothing to map: give --uid, --gid, --map-root or --auto (or --show to read the maps)");
         }
-        let setgroups =
-            self.setgroups.as_deref().map(|s| if s == "allow" { Setgroups::Allow } else { Setgroups::Deny });
+        let setgroups = self.setgroups.as_deref().map(Setgroups::parse).transpose()?;
         Ok(Spec::Write { pid, uid, gid, setgroups })
     }
 }

@@ -227,7 +227,7 @@ impl Args {
         if spec.maps != MapRequest::None {
             spec.flags |= ns_flag("user");
         }
-        spec.setgroups = self.setgroups.as_deref().map(parse_setgroups).transpose()?;
+        spec.setgroups = self.setgroups.as_deref().map(Setgroups::parse).transpose()?;
         spec.fork = self.fork;
         spec.init = self.init;
         spec.stop_timeout = self.stop_timeout;
@@ -335,14 +335,6 @@ fn ns_flag(name: &str) -> i32 {
 
 fn cap(flag: &str, name: &str) -> anyhow::Result<creds::Capability> {
     creds::parse_capability(name).map_err(|e| anyhow::anyhow!("{flag}: {e:#}"))
-}
-
-fn parse_setgroups(s: &str) -> anyhow::Result<Setgroups> {
-    match s {
-        "allow" => Ok(Setgroups::Allow),
-        "deny" => Ok(Setgroups::Deny),
-        _ => bail!("invalid --setgroups '{s}': expected allow or deny"),
-    }
 }
 
 /// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no NUL or newline.

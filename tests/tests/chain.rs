@@ -52,7 +52,10 @@ impl Drop for Container {
 
 /// The cgroup path of the memory hierarchy (v1) or the unified one (v2) in /proc/self/cgroup text.
 fn memory_line(proc_cgroup: &str) -> String {
-    let line = proc_cgroup.lines().find(|l| l.contains(":memory:")).or_else(|| proc_cgroup.lines().find(|l| l.starts_with("0::")));
+    let line = proc_cgroup
+        .lines()
+        .find(|l| l.contains(":memory:"))
+        .or_else(|| proc_cgroup.lines().find(|l| l.starts_with("0::")));
     line.unwrap_or_default().to_string()
 }
 
@@ -65,9 +68,8 @@ fn exec_by_name_joins_namespaces_and_group() {
     inside.ok();
     // In the container's cgroup namespace the group is its root.
     assert!(memory_line(&inside.stdout).ends_with(":/"), "{}", inside.stdout);
-    let outside = Tool::new("nsenter-lite")
-        .args(["--container", &c.name, "-u", "--", "cat", "/proc/self/cgroup"])
-        .run();
+    let outside =
+        Tool::new("nsenter-lite").args(["--container", &c.name, "-u", "--", "cat", "/proc/self/cgroup"]).run();
     assert!(memory_line(&outside.ok().stdout).ends_with(&format!("/{}", c.name)), "{}", outside.stdout);
     let stay = Tool::new("nsenter-lite")
         .args(["--container", &c.name, "--no-join-cgroup", "-u", "--", "cat", "/proc/self/cgroup"])

@@ -186,6 +186,7 @@ fn signal_the_chain(tool: &str, tag: &str) {
     let mut failures = Vec::new();
     let start = Instant::now();
     for (sig, sig_name) in SIGNALS {
+        let mut signalled = 0;
         for n in 0..runs {
             let name = name(&format!("{tag}-{sig_name}"), n);
             let mut child = chain(&name, "sleep 0.1").spawn().unwrap();
@@ -198,6 +199,7 @@ fn signal_the_chain(tool: &str, tag: &str) {
             };
             seen.extend(tree(top));
             kill(target, sig);
+            signalled += 1;
             let status = finish(&mut child, Duration::from_secs(10));
             if sig == libc::SIGKILL && tool == "cgexec-rs" {
                 // The documented remedy for a killed supervisor (cgexec-rs --help): --rm.
@@ -216,6 +218,8 @@ fn signal_the_chain(tool: &str, tag: &str) {
                 let _ = Command::new(bin("cgexec-rs")).args(["--rm", &name]).status();
             }
         }
+        // A run whose launch ended before the tool appeared signals nothing; most must not.
+        assert!(signalled * 2 >= runs, "SIG{sig_name} reached {tool} in only {signalled} of {runs} runs");
     }
     say(&format!("faults: {} signal runs on {tool} in {:?}", runs * 3, start.elapsed()));
     assert!(failures.is_empty(), "{} runs left something:\n{}", failures.len(), failures.join("\n"));
@@ -298,14 +302,8 @@ fn signals_to_nsenter_lite_leave_nothing() {
     assert!(failures.is_empty(), "{} runs left something:\n{}", failures.len(), failures.join("\n"));
 }
 
-// SIGKILL of cgexec-rs takes its command along (PR_SET_PDEATHSIG through process::fork_tethered);
-// the emptied group is what remains, and `cgexec-rs --rm` removes it.
-#[test]
-fn sigkill_of_cgexec_kills_the_command() {
-    need_root!("sigkill_of_cgexec_kills_the_command");
-    let _others = beside_others();
-    let name = name("pdeath", 0);
-    let mut child = chain(&name, "sleep 5").spawn().unwrap();
+/// SIGKILL the supervisor `child` once its `sleep` runs; whether every process it started died too.
+fn command_dies_with(mut child: Child) -> bool {
     let top = child.id() as i32;
     let mut seen = BTreeSet::new();
     assert!(eventually(Duration::from_secs(10), || {
@@ -314,7 +312,17 @@ fn sigkill_of_cgexec_kills_the_command() {
     }));
     kill(top, libc::SIGKILL);
     let _ = child.wait();
-    let died = eventually(Duration::from_secs(1), || !seen.iter().any(|&p| p != top && alive(p)));
+    eventually(Duration::from_secs(1), || !seen.iter().any(|&p| p != top && alive(p)))
+}
+
+// SIGKILL of cgexec-rs takes its command along (PR_SET_PDEATHSIG through process::fork_tethered);
+// the emptied group is what remains, and `cgexec-rs --rm` removes it.
+#[test]
+fn sigkill_of_cgexec_kills_the_command() {
+    need_root!("sigkill_of_cgexec_kills_the_command");
+    let _others = beside_others();
+    let name = name("pdeath", 0);
+    let died = command_dies_with(chain(&name, "sleep 5").spawn().unwrap());
     let _ = Command::new(bin("cgexec-rs")).args(["--rm", &name]).status();
     assert!(died, "the command outlived its supervisor");
 }
@@ -325,20 +333,11 @@ fn sigkill_of_nsenter_lite_kills_the_command() {
     need_root!("sigkill_of_nsenter_lite_kills_the_command");
     let _others = beside_others();
     let container = Container::start(name("enter-pdeath", 0));
-    let mut child = Command::new(bin("nsenter-lite"))
+    let child = Command::new(bin("nsenter-lite"))
         .args(["--container", &container.name, "-a", "--", "sleep", "5"])
         .spawn()
         .unwrap();
-    let top = child.id() as i32;
-    let mut seen = BTreeSet::new();
-    assert!(eventually(Duration::from_secs(10), || {
-        seen.extend(tree(top));
-        seen.iter().any(|&p| comm(p).as_deref() == Some("sleep"))
-    }));
-    kill(top, libc::SIGKILL);
-    let _ = child.wait();
-    let died = eventually(Duration::from_secs(1), || !seen.iter().any(|&p| p != top && alive(p)));
-    assert!(died, "the command outlived nsenter-lite");
+    assert!(command_dies_with(child), "the command outlived nsenter-lite");
 }
 
 fn fd_count() -> usize {

@@ -81,6 +81,15 @@ pub enum Setgroups {
 }
 
 impl Setgroups {
+    /// `allow` or `deny`, as /proc/PID/setgroups and the `--setgroups` flags spell them.
+    pub fn parse(s: &str) -> anyhow::Result<Setgroups> {
+        match s {
+            "allow" => Ok(Setgroups::Allow),
+            "deny" => Ok(Setgroups::Deny),
+            _ => anyhow::bail!("invalid --setgroups '{s}': expected allow or deny"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Setgroups::Allow => "allow",

@@ -10,8 +10,9 @@ use anyhow::bail;
 use caps::Capability;
 
 use super::privileged::{self, Caller};
-use super::target::{read_pidfile, Target};
+use super::target::Target;
 use super::{parse, subid, write, Extent, Setgroups, Which};
+use crate::process::read_pidfile;
 
 /// Which process: a PID, or a file that holds one.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -98,17 +98,6 @@ fn no_such(pid: i32, err: anyhow::Error) -> anyhow::Error {
     }
 }
 
-/// Read a PID file (`nsexec --pidfile`, `unshare`'s `echo $$ > F`): one decimal number.
-pub fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read pid file {}: {}", path.display(), crate::process::plain_io(&e)))?;
-    let text = text.trim();
-    match text.parse::<i32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
-        _ => bail!("pid file {} does not hold a process id", path.display()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

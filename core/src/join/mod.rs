@@ -113,7 +113,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<crate::cgroup::Group>)> {
     match target {
         Target::Pid(pid) => Ok((Some(*pid), None)),
-        Target::PidFile(path) => Ok((Some(target::read_pidfile(path)?), None)),
+        Target::PidFile(path) => Ok((Some(process::read_pidfile(path)?), None)),
         Target::Container { name, parent } => {
             let (pid, group) = container_pid(name, parent.as_deref())?;
             Ok((Some(pid), Some(group)))

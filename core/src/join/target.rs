@@ -10,9 +10,8 @@
 //!   setns(pidfd) fails with ESRCH.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
 use nix::errno::Errno;
 
 use crate::cli::{coded, EXIT_TOOL};
@@ -98,31 +97,7 @@ fn pidfd_signal0(fd: &OwnedFd) -> nix::Result<()> {
         .map(drop)
 }
 
-/// The PID written in a pidfile (first line, surrounding blanks ignored).
-pub fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        coded(EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), crate::process::plain_io(&e)))
-    })?;
-    let first = text.lines().next().unwrap_or("").trim();
-    first
-        .parse::<i32>()
-        .ok()
-        .filter(|&pid| pid > 0)
-        .with_context(|| format!("--pidfile: {} does not hold a process id (found {first:?})", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pidfiles_hold_one_positive_pid() {
-        let dir = std::env::temp_dir().join(format!("isolab-pidfile-{}", std::process::id()));
-        std::fs::write(&dir, " 4242 \n").unwrap();
-        assert_eq!(read_pidfile(&dir).unwrap(), 4242);
-        std::fs::write(&dir, "0\n").unwrap();
-        assert!(read_pidfile(&dir).unwrap_err().to_string().contains("does not hold a process id"));
-        std::fs::remove_file(&dir).unwrap();
-        assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
-    }
 }

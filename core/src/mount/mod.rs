@@ -252,7 +252,8 @@ fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
 }
 
 /// Bind-mount a namespace file (/proc/PID/ns/KIND) onto `file` so the namespace outlives its
-/// processes (util-linux `unshare --net=FILE`); the file is created if missing.
+/// processes (util-linux `unshare --net=FILE`); the file is created if missing. Like util-linux,
+/// the binding stays even if a later set-up step fails: `umount FILE` releases it.
 pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
     if !file.exists() {
         let step = Step::Call(format!("creat({:?})", file.display().to_string()));
@@ -268,10 +269,4 @@ pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
         data: String::new(),
     };
     trace::run(step, || nix::mount::mount(Some(ns_file), file, None::<&str>, MsFlags::MS_BIND, None::<&str>))
-}
-
-/// Undo [`persist`] (after a later step failed).
-pub fn unpersist(file: &Path) {
-    let _ =
-        trace::run(Step::Umount(file.to_path_buf()), || nix::mount::umount2(file, nix::mount::MntFlags::MNT_DETACH));
 }
