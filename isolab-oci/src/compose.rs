@@ -1,0 +1,704 @@
+//! config.json onto the isolab tools: one pure function per tool, config in, argv out.
+//!
+//! The container's first process is one exec chain, each tool doing its one mechanism and
+//! exec'ing the next (DESIGN.md: the tools meet only through exec, files and the kernel):
+//!
+//! ```text
+//! cgexec-rs --name ID --exec LIMITS --            linux.resources, linux.cgroupsPath
+//!   nsenter-lite --ns-file net=PATH ... --        linux.namespaces[] with a path
+//!     nsexec -p -m -u ... --rootfs R --bind ... --  new namespaces, uid/gid maps, mounts,
+//!                                                 hostname, user, capabilities, cwd
+//!       /proc/self/fd/N init ... -- ARGS          isolab-oci's last stage: waits on the exec
+//!                                                 fifo until `start`, then execs process.args
+//! ```
+//!
+//! What a tool cannot express yet is refused with the field named, or, where runc itself would
+//! be lenient, carried out approximately and listed in one warning line (never dropped silently).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use crate::config::{Config, Mount, Process};
+
+/// What the installed nsexec can do beyond main's flags (found with `nsexec --help`): the
+/// confinement and rootless work add these flags; until then the fields are refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NsexecFeatures {
+    pub seccomp: bool,
+    pub mask_path: bool,
+    pub readonly_path: bool,
+    pub device: bool,
+}
+
+impl NsexecFeatures {
+    /// Read the flags off nsexec's --help text.
+    pub fn from_help(help: &str) -> NsexecFeatures {
+        NsexecFeatures {
+            seccomp: help.contains("--security-opt"),
+            mask_path: help.contains("--mask-path"),
+            readonly_path: help.contains("--readonly-path"),
+            device: help.contains("--device"),
+        }
+    }
+}
+
+/// Where the container's cgroup goes, in cgexec-rs's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub parent: Option<String>,
+    pub name: String,
+}
+
+/// `linux.cgroupsPath` as cgexec-rs's `--cgroup-parent` and `--name`: an absolute path is taken
+/// from each hierarchy's root (as runc does), a relative one beneath the caller's cgroup; without
+/// one, the group is the container ID under cgexec-rs's default parent (`isolab`).
+pub fn placement(cfg: &Config, id: &str) -> anyhow::Result<Placement> {
+    let Some(path) = cfg.linux.cgroups_path.as_deref() else {
+        isolab_core::cgroup::validate_name(id).map_err(|e| anyhow::anyhow!("container id as cgroup name: {e:#}"))?;
+        return Ok(Placement { parent: None, name: id.to_string() });
+    };
+    let trimmed = path.trim_end_matches('/');
+    let (parent, name) = match trimmed.rsplit_once('/') {
+        Some(("", name)) => (Some("/".to_string()), name),
+        Some((parent, name)) => (Some(parent.to_string()), name),
+        None => (None, trimmed),
+    };
+    isolab_core::cgroup::validate_name(name).map_err(|e| anyhow::anyhow!("linux.cgroupsPath: {e:#}"))?;
+    Ok(Placement { parent, name: name.to_string() })
+}
+
+/// The host facts the cgexec-rs mapping needs, looked up by the caller.
+pub struct Host<'a> {
+    /// The devices controller is on cgroup v1 (v2 device rules are eBPF programs: no file to write).
+    pub devices_v1: bool,
+    /// hugetlb is on cgroup v1 (`hugetlb.2MB.limit_in_bytes`) rather than v2 (`hugetlb.2MB.max`).
+    pub hugetlb_v1: bool,
+    /// A block device node for MAJOR:MINOR (cgexec-rs takes device paths, as Docker does).
+    pub block_device: &'a dyn Fn(i64, i64) -> Option<String>,
+}
+
+/// runc's default device rules, added after the config's own (libcontainer/specconv
+/// AllowedDevices): mknod of any node, the usual character devices, ptys and tun.
+const DEFAULT_DEVICE_RULES: [&str; 10] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:8 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:5 rwm",
+    "c 1:9 rwm",
+    "c 136:* rwm",
+    "c 5:2 rwm",
+];
+
+/// `cgexec-rs` arguments (without the program): placement, limits, `--exec --`.
+pub fn cgexec_args(
+    cfg: &Config,
+    place: &Placement,
+    host: &Host,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    let r = &cfg.linux.resources;
+    if let Some(field) = r.unsupported.first() {
+        bail!("{field}: not supported by isolab-oci (cgexec-rs has no such limit)");
+    }
+    let mut a = vec!["--name".to_string(), place.name.clone()];
+    if let Some(p) = &place.parent {
+        a.extend(["--cgroup-parent".into(), p.clone()]);
+    }
+    let mut flag = |name: &str, value: String| a.extend([name.to_string(), value]);
+    if let Some(m) = r.memory_limit.filter(|&m| m > 0) {
+        flag("--memory", m.to_string());
+    }
+    if let Some(m) = r.memory_reservation.filter(|&m| m > 0) {
+        flag("--memory-reservation", m.to_string());
+    }
+    match r.memory_swap {
+        Some(-1) => flag("--memory-swap", "-1".into()),
+        Some(s) if s > 0 => flag("--memory-swap", s.to_string()),
+        _ => {}
+    }
+    if let Some(k) = r.memory_kernel.filter(|&k| k > 0) {
+        flag("--kernel-memory", k.to_string());
+    }
+    if let Some(s) = r.memory_swappiness {
+        flag("--memory-swappiness", s.to_string());
+    }
+    if let Some(s) = r.cpu_shares {
+        flag("--cpu-shares", s.to_string());
+    }
+    if let Some(p) = r.cpu_period {
+        flag("--cpu-period", p.to_string());
+    }
+    if let Some(q) = r.cpu_quota {
+        flag("--cpu-quota", q.to_string());
+    }
+    if let Some(c) = &r.cpu_cpus {
+        flag("--cpuset-cpus", c.clone());
+    }
+    if let Some(m) = &r.cpu_mems {
+        flag("--cpuset-mems", m.clone());
+    }
+    if let Some(p) = r.pids_limit {
+        flag("--pids-limit", p.to_string());
+    }
+    if let Some(w) = r.blkio_weight {
+        flag("--blkio-weight", w.to_string());
+    }
+    let dev = |major: i64, minor: i64, at: &str| {
+        (host.block_device)(major, minor)
+            .ok_or_else(|| anyhow::anyhow!("{at}: no block device {major}:{minor} on this host"))
+    };
+    for &(major, minor, w) in &r.blkio_weight_device {
+        let path = dev(major, minor, "linux.resources.blockIO.weightDevice")?;
+        flag("--blkio-weight-device", format!("{path}:{w}"));
+    }
+    for &(what, major, minor, rate) in &r.blkio_throttle {
+        let path = dev(major, minor, "linux.resources.blockIO.throttle")?;
+        flag(&format!("--device-{}", what.replace('_', "-")), format!("{path}:{rate}"));
+    }
+    if r.disable_oom_killer {
+        a.push("--oom-kill-disable".into());
+    }
+    if !r.devices.is_empty() {
+        if host.devices_v1 {
+            for rule in &r.devices {
+                let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+                let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+                let value = if rule.kind == "a" && rule.major.is_none() && rule.minor.is_none() {
+                    "a".to_string()
+                } else {
+                    format!("{} {}:{} {}", rule.kind, num(rule.major), num(rule.minor), rule.access)
+                };
+                a.extend(["--set".into(), format!("{file}={value}")]);
+            }
+            for rule in DEFAULT_DEVICE_RULES {
+                a.extend(["--set".into(), format!("devices.allow={rule}")]);
+            }
+        } else {
+            notes.push("linux.resources.devices: no device rules (on cgroup v2 they are eBPF programs; cgexec-rs writes files)".into());
+        }
+    }
+    for (size, limit) in &r.hugepage_limits {
+        let file =
+            if host.hugetlb_v1 { format!("hugetlb.{size}.limit_in_bytes") } else { format!("hugetlb.{size}.max") };
+        a.extend(["--set".into(), format!("{file}={limit}")]);
+    }
+    for (k, v) in &r.unified {
+        a.extend(["--set".into(), format!("{k}={v}")]);
+    }
+    a.extend(["--exec".into(), "--".into()]);
+    Ok(a)
+}
+
+/// `nsenter-lite` arguments for the namespaces config.json gives a `path` to, or None.
+pub fn nsenter_args(cfg: &Config) -> Option<Vec<String>> {
+    let files: Vec<String> = cfg
+        .linux
+        .namespaces
+        .iter()
+        .filter_map(|n| n.path.as_ref().map(|p| format!("{}={}", n.kind.proc_name, p.display())))
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let mut a = Vec::new();
+    for f in files {
+        a.extend(["--ns-file".to_string(), f]);
+    }
+    a.push("--".into());
+    Some(a)
+}
+
+/// nsexec's flag for a new namespace of `proc_name`.
+fn nsexec_flag(proc_name: &str) -> &'static str {
+    match proc_name {
+        "user" => "--user",
+        "mnt" => "--mount",
+        "pid" => "--pid",
+        "net" => "--net",
+        "uts" => "--uts",
+        "ipc" => "--ipc",
+        "cgroup" => "--cgroup",
+        _ => "--time",
+    }
+}
+
+/// The device nodes nsexec's minimal /dev always has (bound from the host).
+const MINIMAL_DEV: [&str; 6] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+
+/// `nsexec` arguments (without the program and without the command after `--`).
+pub fn nsexec_args(
+    cfg: &Config,
+    bundle: &Path,
+    features: NsexecFeatures,
+    seccomp_file: &Path,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    let mut a: Vec<String> =
+        vec!["--no-kill-child".into(), "--no-new-session".into(), "--stop-timeout".into(), "0".into()];
+    let new = |name: &str| cfg.linux.namespaces.iter().any(|n| n.kind.proc_name == name && n.path.is_none());
+    for n in cfg.linux.namespaces.iter().filter(|n| n.path.is_none()) {
+        a.push(nsexec_flag(n.kind.proc_name).into());
+    }
+    if !new("mnt") {
+        bail!("linux.namespaces: isolab-oci needs a new mount namespace (type \"mount\") to set up root.path");
+    }
+    for e in &cfg.linux.uid_mappings {
+        a.extend(["--map-users".into(), format!("{}:{}:{}", e.inside, e.outside, e.count)]);
+    }
+    for e in &cfg.linux.gid_mappings {
+        a.extend(["--map-groups".into(), format!("{}:{}:{}", e.inside, e.outside, e.count)]);
+    }
+    if let Some(h) = cfg.hostname.as_deref().filter(|h| !h.is_empty()) {
+        a.extend(["--hostname".into(), h.into()]);
+    }
+    if let Some(d) = cfg.domainname.as_deref().filter(|d| !d.is_empty()) {
+        a.extend(["--domainname".into(), d.into()]);
+    }
+    a.extend(["--rootfs".into(), cfg.rootfs.display().to_string()]);
+    if cfg.readonly {
+        a.push("--read-only".into());
+    }
+    if let Some(p) = &cfg.linux.rootfs_propagation {
+        let mode = match p.trim_start_matches('r') {
+            "private" => "private",
+            "slave" => "slave",
+            "shared" => "shared",
+            _ => {
+                notes.push(format!("linux.rootfsPropagation {p:?}: private instead"));
+                "private"
+            }
+        };
+        a.extend(["--propagation".into(), mode.into()]);
+    }
+    for (i, m) in cfg.mounts.iter().enumerate() {
+        a.extend(mount_args(m, i, bundle, notes)?);
+    }
+    if !cfg.linux.masked_paths.is_empty() {
+        if !features.mask_path {
+            bail!("linux.maskedPaths: this nsexec cannot mask paths yet (--mask-path); with podman: --security-opt unmask=ALL");
+        }
+        for p in &cfg.linux.masked_paths {
+            a.extend(["--mask-path".into(), p.clone()]);
+        }
+    }
+    if !cfg.linux.readonly_paths.is_empty() {
+        if !features.readonly_path {
+            bail!("linux.readonlyPaths: this nsexec cannot make paths read-only yet (--readonly-path); with podman: --security-opt unmask=ALL");
+        }
+        for p in &cfg.linux.readonly_paths {
+            a.extend(["--readonly-path".into(), p.clone()]);
+        }
+    }
+    for (i, d) in cfg.linux.devices.iter().enumerate().filter(|(_, d)| !MINIMAL_DEV.contains(&d.path.as_str())) {
+        if !features.device {
+            bail!("linux.devices[{i}]: {}: this nsexec cannot add device nodes yet (--device)", d.path);
+        }
+        a.extend(["--device".into(), d.path.clone()]);
+    }
+    if cfg.linux.seccomp.is_some() {
+        if !features.seccomp {
+            bail!("linux.seccomp: this nsexec cannot load a seccomp filter yet (--security-opt seccomp=FILE); with podman: --security-opt seccomp=unconfined");
+        }
+        a.extend(["--security-opt".into(), format!("seccomp={}", seccomp_file.display())]);
+    }
+    if let Some(field) = cfg.linux.unsupported.first() {
+        bail!("{field}: not supported by isolab-oci");
+    }
+    if let Some(label) = &cfg.linux.mount_label {
+        bail!("linux.mountLabel: {label:?}: SELinux labels are not supported by isolab-oci");
+    }
+    if let Some(p) = &cfg.process {
+        a.extend(process_args(p)?);
+    }
+    Ok(a)
+}
+
+/// One `mounts[]` entry as nsexec flags. nsexec makes /proc, a minimal /dev (with devpts and
+/// /dev/shm) itself for a --rootfs; binds and tmpfs map to --bind and --tmpfs.
+fn mount_args(m: &Mount, i: usize, bundle: &Path, notes: &mut Vec<String>) -> anyhow::Result<Vec<String>> {
+    let at = format!("mounts[{i}]");
+    let dest = m.destination.trim_end_matches('/');
+    let dest = if dest.is_empty() { "/" } else { dest };
+    let known_flags = ["nosuid", "nodev", "noexec", "relatime", "strictatime", "noatime", "rprivate", "private"];
+    match (m.kind.as_str(), dest) {
+        ("proc", "/proc") | ("tmpfs", "/dev") | ("devpts", "/dev/pts") | ("tmpfs", "/dev/shm") => Ok(vec![]),
+        ("proc", _) => bail!("{at}: proc at {dest}: nsexec mounts proc at /proc only"),
+        ("sysfs", "/sys") => {
+            notes.push(format!("{at}: sysfs: the host's /sys bound read-only"));
+            Ok(vec!["--bind".into(), "/sys:/sys:ro".into()])
+        }
+        ("mqueue", _) | ("cgroup", _) | ("cgroup2", _) => {
+            notes.push(format!("{at}: {} at {dest}: not mounted (nsexec has no such mount)", m.kind));
+            Ok(vec![])
+        }
+        ("tmpfs", _) => {
+            if m.options
+                .iter()
+                .any(|o| !known_flags.contains(&o.as_str()) && !o.starts_with("mode=") && !o.starts_with("size="))
+            {
+                notes.push(format!("{at}: tmpfs options {:?}: nsexec's tmpfs defaults instead", m.options));
+            }
+            Ok(vec!["--tmpfs".into(), dest.into()])
+        }
+        ("bind", _) | ("none", _) if m.options.iter().any(|o| o == "bind" || o == "rbind") || m.kind == "bind" => {
+            if m.source.is_empty() {
+                bail!("{at}.source: a bind mount needs a source");
+            }
+            let source = bundle.join(&m.source);
+            if !source.exists() {
+                bail!("{at}.source: {} does not exist", source.display());
+            }
+            let ro = m.options.iter().any(|o| o == "ro");
+            let extra: Vec<&str> = m
+                .options
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !["bind", "rbind", "ro", "rw", "rprivate", "private"].contains(o))
+                .collect();
+            if !extra.is_empty() {
+                notes.push(format!("{at}: bind options {} not applied", extra.join(",")));
+            }
+            if source.display().to_string().contains(':') || dest.contains(':') {
+                bail!("{at}: paths with ':' cannot be passed to nsexec --bind");
+            }
+            Ok(vec!["--bind".into(), format!("{}:{dest}{}", source.display(), if ro { ":ro" } else { "" })])
+        }
+        (kind, _) => {
+            bail!("{at}.type: {kind:?} at {dest}: isolab-oci mounts proc, sysfs, tmpfs, devpts and binds only")
+        }
+    }
+}
+
+/// The `process` fields nsexec applies: user, groups, capabilities (bounding set; the last
+/// stage trims the other sets), no_new_privs, cwd.
+pub fn process_args(p: &Process) -> anyhow::Result<Vec<String>> {
+    if let Some(profile) = &p.apparmor_profile {
+        bail!("process.apparmorProfile: {profile:?}: AppArmor is not supported by isolab-oci");
+    }
+    if let Some(label) = &p.selinux_label {
+        bail!("process.selinuxLabel: {label:?}: SELinux is not supported by isolab-oci");
+    }
+    let mut a = vec!["--user-id".to_string(), format!("{}:{}", p.uid, p.gid)];
+    if !p.additional_gids.is_empty() {
+        let gids: Vec<String> = p.additional_gids.iter().map(u32::to_string).collect();
+        a.extend(["--groups".into(), gids.join(",")]);
+    }
+    if let Some(c) = &p.capabilities {
+        a.extend(["--cap-drop".into(), "ALL".into()]);
+        let mut keep: Vec<&String> = c.bounding.iter().collect();
+        // A capability the process holds must be in the bounding set while it execs (the last
+        // stage lowers the sets to the config's afterwards).
+        for cap in c.permitted.iter().chain(&c.effective).chain(&c.ambient).chain(&c.inheritable) {
+            if !keep.contains(&cap) {
+                keep.push(cap);
+            }
+        }
+        for cap in keep {
+            a.extend(["--cap-add".into(), cap.clone()]);
+        }
+    }
+    if p.no_new_privileges {
+        a.push("--no-new-privs".into());
+    }
+    a.extend(["--workdir".into(), p.cwd.clone()]);
+    Ok(a)
+}
+
+/// The file descriptors the chain hands to the last stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fds {
+    /// isolab-oci's own executable, sealed in a memfd (runc CVE-2019-5736: the container never
+    /// sees the host's binary).
+    pub exe: i32,
+    /// The socket the last stage reports "ready" on.
+    pub sync: i32,
+    /// exec.fifo, opened O_PATH; the last stage opens it for writing and blocks until `start`.
+    pub fifo: i32,
+}
+
+/// The last stage's argv: `/proc/self/fd/N init ... -- ARGS`.
+pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) -> Vec<String> {
+    let mut a = vec![
+        format!("/proc/self/fd/{}", fds.exe),
+        "init".into(),
+        "--sync-fd".into(),
+        fds.sync.to_string(),
+        "--fifo-fd".into(),
+        fds.fifo.to_string(),
+        "--exe-fd".into(),
+        fds.exe.to_string(),
+    ];
+    if p.terminal {
+        a.push("--tty".into());
+    }
+    if let Some(u) = p.umask {
+        a.extend(["--umask".into(), format!("{u:o}")]);
+    }
+    if preserve_fds > 0 {
+        a.extend(["--preserve-fds".into(), preserve_fds.to_string()]);
+    }
+    if let Some(c) = &p.capabilities {
+        a.extend(["--caps".into(), caps_arg(c)]);
+    }
+    if unset_explain {
+        a.push("--unset-explain".into());
+    }
+    a.push("--".into());
+    a.extend(p.args.iter().cloned());
+    a
+}
+
+/// The capability sets in one argument: `e=CAP_A,CAP_B;p=...;i=...;a=...` (bounding is nsexec's).
+pub fn caps_arg(c: &crate::config::Capabilities) -> String {
+    format!(
+        "e={};p={};i={};a={}",
+        c.effective.join(","),
+        c.permitted.join(","),
+        c.inheritable.join(","),
+        c.ambient.join(",")
+    )
+}
+
+/// The whole chain for `create`, program paths included.
+#[derive(Debug, Clone, Copy)]
+pub struct Programs<'a> {
+    pub cgexec: &'a Path,
+    pub nsenter: &'a Path,
+    pub nsexec: &'a Path,
+}
+
+/// Every argument of the create chain, from cgexec-rs to the user's program.
+pub fn chain(
+    progs: Programs,
+    cgexec: Vec<String>,
+    nsenter: Option<Vec<String>>,
+    nsexec: Vec<String>,
+    init: Vec<String>,
+) -> Vec<String> {
+    let mut argv = vec![progs.cgexec.display().to_string()];
+    argv.extend(cgexec);
+    if let Some(n) = nsenter {
+        argv.push(progs.nsenter.display().to_string());
+        argv.extend(n);
+    }
+    argv.push(progs.nsexec.display().to_string());
+    argv.extend(nsexec);
+    argv.push("--".into());
+    argv.extend(init);
+    argv
+}
+
+/// `nsenter-lite` arguments that carry linux.sysctl into the container's namespaces: the
+/// namespaces each key lives in, joined from the container's init.
+pub fn sysctl_args(cfg: &Config, pid: i32) -> anyhow::Result<Option<Vec<String>>> {
+    if cfg.linux.sysctl.is_empty() {
+        return Ok(None);
+    }
+    let has = |name: &str| cfg.linux.namespaces.iter().any(|n| n.kind.proc_name == name);
+    let mut kinds: Vec<&str> = Vec::new();
+    for key in cfg.linux.sysctl.keys() {
+        let kind = sysctl_namespace(key)
+            .ok_or_else(|| anyhow::anyhow!("linux.sysctl: {key:?} is not namespaced: it would change the host"))?;
+        if !has(kind) {
+            bail!("linux.sysctl: {key:?} needs a {kind} namespace of the container's own in linux.namespaces");
+        }
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    let mut a = vec!["-t".to_string(), pid.to_string()];
+    a.extend(kinds.iter().map(|k| format!("--{}", if *k == "net" { "net" } else { k })));
+    Ok(Some(a))
+}
+
+/// The namespace a sysctl key belongs to (runc's list), or None for a host-wide one.
+pub fn sysctl_namespace(key: &str) -> Option<&'static str> {
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some("ipc")
+    } else if key.starts_with("net.") {
+        Some("net")
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some("uts")
+    } else {
+        None
+    }
+}
+
+/// An `RLIMIT_*` name as the kernel's resource.
+pub fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
+    use nix::sys::resource::Resource as R;
+    Some(match name {
+        "RLIMIT_AS" => R::RLIMIT_AS,
+        "RLIMIT_CORE" => R::RLIMIT_CORE,
+        "RLIMIT_CPU" => R::RLIMIT_CPU,
+        "RLIMIT_DATA" => R::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => R::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => R::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => R::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => R::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => R::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => R::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => R::RLIMIT_NPROC,
+        "RLIMIT_RSS" => R::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => R::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => R::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => R::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => R::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+/// Where a bundle-relative path lands.
+pub fn in_bundle(bundle: &Path, p: &str) -> PathBuf {
+    bundle.join(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn bundle() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("isolab-oci-compose-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        std::fs::write(dir.join("hostname"), "h\n").unwrap();
+        dir
+    }
+
+    fn cfg(extra: &str) -> Config {
+        let text = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"args":["sh","-c","id"],"cwd":"/tmp","user":{{"uid":1000,"gid":100,"additionalGids":[5,6]}}}}{extra}}}"#
+        );
+        config::parse(&text, &bundle()).unwrap()
+    }
+
+    const NS: &str = r#""namespaces":[{"type":"pid"},{"type":"mount"},{"type":"uts"},{"type":"network","path":"/proc/self/ns/net"}]"#;
+
+    fn host() -> Host<'static> {
+        Host { devices_v1: true, hugetlb_v1: false, block_device: &|maj, min| Some(format!("/dev/block/{maj}:{min}")) }
+    }
+
+    #[test]
+    fn resources_become_cgexec_flags() {
+        let c = cfg(&format!(
+            r#","linux":{{{NS},"cgroupsPath":"/libpod_parent/libpod-abc","resources":{{"memory":{{"limit":67108864,"swap":-1}},
+            "cpu":{{"shares":512,"quota":50000,"period":100000}},"pids":{{"limit":64}},
+            "blockIO":{{"throttleReadBpsDevice":[{{"major":8,"minor":0,"rate":1048576}}]}},"devices":[{{"allow":false,"access":"rwm"}}]}}}}"#
+        ));
+        let place = placement(&c, "abc").unwrap();
+        assert_eq!(place, Placement { parent: Some("/libpod_parent".into()), name: "libpod-abc".into() });
+        let mut notes = vec![];
+        let a = cgexec_args(&c, &place, &host(), &mut notes).unwrap().join(" ");
+        assert!(
+            a.starts_with("--name libpod-abc --cgroup-parent /libpod_parent --memory 67108864 --memory-swap -1"),
+            "{a}"
+        );
+        assert!(a.contains("--cpu-shares 512 --cpu-period 100000 --cpu-quota 50000 --pids-limit 64"), "{a}");
+        assert!(a.contains("--device-read-bps /dev/block/8:0:1048576"), "{a}");
+        assert!(a.contains("--set devices.deny=a --set devices.allow=c *:* m"), "{a}");
+        assert!(a.ends_with("--exec --"), "{a}");
+        let v2 = Host { devices_v1: false, ..host() };
+        let a = cgexec_args(&c, &place, &v2, &mut notes).unwrap().join(" ");
+        assert!(!a.contains("devices."), "{a}");
+        assert!(notes[0].contains("linux.resources.devices"));
+    }
+
+    #[test]
+    fn placement_follows_cgroups_path() {
+        let p = |path: &str| placement(&cfg(&format!(r#","linux":{{"cgroupsPath":"{path}"}}"#)), "id1").unwrap();
+        assert_eq!(p("/web"), Placement { parent: Some("/".into()), name: "web".into() });
+        assert_eq!(p("a/b/c"), Placement { parent: Some("a/b".into()), name: "c".into() });
+        assert_eq!(p("c"), Placement { parent: None, name: "c".into() });
+        assert_eq!(placement(&cfg(""), "id1").unwrap(), Placement { parent: None, name: "id1".into() });
+        assert!(placement(&cfg(""), "a+b").unwrap_err().to_string().contains("container id"));
+    }
+
+    #[test]
+    fn namespaces_split_between_nsenter_and_nsexec() {
+        let c = cfg(&format!(r#","hostname":"web","linux":{{{NS}}}"#));
+        assert_eq!(nsenter_args(&c).unwrap(), vec!["--ns-file", "net=/proc/self/ns/net", "--"]);
+        let mut notes = vec![];
+        let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
+        assert!(a.contains("--pid --mount --uts --hostname web --rootfs "), "{a}");
+        assert!(!a.contains("--net"), "{a}");
+        assert!(a.contains("--user-id 1000:100 --groups 5,6 --workdir /tmp"), "{a}");
+        assert!(nsenter_args(&cfg(r#","linux":{"namespaces":[{"type":"mount"}]}"#)).is_none());
+    }
+
+    #[test]
+    fn mounts_map_or_are_refused() {
+        let c = cfg(
+            r#","mounts":[{"destination":"/proc","type":"proc","source":"proc"},{"destination":"/sys","type":"sysfs","source":"sysfs"},
+            {"destination":"/etc/hostname","type":"bind","source":"hostname","options":["bind","ro","nosuid"]},
+            {"destination":"/run","type":"tmpfs","source":"tmpfs","options":["mode=755"]}],"linux":{"namespaces":[{"type":"mount"}]}"#,
+        );
+        let mut notes = vec![];
+        let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
+        assert!(a.contains("--bind /sys:/sys:ro"), "{a}");
+        assert!(a.contains(&format!("--bind {}:/etc/hostname:ro", bundle().join("hostname").display())), "{a}");
+        assert!(a.contains("--tmpfs /run"), "{a}");
+        assert!(notes.iter().any(|n| n.contains("nosuid")), "{notes:?}");
+        let bad = cfg(
+            r#","mounts":[{"destination":"/x","type":"overlay","source":"o"}],"linux":{"namespaces":[{"type":"mount"}]}"#,
+        );
+        let e = nsexec_args(&bad, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap_err();
+        assert!(e.to_string().contains("mounts[0].type"), "{e}");
+        let no_mnt = cfg(r#","linux":{"namespaces":[{"type":"pid"}]}"#);
+        assert!(nsexec_args(&no_mnt, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).is_err());
+    }
+
+    #[test]
+    fn confinement_waits_for_nsexec_flags() {
+        let c = cfg(
+            r#","linux":{"namespaces":[{"type":"mount"}],"maskedPaths":["/proc/kcore"],"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}"#,
+        );
+        let mut notes = vec![];
+        let e = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap_err();
+        assert!(e.to_string().starts_with("linux.maskedPaths"), "{e}");
+        let all = NsexecFeatures::from_help("--security-opt --mask-path --readonly-path --device");
+        let a = nsexec_args(&c, &bundle(), all, Path::new("/s/seccomp.json"), &mut notes).unwrap().join(" ");
+        assert!(a.contains("--mask-path /proc/kcore --security-opt seccomp=/s/seccomp.json"), "{a}");
+    }
+
+    #[test]
+    fn capabilities_bound_in_nsexec_and_trimmed_by_init() {
+        let c = cfg(
+            r#","process":{"args":["id"],"capabilities":{"bounding":["CAP_KILL","CAP_CHOWN"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]}},"linux":{"namespaces":[{"type":"mount"}]}"#,
+        );
+        let p = c.process.unwrap();
+        let a = process_args(&p).unwrap().join(" ");
+        assert!(a.contains("--cap-drop ALL --cap-add CAP_KILL --cap-add CAP_CHOWN"), "{a}");
+        let fds = Fds { exe: 7, sync: 8, fifo: 9 };
+        let init = init_argv(&p, fds, 0, false).join(" ");
+        assert_eq!(
+            init,
+            "/proc/self/fd/7 init --sync-fd 8 --fifo-fd 9 --exe-fd 7 --caps e=CAP_KILL;p=CAP_KILL;i=;a= -- id"
+        );
+    }
+
+    #[test]
+    fn sysctls_go_to_their_namespaces() {
+        let c = cfg(
+            r#","linux":{"namespaces":[{"type":"mount"},{"type":"network"},{"type":"ipc"}],"sysctl":{"net.ipv4.ping_group_range":"0 0","kernel.shmmax":"100"}}"#,
+        );
+        assert_eq!(sysctl_args(&c, 42).unwrap().unwrap(), vec!["-t", "42", "--ipc", "--net"]);
+        let host_wide = cfg(r#","linux":{"namespaces":[{"type":"mount"}],"sysctl":{"vm.swappiness":"1"}}"#);
+        assert!(sysctl_args(&host_wide, 1).unwrap_err().to_string().contains("not namespaced"));
+        let no_ns = cfg(r#","linux":{"namespaces":[{"type":"mount"}],"sysctl":{"net.core.somaxconn":"1"}}"#);
+        assert!(sysctl_args(&no_ns, 1).unwrap_err().to_string().contains("net namespace"));
+    }
+}

@@ -1,0 +1,141 @@
+//! The container's last stage, run from the sealed memfd after nsexec (create) or nsenter-lite
+//! (exec) has set up the world: what no tool does yet, then exec process.args.
+//!
+//! In order: the terminal (setsid + TIOCSCTTY), the umask, "ready" on the sync socket, then
+//! open exec.fifo for writing, which blocks until `start` opens it for reading (runc's create /
+//! start split); then every descriptor but 0-2 and the preserved ones close-on-exec, the
+//! capability sets lowered to the config's exact sets (nsexec set the bounding set), and exec.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+
+use anyhow::{anyhow, Context as _};
+use caps::{CapSet, Capability};
+use isolab_core::trace::{self, Step};
+
+use crate::args::InitOpts;
+use crate::channel;
+
+pub fn run(o: InitOpts) -> anyhow::Result<u8> {
+    if o.unset_explain {
+        std::env::remove_var("ISOLAB_EXPLAIN");
+    }
+    if o.tty {
+        isolab_core::pty::make_controlling(&std::io::stdin()).context("process.terminal")?;
+    }
+    if let Some(mask) = &o.umask {
+        let bits = u32::from_str_radix(mask, 8).map_err(|_| anyhow!("--umask {mask:?}: not octal"))?;
+        trace::explain(&Step::Call(format!("umask(0{bits:o})")), None);
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(bits));
+    }
+    if let Some(cwd) = &o.cwd {
+        trace::run(Step::Chdir(cwd.into()), || nix::unistd::chdir(cwd.as_str())).context("process.cwd")?;
+    }
+    if let Some(sync) = o.sync_fd {
+        channel::send_ready(sync)?;
+        drop(channel::owned(sync));
+    }
+    if let Some(fifo) = o.fifo_fd {
+        wait_for_start(fifo)?;
+    }
+    channel::close_on_exec_from(3 + o.preserve_fds as i32)?;
+    if let Some(user) = &o.user {
+        apply_user(&o, user)?;
+    }
+    if let Some(sets) = &o.caps {
+        lower_capabilities(sets).context("process.capabilities")?;
+    }
+    let argv: Vec<std::ffi::OsString> = o.args.iter().map(Into::into).collect();
+    Err(isolab_core::process::exec(&argv))
+}
+
+/// exec: what nsexec does for create (user, groups, bounding set, no_new_privs), through core's creds.
+fn apply_user(o: &InitOpts, user: &str) -> anyhow::Result<()> {
+    let bounding = o
+        .bounding
+        .as_deref()
+        .map(|b| {
+            b.split(',')
+                .filter(|c| !c.is_empty())
+                .map(isolab_core::creds::parse_capability)
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let creds = isolab_core::creds::Creds {
+        user: Some(isolab_core::creds::UserSpec::parse(user).context("process.user")?),
+        groups: if o.groups.is_empty() { Some(vec![]) } else { Some(o.groups.clone()) },
+        cap_add: bounding.clone().unwrap_or_default(),
+        drop_all: bounding.is_some(),
+        no_new_privs: o.no_new_privs,
+        ..Default::default()
+    };
+    isolab_core::creds::apply(&creds).context("process.user")
+}
+
+/// Block until `start` opens exec.fifo, then say so with one byte.
+fn wait_for_start(fifo: i32) -> anyhow::Result<()> {
+    let path = format!("/proc/self/fd/{fifo}");
+    trace::note("the program waits on exec.fifo until `isolab-oci start`");
+    // std opens close-on-exec; the open blocks until a reader (start) exists.
+    let mut file =
+        trace::run_io(Step::Open(path.clone().into()), || std::fs::OpenOptions::new().write(true).open(&path))?;
+    file.write_all(b"0").context("writing exec.fifo")?;
+    drop(file);
+    drop(channel::owned(fifo));
+    Ok(())
+}
+
+/// Parse `e=A,B;p=...;i=...;a=...` into the four sets.
+pub fn parse_sets(spec: &str) -> anyhow::Result<[HashSet<Capability>; 4]> {
+    let mut out: [HashSet<Capability>; 4] = Default::default();
+    for part in spec.split(';') {
+        let (name, list) =
+            part.split_once('=').ok_or_else(|| anyhow!("--caps {spec:?}: expected e=...;p=...;i=...;a=..."))?;
+        let slot = match name {
+            "e" => 0,
+            "p" => 1,
+            "i" => 2,
+            "a" => 3,
+            _ => anyhow::bail!("--caps: unknown set {name:?}"),
+        };
+        for cap in list.split(',').filter(|c| !c.is_empty()) {
+            out[slot].insert(isolab_core::creds::parse_capability(cap)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Lower the sets to exactly the config's: inheritable while permitted is still wide, then
+/// permitted and effective, then ambient (which must be in both).
+fn lower_capabilities(spec: &str) -> anyhow::Result<()> {
+    let [effective, permitted, inheritable, ambient] = parse_sets(spec)?;
+    let step = |what: &str, r: Result<(), caps::errors::CapsError>| -> anyhow::Result<()> {
+        trace::explain(&Step::Capset(what.to_string()), None);
+        r.map_err(|e| anyhow!("{what}: {e}"))
+    };
+    let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
+    step("inheritable", caps::set(None, CapSet::Inheritable, &inheritable.intersection(&held).copied().collect()))?;
+    let permitted: HashSet<Capability> = permitted.intersection(&held).copied().collect();
+    step("effective", caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect()))?;
+    step("permitted", caps::set(None, CapSet::Permitted, &permitted))?;
+    step("ambient", caps::clear(None, CapSet::Ambient))?;
+    for cap in ambient.iter().filter(|c| permitted.contains(c) && inheritable.contains(c)) {
+        step(&format!("ambient +{cap}"), caps::raise(None, CapSet::Ambient, *cap))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_sets_parse() {
+        let [e, p, i, a] = parse_sets("e=CAP_KILL;p=CAP_KILL,CAP_CHOWN;i=;a=").unwrap();
+        assert_eq!(e, HashSet::from([Capability::CAP_KILL]));
+        assert_eq!(p.len(), 2);
+        assert!(i.is_empty() && a.is_empty());
+        assert!(parse_sets("x=CAP_KILL").is_err());
+        assert!(parse_sets("e=CAP_FLY").is_err());
+    }
+}

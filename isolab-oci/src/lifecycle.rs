@@ -1,0 +1,470 @@
+//! The container lifecycle of runtime.md with runc's commands: create, start, state, kill,
+//! delete, run, ps.
+//!
+//! create, in order (each step undone if a later one fails, so a refused create leaves nothing):
+//! 1. config.json read and checked; every tool's argv built (pure: [`crate::compose`]). A bad
+//!    bundle is refused here, before anything exists.
+//! 2. `ROOT/ID/` with state.json (pid 0: "creating") and exec.fifo.
+//! 3. The chain exec'd in a child: cgexec-rs -> [nsenter-lite] -> nsexec -> the last stage.
+//! 4. The last stage says "ready" (its PID travels in SCM_CREDENTIALS) and blocks on exec.fifo.
+//! 5. nsexec stays as the supervisor of its PID 1; isolab-oci, a child subreaper, ends that
+//!    supervisor (nsexec was told --no-kill-child), so the container's init becomes isolab-oci's
+//!    child and, when create exits, the child of the engine's subreaper (conmon, the shim), which
+//!    reaps it and reads its status, as with runc.
+//! 6. sysctls through nsenter-lite; prestart and createRuntime hooks; the pid file.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::args::CreateOpts;
+use crate::compose::{self, Fds, Programs};
+use crate::config::{self, Config};
+use crate::state::{self, State, Status};
+use crate::{channel, hooks, log};
+use isolab_core::trace::{self, Step};
+
+/// Global settings every command gets.
+pub struct Globals {
+    pub root: PathBuf,
+}
+
+/// Find a sibling tool: beside isolab-oci first (a build directory, an install prefix), then PATH.
+pub fn program(name: &str) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow!("cannot find {name}: install the isolab tools beside isolab-oci or on PATH"))
+}
+
+/// What the installed nsexec can do (its --help names the flags).
+fn nsexec_features(nsexec: &Path) -> compose::NsexecFeatures {
+    let help = std::process::Command::new(nsexec).arg("--help").env_remove("ISOLAB_EXPLAIN").output();
+    help.map(|o| compose::NsexecFeatures::from_help(&String::from_utf8_lossy(&o.stdout))).unwrap_or_default()
+}
+
+/// A block device node with MAJOR:MINOR under /dev (cgexec-rs takes paths, as Docker does).
+fn block_device(major: i64, minor: i64) -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let want = nix::sys::stat::makedev(major as u64, minor as u64);
+    for dir in ["/dev/block", "/dev"] {
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let Ok(md) = std::fs::metadata(e.path()) else { continue };
+            if md.file_type().is_block_device() && md.rdev() == want {
+                return Some(e.path().display().to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Everything create decided before touching anything.
+struct Plan {
+    cfg: Config,
+    bundle: PathBuf,
+    place: compose::Placement,
+    cgexec: Vec<String>,
+    nsenter: Option<Vec<String>>,
+    nsexec: Vec<String>,
+    progs: [PathBuf; 3],
+}
+
+fn plan(id: &str, o: &CreateOpts, root: &Path) -> anyhow::Result<Plan> {
+    state::check_id(id)?;
+    let bundle = o
+        .bundle
+        .canonicalize()
+        .map_err(|e| anyhow!("--bundle {}: {}", o.bundle.display(), isolab_core::process::plain_io(&e)))?;
+    let cfg = config::load(&bundle)?;
+    let at = |e: anyhow::Error| anyhow!("{}: {e:#}", bundle.join("config.json").display());
+    let process = cfg.process.as_ref().ok_or_else(|| at(anyhow!("process: missing (create needs process.args)")))?;
+    if process.terminal && o.console_socket.is_none() {
+        return Err(at(anyhow!("process.terminal: true needs --console-socket (the engine's end of the terminal)")));
+    }
+    for (name, list) in
+        [("createContainer", &cfg.hooks.create_container), ("startContainer", &cfg.hooks.start_container)]
+    {
+        if !list.is_empty() {
+            return Err(at(anyhow!(
+                "hooks.{name}: not supported by isolab-oci (hooks inside the container's namespaces)"
+            )));
+        }
+    }
+    let progs = [program("cgexec-rs")?, program("nsenter-lite")?, program("nsexec")?];
+    let features = nsexec_features(&progs[2]);
+    let place = compose::placement(&cfg, id).map_err(at)?;
+    let host = compose::Host {
+        devices_v1: Path::new("/sys/fs/cgroup/devices/devices.allow").exists(),
+        hugetlb_v1: Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes").exists(),
+        block_device: &block_device,
+    };
+    let mut notes = Vec::new();
+    let cgexec = compose::cgexec_args(&cfg, &place, &host, &mut notes).map_err(at)?;
+    let nsenter = compose::nsenter_args(&cfg);
+    let seccomp = state::dir(root, id).join("seccomp.json");
+    let nsexec = compose::nsexec_args(&cfg, &bundle, features, &seccomp, &mut notes).map_err(at)?;
+    compose::sysctl_args(&cfg, 1).map_err(at)?;
+    if o.no_pivot {
+        notes.push("--no-pivot: nsexec always uses pivot_root".into());
+    }
+    if !notes.is_empty() {
+        log::warn(format!("approximated: {}", notes.join("; ")));
+    }
+    Ok(Plan { cfg, bundle, place, cgexec, nsenter, nsexec, progs })
+}
+
+/// Undoes a create that did not finish: the processes, the group, the state directory.
+struct Undo<'a> {
+    root: &'a Path,
+    id: &'a str,
+    place: compose::Placement,
+    pids: Vec<i32>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            for &pid in &self.pids {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            }
+            remove_group(&self.place);
+            let _ = std::fs::remove_dir_all(state::dir(self.root, self.id));
+        }
+    }
+}
+
+/// `cgexec-rs --rm`: kill what is left in the group and remove it (a missing group is fine).
+fn remove_group(place: &compose::Placement) {
+    let Ok(cgexec) = program("cgexec-rs") else { return };
+    let mut cmd = std::process::Command::new(cgexec);
+    cmd.arg("--rm").arg(&place.name);
+    if let Some(p) = &place.parent {
+        cmd.arg("--cgroup-parent").arg(p);
+    }
+    trace::explain(&Step::Exec { argv: vec!["cgexec-rs".into(), "--rm".into(), place.name.clone()] }, None);
+    let _ = cmd.stderr(std::process::Stdio::null()).status();
+}
+
+/// The result of create: the container's init.
+pub struct Created {
+    pub state: State,
+}
+
+pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
+    let id = o.id.as_str();
+    let p = plan(id, o, &g.root)?;
+    std::fs::create_dir_all(&g.root).with_context(|| format!("--root {}", g.root.display()))?;
+    let dir = state::dir(&g.root, id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container {id:?} already exists"),
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    let mut undo = Undo { root: &g.root, id, place: p.place.clone(), pids: vec![], armed: true };
+    let mut st = State {
+        id: id.into(),
+        pid: 0,
+        start_time: 0,
+        bundle: p.bundle.clone(),
+        rootfs: p.cfg.rootfs.clone(),
+        created: state::now_rfc3339(),
+        annotations: p.cfg.annotations.clone(),
+        cgroup_parent: p.place.parent.clone(),
+        cgroup_name: p.place.name.clone(),
+        poststop: p.cfg.hooks.poststop.clone(),
+        started: false,
+    };
+    st.save(&g.root)?;
+    if let Some(seccomp) = &p.cfg.linux.seccomp {
+        std::fs::write(dir.join("seccomp.json"), seccomp.to_string())?;
+    }
+    let fifo = channel::make_fifo(&dir.join(state::FIFO))?;
+    let exe = channel::sealed_self()?;
+    let (ours, theirs) = channel::sync_pair()?;
+    let process = p.cfg.process.as_ref().expect("plan checked process");
+    let pty = match (&o.console_socket, process.terminal) {
+        (Some(sock), true) => {
+            let pty = isolab_core::pty::open()?;
+            channel::send_console(sock, &pty.master, &pty.name)?;
+            Some(pty.slave)
+        }
+        _ => None,
+    };
+    let fds = Fds { exe: exe.as_raw_fd(), sync: theirs.as_raw_fd(), fifo: fifo.as_raw_fd() };
+    let init = compose::init_argv(process, fds, o.preserve_fds, trace::enabled());
+    let progs = Programs { cgexec: &p.progs[0], nsenter: &p.progs[1], nsexec: &p.progs[2] };
+    let argv = compose::chain(progs, p.cgexec, p.nsenter, p.nsexec, init);
+    trace::run(Step::Prctl("PR_SET_CHILD_SUBREAPER, 1".into()), || nix::sys::prctl::set_child_subreaper(true))?;
+    let child = spawn_chain(&argv, &p.cfg, &[&exe, &theirs, &fifo], pty.as_ref())?;
+    undo.pids.push(child);
+    drop((theirs, pty, exe, fifo));
+    let Some(init_pid) = channel::recv_ready(&ours)? else {
+        let status = isolab_core::process::wait_for(Pid::from_raw(child)).ok();
+        let code = status.map_or(125, isolab_core::process::status_code);
+        bail!("the container's set-up failed (the chain exited with status {code}; its reason is above)");
+    };
+    drop(ours);
+    if init_pid != child {
+        // nsexec supervises its PID 1; the runtime (a subreaper) takes over (step 5 above).
+        trace::run(Step::Kill { pid: child, signal: "SIGKILL".into() }, || {
+            nix::sys::signal::kill(Pid::from_raw(child), Signal::SIGKILL)
+        })?;
+        let _ = isolab_core::process::wait_for(Pid::from_raw(child));
+        undo.pids = vec![init_pid];
+    }
+    trace::note(format!("the container's init is PID {init_pid}"));
+    st.pid = init_pid;
+    st.start_time = isolab_core::process::start_time(init_pid).context("the container's init vanished")?;
+    st.save(&g.root)?;
+    if let Some(args) = compose::sysctl_args(&p.cfg, init_pid)? {
+        run_sysctls(&p.progs[1], args, &p.cfg)?;
+    }
+    let creating = st.oci_json(Status::Creating);
+    hooks::run("prestart", &p.cfg.hooks.prestart, &creating)?;
+    hooks::run("createRuntime", &p.cfg.hooks.create_runtime, &creating)?;
+    if let Some(file) = &o.pid_file {
+        write_pid_file(file, init_pid)?;
+    }
+    undo.armed = false;
+    Ok(Created { state: st })
+}
+
+/// Fork the chain's first process: rlimits, oom_score_adj, the terminal as stdio, the
+/// container's environment, then exec cgexec-rs.
+fn spawn_chain(argv: &[String], cfg: &Config, keep: &[&OwnedFd], tty: Option<&OwnedFd>) -> anyhow::Result<i32> {
+    let process = cfg.process.as_ref().expect("plan checked process");
+    trace::explain(&Step::Exec { argv: argv.to_vec() }, None);
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env_clear();
+    for (k, v) in &process.env {
+        cmd.env(k, v);
+    }
+    if let Ok(v) = std::env::var("ISOLAB_EXPLAIN").or_else(|_| if trace::enabled() { Ok("1".into()) } else { Err(()) })
+    {
+        cmd.env("ISOLAB_EXPLAIN", v);
+    }
+    if let Some(t) = tty {
+        cmd.stdin(t.try_clone()?).stdout(t.try_clone()?).stderr(t.try_clone()?);
+    }
+    let raw: Vec<i32> = keep.iter().map(|f| f.as_raw_fd()).collect();
+    let rlimits: Vec<_> = process
+        .rlimits
+        .iter()
+        .filter_map(|r| compose::rlimit_resource(&r.kind).map(|res| (res, r.soft, r.hard)))
+        .collect();
+    let oom = process.oom_score_adj;
+    // SAFETY: between fork and exec the closure only makes system calls (fcntl, setrlimit,
+    // open/write of /proc/self/oom_score_adj) and allocates nothing that could deadlock: the
+    // runtime is single-threaded.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &raw {
+                channel::inherit(fd).map_err(|_| std::io::Error::last_os_error())?;
+            }
+            for &(res, soft, hard) in &rlimits {
+                nix::sys::resource::setrlimit(res, soft, hard).map_err(std::io::Error::from)?;
+            }
+            if let Some(adj) = oom {
+                std::fs::write("/proc/self/oom_score_adj", adj.to_string())?;
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| anyhow!("cannot run {}: {}", argv[0], isolab_core::process::plain_io(&e)))?;
+    Ok(child.id() as i32)
+}
+
+fn run_sysctls(nsenter: &Path, mut args: Vec<String>, cfg: &Config) -> anyhow::Result<()> {
+    args.push("--".into());
+    args.push(std::env::current_exe()?.display().to_string());
+    args.push("sysctl".into());
+    args.extend(cfg.linux.sysctl.iter().map(|(k, v)| format!("{k}={v}")));
+    trace::explain(
+        &Step::Exec { argv: std::iter::once("nsenter-lite".to_string()).chain(args.clone()).collect() },
+        None,
+    );
+    let status = std::process::Command::new(nsenter).args(&args).status().context("running nsenter-lite")?;
+    if !status.success() {
+        bail!("linux.sysctl: could not be written in the container's namespaces ({status})");
+    }
+    Ok(())
+}
+
+/// `isolab-oci sysctl K=V...` (in the namespaces nsenter-lite joined): /proc/sys/K = V.
+pub fn write_sysctls(settings: &[String]) -> anyhow::Result<u8> {
+    for kv in settings {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("sysctl {kv:?}: expected KEY=VALUE"))?;
+        if compose::sysctl_namespace(k).is_none() {
+            bail!("linux.sysctl: {k:?} is not namespaced");
+        }
+        trace::write_file(Path::new("/proc/sys").join(k.replace('.', "/")), v)
+            .with_context(|| format!("linux.sysctl {k}"))?;
+    }
+    Ok(0)
+}
+
+/// Write a pid file atomically (engines read it as soon as the runtime returns).
+pub fn write_pid_file(file: &Path, pid: i32) -> anyhow::Result<()> {
+    let tmp = file.with_extension("isolab-tmp");
+    trace::run_io(Step::Write { path: file.to_path_buf(), value: pid.to_string() }, || {
+        std::fs::write(&tmp, pid.to_string())?;
+        std::fs::rename(&tmp, file)
+    })
+    .with_context(|| format!("--pid-file {}", file.display()))
+}
+
+pub fn start(g: &Globals, id: &str) -> anyhow::Result<()> {
+    let mut st = State::load(&g.root, id)?;
+    match st.status(&g.root) {
+        Status::Created => {}
+        other => bail!("container {id:?} cannot be started: it is {}", other.as_str()),
+    }
+    let fifo = state::dir(&g.root, id).join(state::FIFO);
+    channel::await_fifo(&fifo, || st.init_alive())?;
+    trace::run_io(Step::Call(format!("unlink({:?})", fifo.display())), || std::fs::remove_file(&fifo))?;
+    st.started = true;
+    st.save(&g.root)?;
+    let hooks = config::load(&st.bundle).map(|c| c.hooks.poststart).unwrap_or_default();
+    hooks::run_lenient("poststart", &hooks, &st.oci_json(Status::Running));
+    Ok(())
+}
+
+pub fn state_json(g: &Globals, id: &str) -> anyhow::Result<String> {
+    let st = State::load(&g.root, id)?;
+    Ok(serde_json::to_string_pretty(&st.oci_json(st.status(&g.root)))?)
+}
+
+/// The PIDs of the container's cgroup, read through its init's /proc/PID/cgroup.
+pub fn cgroup_pids(st: &State) -> Vec<i32> {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{}/cgroup", st.pid)) else { return vec![] };
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let dir = match ctrls {
+            "" => PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/')),
+            c if c.split(',').any(|x| x == "pids") => {
+                PathBuf::from("/sys/fs/cgroup/pids").join(path.trim_start_matches('/'))
+            }
+            _ => continue,
+        };
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            if !procs.trim().is_empty() {
+                return procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            }
+        }
+    }
+    vec![st.pid]
+}
+
+pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> anyhow::Result<()> {
+    let sig = isolab_core::process::parse_signal(signal)?;
+    let st = State::load(&g.root, id)?;
+    let status = st.status(&g.root);
+    if !matches!(status, Status::Created | Status::Running) {
+        bail!("container {id:?} is not running: it is {}", status.as_str());
+    }
+    let pids = if all { cgroup_pids(&st) } else { vec![st.pid] };
+    for pid in pids {
+        trace::run(Step::Kill { pid, signal: sig.to_string() }, || nix::sys::signal::kill(Pid::from_raw(pid), sig))?;
+    }
+    Ok(())
+}
+
+pub fn delete(g: &Globals, id: &str, force: bool) -> anyhow::Result<()> {
+    state::check_id(id)?;
+    let dir = state::dir(&g.root, id);
+    let st = match State::load(&g.root, id) {
+        Ok(st) => st,
+        Err(_) if force && dir.is_dir() => {
+            // Killed before its first state.json: nothing else is known.
+            return std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()));
+        }
+        Err(e) => return Err(e),
+    };
+    let status = st.status(&g.root);
+    if status == Status::Running && !force {
+        bail!("container {id:?} is running: stop it first or use --force");
+    }
+    if st.init_alive() {
+        let pid = Pid::from_raw(st.pid);
+        trace::run(Step::Kill { pid: st.pid, signal: "SIGKILL".into() }, || {
+            nix::sys::signal::kill(pid, Signal::SIGKILL)
+        })?;
+        // Our child only if we made it (run); otherwise the engine reaps it: wait until it is gone.
+        let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while st.init_alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    remove_group(&compose::Placement { parent: st.cgroup_parent.clone(), name: st.cgroup_name.clone() });
+    if st.started {
+        hooks::run_lenient("poststop", &st.poststop, &st.oci_json(Status::Stopped));
+    }
+    trace::explain(&Step::Call(format!("rm -r {:?}", dir.display())), None);
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+}
+
+/// `run`: create, start, and unless detached wait for the init (our child: we are its
+/// subreaper), pass its status on, and delete the container.
+pub fn run(g: &Globals, o: &CreateOpts, detach: bool) -> anyhow::Result<u8> {
+    let created = create(g, o)?;
+    let pid = Pid::from_raw(created.state.pid);
+    if let Err(e) = start(g, &o.id) {
+        let _ = delete(g, &o.id, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    isolab_core::process::forward_signals_to(pid);
+    let status = isolab_core::process::wait_for(pid)?;
+    delete(g, &o.id, true)?;
+    Ok(isolab_core::process::status_code(status))
+}
+
+pub fn ps(g: &Globals, id: &str, format: &str, ps_args: &[String]) -> anyhow::Result<String> {
+    let st = State::load(&g.root, id)?;
+    let pids = if st.init_alive() { cgroup_pids(&st) } else { vec![] };
+    match format {
+        "json" => Ok(serde_json::to_string(&pids)?),
+        "table" => {
+            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+            let out = std::process::Command::new("ps").args(&args).output().context("running ps")?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or("");
+            let col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .ok_or_else(|| anyhow!("ps output has no PID column"))?;
+            let mut kept = vec![header.to_string()];
+            kept.extend(
+                lines
+                    .filter(|l| {
+                        l.split_whitespace()
+                            .nth(col)
+                            .and_then(|p| p.parse().ok())
+                            .is_some_and(|p: i32| pids.contains(&p))
+                    })
+                    .map(String::from),
+            );
+            Ok(kept.join("\n"))
+        }
+        other => bail!("--format: unknown format {other:?} (table or json)"),
+    }
+}
