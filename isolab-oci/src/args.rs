@@ -173,8 +173,6 @@ pub enum Command {
     Spec {
         #[arg(short = 'b', long, value_name = "DIR", default_value = ".")]
         bundle: PathBuf,
-        #[arg(long)]
-        rootless: bool,
     },
     /// The container's last stage (run by the chain, not by users)
     #[command(hide = true)]
@@ -189,6 +187,9 @@ pub enum Command {
 
 #[derive(ClapArgs, Debug, Clone)]
 pub struct InitOpts {
+    /// The loader's descriptors, closed first thing
+    #[arg(long, value_delimiter = ',')]
+    pub loader_fds: Vec<i32>,
     #[arg(long)]
     pub sync_fd: Option<i32>,
     #[arg(long)]

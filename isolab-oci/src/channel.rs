@@ -178,3 +178,23 @@ pub fn owned(fd: RawFd) -> OwnedFd {
     // SAFETY: the chain handed this descriptor to us and nothing else in this process owns it.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// The dynamic loader this binary runs under and the directory of its libc, opened for the
+/// last stage; None for a static build. A container's root has no host libc, so the stage is
+/// started as `/proc/self/fd/LD --library-path /proc/self/fd/LIBDIR /proc/self/fd/EXE ...`
+/// (ld.so(8) run directly), and closes both descriptors first thing: the library directory is
+/// a way out of the container's root, held only while the loader maps the libraries.
+pub fn loader() -> anyhow::Result<Option<(OwnedFd, OwnedFd)>> {
+    let maps = std::fs::read_to_string("/proc/self/maps").context("reading /proc/self/maps")?;
+    let paths: Vec<&str> = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
+    let ld = paths.iter().find(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with("ld-linux")));
+    let libc = paths.iter().find(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with("libc.so")));
+    let (Some(ld), Some(libc)) = (ld, libc) else { return Ok(None) };
+    let libdir = Path::new(libc).parent().unwrap_or(Path::new("/"));
+    let open = |p: &Path, flags| {
+        nix::fcntl::open(p, flags, nix::sys::stat::Mode::empty()).with_context(|| format!("opening {}", p.display()))
+    };
+    let ld = open(Path::new(ld), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC)?;
+    let dir = open(libdir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok(Some((ld, dir)))
+}

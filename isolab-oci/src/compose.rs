@@ -414,6 +414,8 @@ pub struct Fds {
     /// isolab-oci's own executable, sealed in a memfd (runc CVE-2019-5736: the container never
     /// sees the host's binary).
     pub exe: i32,
+    /// The host's dynamic loader and library directory, for a dynamically linked isolab-oci.
+    pub loader: Option<(i32, i32)>,
     /// The socket the last stage reports "ready" on.
     pub sync: i32,
     /// exec.fifo, opened O_PATH; the last stage opens it for writing and blocks until `start`.
@@ -422,16 +424,15 @@ pub struct Fds {
 
 /// The last stage's argv: `/proc/self/fd/N init ... -- ARGS`.
 pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) -> Vec<String> {
-    let mut a = vec![
-        format!("/proc/self/fd/{}", fds.exe),
-        "init".into(),
+    let mut a = stage_prefix(fds.exe, fds.loader);
+    a.extend([
         "--sync-fd".into(),
         fds.sync.to_string(),
         "--fifo-fd".into(),
         fds.fifo.to_string(),
         "--exe-fd".into(),
         fds.exe.to_string(),
-    ];
+    ]);
     if p.terminal {
         a.push("--tty".into());
     }
@@ -450,6 +451,24 @@ pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) 
     a.push("--".into());
     a.extend(p.args.iter().cloned());
     a
+}
+
+/// How the last stage is started: the memfd itself (a static build), or through the host's
+/// loader (a container's root has no host libc): `/proc/self/fd/LD --library-path
+/// /proc/self/fd/DIR /proc/self/fd/EXE init --loader-fds LD,DIR`.
+pub fn stage_prefix(exe: i32, loader: Option<(i32, i32)>) -> Vec<String> {
+    match loader {
+        None => vec![format!("/proc/self/fd/{exe}"), "init".into()],
+        Some((ld, dir)) => vec![
+            format!("/proc/self/fd/{ld}"),
+            "--library-path".into(),
+            format!("/proc/self/fd/{dir}"),
+            format!("/proc/self/fd/{exe}"),
+            "init".into(),
+            "--loader-fds".into(),
+            format!("{ld},{dir}"),
+        ],
+    }
 }
 
 /// The capability sets in one argument: `e=CAP_A,CAP_B;p=...;i=...;a=...` (bounding is nsexec's).
@@ -682,7 +701,7 @@ mod tests {
         let p = c.process.unwrap();
         let a = process_args(&p).unwrap().join(" ");
         assert!(a.contains("--cap-drop ALL --cap-add CAP_KILL --cap-add CAP_CHOWN"), "{a}");
-        let fds = Fds { exe: 7, sync: 8, fifo: 9 };
+        let fds = Fds { exe: 7, loader: None, sync: 8, fifo: 9 };
         let init = init_argv(&p, fds, 0, false).join(" ");
         assert_eq!(
             init,

@@ -537,7 +537,10 @@ fn linux(v: &Value) -> anyhow::Result<Linux> {
     }
     out.uid_mappings = mappings(l, "uidMappings")?;
     out.gid_mappings = mappings(l, "gidMappings")?;
-    for (which, m) in [("uidMappings", &out.uid_mappings), ("gidMappings", &out.gid_mappings)] {
+    for (which, m) in [("uidMappings", &out.uid_mappings), ("gidMappings", &out.gid_mappings)]
+        .into_iter()
+        .filter(|(_, m)| !m.is_empty())
+    {
         let w = if which == "uidMappings" { isolab_core::idmap::Which::Uid } else { isolab_core::idmap::Which::Gid };
         isolab_core::idmap::validate(w, m).with_context(|| format!("linux.{which}"))?;
     }

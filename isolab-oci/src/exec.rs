@@ -63,8 +63,15 @@ fn process_of(o: &ExecOpts) -> anyhow::Result<Process> {
 }
 
 /// The argv after nsenter-lite's `--`, for the last stage.
-pub fn stage_args(p: &Process, exe_fd: i32, preserve_fds: u32, unset_explain: bool) -> Vec<String> {
-    let mut a = vec![format!("/proc/self/fd/{exe_fd}"), "init".into(), "--exe-fd".into(), exe_fd.to_string()];
+pub fn stage_args(
+    p: &Process,
+    exe_fd: i32,
+    loader: Option<(i32, i32)>,
+    preserve_fds: u32,
+    unset_explain: bool,
+) -> Vec<String> {
+    let mut a = crate::compose::stage_prefix(exe_fd, loader);
+    a.extend(["--exe-fd".into(), exe_fd.to_string()]);
     a.extend(["--cwd".into(), p.cwd.clone(), "--user".into(), format!("{}:{}", p.uid, p.gid)]);
     if !p.additional_gids.is_empty() {
         a.extend(["--groups".into(), p.additional_gids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")]);
@@ -104,12 +111,14 @@ pub fn exec(g: &Globals, o: &ExecOpts) -> anyhow::Result<u8> {
     }
     let nsenter = lifecycle::program("nsenter-lite")?;
     let exe = channel::sealed_self()?;
+    let loader = channel::loader()?;
     let mut argv = vec![nsenter.display().to_string(), "--container".into(), st.cgroup_name.clone()];
     if let Some(parent) = &st.cgroup_parent {
         argv.extend(["--cgroup-parent".into(), parent.clone()]);
     }
     argv.extend(["-a".into(), "-r".into(), "--".into()]);
-    argv.extend(stage_args(&p, exe.as_raw_fd(), o.preserve_fds, trace::enabled()));
+    let loader_fds = loader.as_ref().map(|(ld, dir)| (ld.as_raw_fd(), dir.as_raw_fd()));
+    argv.extend(stage_args(&p, exe.as_raw_fd(), loader_fds, o.preserve_fds, trace::enabled()));
     let pty = match (&o.console_socket, p.terminal) {
         (Some(sock), true) => {
             let pty = isolab_core::pty::open()?;
@@ -127,14 +136,20 @@ pub fn exec(g: &Globals, o: &ExecOpts) -> anyhow::Result<u8> {
     if let Some(t) = &pty {
         cmd.stdin(t.try_clone()?).stdout(t.try_clone()?).stderr(t.try_clone()?);
     }
-    let raw = exe.as_raw_fd();
-    // SAFETY: the closure only calls fcntl(2) on a descriptor we own.
+    let mut raw = vec![exe.as_raw_fd()];
+    raw.extend(loader_fds.map(|(a, b)| [a, b]).into_iter().flatten());
+    // SAFETY: the closure only calls fcntl(2) on descriptors we own.
     unsafe {
-        cmd.pre_exec(move || channel::inherit(raw).map_err(|_| std::io::Error::last_os_error()));
+        cmd.pre_exec(move || {
+            for &fd in &raw {
+                channel::inherit(fd).map_err(|_| std::io::Error::last_os_error())?;
+            }
+            Ok(())
+        });
     }
     let mut child =
         cmd.spawn().map_err(|e| anyhow!("cannot run nsenter-lite: {}", isolab_core::process::plain_io(&e)))?;
-    drop((exe, pty));
+    drop((exe, pty, loader));
     if let Some(file) = &o.pid_file {
         lifecycle::write_pid_file(file, child.id() as i32)?;
     }

@@ -17,6 +17,9 @@ use crate::args::InitOpts;
 use crate::channel;
 
 pub fn run(o: InitOpts) -> anyhow::Result<u8> {
+    for &fd in &o.loader_fds {
+        drop(channel::owned(fd)); // the host's library directory: not one moment longer
+    }
     if o.unset_explain {
         std::env::remove_var("ISOLAB_EXPLAIN");
     }

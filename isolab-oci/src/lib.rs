@@ -24,14 +24,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let format = args.check()?;
     log::init(args.log.clone(), format);
     let g = Globals { root: args.root.clone() };
-    let result = dispatch(&g, args.command);
+    let rootless = args.rootless.as_deref().is_some_and(|v| v == "true");
+    let result = dispatch(&g, args.command, rootless);
     if let Err(e) = &result {
         log::write("error", &isolab_core::cli::one_line(&format!("{e:#}")));
     }
     result
 }
 
-fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
+fn dispatch(g: &Globals, command: Command, rootless: bool) -> anyhow::Result<u8> {
     match command {
         Command::Create(o) => lifecycle::create(g, &o).map(|_| 0),
         Command::Start { id } => lifecycle::start(g, &id).map(|()| 0),
@@ -69,7 +70,7 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&info::features(f))?);
             Ok(0)
         }
-        Command::Spec { bundle, rootless } => {
+        Command::Spec { bundle } => {
             let file = bundle.join("config.json");
             if file.exists() {
                 anyhow::bail!("{}: already exists", file.display());

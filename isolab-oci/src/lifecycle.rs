@@ -194,6 +194,7 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
     }
     let fifo = channel::make_fifo(&dir.join(state::FIFO))?;
     let exe = channel::sealed_self()?;
+    let loader = channel::loader()?;
     let (ours, theirs) = channel::sync_pair()?;
     let process = p.cfg.process.as_ref().expect("plan checked process");
     let pty = match (&o.console_socket, process.terminal) {
@@ -204,14 +205,23 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
         }
         _ => None,
     };
-    let fds = Fds { exe: exe.as_raw_fd(), sync: theirs.as_raw_fd(), fifo: fifo.as_raw_fd() };
+    let fds = Fds {
+        exe: exe.as_raw_fd(),
+        loader: loader.as_ref().map(|(ld, dir)| (ld.as_raw_fd(), dir.as_raw_fd())),
+        sync: theirs.as_raw_fd(),
+        fifo: fifo.as_raw_fd(),
+    };
     let init = compose::init_argv(process, fds, o.preserve_fds, trace::enabled());
     let progs = Programs { cgexec: &p.progs[0], nsenter: &p.progs[1], nsexec: &p.progs[2] };
     let argv = compose::chain(progs, p.cgexec, p.nsenter, p.nsexec, init);
     trace::run(Step::Prctl("PR_SET_CHILD_SUBREAPER, 1".into()), || nix::sys::prctl::set_child_subreaper(true))?;
-    let child = spawn_chain(&argv, &p.cfg, &[&exe, &theirs, &fifo], pty.as_ref())?;
+    let mut keep = vec![&exe, &theirs, &fifo];
+    if let Some((ld, dir)) = &loader {
+        keep.extend([ld, dir]);
+    }
+    let child = spawn_chain(&argv, &p.cfg, &keep, pty.as_ref())?;
     undo.pids.push(child);
-    drop((theirs, pty, exe, fifo));
+    drop((theirs, pty, exe, fifo, loader));
     let Some(init_pid) = channel::recv_ready(&ours)? else {
         let status = isolab_core::process::wait_for(Pid::from_raw(child)).ok();
         let code = status.map_or(125, isolab_core::process::status_code);
