@@ -1,0 +1,461 @@
+//! isolab-oci against the real kernel and a real engine: the create/start/kill/delete state
+//! machine on a bundle made here, bad bundles refused with nothing created, a runtime killed
+//! with SIGKILL in the middle of create cleaned up by `delete --force`, and podman driving it
+//! (run, run -d, exec, stats, stop, rm, -it, --memory, --network).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use isolab_tests::cgroups::{self, wait_until};
+use isolab_tests::{bin, need_root, skip, Scratch, Tool};
+
+/// A busybox root file system (busybox-static, installed by the Makefile) with a page to serve.
+fn rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "var/www"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (package busybox-static)");
+    for applet in [
+        "sh", "id", "ps", "ls", "cat", "echo", "sleep", "httpd", "wget", "hostname", "touch", "test", "ip", "grep",
+        "true",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(root.join("var/www/index.html"), "hello from isolab-oci\n").unwrap();
+    root
+}
+
+/// A bundle: rootfs plus config.json with `args` and `extra` merged into linux/top level.
+fn bundle(dir: &Path, args: &[&str], extra: serde_json::Value) -> PathBuf {
+    let b = dir.join("bundle");
+    std::fs::create_dir_all(&b).unwrap();
+    let root = rootfs(&b);
+    assert!(root.is_dir());
+    let mut cfg = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {"args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+        "root": {"path": "rootfs"},
+        "hostname": "oci-test",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"}]}
+    });
+    merge(&mut cfg, extra);
+    std::fs::write(b.join("config.json"), cfg.to_string()).unwrap();
+    b
+}
+
+fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+    match (into, from) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// isolab-oci with its state in the test's own directory.
+fn oci(root: &Path) -> Tool {
+    Tool::new("isolab-oci").arg("--root").arg(root)
+}
+
+/// `create`, with the container's standard streams on files: the container's init inherits
+/// them (as runc's does), so a captured pipe would stay open until the container ends.
+fn create(root: &Path, bundle: &Path, id: &str, extra: &[&str]) {
+    let log = bundle.with_extension("create.log");
+    let status = Command::new(bin("isolab-oci"))
+        .arg("--root")
+        .arg(root)
+        .args(["create", "--bundle"])
+        .arg(bundle)
+        .args(extra)
+        .arg(id)
+        .env_remove("ISOLAB_EXPLAIN")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "create {id}: {status}: {}", std::fs::read_to_string(&log).unwrap_or_default());
+}
+
+fn state(root: &Path, id: &str) -> serde_json::Value {
+    let out = Command::new(bin("isolab-oci")).arg("--root").arg(root).args(["state", id]).output().unwrap();
+    assert!(out.status.success(), "state {id}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("state is JSON")
+}
+
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+// runtime.md's lifecycle: created (the program has not run), running, stopped, deleted; the
+// init is PID 1 of its own PID namespace and sits in the group cgexec-rs made.
+#[test]
+fn state_machine_create_start_kill_delete() {
+    need_root!("state_machine_create_start_kill_delete");
+    let s = Scratch::new("oci-sm");
+    let id = cgroups::unique_name();
+    let b = bundle(s.path(), &["sh", "-c", "touch /tmp/ran; exec sleep 60"], serde_json::json!({}));
+    let root = s.path().join("state");
+    let pidfile = s.path().join("pid");
+    create(&root, &b, &id, &["--pid-file", pidfile.to_str().unwrap()]);
+    let st = state(&root, &id);
+    assert_eq!(st["status"], "created", "{st}");
+    let pid = st["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), pid.to_string());
+    assert!(alive(pid));
+    assert!(!b.join("rootfs/tmp/ran").exists(), "the program ran before start");
+    let ns = |p: &str, k: &str| std::fs::read_link(format!("/proc/{p}/ns/{k}")).unwrap();
+    for k in ["pid", "mnt", "uts", "ipc", "net"] {
+        assert_ne!(ns(&pid.to_string(), k), ns("self", k), "{k} namespace not new");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
+        "not PID 1 inside: {status}"
+    );
+    assert!(!cgroups::existing_dirs(&id).is_empty(), "no group {id}");
+    oci(&root).args(["start", &id]).run().ok();
+    assert!(wait_until(5.0, || b.join("rootfs/tmp/ran").exists()), "the program did not run after start");
+    assert_eq!(state(&root, &id)["status"], "running");
+    oci(&root).args(["start", &id]).run().refused("cannot be started: it is running");
+    oci(&root).args(["delete", &id]).run().refused("is running");
+    let ps = oci(&root).args(["ps", "--format", "json", &id]).run();
+    ps.ok().stdout_has(&pid.to_string());
+    oci(&root).args(["kill", &id, "KILL"]).run().ok();
+    assert!(wait_until(5.0, || state(&root, &id)["status"] == "stopped"), "not stopped after kill");
+    oci(&root).args(["delete", &id]).run().ok();
+    assert!(!root.join(&id).exists(), "state left behind");
+    assert!(cgroups::existing_dirs(&id).is_empty(), "group left: {:?}", cgroups::existing_dirs(&id));
+    oci(&root).args(["state", &id]).run().refused("does not exist");
+}
+
+// runc run: the container's status is the runtime's, and nothing is left.
+#[test]
+fn run_passes_the_status_and_cleans_up() {
+    need_root!("run_passes_the_status_and_cleans_up");
+    let s = Scratch::new("oci-run");
+    let id = cgroups::unique_name();
+    let b = bundle(s.path(), &["sh", "-c", "hostname; grep -c . /proc/self/uid_map; exit 7"], serde_json::json!({}));
+    let root = s.path().join("state");
+    let run = oci(&root).args(["run", "--bundle"]).arg(&b).arg(&id).run();
+    run.code(7).stdout_has("oci-test");
+    assert!(!root.join(&id).exists());
+    assert!(cgroups::existing_dirs(&id).is_empty());
+}
+
+// The composed launch is visible tool by tool under --explain.
+#[test]
+fn explain_traces_every_tool_of_the_chain() {
+    need_root!("explain_traces_every_tool_of_the_chain");
+    let s = Scratch::new("oci-explain");
+    let id = cgroups::unique_name();
+    let b = bundle(s.path(), &["true"], serde_json::json!({}));
+    let root = s.path().join("state");
+    let run = oci(&root).args(["--explain", "run", "--bundle"]).arg(&b).arg(&id).run();
+    run.ok();
+    for needle in [
+        "isolab-oci: mkfifo(",
+        "cgexec-rs: mkdir ",
+        "nsexec: unshare(",
+        "nsexec: pivot_root(",
+        "isolab-oci: sendmsg(",
+        "execve(\"true\"",
+    ] {
+        run.stderr_has(needle);
+    }
+}
+
+// Bad bundles: refused with the field named (exit 125), and nothing created: no state, no group.
+#[test]
+fn bad_bundles_are_refused_with_the_field_named() {
+    need_root!("bad_bundles_are_refused_with_the_field_named");
+    let s = Scratch::new("oci-bad");
+    let root = s.path().join("state");
+    let id = cgroups::unique_name();
+    let empty = s.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    oci(&root).args(["create", "--bundle"]).arg(&empty).arg(&id).run().refused("config.json");
+    let cases = [
+        (
+            serde_json::json!({"linux": {"namespaces": [{"type": "foo"}]}}),
+            "linux.namespaces[0].type: unknown namespace type \"foo\"",
+        ),
+        (
+            serde_json::json!({"linux": {"namespaces": [{"type": "user"}, {"type": "mount"}], "uidMappings": [{"containerID": 0, "hostID": 100000}]}}),
+            "linux.uidMappings[0].size: missing",
+        ),
+        (
+            serde_json::json!({"linux": {"namespaces": [{"type": "user"}, {"type": "mount"}], "uidMappings": [{"containerID": 0, "hostID": 1, "size": 10}, {"containerID": 5, "hostID": 100, "size": 1}]}}),
+            "linux.uidMappings",
+        ),
+        (serde_json::json!({"process": {"args": []}}), "process.args"),
+        (serde_json::json!({"mounts": [{"destination": "/x", "type": "overlay", "source": "o"}]}), "mounts[0].type"),
+        (serde_json::json!({"linux": {"cgroupsPath": "system.slice:docker:x"}}), "linux.cgroupsPath"),
+    ];
+    for (extra, needle) in cases {
+        let d = Scratch::new("oci-bad-case");
+        let b = bundle(d.path(), &["true"], extra.clone());
+        oci(&root).args(["create", "--bundle"]).arg(&b).arg(&id).run().refused(needle);
+        assert!(!root.join(&id).exists(), "{extra}: state created");
+        assert!(cgroups::existing_dirs(&id).is_empty(), "{extra}: group created");
+    }
+    oci(&root).args(["--systemd-cgroup", "state", &id]).run().refused("--systemd-cgroup");
+}
+
+// kill -9 of the runtime between create and start: the runtime dies in create (held by a
+// createRuntime hook), its container's init waits on the fifo; `delete --force` leaves nothing:
+// no state, no group, no process (the hook too: PR_SET_PDEATHSIG).
+#[test]
+fn kill_9_of_the_runtime_then_delete_force_leaves_nothing() {
+    need_root!("kill_9_of_the_runtime_then_delete_force_leaves_nothing");
+    let s = Scratch::new("oci-kill9");
+    let id = cgroups::unique_name();
+    let marker = s.path().join("hook-ran");
+    let hook = serde_json::json!({"hooks": {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}; exec sleep 60", marker.display())]}]}});
+    let b = bundle(s.path(), &["sleep", "60"], hook);
+    let root = s.path().join("state");
+    let mut creating = Command::new(bin("isolab-oci"))
+        .arg("--root")
+        .arg(&root)
+        .args(["create", "--bundle"])
+        .arg(&b)
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(20.0, || marker.exists()), "the hook never ran");
+    let init = state(&root, &id)["pid"].as_i64().unwrap();
+    assert!(init > 0 && alive(init));
+    creating.kill().unwrap(); // SIGKILL
+    creating.wait().unwrap();
+    let hook_pids = || -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.contains(&marker.display().to_string()))
+            })
+            .collect()
+    };
+    assert!(wait_until(5.0, || hook_pids().is_empty()), "the hook outlived the runtime: {:?}", hook_pids());
+    oci(&root).args(["delete", "--force", &id]).run().ok();
+    assert!(!root.join(&id).exists(), "state left");
+    assert!(wait_until(5.0, || !alive(init)), "the container's init survived");
+    assert!(cgroups::existing_dirs(&id).is_empty(), "group left: {:?}", cgroups::existing_dirs(&id));
+    // And a created container whose runtime is long gone: delete without --force is allowed.
+    let id2 = cgroups::unique_name();
+    let b2 = bundle(&s.path().join("two"), &["sleep", "60"], serde_json::json!({}));
+    create(&root, &b2, &id2, &[]);
+    let init2 = state(&root, &id2)["pid"].as_i64().unwrap();
+    oci(&root).args(["delete", &id2]).run().ok();
+    assert!(wait_until(5.0, || !alive(init2)));
+    assert!(cgroups::existing_dirs(&id2).is_empty());
+}
+
+// ---- podman ---------------------------------------------------------------------------------
+
+/// podman with its storage in the test's directory, isolab-oci as the runtime, cgroupfs.
+struct Podman {
+    dir: Scratch,
+    parent: String,
+    made: Vec<PathBuf>,
+}
+
+impl Podman {
+    /// None (and a printed skip, or a failure under ISOLAB_TEST_STRICT) when podman cannot run.
+    fn new(test: &str) -> Option<Podman> {
+        if !isolab_tests::is_root() {
+            skip(test, "needs root (rootful podman)");
+            return None;
+        }
+        if Command::new("podman").arg("--version").output().is_err() {
+            skip(test, "podman is not installed (Makefile PACKAGES has it: make deps)");
+            return None;
+        }
+        let dir = Scratch::new("podman");
+        // The container's group goes beneath our own memory cgroup (podman uses one path in
+        // every hierarchy): in the others, the path's missing directories are made and removed here.
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let mem = own.lines().find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, c, path) = (p.next()?, p.next()?, p.next()?);
+            (c.split(',').any(|x| x == "memory") || c.is_empty()).then(|| path.to_string())
+        });
+        let parent = format!("{}/isolab-oci-{}", mem.unwrap_or_default().trim_end_matches('/'), std::process::id());
+        let made = cgroups::hierarchies()
+            .iter()
+            .flat_map(|h| {
+                let mut missing = Vec::new();
+                let mut p = h.mount.join(parent.trim_start_matches('/'));
+                while !p.exists() && p != h.mount {
+                    missing.push(p.clone());
+                    p = p.parent().unwrap().to_path_buf();
+                }
+                missing
+            })
+            .collect();
+        let p = Podman { dir, parent, made };
+        let tar = p.dir.path().join("rootfs.tar");
+        let root = rootfs(p.dir.path());
+        let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success();
+        assert!(ok, "tar of the rootfs");
+        let import = p.cmd().arg("import").arg(&tar).arg("localhost/isolab-busybox").output().unwrap();
+        if !import.status.success() {
+            skip(test, &format!("podman import fails here: {}", String::from_utf8_lossy(&import.stderr).trim()));
+            return None;
+        }
+        Some(p)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.arg("--root").arg(self.dir.path().join("storage")).arg("--runroot").arg(self.dir.path().join("run"));
+        c.args(["--storage-driver", "vfs", "--events-backend", "file", "--cgroup-manager", "cgroupfs"]);
+        c.arg("--runtime").arg(bin("isolab-oci"));
+        c.env_remove("ISOLAB_EXPLAIN");
+        c
+    }
+
+    /// `podman run` with the options every run here needs: the machine's low hard limits (notes/
+    /// engines.md), conmon kept in our cgroup, the group beneath ours, and without the
+    /// confinement that nsexec cannot apply yet (seccomp, masked paths: refused, not ignored).
+    fn run(&self) -> Command {
+        let mut c = self.cmd();
+        c.args(["run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--cgroups=no-conmon"]);
+        c.arg(format!("--cgroup-parent={}", self.parent));
+        c.args(["--security-opt", "seccomp=unconfined", "--security-opt", "unmask=ALL"]);
+        c
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.cmd().args(["rm", "--all", "--force", "--time", "0"]).output();
+        for dir in self.made.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup/memory").join(self.parent.trim_start_matches('/')));
+    }
+}
+
+fn out(c: &mut Command) -> (bool, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+// podman run --rm IMAGE id, with isolab-oci as the runtime.
+#[test]
+fn podman_run_rm_id() {
+    let Some(p) = Podman::new("podman_run_rm_id") else { return };
+    let (ok, stdout, stderr) = out(p.run().args(["--rm", "localhost/isolab-busybox", "id"]));
+    assert!(ok, "podman run: {stderr}");
+    assert!(stdout.contains("uid=0(root) gid=0(root)"), "{stdout}");
+}
+
+// run -d --name web httpd (on podman's CNI bridge, in the namespace podman hands over),
+// exec web ps, stats --no-stream web, --memory 64m in the group, stop web, rm web.
+#[test]
+fn podman_web_cycle() {
+    let Some(p) = Podman::new("podman_web_cycle") else { return };
+    let (ok, _, stderr) = out(p.run().args([
+        "-d",
+        "--name",
+        "web",
+        "--memory",
+        "64m",
+        "localhost/isolab-busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/var/www",
+    ]));
+    assert!(ok, "run -d: {stderr}");
+    let (ok, ps, stderr) = out(p.cmd().args(["exec", "web", "ps"]));
+    assert!(ok, "exec: {stderr}");
+    assert!(ps.lines().any(|l| l.trim_start().starts_with("1 ") && l.contains("httpd")), "httpd is not PID 1: {ps}");
+    let (ok, stats, stderr) =
+        out(p.cmd().args(["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "web"]));
+    assert!(ok && !stderr.contains("Failed"), "stats: {stderr}");
+    assert!(stats.contains("web") && stats.contains("67.11MB"), "{stats}");
+    let (_, pid, _) = out(p.cmd().args(["inspect", "-f", "{{.State.Pid}}", "web"]));
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    let mem = cg.lines().find(|l| l.contains(":memory:")).map(|l| l.splitn(3, ':').nth(2).unwrap().to_string());
+    if let Some(mem) = mem {
+        let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory{mem}/memory.limit_in_bytes")).unwrap();
+        assert_eq!(limit.trim(), "67108864");
+        assert!(mem.starts_with(&p.parent), "{mem} not under {}", p.parent);
+    } else {
+        let path = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        let limit = std::fs::read_to_string(format!("/sys/fs/cgroup{path}/memory.max")).unwrap();
+        assert_eq!(limit.trim(), "67108864");
+    }
+    let (_, ip, _) = out(p.cmd().args(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]));
+    let ip = ip.trim();
+    if !ip.is_empty() {
+        let url = format!("http://{ip}/");
+        assert!(wait_until(10.0, || http_get(ip).contains("hello from isolab-oci")), "{url}: {:?}", http_get(ip));
+    }
+    let (ok, _, stderr) = out(p.cmd().args(["stop", "-t", "1", "web"]));
+    assert!(ok, "stop: {stderr}");
+    let (ok, _, stderr) = out(p.cmd().args(["rm", "web"]));
+    assert!(ok, "rm: {stderr}");
+    assert!(!alive(pid.trim().parse().unwrap()));
+}
+
+// --network none: the network namespace is the one isolab-oci made (nsexec --net): only lo.
+#[test]
+fn podman_network_none_is_ours() {
+    let Some(p) = Podman::new("podman_network_none_is_ours") else { return };
+    let (ok, stdout, stderr) =
+        out(p.run().args(["--rm", "--network", "none", "localhost/isolab-busybox", "ip", "-o", "link"]));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("lo:") && stdout.contains("UP"), "{stdout}");
+}
+
+// podman run -it: the program's stdin is a terminal (through runc's console socket protocol).
+#[test]
+fn podman_it_gives_a_terminal() {
+    let Some(p) = Podman::new("podman_it_gives_a_terminal") else { return };
+    let mut c = p.run();
+    c.args(["--rm", "-it", "localhost/isolab-busybox", "sh", "-c", "test -t 0 && echo stdin-is-a-terminal"]);
+    let line: Vec<String> =
+        std::iter::once(c.get_program()).chain(c.get_args()).map(|a| shell_quote(&a.to_string_lossy())).collect();
+    // script(1) gives podman a terminal of its own to pass on.
+    let (ok, stdout, stderr) =
+        out(Command::new("script").args(["-qec", &line.join(" "), "/dev/null"]).stdin(Stdio::null()));
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("stdin-is-a-terminal"), "{stdout}");
+}
+
+/// GET / from IP:80 over plain TCP (the host's busybox wget is not to be relied on).
+fn http_get(ip: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let addr = format!("{ip}:80").parse().unwrap();
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let _ = s.write_all(format!("GET / HTTP/1.0\r\nHost: {ip}\r\n\r\n").as_bytes());
+    let mut page = String::new();
+    let _ = s.read_to_string(&mut page);
+    page
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
