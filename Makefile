@@ -3,12 +3,13 @@
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
-TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat
+TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat isolab-oci
 # What the tests and the demo run besides our own binaries.
-PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace
+PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace \
+	podman runc containernetworking-plugins iptables
 BIN := target/debug
 
-.PHONY: all build release deps test test-host demo install clean
+.PHONY: all build release deps test test-host demo install clean oci-validation
 
 all: build
 
@@ -51,6 +52,17 @@ install: release
 
 clean:
 	$(CARGO) clean
+
+# opencontainers/runtime-tools' validation suite against isolab-oci (slow: about a minute to build
+# offline, a few minutes to run). Debian's golang-github-opencontainers-runtime-tools-dev has the
+# library, not validation/ or cmd/runtimetest: give RUNTIME_TOOLS_SRC, a tree of runtime-tools at
+# the packaged commit (g0105384). Results: $(OCI_VALIDATION_OUT)/SUMMARY and tap/NAME.tap.
+VALIDATION_PACKAGES := golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev
+OCI_VALIDATION_OUT ?= target/oci-validation
+oci-validation: build
+	@test -n "$(RUNTIME_TOOLS_SRC)" || { echo "make oci-validation: set RUNTIME_TOOLS_SRC=DIR (runtime-tools at g0105384)"; exit 2; }
+	@scripts/ensure-packages $(VALIDATION_PACKAGES)
+	tests/oci-validation/run $(RUNTIME_TOOLS_SRC) $(OCI_VALIDATION_OUT)
 
 include tests/vm/vm.mk
 include labs/lab.mk

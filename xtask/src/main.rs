@@ -15,6 +15,7 @@ fn commands() -> Vec<clap::Command> {
         cgexec_rs_args::command(),
         idmap_args::command(),
         cgstat_args::command(),
+        isolab_oci::args::command(),
     ]
 }
 
