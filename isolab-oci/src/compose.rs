@@ -373,8 +373,8 @@ fn mount_args(m: &Mount, i: usize, bundle: &Path, notes: &mut Vec<String>) -> an
     }
 }
 
-/// The `process` fields nsexec applies: user, groups, capabilities (bounding set; the last
-/// stage trims the other sets), no_new_privs, cwd.
+/// The `process` fields nsexec applies: the bounding set, no_new_privs, cwd. The user and
+/// groups are switched in the last stage (see init.rs), which also lowers the other sets.
 pub fn process_args(p: &Process) -> anyhow::Result<Vec<String>> {
     if let Some(profile) = &p.apparmor_profile {
         bail!("process.apparmorProfile: {profile:?}: AppArmor is not supported by isolab-oci");
@@ -382,23 +382,30 @@ pub fn process_args(p: &Process) -> anyhow::Result<Vec<String>> {
     if let Some(label) = &p.selinux_label {
         bail!("process.selinuxLabel: {label:?}: SELinux is not supported by isolab-oci");
     }
-    let mut a = vec!["--user-id".to_string(), format!("{}:{}", p.uid, p.gid)];
-    if !p.additional_gids.is_empty() {
-        let gids: Vec<String> = p.additional_gids.iter().map(u32::to_string).collect();
-        a.extend(["--groups".into(), gids.join(",")]);
-    }
+    let mut a = Vec::new();
     if let Some(c) = &p.capabilities {
         a.extend(["--cap-drop".into(), "ALL".into()]);
-        let mut keep: Vec<&String> = c.bounding.iter().collect();
-        // A capability the process holds must be in the bounding set while it execs (the last
-        // stage lowers the sets to the config's afterwards).
-        for cap in c.permitted.iter().chain(&c.effective).chain(&c.ambient).chain(&c.inheritable) {
-            if !keep.contains(&cap) {
-                keep.push(cap);
+        // Kept until the last stage: what the process will hold (a capability must be in the
+        // bounding set while it is raised), and what the stage needs to switch the user and set
+        // the final bounding set (CAP_SETUID, CAP_SETGID, CAP_SETPCAP). The stage then lowers
+        // every set to the config's.
+        let mut keep: Vec<String> = Vec::new();
+        let needed = ["CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"].map(String::from);
+        for cap in c
+            .bounding
+            .iter()
+            .chain(&c.permitted)
+            .chain(&c.effective)
+            .chain(&c.ambient)
+            .chain(&c.inheritable)
+            .chain(&needed)
+        {
+            if !keep.contains(cap) {
+                keep.push(cap.clone());
             }
         }
         for cap in keep {
-            a.extend(["--cap-add".into(), cap.clone()]);
+            a.extend(["--cap-add".into(), cap]);
         }
     }
     if p.no_new_privileges {
@@ -433,6 +440,7 @@ pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) 
         "--exe-fd".into(),
         fds.exe.to_string(),
     ]);
+    a.extend(user_args(p));
     if p.terminal {
         a.push("--tty".into());
     }
@@ -443,13 +451,22 @@ pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) 
         a.extend(["--preserve-fds".into(), preserve_fds.to_string()]);
     }
     if let Some(c) = &p.capabilities {
-        a.extend(["--caps".into(), caps_arg(c)]);
+        a.extend(["--bounding".into(), c.bounding.join(","), "--caps".into(), caps_arg(c)]);
     }
     if unset_explain {
         a.push("--unset-explain".into());
     }
     a.push("--".into());
     a.extend(p.args.iter().cloned());
+    a
+}
+
+/// The last stage's user switch: `--user UID:GID [--groups G,...]`.
+pub fn user_args(p: &Process) -> Vec<String> {
+    let mut a = vec!["--user".to_string(), format!("{}:{}", p.uid, p.gid)];
+    if !p.additional_gids.is_empty() {
+        a.extend(["--groups".into(), p.additional_gids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")]);
+    }
     a
 }
 
@@ -654,7 +671,7 @@ mod tests {
         let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
         assert!(a.contains("--pid --mount --uts --hostname web --rootfs "), "{a}");
         assert!(!a.contains("--net"), "{a}");
-        assert!(a.contains("--user-id 1000:100 --groups 5,6 --workdir /tmp"), "{a}");
+        assert!(a.contains("--workdir /tmp") && !a.contains("--user-id"), "{a}");
         assert!(nsenter_args(&cfg(r#","linux":{"namespaces":[{"type":"mount"}]}"#)).is_none());
     }
 
@@ -700,12 +717,12 @@ mod tests {
         );
         let p = c.process.unwrap();
         let a = process_args(&p).unwrap().join(" ");
-        assert!(a.contains("--cap-drop ALL --cap-add CAP_KILL --cap-add CAP_CHOWN"), "{a}");
+        assert!(a.contains("--cap-drop ALL --cap-add CAP_KILL --cap-add CAP_CHOWN --cap-add CAP_SETUID"), "{a}");
         let fds = Fds { exe: 7, loader: None, sync: 8, fifo: 9 };
         let init = init_argv(&p, fds, 0, false).join(" ");
         assert_eq!(
             init,
-            "/proc/self/fd/7 init --sync-fd 8 --fifo-fd 9 --exe-fd 7 --caps e=CAP_KILL;p=CAP_KILL;i=;a= -- id"
+            "/proc/self/fd/7 init --sync-fd 8 --fifo-fd 9 --exe-fd 7 --user 0:0 --bounding CAP_KILL,CAP_CHOWN --caps e=CAP_KILL;p=CAP_KILL;i=;a= -- id"
         );
     }
 

@@ -72,10 +72,8 @@ pub fn stage_args(
 ) -> Vec<String> {
     let mut a = crate::compose::stage_prefix(exe_fd, loader);
     a.extend(["--exe-fd".into(), exe_fd.to_string()]);
-    a.extend(["--cwd".into(), p.cwd.clone(), "--user".into(), format!("{}:{}", p.uid, p.gid)]);
-    if !p.additional_gids.is_empty() {
-        a.extend(["--groups".into(), p.additional_gids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")]);
-    }
+    a.extend(["--cwd".into(), p.cwd.clone()]);
+    a.extend(crate::compose::user_args(p));
     if let Some(c) = &p.capabilities {
         a.extend(["--bounding".into(), c.bounding.join(","), "--caps".into(), crate::compose::caps_arg(c)]);
     }

@@ -43,7 +43,7 @@ pub fn run(o: InitOpts) -> anyhow::Result<u8> {
     }
     channel::close_on_exec_from(3 + o.preserve_fds as i32)?;
     if let Some(user) = &o.user {
-        apply_user(&o, user)?;
+        switch_user(&o, user).context("process.user")?;
     }
     if let Some(sets) = &o.caps {
         lower_capabilities(sets).context("process.capabilities")?;
@@ -52,27 +52,43 @@ pub fn run(o: InitOpts) -> anyhow::Result<u8> {
     Err(isolab_core::process::exec(&argv))
 }
 
-/// exec: what nsexec does for create (user, groups, bounding set, no_new_privs), through core's creds.
-fn apply_user(o: &InitOpts, user: &str) -> anyhow::Result<()> {
-    let bounding = o
-        .bounding
-        .as_deref()
-        .map(|b| {
-            b.split(',')
-                .filter(|c| !c.is_empty())
-                .map(isolab_core::creds::parse_capability)
-                .collect::<anyhow::Result<Vec<_>>>()
-        })
-        .transpose()?;
-    let creds = isolab_core::creds::Creds {
-        user: Some(isolab_core::creds::UserSpec::parse(user).context("process.user")?),
-        groups: if o.groups.is_empty() { Some(vec![]) } else { Some(o.groups.clone()) },
-        cap_add: bounding.clone().unwrap_or_default(),
-        drop_all: bounding.is_some(),
-        no_new_privs: o.no_new_privs,
-        ..Default::default()
-    };
-    isolab_core::creds::apply(&creds).context("process.user")
+/// The user switch, in this stage rather than through nsexec's --user-id: nsexec (main) drops
+/// the bounding set after setuid, when a non-root user no longer holds CAP_SETPCAP (EPERM). Here:
+/// the bounding set first (exec; nsexec did it for create), then groups, gid and uid with
+/// PR_SET_KEEPCAPS when the config gives capabilities; the sets are lowered afterwards.
+fn switch_user(o: &InitOpts, user: &str) -> anyhow::Result<()> {
+    let bad = || anyhow!("process.user {user:?}: expected UID:GID");
+    let (uid, gid) = user.split_once(':').ok_or_else(bad)?;
+    let (uid, gid): (u32, u32) = (uid.parse().map_err(|_| bad())?, gid.parse().map_err(|_| bad())?);
+    if let Some(bounding) = &o.bounding {
+        let keep: HashSet<Capability> = bounding
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(isolab_core::creds::parse_capability)
+            .collect::<anyhow::Result<_>>()?;
+        let held = caps::read(None, CapSet::Bounding).unwrap_or_default();
+        for cap in held.difference(&keep) {
+            trace::explain(&Step::Capset(format!("PR_CAPBSET_DROP, {cap}")), None);
+            caps::drop(None, CapSet::Bounding, *cap).map_err(|e| anyhow!("process.capabilities.bounding: {e}"))?;
+        }
+    }
+    let groups: Vec<u32> = o
+        .groups
+        .iter()
+        .map(|g| g.parse().map_err(|_| anyhow!("process.user.additionalGids: {g:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    if isolab_core::creds::setgroups_allowed() {
+        isolab_core::creds::set_groups(&groups)?;
+    }
+    if uid != 0 && o.caps.is_some() {
+        trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
+    }
+    isolab_core::creds::set_gid(gid)?;
+    isolab_core::creds::set_uid(uid)?;
+    if o.no_new_privs {
+        trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
+    }
+    Ok(())
 }
 
 /// Block until `start` opens exec.fifo, then say so with one byte.
