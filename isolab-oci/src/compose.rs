@@ -72,6 +72,8 @@ pub fn placement(cfg: &Config, id: &str) -> anyhow::Result<Placement> {
 pub struct Host<'a> {
     /// The devices controller is on cgroup v1 (v2 device rules are eBPF programs: no file to write).
     pub devices_v1: bool,
+    /// memory is on cgroup v1 (kernelTCP has a file there only).
+    pub memory_v1: bool,
     /// hugetlb is on cgroup v1 (`hugetlb.2MB.limit_in_bytes`) rather than v2 (`hugetlb.2MB.max`).
     pub hugetlb_v1: bool,
     /// A block device node for MAJOR:MINOR (cgexec-rs takes device paths, as Docker does).
@@ -122,6 +124,13 @@ pub fn cgexec_args(
     }
     if let Some(k) = r.memory_kernel.filter(|&k| k > 0) {
         flag("--kernel-memory", k.to_string());
+    }
+    if let Some(k) = r.memory_kernel_tcp.filter(|&k| k > 0) {
+        if host.memory_v1 {
+            flag("--set", format!("memory.kmem.tcp.limit_in_bytes={k}"));
+        } else {
+            notes.push("linux.resources.memory.kernelTCP: no such limit on cgroup v2".into());
+        }
     }
     if let Some(s) = r.memory_swappiness {
         flag("--memory-swappiness", s.to_string());
@@ -625,7 +634,12 @@ mod tests {
     const NS: &str = r#""namespaces":[{"type":"pid"},{"type":"mount"},{"type":"uts"},{"type":"network","path":"/proc/self/ns/net"}]"#;
 
     fn host() -> Host<'static> {
-        Host { devices_v1: true, hugetlb_v1: false, block_device: &|maj, min| Some(format!("/dev/block/{maj}:{min}")) }
+        Host {
+            devices_v1: true,
+            memory_v1: true,
+            hugetlb_v1: false,
+            block_device: &|maj, min| Some(format!("/dev/block/{maj}:{min}")),
+        }
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub struct Resources {
     pub memory_reservation: Option<i64>,
     pub memory_swap: Option<i64>,
     pub memory_kernel: Option<i64>,
+    pub memory_kernel_tcp: Option<i64>,
     pub memory_swappiness: Option<u64>,
     pub disable_oom_killer: bool,
     pub cpu_shares: Option<u64>,
@@ -606,9 +607,7 @@ fn resources(v: &Value) -> anyhow::Result<Resources> {
             bail!("linux.resources.memory.swappiness: must be 0 to 100");
         }
         out.disable_oom_killer = boolean(m, "disableOOMKiller", "linux.resources.memory.disableOOMKiller")?;
-        if m.get("kernelTCP").is_some_and(|v| !v.is_null()) {
-            out.unsupported.push("linux.resources.memory.kernelTCP".into());
-        }
+        out.memory_kernel_tcp = int(m, "kernelTCP", "linux.resources.memory.kernelTCP")?;
     }
     if let Some(c) = r.get("cpu") {
         let c = obj(c, "linux.resources.cpu")?;

@@ -107,6 +107,7 @@ fn plan(id: &str, o: &CreateOpts, root: &Path) -> anyhow::Result<Plan> {
     let place = compose::placement(&cfg, id).map_err(at)?;
     let host = compose::Host {
         devices_v1: Path::new("/sys/fs/cgroup/devices/devices.allow").exists(),
+        memory_v1: Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists(),
         hugetlb_v1: Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes").exists(),
         block_device: &block_device,
     };
