@@ -244,9 +244,10 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
     if let Some(args) = compose::sysctl_args(&p.cfg, init_pid)? {
         run_sysctls(&p.progs[1], args, &p.cfg)?;
     }
-    let creating = st.oci_json(Status::Creating);
-    hooks::run("prestart", &p.cfg.hooks.prestart, &creating)?;
-    hooks::run("createRuntime", &p.cfg.hooks.create_runtime, &creating)?;
+    // runtime-tools checks that prestart hooks read "created"; createRuntime hooks run while
+    // create has not returned: "creating", as runc passes it.
+    hooks::run("prestart", &p.cfg.hooks.prestart, &st.oci_json(Status::Created))?;
+    hooks::run("createRuntime", &p.cfg.hooks.create_runtime, &st.oci_json(Status::Creating))?;
     if let Some(file) = &o.pid_file {
         write_pid_file(file, init_pid)?;
     }
