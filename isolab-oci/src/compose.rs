@@ -15,7 +15,7 @@
 //! What a tool cannot express yet is refused with the field named, or, where runc itself would
 //! be lenient, carried out approximately and listed in one warning line (never dropped silently).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::bail;
 
@@ -607,15 +607,11 @@ pub fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
     })
 }
 
-/// Where a bundle-relative path lands.
-pub fn in_bundle(bundle: &Path, p: &str) -> PathBuf {
-    bundle.join(p)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config;
+    use std::path::PathBuf;
 
     fn bundle() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("isolab-oci-compose-{}", std::process::id()));

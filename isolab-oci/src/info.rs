@@ -71,3 +71,31 @@ pub fn spec(rootless: bool) -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_is_a_config_isolab_oci_takes_as_it_is() {
+        let dir = std::env::temp_dir().join(format!("isolab-oci-spec-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        for rootless in [false, true] {
+            let cfg = crate::config::parse(&spec(rootless).to_string(), &dir).unwrap();
+            let mut notes = vec![];
+            let features = NsexecFeatures::default();
+            crate::compose::nsexec_args(&cfg, &dir, features, std::path::Path::new("/s"), &mut notes).unwrap();
+            assert_eq!(cfg.process.unwrap().args, vec!["sh".to_string()]);
+        }
+    }
+
+    #[test]
+    fn features_say_what_nsexec_can_do() {
+        let f = features(NsexecFeatures::default());
+        assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+        assert_eq!(f["linux"]["cgroup"]["systemd"], false);
+        assert!(f["hooks"].as_array().unwrap().iter().any(|h| h == "createRuntime"));
+        let with = features(NsexecFeatures::from_help("--security-opt"));
+        assert_eq!(with["linux"]["seccomp"]["enabled"], true);
+    }
+}
