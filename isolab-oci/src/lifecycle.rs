@@ -244,9 +244,8 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
     if let Some(args) = compose::sysctl_args(&p.cfg, init_pid)? {
         run_sysctls(&p.progs[1], args, &p.cfg)?;
     }
-    // runtime-tools checks that prestart hooks read "created"; createRuntime hooks run while
-    // create has not returned: "creating", as runc passes it.
-    hooks::run("prestart", &p.cfg.hooks.prestart, &st.oci_json(Status::Created))?;
+    // createRuntime hooks run while create has not returned: "creating", as runc passes it.
+    // prestart hooks run at start (runtime spec 1.0.2: after start is called, before the program).
     hooks::run("createRuntime", &p.cfg.hooks.create_runtime, &st.oci_json(Status::Creating))?;
     if let Some(file) = &o.pid_file {
         write_pid_file(file, init_pid)?;
@@ -345,13 +344,30 @@ pub fn start(g: &Globals, id: &str) -> anyhow::Result<()> {
         Status::Created => {}
         other => bail!("container {id:?} cannot be started: it is {}", other.as_str()),
     }
+    let hooks = config::load(&st.bundle).map(|c| c.hooks).unwrap_or_default();
+    // The spec: prestart hooks after start is called, before the program runs; when one
+    // fails, start fails, the container is stopped and the lifecycle goes on to delete.
+    if let Err(e) = hooks::run("prestart", &hooks.prestart, &st.oci_json(Status::Created)) {
+        let _ = delete(g, id, true);
+        return Err(e);
+    }
     let fifo = state::dir(&g.root, id).join(state::FIFO);
+    let stage = std::fs::read_link(format!("/proc/{}/exe", st.pid)).ok();
     channel::await_fifo(&fifo, || st.init_alive())?;
     trace::run_io(Step::Call(format!("unlink({:?})", fifo.display())), || std::fs::remove_file(&fifo))?;
     st.started = true;
     st.save(&g.root)?;
-    let hooks = config::load(&st.bundle).map(|c| c.hooks.poststart).unwrap_or_default();
-    hooks::run_lenient("poststart", &hooks, &st.oci_json(Status::Running));
+    // The stage writes its byte, then execs: poststart hooks wait for the exec (the init's
+    // executable is no longer the stage's), so they run after the program started, as the spec says.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while st.init_alive()
+        && stage.is_some()
+        && std::fs::read_link(format!("/proc/{}/exe", st.pid)).ok() == stage
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    hooks::run_lenient("poststart", &hooks.poststart, &st.oci_json(Status::Running));
     Ok(())
 }
 

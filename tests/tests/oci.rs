@@ -171,6 +171,37 @@ fn explain_traces_every_tool_of_the_chain() {
     }
 }
 
+// Hooks, in the lifecycle's order: createRuntime during create, prestart when start is called
+// and before the program, poststart after it started, poststop at delete; each reads the state.
+#[test]
+fn hooks_run_in_the_lifecycle_order_with_the_state() {
+    need_root!("hooks_run_in_the_lifecycle_order_with_the_state");
+    let s = Scratch::new("oci-hooks");
+    let id = cgroups::unique_name();
+    let log = s.path().join("hooks.log");
+    let hook = |name: &str| {
+        let script = format!(
+            "read -r state; echo \"{name} $(echo \"$state\" | grep -o '\"status\":\"[a-z]*\"')\" >> {}",
+            log.display()
+        );
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+    };
+    let hooks = serde_json::json!({"hooks": {
+        "createRuntime": [hook("createRuntime")], "prestart": [hook("prestart")],
+        "poststart": [hook("poststart")], "poststop": [hook("poststop")]}});
+    let b = bundle(s.path(), &["sleep", "60"], hooks);
+    let root = s.path().join("state");
+    create(&root, &b, &id, &[]);
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(read(), "createRuntime \"status\":\"creating\"\n");
+    oci(&root).args(["start", &id]).run().ok();
+    oci(&root).args(["delete", "--force", &id]).run().ok();
+    assert_eq!(
+        read(),
+        "createRuntime \"status\":\"creating\"\nprestart \"status\":\"created\"\npoststart \"status\":\"running\"\npoststop \"status\":\"stopped\"\n"
+    );
+}
+
 // Bad bundles: refused with the field named (exit 125), and nothing created: no state, no group.
 #[test]
 fn bad_bundles_are_refused_with_the_field_named() {
