@@ -349,6 +349,8 @@ impl Podman {
     fn cmd(&self) -> Command {
         let mut c = Command::new("podman");
         c.arg("--root").arg(self.dir.path().join("storage")).arg("--runroot").arg(self.dir.path().join("run"));
+        // libpod's own state (the boot's alive lock) too, so parallel tests do not share it.
+        c.arg("--tmpdir").arg(self.dir.path().join("libpod"));
         c.args(["--storage-driver", "vfs", "--events-backend", "file", "--cgroup-manager", "cgroupfs"]);
         c.arg("--runtime").arg(bin("isolab-oci"));
         c.env_remove("ISOLAB_EXPLAIN");
