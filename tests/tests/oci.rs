@@ -320,18 +320,40 @@ impl Podman {
             let (_, c, path) = (p.next()?, p.next()?, p.next()?);
             (c.split(',').any(|x| x == "memory") || c.is_empty()).then(|| path.to_string())
         });
-        let parent = format!("{}/isolab-oci-{}", mem.unwrap_or_default().trim_end_matches('/'), std::process::id());
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let parent = format!("{}/isolab-oci-{}-{n}", mem.unwrap_or_default().trim_end_matches('/'), std::process::id());
+        // Directories on the way that this test process made (in hierarchies where our own group
+        // is higher up): every Podman tries to remove them when it goes, the last one succeeds.
+        static BEFORE: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+        let existed = BEFORE.get_or_init(|| {
+            cgroups::hierarchies()
+                .iter()
+                .flat_map(|h| {
+                    let mut p = h.mount.join(parent.trim_start_matches('/'));
+                    let mut present = Vec::new();
+                    while p != h.mount {
+                        if p.exists() {
+                            present.push(p.clone());
+                        }
+                        p = p.parent().unwrap().to_path_buf();
+                    }
+                    present
+                })
+                .collect()
+        });
         let made = cgroups::hierarchies()
             .iter()
             .flat_map(|h| {
-                let mut missing = Vec::new();
+                let mut chain = Vec::new();
                 let mut p = h.mount.join(parent.trim_start_matches('/'));
-                while !p.exists() && p != h.mount {
-                    missing.push(p.clone());
+                while p != h.mount {
+                    chain.push(p.clone());
                     p = p.parent().unwrap().to_path_buf();
                 }
-                missing
+                chain
             })
+            .filter(|d| !existed.contains(d))
             .collect();
         let p = Podman { dir, parent, made };
         let tar = p.dir.path().join("rootfs.tar");
@@ -372,10 +394,10 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["rm", "--all", "--force", "--time", "0"]).output();
-        for dir in self.made.iter().rev() {
+        // Deepest first; a directory another test still uses stays for that test's Drop.
+        for dir in &self.made {
             let _ = std::fs::remove_dir(dir);
         }
-        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup/memory").join(self.parent.trim_start_matches('/')));
     }
 }
 
