@@ -33,8 +33,9 @@ EXIT STATUS:
     about = "An OCI runtime (runc's command line) composed of the isolab tools",
     long_about = "An OCI runtime with runc's command line: config.json is mapped onto cgexec-rs \
                   (linux.resources), nsenter-lite (namespaces with a path, sysctls), nsexec (new \
-                  namespaces, id maps, mounts, hostname, user, capabilities) and a last stage of its \
-                  own that waits on runc's exec fifo between create and start.",
+                  namespaces, id maps, mounts, hostname, the bounding set) and a last stage of its \
+                  own that waits on runc's exec fifo between create and start, switches the user and \
+                  sets the capability sets.",
     after_help = AFTER_HELP,
     propagate_version = true
 )]
