@@ -29,6 +29,10 @@ pub struct NsexecFeatures {
     pub mask_path: bool,
     pub readonly_path: bool,
     pub device: bool,
+    /// nsexec gives a --rootfs Docker's confinement by default (the confinement work): then
+    /// what a config leaves out must be asked for as "none" (seccomp=unconfined, --mask-path=),
+    /// and nsexec mounts /sys (read-only) and the cgroup view itself.
+    pub default_confinement: bool,
 }
 
 impl NsexecFeatures {
@@ -39,7 +43,21 @@ impl NsexecFeatures {
             mask_path: help.contains("--mask-path"),
             readonly_path: help.contains("--readonly-path"),
             device: help.contains("--device"),
+            default_confinement: help.contains("--privileged"),
         }
+    }
+}
+
+/// What the installed cgexec-rs can do beyond main's flags (its --help).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgexecFeatures {
+    /// `--device-cgroup-rule` and `--privileged`: Docker's device allowlist by default.
+    pub device_rules: bool,
+}
+
+impl CgexecFeatures {
+    pub fn from_help(help: &str) -> CgexecFeatures {
+        CgexecFeatures { device_rules: help.contains("--device-cgroup-rule") }
     }
 }
 
@@ -78,6 +96,7 @@ pub struct Host<'a> {
     pub hugetlb_v1: bool,
     /// A block device node for MAJOR:MINOR (cgexec-rs takes device paths, as Docker does).
     pub block_device: &'a dyn Fn(i64, i64) -> Option<String>,
+    pub cgexec: CgexecFeatures,
 }
 
 /// runc's default device rules, added after the config's own (libcontainer/specconv
@@ -171,7 +190,9 @@ pub fn cgexec_args(
     if r.disable_oom_killer {
         a.push("--oom-kill-disable".into());
     }
-    if !r.devices.is_empty() {
+    if host.cgexec.device_rules {
+        a.extend(device_rule_args(&r.devices, notes));
+    } else if !r.devices.is_empty() {
         if host.devices_v1 {
             for rule in &r.devices {
                 let file = if rule.allow { "devices.allow" } else { "devices.deny" };
@@ -200,6 +221,30 @@ pub fn cgexec_args(
     }
     a.extend(["--exec".into(), "--".into()]);
     Ok(a)
+}
+
+/// linux.resources.devices for a cgexec-rs with Docker's allowlist by default (the confinement
+/// work): a config without rules leaves devices unrestricted (runc), `--privileged`; a deny-all
+/// rule is the default; allow rules become `--device-cgroup-rule`; a deny of one device cannot
+/// be said after the allowlist and is listed as not applied.
+pub fn device_rule_args(rules: &[crate::config::DeviceRule], notes: &mut Vec<String>) -> Vec<String> {
+    if rules.is_empty() {
+        return vec!["--privileged".into()];
+    }
+    let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+    let mut a = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let all = rule.kind == "a" && rule.major.is_none() && rule.minor.is_none();
+        match (rule.allow, all) {
+            (false, true) => {}
+            (true, _) => a.extend([
+                "--device-cgroup-rule".to_string(),
+                format!("{} {}:{} {}", rule.kind, num(rule.major), num(rule.minor), rule.access),
+            ]),
+            (false, false) => notes.push(format!("linux.resources.devices[{i}]: a deny of one device not applied")),
+        }
+    }
+    a
 }
 
 /// `nsenter-lite` arguments for the namespaces config.json gives a `path` to, or None.
@@ -284,7 +329,19 @@ pub fn nsexec_args(
         a.extend(["--propagation".into(), mode.into()]);
     }
     for (i, m) in cfg.mounts.iter().enumerate() {
-        a.extend(mount_args(m, i, bundle, notes)?);
+        a.extend(mount_args(m, i, bundle, features.default_confinement, notes)?);
+    }
+    if features.default_confinement {
+        // What the config leaves out, nsexec must not add (Docker's defaults are its, not OCI's).
+        if cfg.linux.masked_paths.is_empty() {
+            a.push("--mask-path=".into());
+        }
+        if cfg.linux.readonly_paths.is_empty() {
+            a.push("--readonly-path=".into());
+        }
+        if cfg.linux.seccomp.is_none() {
+            a.extend(["--security-opt".into(), "seccomp=unconfined".into()]);
+        }
     }
     if !cfg.linux.masked_paths.is_empty() {
         if !features.mask_path {
@@ -321,14 +378,20 @@ pub fn nsexec_args(
         bail!("linux.mountLabel: {label:?}: SELinux labels are not supported by isolab-oci");
     }
     if let Some(p) = &cfg.process {
-        a.extend(process_args(p)?);
+        a.extend(process_args(p, features)?);
     }
     Ok(a)
 }
 
 /// One `mounts[]` entry as nsexec flags. nsexec makes /proc, a minimal /dev (with devpts and
 /// /dev/shm) itself for a --rootfs; binds and tmpfs map to --bind and --tmpfs.
-fn mount_args(m: &Mount, i: usize, bundle: &Path, notes: &mut Vec<String>) -> anyhow::Result<Vec<String>> {
+fn mount_args(
+    m: &Mount,
+    i: usize,
+    bundle: &Path,
+    own_sys: bool,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<String>> {
     let at = format!("mounts[{i}]");
     let dest = m.destination.trim_end_matches('/');
     let dest = if dest.is_empty() { "/" } else { dest };
@@ -336,6 +399,8 @@ fn mount_args(m: &Mount, i: usize, bundle: &Path, notes: &mut Vec<String>) -> an
     match (m.kind.as_str(), dest) {
         ("proc", "/proc") | ("tmpfs", "/dev") | ("devpts", "/dev/pts") | ("tmpfs", "/dev/shm") => Ok(vec![]),
         ("proc", _) => bail!("{at}: proc at {dest}: nsexec mounts proc at /proc only"),
+        // A confining nsexec mounts a read-only /sys and a view of the container's cgroups itself.
+        ("sysfs", "/sys") | ("cgroup", "/sys/fs/cgroup") | ("cgroup2", "/sys/fs/cgroup") if own_sys => Ok(vec![]),
         ("sysfs", "/sys") => {
             notes.push(format!("{at}: sysfs: the host's /sys bound read-only"));
             Ok(vec!["--bind".into(), "/sys:/sys:ro".into()])
@@ -384,7 +449,7 @@ fn mount_args(m: &Mount, i: usize, bundle: &Path, notes: &mut Vec<String>) -> an
 
 /// The `process` fields nsexec applies: the bounding set, no_new_privs, cwd. The user and
 /// groups are switched in the last stage (see init.rs), which also lowers the other sets.
-pub fn process_args(p: &Process) -> anyhow::Result<Vec<String>> {
+pub fn process_args(p: &Process, features: NsexecFeatures) -> anyhow::Result<Vec<String>> {
     if let Some(profile) = &p.apparmor_profile {
         bail!("process.apparmorProfile: {profile:?}: AppArmor is not supported by isolab-oci");
     }
@@ -416,6 +481,10 @@ pub fn process_args(p: &Process) -> anyhow::Result<Vec<String>> {
         for cap in keep {
             a.extend(["--cap-add".into(), cap]);
         }
+    }
+    if p.capabilities.is_none() && features.default_confinement {
+        // No capabilities object: runc leaves the process every capability it has.
+        a.extend(["--cap-add".into(), "ALL".into()]);
     }
     if p.no_new_privileges {
         a.push("--no-new-privs".into());
@@ -635,6 +704,7 @@ mod tests {
             memory_v1: true,
             hugetlb_v1: false,
             block_device: &|maj, min| Some(format!("/dev/block/{maj}:{min}")),
+            cgexec: CgexecFeatures::default(),
         }
     }
 
@@ -726,7 +796,7 @@ mod tests {
             r#","process":{"args":["id"],"capabilities":{"bounding":["CAP_KILL","CAP_CHOWN"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]}},"linux":{"namespaces":[{"type":"mount"}]}"#,
         );
         let p = c.process.unwrap();
-        let a = process_args(&p).unwrap().join(" ");
+        let a = process_args(&p, NsexecFeatures::default()).unwrap().join(" ");
         assert!(a.contains("--cap-drop ALL --cap-add CAP_KILL --cap-add CAP_CHOWN --cap-add CAP_SETUID"), "{a}");
         let fds = Fds { exe: 7, loader: None, sync: 8, fifo: 9 };
         let init = init_argv(&p, fds, 0, false).join(" ");
@@ -734,6 +804,38 @@ mod tests {
             init,
             "/proc/self/fd/7 init --sync-fd 8 --fifo-fd 9 --exe-fd 7 --user 0:0 --bounding CAP_KILL,CAP_CHOWN --caps e=CAP_KILL;p=CAP_KILL;i=;a= -- id"
         );
+    }
+
+    #[test]
+    fn a_confining_nsexec_is_told_what_the_config_leaves_out() {
+        let c = cfg(
+            r#","mounts":[{"destination":"/sys","type":"sysfs","source":"sysfs"}],"linux":{"namespaces":[{"type":"mount"}]}"#,
+        );
+        let confining = NsexecFeatures::from_help("--security-opt --mask-path --readonly-path --device --privileged");
+        let mut notes = vec![];
+        let a = nsexec_args(&c, &bundle(), confining, Path::new("/s"), &mut notes).unwrap().join(" ");
+        assert!(a.contains("--mask-path= --readonly-path= --security-opt seccomp=unconfined"), "{a}");
+        assert!(a.contains("--cap-add ALL") && !a.contains("/sys:/sys"), "{a}");
+        assert!(notes.is_empty(), "{notes:?}");
+        let old = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
+        assert!(!old.contains("--mask-path") && old.contains("--bind /sys:/sys:ro"), "{old}");
+    }
+
+    #[test]
+    fn device_rules_for_a_cgexec_with_an_allowlist() {
+        let rule = |allow, kind: &str, major, minor| crate::config::DeviceRule {
+            allow,
+            kind: kind.into(),
+            major,
+            minor,
+            access: "rwm".into(),
+        };
+        let mut notes = vec![];
+        assert_eq!(device_rule_args(&[], &mut notes), vec!["--privileged"]);
+        let rules =
+            [rule(false, "a", None, None), rule(true, "c", Some(10), Some(200)), rule(false, "c", Some(1), Some(3))];
+        assert_eq!(device_rule_args(&rules, &mut notes), vec!["--device-cgroup-rule", "c 10:200 rwm"]);
+        assert!(notes[0].contains("linux.resources.devices[2]"), "{notes:?}");
     }
 
     #[test]

@@ -49,10 +49,14 @@ pub fn program(name: &str) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("cannot find {name}: install the isolab tools beside isolab-oci or on PATH"))
 }
 
-/// What the installed nsexec can do (its --help names the flags).
+/// A tool's --help text: what the installed tool can do (the flags it names).
+pub fn help_of(tool: &Path) -> String {
+    let out = std::process::Command::new(tool).arg("--help").env_remove("ISOLAB_EXPLAIN").output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+}
+
 fn nsexec_features(nsexec: &Path) -> compose::NsexecFeatures {
-    let help = std::process::Command::new(nsexec).arg("--help").env_remove("ISOLAB_EXPLAIN").output();
-    help.map(|o| compose::NsexecFeatures::from_help(&String::from_utf8_lossy(&o.stdout))).unwrap_or_default()
+    compose::NsexecFeatures::from_help(&help_of(nsexec))
 }
 
 /// A block device node with MAJOR:MINOR under /dev (cgexec-rs takes paths, as Docker does).
@@ -110,6 +114,7 @@ fn plan(id: &str, o: &CreateOpts, root: &Path) -> anyhow::Result<Plan> {
         memory_v1: Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists(),
         hugetlb_v1: Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes").exists(),
         block_device: &block_device,
+        cgexec: compose::CgexecFeatures::from_help(&help_of(&progs[0])),
     };
     let mut notes = Vec::new();
     let cgexec = compose::cgexec_args(&cfg, &place, &host, &mut notes).map_err(at)?;
