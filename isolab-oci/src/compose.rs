@@ -280,6 +280,33 @@ fn nsexec_flag(proc_name: &str) -> &'static str {
     }
 }
 
+/// `linux.devices` as nsexec `--device HOST:CONTAINER`: nsexec makes a node like a host's one
+/// (mknod is refused in user namespaces, so it binds), so each entry needs a host node of the
+/// same type and numbers, found by `host_node`; the minimal /dev's own nodes are skipped.
+pub fn device_args(
+    cfg: &Config,
+    features: NsexecFeatures,
+    host_node: &dyn Fn(&str, i64, i64) -> Option<String>,
+) -> anyhow::Result<Vec<String>> {
+    let mut a = Vec::new();
+    for (i, d) in cfg.linux.devices.iter().enumerate().filter(|(_, d)| !MINIMAL_DEV.contains(&d.path.as_str())) {
+        if !features.device {
+            bail!("linux.devices[{i}]: {}: this nsexec cannot add device nodes yet (--device)", d.path);
+        }
+        let host = host_node(&d.kind, d.major, d.minor).ok_or_else(|| {
+            anyhow::anyhow!(
+                "linux.devices[{i}]: {}: no {} device {}:{} on this host to give it",
+                d.path,
+                d.kind,
+                d.major,
+                d.minor
+            )
+        })?;
+        a.extend(["--device".into(), format!("{host}:{}", d.path)]);
+    }
+    Ok(a)
+}
+
 /// The device nodes nsexec's minimal /dev always has (bound from the host).
 const MINIMAL_DEV: [&str; 6] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
 
@@ -358,12 +385,6 @@ pub fn nsexec_args(
         for p in &cfg.linux.readonly_paths {
             a.extend(["--readonly-path".into(), p.clone()]);
         }
-    }
-    for (i, d) in cfg.linux.devices.iter().enumerate().filter(|(_, d)| !MINIMAL_DEV.contains(&d.path.as_str())) {
-        if !features.device {
-            bail!("linux.devices[{i}]: {}: this nsexec cannot add device nodes yet (--device)", d.path);
-        }
-        a.extend(["--device".into(), d.path.clone()]);
     }
     if cfg.linux.seccomp.is_some() {
         if !features.seccomp {
@@ -819,6 +840,25 @@ mod tests {
         assert!(notes.is_empty(), "{notes:?}");
         let old = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
         assert!(!old.contains("--mask-path") && old.contains("--bind /sys:/sys:ro"), "{old}");
+    }
+
+    #[test]
+    fn devices_need_a_host_node_of_the_same_numbers() {
+        let c = cfg(
+            r#","linux":{"namespaces":[{"type":"mount"}],"devices":[{"path":"/dev/null","type":"c","major":1,"minor":3},
+            {"path":"/dev/fuse","type":"c","major":10,"minor":229},{"path":"/dev/test1","type":"b","major":99,"minor":1}]}"#,
+        );
+        let lookup =
+            |kind: &str, major, minor| (kind == "c" && major == 10 && minor == 229).then(|| "/dev/fuse".to_string());
+        let e = device_args(&c, NsexecFeatures::default(), &lookup).unwrap_err();
+        assert!(e.to_string().contains("linux.devices[1]: /dev/fuse: this nsexec cannot"), "{e}");
+        let with = NsexecFeatures::from_help("--device");
+        let e = device_args(&c, with, &lookup).unwrap_err();
+        assert!(e.to_string().contains("linux.devices[2]: /dev/test1: no b device 99:1"), "{e}");
+        let fuse_only = cfg(
+            r#","linux":{"namespaces":[{"type":"mount"}],"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]}"#,
+        );
+        assert_eq!(device_args(&fuse_only, with, &lookup).unwrap(), vec!["--device", "/dev/fuse:/dev/fuse"]);
     }
 
     #[test]

@@ -61,17 +61,20 @@ fn nsexec_features(nsexec: &Path) -> compose::NsexecFeatures {
 
 /// A block device node with MAJOR:MINOR under /dev (cgexec-rs takes paths, as Docker does).
 fn block_device(major: i64, minor: i64) -> Option<String> {
+    device_node("b", major, minor)
+}
+
+/// A host device node of TYPE (c, b) and MAJOR:MINOR under /dev, for linux.devices.
+fn device_node(kind: &str, major: i64, minor: i64) -> Option<String> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let want = nix::sys::stat::makedev(major as u64, minor as u64);
-    for dir in ["/dev/block", "/dev"] {
-        for e in std::fs::read_dir(dir).ok()?.flatten() {
-            let Ok(md) = std::fs::metadata(e.path()) else { continue };
-            if md.file_type().is_block_device() && md.rdev() == want {
-                return Some(e.path().display().to_string());
-            }
-        }
-    }
-    None
+    let dirs = ["/dev", "/dev/char", "/dev/block"];
+    dirs.iter().filter_map(|d| std::fs::read_dir(d).ok()).flatten().flatten().find_map(|e| {
+        let md = std::fs::metadata(e.path()).ok()?;
+        let ty = md.file_type();
+        let same_kind = (kind == "c" && ty.is_char_device()) || (kind == "b" && ty.is_block_device());
+        (same_kind && md.rdev() == want).then(|| e.path().display().to_string())
+    })
 }
 
 /// Everything create decided before touching anything.
@@ -120,7 +123,8 @@ fn plan(id: &str, o: &CreateOpts, root: &Path) -> anyhow::Result<Plan> {
     let cgexec = compose::cgexec_args(&cfg, &place, &host, &mut notes).map_err(at)?;
     let nsenter = compose::nsenter_args(&cfg);
     let seccomp = state::dir(root, id).join("seccomp.json");
-    let nsexec = compose::nsexec_args(&cfg, &bundle, features, &seccomp, &mut notes).map_err(at)?;
+    let mut nsexec = compose::nsexec_args(&cfg, &bundle, features, &seccomp, &mut notes).map_err(at)?;
+    nsexec.extend(compose::device_args(&cfg, features, &device_node).map_err(at)?);
     compose::sysctl_args(&cfg, 1).map_err(at)?;
     if o.no_pivot {
         notes.push("--no-pivot: nsexec always uses pivot_root".into());
