@@ -333,11 +333,14 @@ pub fn nsexec_args(
     for e in &cfg.linux.gid_mappings {
         a.extend(["--map-groups".into(), format!("{}:{}:{}", e.inside, e.outside, e.count)]);
     }
-    if let Some(h) = cfg.hostname.as_deref().filter(|h| !h.is_empty()) {
-        a.extend(["--hostname".into(), h.into()]);
-    }
-    if let Some(d) = cfg.domainname.as_deref().filter(|d| !d.is_empty()) {
-        a.extend(["--domainname".into(), d.into()]);
+    // In a joined uts namespace the names are written as sysctls (see sysctls()).
+    if new("uts") {
+        if let Some(h) = cfg.hostname.as_deref().filter(|h| !h.is_empty()) {
+            a.extend(["--hostname".into(), h.into()]);
+        }
+        if let Some(d) = cfg.domainname.as_deref().filter(|d| !d.is_empty()) {
+            a.extend(["--domainname".into(), d.into()]);
+        }
     }
     a.extend(["--rootfs".into(), cfg.rootfs.display().to_string()]);
     if cfg.readonly {
@@ -630,12 +633,13 @@ pub fn chain(
 /// `nsenter-lite` arguments that carry linux.sysctl into the container's namespaces: the
 /// namespaces each key lives in, joined from the container's init.
 pub fn sysctl_args(cfg: &Config, pid: i32) -> anyhow::Result<Option<Vec<String>>> {
-    if cfg.linux.sysctl.is_empty() {
+    let sysctls = sysctls(cfg);
+    if sysctls.is_empty() {
         return Ok(None);
     }
     let has = |name: &str| cfg.linux.namespaces.iter().any(|n| n.kind.proc_name == name);
     let mut kinds: Vec<&str> = Vec::new();
-    for key in cfg.linux.sysctl.keys() {
+    for key in sysctls.keys() {
         let kind = sysctl_namespace(key)
             .ok_or_else(|| anyhow::anyhow!("linux.sysctl: {key:?} is not namespaced: it would change the host"))?;
         if !has(kind) {
@@ -648,6 +652,21 @@ pub fn sysctl_args(cfg: &Config, pid: i32) -> anyhow::Result<Option<Vec<String>>
     let mut a = vec!["-t".to_string(), pid.to_string()];
     a.extend(kinds.iter().map(|k| format!("--{}", if *k == "net" { "net" } else { k })));
     Ok(Some(a))
+}
+
+/// linux.sysctl, plus the host and domain names when the uts namespace is joined by path
+/// (nsexec sets them only in a uts namespace of its own).
+pub fn sysctls(cfg: &Config) -> std::collections::BTreeMap<String, String> {
+    let mut all = cfg.linux.sysctl.clone();
+    let joined_uts = cfg.linux.namespaces.iter().any(|n| n.kind.proc_name == "uts" && n.path.is_some());
+    if joined_uts {
+        for (key, value) in [("kernel.hostname", &cfg.hostname), ("kernel.domainname", &cfg.domainname)] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                all.insert(key.to_string(), v.to_string());
+            }
+        }
+    }
+    all
 }
 
 /// The namespace a sysctl key belongs to (runc's list), or None for a host-wide one.
@@ -876,6 +895,18 @@ mod tests {
             [rule(false, "a", None, None), rule(true, "c", Some(10), Some(200)), rule(false, "c", Some(1), Some(3))];
         assert_eq!(device_rule_args(&rules, &mut notes), vec!["--device-cgroup-rule", "c 10:200 rwm"]);
         assert!(notes[0].contains("linux.resources.devices[2]"), "{notes:?}");
+    }
+
+    #[test]
+    fn names_in_a_joined_uts_namespace_are_sysctls() {
+        let c = cfg(
+            r#","hostname":"h1","linux":{"namespaces":[{"type":"mount"},{"type":"uts","path":"/proc/self/ns/uts"}]}"#,
+        );
+        let mut notes = vec![];
+        let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
+        assert!(!a.contains("--hostname"), "{a}");
+        assert_eq!(sysctl_args(&c, 7).unwrap().unwrap(), vec!["-t", "7", "--uts"]);
+        assert_eq!(sysctls(&c).get("kernel.hostname").map(String::as_str), Some("h1"));
     }
 
     #[test]

@@ -238,7 +238,15 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
         bail!("the container's set-up failed (the chain exited with status {code}; its reason is above)");
     };
     drop(ours);
-    if init_pid != child {
+    let pid_by_path = p.cfg.linux.namespaces.iter().any(|n| n.kind.proc_name == "pid" && n.path.is_some());
+    if init_pid != child && pid_by_path {
+        // nsenter-lite forked into the joined PID namespace and kills its child if it dies: it
+        // stays as the init's supervisor (it forwards signals and passes the status on).
+        trace::note(format!(
+            "nsenter-lite (PID {child}) stays as the supervisor of the init in the joined PID namespace"
+        ));
+        undo.pids = vec![init_pid, child];
+    } else if init_pid != child {
         // nsexec supervises its PID 1; the runtime (a subreaper) takes over (step 5 above).
         trace::run(Step::Kill { pid: child, signal: "SIGKILL".into() }, || {
             nix::sys::signal::kill(Pid::from_raw(child), Signal::SIGKILL)
@@ -312,7 +320,7 @@ fn run_sysctls(nsenter: &Path, mut args: Vec<String>, cfg: &Config) -> anyhow::R
     args.push("--".into());
     args.push(std::env::current_exe()?.display().to_string());
     args.push("sysctl".into());
-    args.extend(cfg.linux.sysctl.iter().map(|(k, v)| format!("{k}={v}")));
+    args.extend(compose::sysctls(cfg).iter().map(|(k, v)| format!("{k}={v}")));
     trace::explain(
         &Step::Exec { argv: std::iter::once("nsenter-lite".to_string()).chain(args.clone()).collect() },
         None,
