@@ -135,6 +135,31 @@ fn state_machine_create_start_kill_delete() {
     oci(&root).args(["state", &id]).run().refused("does not exist");
 }
 
+// exec: another process in the running container's namespaces, group and root, with the
+// process object's user, cwd and environment; its status is the runtime's.
+#[test]
+fn exec_joins_the_running_container() {
+    need_root!("exec_joins_the_running_container");
+    let s = Scratch::new("oci-exec");
+    let id = cgroups::unique_name();
+    let b = bundle(s.path(), &["sleep", "60"], serde_json::json!({}));
+    let root = s.path().join("state");
+    create(&root, &b, &id, &[]);
+    oci(&root).args(["start", &id]).run().ok();
+    let init = state(&root, &id)["pid"].as_i64().unwrap();
+    let process = s.path().join("process.json");
+    let obj = serde_json::json!({"args": ["sh", "-c", "id; pwd; echo $GREETING; hostname; cat /proc/self/cgroup; exit 3"],
+        "cwd": "/tmp", "env": ["PATH=/bin", "GREETING=hello"], "user": {"uid": 1000, "gid": 1000}});
+    std::fs::write(&process, obj.to_string()).unwrap();
+    let run = oci(&root).args(["exec", "--process"]).arg(&process).arg(&id).run();
+    run.code(3).stdout_has("uid=1000 gid=1000").stdout_has("/tmp\nhello\noci-test\n").stdout_has(&id);
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    assert_ne!(ns(&init.to_string()), ns("self"));
+    oci(&root).args(["exec", &id, "cat", "/proc/1/comm"]).run().ok().stdout_has("sleep");
+    oci(&root).args(["delete", "--force", &id]).run().ok();
+    oci(&root).args(["exec", &id, "true"]).run().refused("does not exist");
+}
+
 // runc run: the container's status is the runtime's, and nothing is left.
 #[test]
 fn run_passes_the_status_and_cleans_up() {
