@@ -99,7 +99,9 @@ fn alive(pid: i64) -> bool {
 fn state_machine_create_start_kill_delete() {
     need_root!("state_machine_create_start_kill_delete");
     let s = Scratch::new("oci-sm");
-    let id = cgroups::unique_name();
+    // Whatever the test does, the container's group (isolab/ID) and its processes go at the end.
+    let guard = cgroups::Guard::new();
+    let id = guard.name().to_string();
     let b = bundle(s.path(), &["sh", "-c", "touch /tmp/ran; exec sleep 60"], serde_json::json!({}));
     let root = s.path().join("state");
     let pidfile = s.path().join("pid");
@@ -141,7 +143,9 @@ fn state_machine_create_start_kill_delete() {
 fn exec_joins_the_running_container() {
     need_root!("exec_joins_the_running_container");
     let s = Scratch::new("oci-exec");
-    let id = cgroups::unique_name();
+    // Whatever the test does, the container's group (isolab/ID) and its processes go at the end.
+    let guard = cgroups::Guard::new();
+    let id = guard.name().to_string();
     let b = bundle(s.path(), &["sleep", "60"], serde_json::json!({}));
     let root = s.path().join("state");
     create(&root, &b, &id, &[]);
@@ -165,7 +169,9 @@ fn exec_joins_the_running_container() {
 fn run_passes_the_status_and_cleans_up() {
     need_root!("run_passes_the_status_and_cleans_up");
     let s = Scratch::new("oci-run");
-    let id = cgroups::unique_name();
+    // Whatever the test does, the container's group (isolab/ID) and its processes go at the end.
+    let guard = cgroups::Guard::new();
+    let id = guard.name().to_string();
     let b = bundle(s.path(), &["sh", "-c", "hostname; grep -c . /proc/self/uid_map; exit 7"], serde_json::json!({}));
     let root = s.path().join("state");
     let run = oci(&root).args(["run", "--bundle"]).arg(&b).arg(&id).run();
@@ -179,7 +185,9 @@ fn run_passes_the_status_and_cleans_up() {
 fn explain_traces_every_tool_of_the_chain() {
     need_root!("explain_traces_every_tool_of_the_chain");
     let s = Scratch::new("oci-explain");
-    let id = cgroups::unique_name();
+    // Whatever the test does, the container's group (isolab/ID) and its processes go at the end.
+    let guard = cgroups::Guard::new();
+    let id = guard.name().to_string();
     let b = bundle(s.path(), &["true"], serde_json::json!({}));
     let root = s.path().join("state");
     let run = oci(&root).args(["--explain", "run", "--bundle"]).arg(&b).arg(&id).run();
@@ -202,7 +210,9 @@ fn explain_traces_every_tool_of_the_chain() {
 fn hooks_run_in_the_lifecycle_order_with_the_state() {
     need_root!("hooks_run_in_the_lifecycle_order_with_the_state");
     let s = Scratch::new("oci-hooks");
-    let id = cgroups::unique_name();
+    // Whatever the test does, the container's group (isolab/ID) and its processes go at the end.
+    let guard = cgroups::Guard::new();
+    let id = guard.name().to_string();
     let log = s.path().join("hooks.log");
     let hook = |name: &str| {
         let script = format!(
@@ -233,7 +243,9 @@ fn bad_bundles_are_refused_with_the_field_named() {
     need_root!("bad_bundles_are_refused_with_the_field_named");
     let s = Scratch::new("oci-bad");
     let root = s.path().join("state");
-    let id = cgroups::unique_name();
+    // Whatever the test does, the container's group (isolab/ID) and its processes go at the end.
+    let guard = cgroups::Guard::new();
+    let id = guard.name().to_string();
     let empty = s.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     oci(&root).args(["create", "--bundle"]).arg(&empty).arg(&id).run().refused("config.json");
@@ -271,7 +283,9 @@ fn bad_bundles_are_refused_with_the_field_named() {
 fn kill_9_of_the_runtime_then_delete_force_leaves_nothing() {
     need_root!("kill_9_of_the_runtime_then_delete_force_leaves_nothing");
     let s = Scratch::new("oci-kill9");
-    let id = cgroups::unique_name();
+    // Whatever the test does, the container's group (isolab/ID) and its processes go at the end.
+    let guard = cgroups::Guard::new();
+    let id = guard.name().to_string();
     let marker = s.path().join("hook-ran");
     let hook = serde_json::json!({"hooks": {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}; exec sleep 60", marker.display())]}]}});
     let b = bundle(s.path(), &["sleep", "60"], hook);
@@ -307,7 +321,8 @@ fn kill_9_of_the_runtime_then_delete_force_leaves_nothing() {
     assert!(wait_until(5.0, || !alive(init)), "the container's init survived");
     assert!(cgroups::existing_dirs(&id).is_empty(), "group left: {:?}", cgroups::existing_dirs(&id));
     // And a created container whose runtime is long gone: delete without --force is allowed.
-    let id2 = cgroups::unique_name();
+    let guard2 = cgroups::Guard::new();
+    let id2 = guard2.name().to_string();
     let b2 = bundle(&s.path().join("two"), &["sleep", "60"], serde_json::json!({}));
     create(&root, &b2, &id2, &[]);
     let init2 = state(&root, &id2)["pid"].as_i64().unwrap();
