@@ -87,6 +87,7 @@ mod tests {
             crate::compose::nsexec_args(&cfg, &dir, features, std::path::Path::new("/s"), &mut notes).unwrap();
             assert_eq!(cfg.process.unwrap().args, vec!["sh".to_string()]);
         }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -474,16 +474,15 @@ mod tests {
     use crate::config;
     use std::path::PathBuf;
 
+    /// A bundle that is always there and leaves nothing behind: `/`, with `tmp` as its root
+    /// and etc/passwd as a file to bind.
     fn bundle() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("isolab-oci-compose-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
-        std::fs::write(dir.join("hostname"), "h\n").unwrap();
-        dir
+        PathBuf::from("/")
     }
 
     fn cfg(extra: &str) -> Config {
         let text = format!(
-            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"args":["sh","-c","id"],"cwd":"/tmp","user":{{"uid":1000,"gid":100,"additionalGids":[5,6]}}}}{extra}}}"#
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"tmp"}},"process":{{"args":["sh","-c","id"],"cwd":"/tmp","user":{{"uid":1000,"gid":100,"additionalGids":[5,6]}}}}{extra}}}"#
         );
         config::parse(&text, &bundle()).unwrap()
     }
@@ -551,13 +550,13 @@ mod tests {
     fn mounts_map_or_are_refused() {
         let c = cfg(
             r#","mounts":[{"destination":"/proc","type":"proc","source":"proc"},{"destination":"/sys","type":"sysfs","source":"sysfs"},
-            {"destination":"/etc/hostname","type":"bind","source":"hostname","options":["bind","ro","nosuid"]},
+            {"destination":"/etc/hostname","type":"bind","source":"etc/passwd","options":["bind","ro","nosuid"]},
             {"destination":"/run","type":"tmpfs","source":"tmpfs","options":["mode=755"]}],"linux":{"namespaces":[{"type":"mount"}]}"#,
         );
         let mut notes = vec![];
         let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
         assert!(a.contains("--bind /sys:/sys:ro"), "{a}");
-        assert!(a.contains(&format!("--bind {}:/etc/hostname:ro", bundle().join("hostname").display())), "{a}");
+        assert!(a.contains("--bind /etc/passwd:/etc/hostname:ro"), "{a}");
         assert!(a.contains("--tmpfs /run"), "{a}");
         assert!(notes.iter().any(|n| n.contains("nosuid")), "{notes:?}");
         let bad = cfg(

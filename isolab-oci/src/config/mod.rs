@@ -564,14 +564,13 @@ fn linux(v: &Value) -> anyhow::Result<Linux> {
 mod tests {
     use super::*;
 
+    /// A bundle that is always there and leaves nothing behind: `/`, with `tmp` as its root.
     fn bundle() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("isolab-oci-config-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
-        dir
+        PathBuf::from("/")
     }
 
     fn with(extra: &str) -> String {
-        format!(r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"args":["sh"],"cwd":"/"}}{extra}}}"#)
+        format!(r#"{{"ociVersion":"1.0.2","root":{{"path":"tmp"}},"process":{{"args":["sh"],"cwd":"/"}}{extra}}}"#)
     }
 
     fn err(extra: &str) -> String {
@@ -581,7 +580,7 @@ mod tests {
     #[test]
     fn a_minimal_config_parses_with_defaults() {
         let c = parse(&with(""), &bundle()).unwrap();
-        assert_eq!(c.rootfs, bundle().join("rootfs"));
+        assert_eq!(c.rootfs, bundle().join("tmp"));
         let p = c.process.unwrap();
         assert_eq!((p.uid, p.gid, p.args.as_slice()), (0, 0, &["sh".to_string()][..]));
         assert!(c.linux.namespaces.is_empty());
@@ -637,7 +636,7 @@ mod tests {
         let p = |proc: &str| {
             format!(
                 "{:#}",
-                parse(&format!(r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{proc}}}"#), &bundle())
+                parse(&format!(r#"{{"ociVersion":"1.0.2","root":{{"path":"tmp"}},"process":{proc}}}"#), &bundle())
                     .unwrap_err()
             )
         };
@@ -655,7 +654,7 @@ mod tests {
         assert!(format!("{:#}", parse(r#"{"ociVersion":"1.0.0"}"#, &bundle()).unwrap_err()).contains("root: missing"));
         assert!(format!("{:#}", parse(r#"{"ociVersion":"1.0.0","root":{"path":"nope"}}"#, &bundle()).unwrap_err())
             .contains("root.path"));
-        assert!(format!("{:#}", parse(r#"{"ociVersion":"0.5","root":{"path":"rootfs"}}"#, &bundle()).unwrap_err())
+        assert!(format!("{:#}", parse(r#"{"ociVersion":"0.5","root":{"path":"tmp"}}"#, &bundle()).unwrap_err())
             .contains("ociVersion"));
     }
 
