@@ -26,6 +26,9 @@ struct Options {
     only: Option<Vec<String>>,
 }
 
+/// A row's constructor, run when the row is wanted.
+type MakeRow<'a> = dyn Fn() -> Result<Row, String> + 'a;
+
 fn options() -> Result<Options, String> {
     let mut o = Options {
         quick: false,
@@ -113,7 +116,7 @@ fn run() -> Result<bool, String> {
     }
     match &groups {
         Ok(g) => {
-            let cg_rows: [(&str, &dyn Fn() -> Result<Row, String>); 5] = [
+            let cg_rows: [(&str, &MakeRow); 5] = [
                 ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
                 ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
                 ("chain", &|| chain_row(&o.paths, g, &scratch)),

@@ -9,13 +9,12 @@
 //!   it in permitted and inheritable first, and PR_SET_KEEPCAPS across the uid change.
 //! - For a root payload, exec gives permitted = bounding set: dropping means dropping from bounding.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use caps::CapSet;
 pub use caps::Capability;
 
+use crate::capabilities::{self, mask_of};
 use crate::trace::{self, Step};
 
 /// The credentials the payload runs with; `None` keeps what the process has.
@@ -28,6 +27,11 @@ pub struct Creds {
     /// Capabilities to drop; `drop_all` for `--cap-drop ALL`.
     pub cap_drop: Vec<Capability>,
     pub drop_all: bool,
+    /// The exact sets (a container's, or `--cap-*` sets): the bounding set is limited before
+    /// the uid change, the others set after it. None: adjust the caller's sets by cap_add/cap_drop.
+    pub sets: Option<capabilities::Sets>,
+    /// Whether `sets` was given set by set (then applied as given, ambient included).
+    pub exact_sets: bool,
     pub no_new_privs: bool,
 }
 
@@ -107,7 +111,11 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         // A new user keeps none of the caller's supplementary groups (Docker, runc).
         set_groups(&[])?;
     }
-    let keep = !creds.cap_add.is_empty();
+    if let Some(sets) = &creds.sets {
+        // Before the uid change: dropping from the bounding set needs CAP_SETPCAP.
+        capabilities::limit_bounding(sets.bounding)?;
+    }
+    let keep = !creds.cap_add.is_empty() || creds.sets.is_some();
     if let Some((uid, gid)) = ids {
         if keep {
             trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
@@ -115,7 +123,21 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         set_gid(gid)?;
         set_uid(uid)?;
     }
-    apply_capabilities(creds, ids.map(|(u, _)| u))?;
+    let non_root = ids.is_some_and(|(u, _)| u != 0);
+    match &creds.sets {
+        Some(sets) => {
+            let mut sets = *sets;
+            if non_root && !creds.exact_sets && !creds.cap_add.is_empty() {
+                // isolab keeps an added capability across exec for a non-root user (ambient),
+                // where Docker's would be lost at execve.
+                let add = mask_of(&creds.cap_add) & sets.bounding;
+                (sets.inheritable, sets.ambient) = (add, add);
+            }
+            trace::note(sets.describe());
+            capabilities::apply_after_uid_change(&sets)?;
+        }
+        None => apply_capabilities(creds, non_root)?,
+    }
     if creds.no_new_privs {
         trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
     }
@@ -142,49 +164,25 @@ pub fn set_uid(uid: u32) -> anyhow::Result<()> {
     trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))
 }
 
-fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::CapsError>) -> anyhow::Result<T> {
-    trace::run(Step::Capset(what.clone()), || act().map_err(|_| nix::errno::Errno::last()))
-}
-
 /// Bounding-set drops for everyone; then, for a non-root payload, exactly `cap_add` in the
 /// permitted/effective/inheritable/ambient sets (empty by default).
-fn apply_capabilities(creds: &Creds, new_uid: Option<u32>) -> anyhow::Result<()> {
-    let all = caps::all();
-    let dropped: HashSet<Capability> = if creds.drop_all {
-        all.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
-    } else {
-        creds.cap_drop.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
-    };
-    // Reading the bounding set is one prctl per capability (41): only when something is dropped.
-    let bounding =
-        if dropped.is_empty() { HashSet::new() } else { caps::read(None, CapSet::Bounding).unwrap_or_default() };
-    for cap in dropped.iter().filter(|c| bounding.contains(c)) {
-        caps_step(format!("PR_CAPBSET_DROP, {cap}"), || caps::drop(None, CapSet::Bounding, *cap))?;
+fn apply_capabilities(creds: &Creds, non_root: bool) -> anyhow::Result<()> {
+    let all = capabilities::all_supported();
+    let add = mask_of(&creds.cap_add);
+    let dropped = if creds.drop_all { all } else { mask_of(&creds.cap_drop) } & !add;
+    if dropped != 0 {
+        capabilities::limit_bounding(!dropped)?;
+        let (e, p, i) = capabilities::capget()?;
+        capabilities::capset(e & !dropped, p & !dropped, i & !dropped)?;
     }
-    if !dropped.is_empty() {
-        let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
-        let keep: HashSet<Capability> = permitted.difference(&dropped).copied().collect();
-        caps_step("effective/permitted minus dropped".into(), || {
-            caps::set(None, CapSet::Effective, &keep)?;
-            caps::set(None, CapSet::Permitted, &keep)
-        })?;
-    }
-    let non_root = new_uid.is_some_and(|u| u != 0);
-    if non_root || !creds.cap_add.is_empty() {
-        let wanted: HashSet<Capability> = creds.cap_add.iter().copied().collect();
-        let shown = if wanted.is_empty() { "none".to_string() } else { format!("{wanted:?}") };
-        caps_step(format!("inheritable/ambient = {shown}"), || {
-            caps::clear(None, CapSet::Ambient)?;
-            if non_root {
-                caps::set(None, CapSet::Effective, &wanted)?;
-                caps::set(None, CapSet::Permitted, &wanted)?;
-            }
-            caps::set(None, CapSet::Inheritable, &wanted)?;
-            for cap in &wanted {
-                caps::raise(None, CapSet::Ambient, *cap)?;
-            }
-            Ok(())
-        })?;
+    if non_root || add != 0 {
+        let (e, p, _) = capabilities::capget()?;
+        if non_root {
+            capabilities::capset(add, add, add)?;
+        } else {
+            capabilities::capset(e, p, add)?;
+        }
+        capabilities::set_ambient(add)?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! typed specs defined here and call one entry point; everything that touches a syscall,
 //! /proc or /sys lives in this crate, one module per mechanism.
 
+pub mod capabilities;
 pub mod cgroup;
 pub mod cli;
 pub mod creds;
@@ -13,6 +14,7 @@ pub mod launch;
 pub mod mount;
 pub mod ns;
 pub mod process;
+pub mod seccomp;
 pub mod stats;
 pub mod trace;
 pub mod units;

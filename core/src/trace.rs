@@ -91,7 +91,42 @@ pub enum Step {
     Setresgid(u32),
     Setresuid(u32),
     Prctl(String),
-    Capset(String),
+    /// PR_CAPBSET_DROP of each capability listed (one prctl per capability).
+    CapbsetDrop(Vec<caps::Capability>),
+    /// capset(2) of the three sets (bit masks, as /proc/PID/status shows them).
+    Capset {
+        effective: u64,
+        permitted: u64,
+        inheritable: u64,
+    },
+    /// PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of each capability in the mask.
+    AmbientSet(u64),
+    /// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog).
+    SeccompLoad {
+        flags: u32,
+        instructions: usize,
+        default: String,
+    },
+    /// bpf(BPF_PROG_LOAD) of a program of this type.
+    BpfProgLoad {
+        prog_type: &'static str,
+        instructions: usize,
+        license: &'static str,
+    },
+    /// bpf(BPF_PROG_ATTACH) of a loaded program to the cgroup directory `target`.
+    BpfProgAttach {
+        target: PathBuf,
+        attach_type: &'static str,
+        flags: &'static str,
+    },
+    /// mknod(2) of a device node.
+    Mknod {
+        path: PathBuf,
+        kind: char,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    },
     Kill {
         pid: i32,
         signal: String,
@@ -133,7 +168,12 @@ impl Step {
             Step::Setresgid(_) => "setresgid",
             Step::Setresuid(_) => "setresuid",
             Step::Prctl(_) => "prctl",
-            Step::Capset(_) => "capset",
+            Step::CapbsetDrop(_) => "prctl",
+            Step::Capset { .. } => "capset",
+            Step::AmbientSet(_) => "prctl",
+            Step::SeccompLoad { .. } => "seccomp",
+            Step::BpfProgLoad { .. } | Step::BpfProgAttach { .. } => "bpf",
+            Step::Mknod { .. } => "mknod",
             Step::Kill { .. } => "kill",
             Step::PidfdOpen(_) => "pidfd_open",
             Step::Call(_) => "call",
@@ -147,6 +187,7 @@ impl Step {
                 Some(p)
             }
             Step::Mount { target, .. } => Some(target),
+            Step::BpfProgAttach { target, .. } | Step::Mknod { path: target, .. } => Some(target),
             Step::PivotRoot { new_root, .. } => Some(new_root),
             _ => None,
         }
@@ -184,7 +225,34 @@ impl fmt::Display for Step {
             Step::Setresgid(g) => write!(f, "setresgid({g}, {g}, {g})"),
             Step::Setresuid(u) => write!(f, "setresuid({u}, {u}, {u})"),
             Step::Prctl(what) => write!(f, "prctl({what})"),
-            Step::Capset(what) => write!(f, "capset({what})"),
+            Step::CapbsetDrop(list) => {
+                let names: Vec<String> = list.iter().map(|c| c.to_string()).collect();
+                write!(f, "prctl(PR_CAPBSET_DROP, {{{}}})", names.join(", "))
+            }
+            Step::Capset { effective, permitted, inheritable } => write!(
+                f,
+                "capset({{version=_LINUX_CAPABILITY_VERSION_3, pid=0}}, {{effective={effective:#x}, permitted={permitted:#x}, inheritable={inheritable:#x}}})"
+            ),
+            Step::AmbientSet(mask) => write!(f, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL|RAISE {mask:#x})"),
+            Step::SeccompLoad { flags, instructions, default } => write!(
+                f,
+                "seccomp(SECCOMP_SET_MODE_FILTER, {}, {{len={instructions}, default {default}}})",
+                seccomp_flag_names(*flags)
+            ),
+            Step::BpfProgLoad { prog_type, instructions, license } => {
+                write!(f, "bpf(BPF_PROG_LOAD, {{prog_type={prog_type}, insn_cnt={instructions}, license={license:?}}})")
+            }
+            Step::BpfProgAttach { target, attach_type, flags } => write!(
+                f,
+                "bpf(BPF_PROG_ATTACH, {{target_fd={:?}, attach_type={attach_type}, attach_flags={flags}}})",
+                target.display().to_string()
+            ),
+            Step::Mknod { path, kind, major, minor, mode } => write!(
+                f,
+                "mknod({:?}, S_IF{}|{mode:#o}, makedev({major}, {minor}))",
+                path.display().to_string(),
+                if *kind == 'b' { "BLK" } else { "CHR" }
+            ),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
             Step::Call(s) => f.write_str(s),
@@ -195,6 +263,20 @@ impl fmt::Display for Step {
 /// The names of the CLONE_NEW* bits in `flags`, `|`-joined, as strace prints them.
 pub fn clone_flag_names(flags: libc::c_int) -> String {
     let names: Vec<&str> = crate::ns::KINDS.iter().filter(|k| flags & k.flag != 0).map(|k| k.clone_name).collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// seccomp(2) filter flags by name (`0` for none).
+fn seccomp_flag_names(flags: u32) -> String {
+    let names: Vec<&str> = [(1 << 1, "SECCOMP_FILTER_FLAG_LOG"), (1 << 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW")]
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
     if names.is_empty() {
         "0".into()
     } else {
@@ -329,6 +411,17 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Mount { .. }, EPERM) => "mounting needs CAP_SYS_ADMIN in the mount namespace's owning user namespace; some file systems (proc) also need a matching pid namespace",
         (Step::Mount { .. }, ENOENT) => "the source or the mount point does not exist",
         (Step::PivotRoot { .. }, EINVAL) => "the new root must be a mount point, not the current root, and not shared with the host",
+        (Step::SeccompLoad { .. }, EACCES) => "loading a seccomp filter needs no_new_privs or CAP_SYS_ADMIN",
+        (Step::SeccompLoad { .. }, EINVAL) => "the kernel refused the filter program (an invalid instruction, or longer than 4096)",
+        (Step::BpfProgLoad { .. }, EPERM) | (Step::BpfProgAttach { .. }, EPERM) => {
+            "loading and attaching a cgroup device program needs CAP_SYS_ADMIN (run as root)"
+        }
+        (Step::BpfProgAttach { .. }, EINVAL) => "this kernel cannot attach device programs to this cgroup (cgroup v2 only)",
+        (Step::CapbsetDrop(_), EPERM) => "dropping from the bounding set needs CAP_SETPCAP",
+        (Step::Capset { .. }, EPERM) | (Step::AmbientSet(_), EPERM) => {
+            "a capability can be kept only if it is still permitted (and inheritable within the bounding set); or the seccomp profile refuses capset and prctl"
+        }
+        (Step::Mknod { .. }, EPERM) => "creating a device node needs CAP_MKNOD in the initial user namespace",
         (Step::Sethostname(_), EPERM) | (Step::Setdomainname(_), EPERM) => "changing the host name needs a UTS namespace of your own (add --uts)",
         (Step::Setgroups(_), EPERM) => "setgroups is 'deny' in this user namespace, or the caller lacks CAP_SETGID",
         (Step::Setresuid(_), EINVAL) | (Step::Setresgid(_), EINVAL) => "that id is not mapped in this user namespace",

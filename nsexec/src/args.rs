@@ -324,6 +324,7 @@ impl Args {
                 .collect::<anyhow::Result<_>>()?,
             drop_all,
             no_new_privs: self.no_new_privs,
+            ..Creds::default()
         })
     }
 }

@@ -11,9 +11,7 @@
 //!   /proc/PID/mem (bubblewrap CVE-2016-8659).
 //! - A gid map with no range from /etc/subgid leaves setgroups `deny` (CVE-2018-7169).
 
-use std::collections::HashSet;
-
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use caps::{CapSet, Capability};
 use nix::unistd::{getegid, geteuid, getgid, getuid, Uid, User};
 
@@ -81,17 +79,8 @@ pub fn drop_setfcap_unless(caller: &Caller, maps_host_root: bool) -> anyhow::Res
 /// Permitted and effective become `wanted` (as far as we hold them); inheritable becomes empty.
 fn keep_only(wanted: &[Capability]) -> anyhow::Result<()> {
     let permitted = caps::read(None, CapSet::Permitted).map_err(|e| anyhow::anyhow!("capget: {e}"))?;
-    let keep: HashSet<Capability> = wanted.iter().copied().filter(|c| permitted.contains(c)).collect();
-    let mut names: Vec<String> = keep.iter().map(|c| c.to_string()).collect();
-    names.sort();
-    let shown = if names.is_empty() { "none".to_string() } else { names.join("|") };
-    // Effective first: it must stay within permitted at every step.
-    for (set, value) in [(CapSet::Effective, &keep), (CapSet::Permitted, &keep), (CapSet::Inheritable, &HashSet::new())]
-    {
-        caps::set(None, set, value).with_context(|| format!("capset({set:?} = {shown})"))?;
-    }
-    trace::explain(&Step::Capset(format!("effective=permitted={shown}, inheritable=none")), None);
-    Ok(())
+    let keep = crate::capabilities::mask_of(wanted.iter().filter(|c| permitted.contains(c)));
+    crate::capabilities::capset(keep, keep, 0)
 }
 
 /// Refuse a target the caller does not own (shadow: /proc/PID's uid and gid must be the

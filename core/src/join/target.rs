@@ -97,7 +97,3 @@ fn pidfd_signal0(fd: &OwnedFd) -> nix::Result<()> {
         .map(drop)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
