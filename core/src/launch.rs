@@ -65,6 +65,8 @@ pub struct Spec {
     pub clear_env: bool,
     pub new_session: bool,
     pub pidfile: Option<PathBuf>,
+    /// The seccomp filter to load last (a container's default, or `--security-opt seccomp=`).
+    pub seccomp: Option<crate::seccomp::Filter>,
     pub argv: Vec<OsString>,
 }
 
@@ -245,6 +247,10 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     }
     if let Some(opened) = opened {
         mount::setup(opened, in_new_pid_ns)?;
+        if spec.has(libc::CLONE_NEWUSER) && spec.mounts.has_read_only() {
+            // Root of this user namespace could remount them read-write: lock their flags.
+            mount::lock_mounts()?;
+        }
     }
     Ok(())
 }
@@ -265,6 +271,13 @@ fn exec_command(spec: &Spec) -> anyhow::Error {
 }
 
 fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
+    // Loading a filter needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs, before the
+    // capabilities go (runc's order); with it, as the very last step.
+    let (early, last) = match &spec.seccomp {
+        Some(f) if spec.creds.no_new_privs => (None, Some(f)),
+        f => (f.as_ref(), None),
+    };
+    early.map(crate::seccomp::load).transpose()?;
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
         trace::run(Step::Chdir(dir.clone()), || nix::unistd::chdir(dir.as_path()))
@@ -286,6 +299,7 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
     if spec.new_session {
         trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;
     }
+    last.map(crate::seccomp::load).transpose()?;
     Ok(())
 }
 

@@ -13,6 +13,9 @@ use isolab_core::launch::{MapRequest, Spec};
 use isolab_core::mount::{self, Bind, Propagation};
 use isolab_core::ns;
 
+#[path = "confine.rs"]
+mod confine;
+
 const EXAMPLES: &str = "\
 EXAMPLES:
   Every namespace, root mapped to host uid 100000 (Docker userns-remap), the host's root
@@ -151,10 +154,11 @@ pub struct Args {
     /// Supplementary groups, comma-separated
     #[arg(long, value_name = "G1,G2", value_delimiter = ',', help_heading = "Credentials")]
     pub groups: Option<Vec<String>>,
-    /// Add a capability (repeatable; for a non-root user it is kept across exec)
-    #[arg(long, value_name = "CAP", help_heading = "Credentials")]
+    /// Add a capability, or ALL (repeatable; with --rootfs to Docker's 14; for a non-root user
+    /// it is kept across exec)
+    #[arg(long, value_name = "CAP|ALL", help_heading = "Credentials")]
     pub cap_add: Vec<String>,
-    /// Drop a capability, or ALL (repeatable)
+    /// Drop a capability, or ALL (repeatable; with --rootfs from Docker's 14)
     #[arg(long, value_name = "CAP|ALL", help_heading = "Credentials")]
     pub cap_drop: Vec<String>,
     /// Set no_new_privs: exec cannot gain privileges (setuid bits, file capabilities)
@@ -180,6 +184,9 @@ pub struct Args {
     /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
     #[arg(long, help_heading = "Process")]
     pub explain: bool,
+
+    #[command(flatten)]
+    pub confine: confine::ConfineArgs,
 
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
@@ -247,6 +254,9 @@ impl Args {
         }
         spec.mounts = self.mount_plan(&mut spec)?;
         spec.creds = self.creds()?;
+        let new_mnt = spec.flags & ns_flag("mnt") != 0;
+        spec.seccomp =
+            self.confine.apply(self.rootfs.is_some(), new_mnt, &self.cap_add, &mut spec.creds, &mut spec.mounts)?;
         spec.workdir = self.workdir.clone();
         spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
         spec.clear_env = self.clear_env;
@@ -307,6 +317,7 @@ impl Args {
             read_only: self.read_only,
             proc,
             dev: self.rootfs.is_some(),
+            ..mount::Plan::default()
         })
     }
 
@@ -315,7 +326,12 @@ impl Args {
         Ok(Creds {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
-            cap_add: self.cap_add.iter().map(|c| cap("--cap-add", c)).collect::<anyhow::Result<_>>()?,
+            cap_add: self
+                .cap_add
+                .iter()
+                .filter(|c| !c.eq_ignore_ascii_case("all"))
+                .map(|c| cap("--cap-add", c))
+                .collect::<anyhow::Result<_>>()?,
             cap_drop: self
                 .cap_drop
                 .iter()

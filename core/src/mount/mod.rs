@@ -16,7 +16,10 @@
 
 mod dev;
 mod fd;
+mod lock;
+mod mask;
 mod spec;
+mod sys;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -25,7 +28,10 @@ use anyhow::{bail, Context as _};
 use nix::mount::MsFlags;
 
 use self::dev::mount_dev;
+pub use self::dev::Node;
 use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, set_read_only, target};
+pub use self::lock::lock_mounts;
+pub use self::mask::{DOCKER_MASKED, DOCKER_READONLY};
 pub use self::spec::{clean_dest, Bind, Propagation};
 use crate::trace::{self, Step};
 
@@ -41,6 +47,27 @@ pub struct Plan {
     pub proc: Option<PathBuf>,
     /// A minimal /dev in the new root (default with `--rootfs`).
     pub dev: bool,
+    /// A fresh sysfs on /sys with a view of the caller's own cgroups (a container's);
+    /// `Some(true)` read-only.
+    pub sys: Option<bool>,
+    /// Paths hidden (Docker's maskedPaths): /dev/null over a file, an empty tmpfs over a directory.
+    pub masked: Vec<PathBuf>,
+    /// Paths made read-only (Docker's readonlyPaths).
+    pub readonly_paths: Vec<PathBuf>,
+    /// Device nodes for /dev (`--device`).
+    pub devices: Vec<crate::cgroup::devices::DeviceArg>,
+}
+
+impl Plan {
+    /// Whether any mount of the plan is read-only: then, in a user namespace, the mounts are
+    /// locked (see lock.rs) so that the payload cannot remount them read-write.
+    pub fn has_read_only(&self) -> bool {
+        self.read_only
+            || self.binds.iter().any(|b| b.read_only)
+            || !self.masked.is_empty()
+            || !self.readonly_paths.is_empty()
+            || self.sys == Some(true)
+    }
 }
 
 /// The sources of a [`Plan`], opened (O_PATH) before any namespace or mount exists.
@@ -48,6 +75,8 @@ pub struct Opened {
     plan: Plan,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
+    cgroups: Option<sys::CgroupView>,
+    nodes: Vec<Node>,
 }
 
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
@@ -66,7 +95,10 @@ pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
         .iter()
         .map(|b| open_path(&b.source).with_context(|| format!("invalid --bind source '{}'", b.source.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Opened { plan: plan.clone(), rootfs, binds })
+    // Read now, while /proc/self/cgroup names host paths (a cgroup namespace hides them).
+    let cgroups = if plan.sys.is_some() { Some(sys::open_cgroups()?) } else { None };
+    let nodes = plan.devices.iter().map(Node::resolve).collect::<anyhow::Result<_>>()?;
+    Ok(Opened { plan: plan.clone(), rootfs, binds, cgroups, nodes })
 }
 
 /// Set up the new mount namespace. Runs in the child, after unshare(CLONE_NEWNS).
@@ -99,7 +131,7 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     // read-only; then the mounts go on top (they keep their own flags, as Docker's volumes do
     // with --read-only). A target under one of our own file systems (a bind into a --tmpfs) is
     // made when its turn comes, on that file system.
-    let order = mount_order(plan);
+    let order = mount_order(plan, &opened.binds);
     // Mount points are made only in a root of the user's (never the host's own file system,
     // which `--rootfs /` also is) or on a file system mounted here.
     let own_root = plan.rootfs.as_deref().is_some_and(|r| r.canonicalize().map_or(true, |r| r != Path::new("/")));
@@ -114,14 +146,20 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     for (i, m) in order.iter().enumerate() {
         let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i))?;
         match m.what {
-            What::Dev => mount_dev(&root, &fd)?,
+            What::Dev => mount_dev(&root, &fd, &opened.nodes)?,
             What::Proc => mount_proc(&fd, &m.dest, new_pid_ns)?,
+            What::Sys(ro) => {
+                let view = opened.cgroups.as_ref().ok_or_else(|| anyhow::anyhow!("no cgroup view opened"))?;
+                sys::mount_sys(&root, &fd, view, ro)?
+            }
             What::Tmpfs => {
                 mount_fs("tmpfs", &fd, &m.dest, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?
             }
             What::Bind(i) => attach(&bind_trees[i], &fd, &m.dest)?,
         }
     }
+    // Last, over /proc and /sys as mounted above (and over any bind into them).
+    mask::apply(&root, &plan.masked, &plan.readonly_paths)?;
     if plan.rootfs.is_some() {
         pivot_into(&root)?;
     }
@@ -155,6 +193,8 @@ struct Planned {
 enum What {
     Dev,
     Proc,
+    /// sysfs, read-only if true.
+    Sys(bool),
     Tmpfs,
     Bind(usize),
 }
@@ -166,7 +206,8 @@ impl Planned {
     }
 }
 
-fn mount_order(plan: &Plan) -> Vec<Planned> {
+/// `binds`: the sources opened before unshare (a path would now resolve in the staged root).
+fn mount_order(plan: &Plan, binds: &[OwnedFd]) -> Vec<Planned> {
     let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
     let mut order = Vec::new();
     if plan.dev {
@@ -175,11 +216,14 @@ fn mount_order(plan: &Plan) -> Vec<Planned> {
     if let Some(p) = &plan.proc {
         order.push(dir(What::Proc, p));
     }
+    if let Some(ro) = plan.sys {
+        order.push(dir(What::Sys(ro), Path::new("/sys")));
+    }
     order.extend(plan.tmpfs.iter().map(|t| dir(What::Tmpfs, t)));
     order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned {
         what: What::Bind(i),
         dest: b.dest.clone(),
-        is_dir: b.source.is_dir(),
+        is_dir: nix::sys::stat::fstat(&binds[i]).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
     }));
     order
 }
