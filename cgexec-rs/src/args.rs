@@ -4,6 +4,7 @@ use std::ffi::OsString;
 
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
+use isolab_core::cgroup::devices::{DeviceArg, Policy, Rule};
 use isolab_core::cgroup::{self, DeviceLimit, Limits, Mode, Spec};
 use isolab_core::units::{self, IdList};
 
@@ -109,6 +110,17 @@ pub struct Args {
     #[arg(long, value_name = "FILE=VALUE")]
     pub set: Vec<String>,
 
+    /// Let the group use the host's device node HOST (mode rwm by default; CONTAINER is for
+    /// nsexec --device, which makes the node). Repeatable
+    #[arg(long, value_name = "HOST[:CONTAINER][:rwm]", help_heading = "Devices (Docker's allowlist by default)")]
+    pub device: Vec<String>,
+    /// Add a device rule: TYPE MAJOR:MINOR ACCESS, e.g. 'c 1:3 rwm', 'b 7:* rw', 'a *:* rwm' (repeatable)
+    #[arg(long, value_name = "RULE", help_heading = "Devices (Docker's allowlist by default)")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Leave device access unrestricted (Docker --privileged)
+    #[arg(long, help_heading = "Devices (Docker's allowlist by default)")]
+    pub privileged: bool,
+
     /// Leave the group when COMMAND ends (remove it later with --rm)
     #[arg(long, conflicts_with = "exec")]
     pub keep: bool,
@@ -161,6 +173,19 @@ impl Args {
         if mode == Mode::Remove && (!self.command.is_empty() || limits != Limits::default()) {
             anyhow::bail!("--rm: takes a group name only, no limits or command");
         }
+        let mut limits = limits;
+        if mode != Mode::Remove && !self.privileged {
+            let rules = self
+                .device_cgroup_rule
+                .iter()
+                .map(|r| flag("--device-cgroup-rule", Rule::parse(r)))
+                .collect::<anyhow::Result<_>>()?;
+            let nodes =
+                self.device.iter().map(|d| flag("--device", DeviceArg::parse(d))).collect::<anyhow::Result<_>>()?;
+            limits.devices = Some(Policy::docker(rules, nodes));
+        } else if self.privileged && (!self.device.is_empty() || !self.device_cgroup_rule.is_empty()) {
+            anyhow::bail!("--privileged: every device is allowed already; drop --device and --device-cgroup-rule");
+        }
         let name = self.rm.or(self.name);
         if let Some(n) = &name {
             flag(if mode == Mode::Remove { "--rm" } else { "--name" }, cgroup::validate_name(n))?;
@@ -208,6 +233,7 @@ impl Args {
             device_write_iops: devices("--device-write-iops", &self.device_write_iops, units::parse_device_number)?,
             pids_limit: self.pids_limit,
             set: self.set.iter().map(|s| parse_set(s)).collect::<anyhow::Result<_>>()?,
+            devices: None,
         })
     }
 }

@@ -110,6 +110,51 @@ pub const DOCKER_DEFAULT: [Rule; 12] = [
     Rule::chr(10, Some(200)),
 ];
 
+/// A group's device policy: every device denied but what `rules` allow (`nodes`, the
+/// `--device` nodes, become rules by stat(2) before the group is made).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+    pub nodes: Vec<DeviceArg>,
+}
+
+impl Policy {
+    /// Docker's default allowlist plus `--device-cgroup-rule` rules and `--device` nodes.
+    pub fn docker(extra: Vec<Rule>, nodes: Vec<DeviceArg>) -> Policy {
+        Policy { rules: DOCKER_DEFAULT.iter().copied().chain(extra).collect(), nodes }
+    }
+
+    /// Turn the nodes into rules (the host's type and numbers).
+    pub fn resolve(&mut self) -> anyhow::Result<()> {
+        for node in std::mem::take(&mut self.nodes) {
+            self.rules.push(node.rule().map_err(|e| anyhow::anyhow!("--device {}: {e:#}", node.host))?);
+        }
+        Ok(())
+    }
+
+    /// `c *:* m, b *:* m, c 1:3 rwm, ...` for `--explain`.
+    pub fn describe(&self) -> String {
+        let rules: Vec<String> = self.rules.iter().map(|r| r.to_string()).collect();
+        format!("devices: all denied but {}", rules.join(", "))
+    }
+}
+
+/// cgroup v2 (no devices controller on v1 here): attach the policy's program to the group.
+pub fn attach_where_v2(group: &super::Group, policy: &Policy) -> anyhow::Result<()> {
+    if group.dir("devices").is_some() {
+        return Ok(()); // v1: the plan wrote devices.deny and devices.allow
+    }
+    let Some(place) = group.places().iter().find(|p| p.v2) else {
+        crate::cli::warn("--device: no devices controller and no cgroup v2 here: device access is not restricted");
+        return Ok(());
+    };
+    if !nix::unistd::geteuid().is_root() {
+        trace::note("not root: no device program can be attached (device access is not restricted)");
+        return Ok(());
+    }
+    attach_v2(&place.dir, &policy.rules)
+}
+
 /// `--device HOST[:CONTAINER][:rwm]` (Docker's parseDevice).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceArg {

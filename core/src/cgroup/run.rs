@@ -65,6 +65,9 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let mut limits = spec.limits.clone();
     limits.check()?;
     resolve_devices(&mut limits)?;
+    if let Some(policy) = &mut limits.devices {
+        policy.resolve()?;
+    }
     let setup = Setup::detect()?;
     check_host(&setup, &limits)?;
     let targets = targets(&setup, &limits, spec.parent.as_deref(), &name)?;
@@ -87,7 +90,11 @@ fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     for w in &plan.warnings {
         crate::cli::warn(w);
     }
-    plan::apply(&plan)
+    if let Some(policy) = &limits.devices {
+        trace::note(policy.describe());
+    }
+    plan::apply(&plan)?;
+    limits.devices.as_ref().map_or(Ok(()), |p| super::devices::attach_where_v2(group, p))
 }
 
 fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::Result<u8> {
@@ -159,6 +166,9 @@ pub fn targets<'a>(
         }
     }
     let mut wanted: Vec<&str> = required.iter().map(String::as_str).chain(ACCOUNTING).collect();
+    if limits.devices.is_some() {
+        wanted.push("devices"); // v1 only: on v2 a program attached to the group does it
+    }
     if setup.layout() != super::Layout::V2 {
         wanted.push("freezer"); // to kill without races on v1
     }
@@ -183,7 +193,7 @@ pub fn targets<'a>(
 fn v2_name(c: &str, v2: bool) -> Option<String> {
     match (c, v2) {
         ("blkio", true) => Some("io".into()),
-        ("cpuacct" | "freezer", true) => None,
+        ("cpuacct" | "freezer" | "devices", true) => None,
         ("io", false) => Some("blkio".into()),
         (c, _) => Some(c.into()),
     }
