@@ -231,9 +231,14 @@ impl fmt::Display for Step {
             }
             Step::Capset { effective, permitted, inheritable } => write!(
                 f,
-                "capset({{version=_LINUX_CAPABILITY_VERSION_3, pid=0}}, {{effective={effective:#x}, permitted={permitted:#x}, inheritable={inheritable:#x}}})"
+                "capset({{version=_LINUX_CAPABILITY_VERSION_3, pid=0}}, {{effective={}, permitted={}, inheritable={}}})",
+                cap_names(*effective),
+                cap_names(*permitted),
+                cap_names(*inheritable)
             ),
-            Step::AmbientSet(mask) => write!(f, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL|RAISE {mask:#x})"),
+            Step::AmbientSet(mask) => {
+                write!(f, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of {})", cap_names(*mask))
+            }
             Step::SeccompLoad { flags, instructions, default } => write!(
                 f,
                 "seccomp(SECCOMP_SET_MODE_FILTER, {}, {{len={instructions}, default {default}}})",
@@ -267,6 +272,14 @@ pub fn clone_flag_names(flags: libc::c_int) -> String {
         "0".into()
     } else {
         names.join("|")
+    }
+}
+
+/// A capability mask as strace spells a set: `CAP_CHOWN|CAP_KILL`, `0` when empty.
+fn cap_names(mask: u64) -> String {
+    match crate::capabilities::names(mask).as_str() {
+        "none" => "0".into(),
+        list => list.replace(',', "|"),
     }
 }
 
