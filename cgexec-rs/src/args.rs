@@ -25,6 +25,12 @@ EXAMPLES:
   cgexec-rs --device-read-bps /dev/sda:2mb -- dd if=/dev/sda of=/dev/null bs=1M count=6 iflag=direct
   cgexec-rs --name db --keep --memory 1g -- ./db &      # later: cgexec-rs --rm db
   cgexec-rs --explain --memory 64m --set memory.high=48m -- true
+  cgexec-rs --device /dev/sdb:rw --device-read-bps /dev/sdb:10mb -- dd if=/dev/sdb of=/dev/null
+
+DEVICES:
+  As in docker run, the group may use only Docker's default devices (null, zero, full, random,
+  urandom, tty, console, ptmx, the pts, tun; mknod of any node, not its use): cgroup v1
+  devices.deny/devices.allow, or a BPF_PROG_TYPE_CGROUP_DEVICE program on cgroup v2.
 
 EXIT STATUS:
   COMMAND's own status, or 128+N when it died of signal N

@@ -36,6 +36,11 @@ EXAMPLES:
   Experiment 5: a PID namespace; ps sees PID 1 and itself.
     nsexec --pid --mount -- ps aux
 
+  A container, confined as docker run confines one: Docker's 14 capabilities, its seccomp
+  profile, masked /proc paths, a read-only /sys, its own cgroups only (--privileged: none of it):
+    cgexec-rs --memory 100m -- nsexec -m -p -n -u -i -C --rootfs ./rootfs -- sh
+    nsexec -m -p --rootfs ./rootfs --cap-add NET_ADMIN --security-opt seccomp=profile.json -- sh
+
   Keep a network namespace for later (enter it with nsenter-lite --ns-file net=/run/demo.net):
     touch /run/demo.net && nsexec --net=/run/demo.net -- true
 
@@ -189,7 +194,7 @@ pub struct Args {
     pub confine: confine::ConfineArgs,
 
     /// The command and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND", help_heading = "Process")]
     pub command: Vec<OsString>,
 }
 
@@ -407,6 +412,30 @@ mod tests {
         let MapRequest::Ranges { uid, gid } = s.maps else { panic!() };
         assert_eq!(uid, gid);
         assert_eq!(spec(&["-r", "id"]).unwrap().maps, MapRequest::Root);
+    }
+
+    #[test]
+    fn a_rootfs_is_a_container_confined_as_docker() {
+        let c = spec(&["-m", "--rootfs", "/", "true"]).unwrap();
+        assert_eq!(c.creds.sets.unwrap().bounding, 0xa80425fb);
+        assert_eq!(c.creds.sets.unwrap().inheritable, 0);
+        assert!(c.seccomp.as_ref().is_some_and(|f| f.source == "Docker's default profile"));
+        assert_eq!(c.mounts.masked.len(), 11);
+        assert_eq!(c.mounts.readonly_paths.len(), 5);
+        assert_eq!(c.mounts.sys, Some(true));
+        let p = spec(&["-m", "--rootfs", "/", "--privileged", "true"]).unwrap();
+        assert!(p.creds.sets.is_none() && p.seccomp.is_none() && p.mounts.masked.is_empty());
+        assert_eq!(p.mounts.sys, Some(false));
+        let plain = spec(&["-m", "-p", "true"]).unwrap();
+        assert!(plain.creds.sets.is_none() && plain.seccomp.is_none() && plain.mounts.masked.is_empty());
+        assert_eq!(plain.mounts.sys, None);
+        let own = spec(&["-m", "--rootfs", "/", "--mask-path=", "--readonly-path", "/proc/sys", "true"]).unwrap();
+        assert!(own.mounts.masked.is_empty());
+        assert_eq!(own.mounts.readonly_paths, vec![PathBuf::from("/proc/sys")]);
+        let tweaked = spec(&["-m", "--rootfs", "/", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "true"]).unwrap();
+        assert_eq!(tweaked.creds.sets.unwrap().bounding, 1 << 13);
+        let nnp = spec(&["--security-opt", "no-new-privileges", "--security-opt", "seccomp=default", "true"]).unwrap();
+        assert!(nnp.creds.no_new_privs && nnp.seccomp.is_some());
     }
 
     #[test]

@@ -426,6 +426,36 @@ fn runc_probe(s: &Setup) -> Option<Probe> {
     Some(Probe::of(run))
 }
 
+/// The probe's answers in its order, as the README's table names them.
+const LABELS: [(&str, &str); 26] = [
+    ("cap_eff", "CapEff"),
+    ("cap_prm", "CapPrm"),
+    ("cap_bnd", "CapBnd"),
+    ("cap_inh", "CapInh"),
+    ("cap_amb", "CapAmb"),
+    ("seccomp", "Seccomp"),
+    ("no_new_privs", "NoNewPrivs"),
+    ("mount", "`mount` of an unknown file system type"),
+    ("unshare_user", "`unshare(CLONE_NEWUSER)` (with a bad flag)"),
+    ("keyctl", "`keyctl` (a keyring that does not exist)"),
+    ("add_key", "`add_key` (a bad pointer)"),
+    ("kexec_load", "`kexec_load` (too many segments)"),
+    ("init_module", "`init_module` (an empty image)"),
+    ("clone3", "`clone3`"),
+    ("proc_sys_write", "write /proc/sys/kernel/hostname"),
+    ("proc_kcore", "read /proc/kcore"),
+    ("proc_keys", "read /proc/keys"),
+    ("proc_timer_list", "read /proc/timer_list"),
+    ("sys_firmware", "list /sys/firmware"),
+    ("sys_mount", "/sys mounted"),
+    ("cgroup_mount", "the hierarchies under /sys/fs/cgroup"),
+    ("release_agent", "a v1 `release_agent` under /sys/fs/cgroup"),
+    ("mknod", "`mknod` c 1:11 (kmsg)"),
+    ("device_open", "open that node write-only"),
+    ("ro_remount", "remount a `:ro` bind read-write"),
+    ("ro_write", "create a file in it"),
+];
+
 // The README's table: the same probe in isolab's default container, with --privileged, and in
 // `runc run` with Docker's default config. Every row where isolab and runc differ is listed
 // here with its reason (and in README.md "What a container gets").
@@ -441,16 +471,14 @@ fn side_by_side_with_runc() {
     let mut table =
         String::from("| probe | isolab | isolab --privileged | runc, Docker's defaults |\n|---|---|---|---|\n");
     let mut differ = Vec::new();
-    for (key, value) in &ours.answers {
-        let theirs = runc.answers.get(key).map_or("-", String::as_str);
-        table.push_str(&format!(
-            "| {key} | {value} | {} | {theirs} |\n",
-            privileged.answers.get(key).map_or("-", String::as_str)
-        ));
+    for (key, label) in LABELS {
+        let (value, theirs) = (ours.get(key), runc.get(key));
+        table.push_str(&format!("| {label} | {value} | {} | {theirs} |\n", privileged.get(key)));
         if value != theirs {
             differ.push(format!("{key}: isolab {value}, runc {theirs}"));
         }
     }
+    assert_eq!(LABELS.len(), ours.answers.len(), "a probe without a label");
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("confine-table.md");
     std::fs::write(&out, &table).unwrap();
     use std::io::Write as _;
