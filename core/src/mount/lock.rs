@@ -86,8 +86,13 @@ fn write_maps(go: &OwnedFd, proc_dir: PathBuf, uid_map: &str, gid_map: &str) -> 
         // SAFETY: _exit is always safe. The caller failed to unshare and reports it itself.
         unsafe { libc::_exit(0) };
     }
-    trace::write_file(proc_dir.join("uid_map"), uid_map)?;
-    trace::write_file(proc_dir.join("gid_map"), gid_map)
+    // An id the parent namespace does not map cannot be mapped here either: no map, no write.
+    for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+        if !map.is_empty() {
+            trace::write_file(proc_dir.join(file), map)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
