@@ -139,12 +139,12 @@ static void release_agent(void)
 	char path[512];
 	DIR *d = opendir("/sys/fs/cgroup");
 	struct dirent *e;
-	const char *seen = "hidden";
+	char seen[300] = "hidden";
 	if (d) {
 		while ((e = readdir(d))) {
 			snprintf(path, sizeof path, "/sys/fs/cgroup/%s/release_agent", e->d_name);
-			if (e->d_name[0] != '.' && access(path, F_OK) == 0)
-				seen = "visible";
+			if (e->d_name[0] != '.' && access(path, F_OK) == 0 && strcmp(seen, "hidden") == 0)
+				snprintf(seen, sizeof seen, "visible (%s)", e->d_name);
 		}
 		closedir(d);
 	}
