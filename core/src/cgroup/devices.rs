@@ -443,5 +443,6 @@ mod tests {
         assert!(!allows(&ro, 'c', 7, 0, ACC_READ), "type must match");
         assert!(allows(&[Rule::parse("a *:* rwm").unwrap()], 'b', 8, 0, ACC_WRITE));
         assert_eq!(v1_writes(&ro), [("devices.deny", "a".into()), ("devices.allow", "b 7:0 r".into())]);
+        assert_eq!(program(d).len(), 69, "the count README's --explain excerpt shows");
     }
 }
