@@ -124,17 +124,29 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
     }
-    let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let mut opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
-    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() {
-        Some(Helper::start(maps.clone(), &spec.persist)?)
+    // Root of a new user namespace may not pass the caller's directories: the helper opens the
+    // sources again in the new mount namespace, as the caller.
+    let sources = match &opened {
+        Some(o) if spec.has(libc::CLONE_NEWUSER) => o.paths(),
+        _ => Vec::new(),
+    };
+    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() || !sources.is_empty() {
+        let helper_maps = if self_mapped { None } else { maps.clone() };
+        Some(Helper::start(helper_maps, &spec.persist, sources)?)
     } else {
         None
     };
     ns::unshare(spec.flags)?;
     if let Some(helper) = helper {
-        if !helper.release_and_wait()? {
-            return Ok(crate::cli::EXIT_TOOL); // the helper printed why
+        match helper.release_and_wait()? {
+            Some(fds) => {
+                if let Some(o) = opened.as_mut() {
+                    o.adopt(fds);
+                }
+            }
+            None => return Ok(crate::cli::EXIT_TOOL), // the helper printed why
         }
     }
     if let Some(maps) = maps.as_ref().filter(|_| self_mapped) {
@@ -293,20 +305,30 @@ fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
 }
 
-/// The process that writes the maps and persists namespaces from outside (step 1 above).
+/// The process that writes the maps, persists namespaces and opens the mount sources from
+/// outside (step 1 above).
 struct Helper {
     pid: Pid,
     go: OwnedFd,
+    /// Our end of the socket the helper sends the sources' descriptors on (SCM_RIGHTS).
+    fds: OwnedFd,
+    sources: usize,
 }
 
 impl Helper {
-    fn start(maps: Option<Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<Helper> {
+    fn start(
+        maps: Option<Maps>,
+        persist: &[(&'static Kind, PathBuf)],
+        sources: Vec<PathBuf>,
+    ) -> anyhow::Result<Helper> {
         let target = nix::unistd::getpid();
         let (go_r, go_w) = pipe()?;
+        let (ours, theirs) = socketpair()?;
         match process::fork()? {
             ForkResult::Child => {
                 drop(go_w);
-                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist) {
+                drop(ours);
+                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist, &sources, &theirs) {
                     Ok(()) => 0,
                     Err(e) => crate::cli::report(&e),
                 };
@@ -314,16 +336,18 @@ impl Helper {
                 // SAFETY: _exit is always safe to call.
                 unsafe { libc::_exit(code.into()) }
             }
-            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w }),
+            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w, fds: ours, sources: sources.len() }),
         }
     }
 
-    /// In the helper: wait until the caller has unshared, then map and persist.
+    /// In the helper: wait until the caller has unshared, then map, persist and open the sources.
     fn serve(
         target: Pid,
         go: &OwnedFd,
         maps: Option<&Maps>,
         persist: &[(&'static Kind, PathBuf)],
+        sources: &[PathBuf],
+        fds: &OwnedFd,
     ) -> anyhow::Result<()> {
         let mut byte = [0u8; 1];
         if nix::unistd::read(go, &mut byte)? == 0 {
@@ -346,14 +370,67 @@ impl Helper {
             mount::persist(&proc_dir.join("ns").join(ns::for_children_name(kind)), file)
                 .with_context(|| format!("cannot persist the {} namespace on {}", kind.proc_name, file.display()))?;
         }
+        if !sources.is_empty() {
+            trace::note("the helper opens the mount sources as the caller, in the new mount namespace: root inside may not pass the caller's directories");
+        }
+        for source in sources {
+            let fd = mount::open_in_root_of(target.as_raw(), source)
+                .with_context(|| format!("cannot open {} in the new mount namespace", source.display()))?;
+            send_fd(fds, &fd)?;
+        }
         Ok(())
     }
 
-    /// Let the helper act and wait for it; false when it failed (it printed why).
-    fn release_and_wait(self) -> anyhow::Result<bool> {
+    /// Let the helper act and wait for it: the sources it opened, or None when it failed (it
+    /// printed why).
+    fn release_and_wait(self) -> anyhow::Result<Option<Vec<OwnedFd>>> {
         nix::unistd::write(&self.go, b"1").context("releasing the id-map helper")?;
         drop(self.go);
+        // A helper that fails sends fewer descriptors and exits: its end closes, recv sees EOF.
+        let mut fds = Vec::with_capacity(self.sources);
+        for _ in 0..self.sources {
+            match recv_fd(&self.fds)? {
+                Some(fd) => fds.push(fd),
+                None => break,
+            }
+        }
         let status = process::wait_for(self.pid)?;
-        Ok(process::status_code(status) == 0)
+        Ok((process::status_code(status) == 0 && fds.len() == self.sources).then_some(fds))
     }
+}
+
+fn socketpair() -> anyhow::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair")
+}
+
+/// One descriptor in one message (SCM_RIGHTS).
+fn send_fd(sock: &OwnedFd, fd: &OwnedFd) -> anyhow::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let raw = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"f")];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&raw)], MsgFlags::MSG_NOSIGNAL, None)
+        .context("sending a mount source to nsexec")?;
+    Ok(())
+}
+
+/// The descriptor of one message, or None at end of stream.
+fn recv_fd(sock: &OwnedFd) -> anyhow::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .context("receiving a mount source from the helper")?;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel installed this descriptor for us; nobody else owns it.
+                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -32,11 +32,44 @@ pub(super) fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<Owne
     // open may be out of its reach (a 0700 directory on the way, say).
     let fd =
         open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
+    same_object(path, checked, fd)
+}
+
+/// `fd` if it is the object `checked` was (same device and inode), else a refusal.
+pub(super) fn same_object(path: &Path, checked: &OwnedFd, fd: OwnedFd) -> anyhow::Result<OwnedFd> {
     let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         bail!("{} changed while nsexec was starting: refused", path.display());
     }
     Ok(fd)
+}
+
+/// Open `path` (absolute, as the caller resolved it) in the root of process `pid`, as the
+/// calling process: the object in that process's mount namespace, reached with our credentials.
+/// Symlinks met on the way resolve inside that root (RESOLVE_IN_ROOT), never in ours.
+pub fn open_in_root_of(pid: i32, path: &Path) -> anyhow::Result<OwnedFd> {
+    let root_dir = PathBuf::from(format!("/proc/{pid}/root"));
+    let shown = root_dir.join(path.strip_prefix("/").unwrap_or(path));
+    trace::run(Step::Open(shown), || {
+        let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+        let root = nix::fcntl::open(&root_dir, flags, nix::sys::stat::Mode::empty())?;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let c = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let how = OpenHow { flags: (libc::O_PATH | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_IN_ROOT };
+        // SAFETY: how is a valid open_how of the size passed; c is a valid C string.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        // SAFETY: on success the kernel returned a new fd that we now own.
+        Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    })
 }
 
 /// `/proc/self/fd/N`: a path through which mount(2) reaches exactly the object `fd` is.

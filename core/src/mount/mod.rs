@@ -7,6 +7,12 @@
 //!   only mounts of the caller's own namespace), compared by device and inode, and cloned with
 //!   open_tree(OPEN_TREE_CLONE) before any mount of ours: the clone is the tree as it was, so
 //!   later mounts (ours, or a racing process's symlink swap) cannot change what gets attached.
+//! - With a new user namespace, root inside (host uid 100000) may not pass the caller's own
+//!   directories (root's 0700 home). So the helper that stays outside opens the sources again
+//!   through /proc/PID/root of the unshared process, with the caller's credentials, and hands
+//!   the descriptors over (runc opens its bind sources from the host the same way). A clone of
+//!   the namespace's own copy keeps the kernel's locks: root inside cannot unmount what covers
+//!   a directory of the source, as it could in a clone made on the host before unshare.
 //! - Mount targets inside the new root are resolved with openat2(RESOLVE_IN_ROOT) and the last
 //!   component must not be a symlink: a rootfs cannot point a mount at a host path (runc
 //!   CVE-2021-30465, CVE-2025-31133 family). Mounts go onto the resolved fd, never a re-walked path.
@@ -25,7 +31,8 @@ use anyhow::{bail, Context as _};
 use nix::mount::MsFlags;
 
 use self::dev::mount_dev;
-use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, set_read_only, target};
+pub use self::fd::open_in_root_of;
+use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, same_object, set_read_only, target};
 pub use self::spec::{clean_dest, Bind, Propagation};
 use crate::trace::{self, Step};
 
@@ -48,6 +55,22 @@ pub struct Opened {
     plan: Plan,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
+    /// The same sources opened in the new mount namespace by the caller's helper ([`Opened::paths`]
+    /// order); without them they are opened again by path, with the credentials in force inside.
+    inside: Vec<OwnedFd>,
+}
+
+impl Opened {
+    /// Every source as the caller resolved it (the rootfs first, then the binds): the paths the
+    /// helper opens again in the new mount namespace.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.rootfs.iter().chain(&self.binds).map(|fd| std::fs::read_link(fd_path(fd)).unwrap_or_default()).collect()
+    }
+
+    /// Take the helper's descriptors, one per [`Opened::paths`] entry.
+    pub fn adopt(&mut self, inside: Vec<OwnedFd>) {
+        self.inside = inside;
+    }
 }
 
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
@@ -66,7 +89,7 @@ pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
         .iter()
         .map(|b| open_path(&b.source).with_context(|| format!("invalid --bind source '{}'", b.source.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Opened { plan: plan.clone(), rootfs, binds })
+    Ok(Opened { plan: plan.clone(), rootfs, binds, inside: Vec::new() })
 }
 
 /// Set up the new mount namespace. Runs in the child, after unshare(CLONE_NEWNS).
@@ -74,15 +97,20 @@ pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
 pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     let plan = &opened.plan;
     set_propagation(plan.propagation)?;
+    let mut inside = opened.inside.into_iter();
+    let mut reopen = |path: &Path, checked: &OwnedFd| match inside.next() {
+        Some(fd) => same_object(path, checked, fd),
+        None => reopen_same(path, checked),
+    };
     let root_tree = match (&opened.rootfs, &plan.rootfs) {
-        (Some(fd), Some(dir)) => Some(clone_tree(&reopen_same(dir, fd)?, dir, false)?),
+        (Some(fd), Some(dir)) => Some(clone_tree(&reopen(dir, fd)?, dir, false)?),
         _ => None,
     };
     let bind_trees = opened
         .binds
         .iter()
         .zip(&plan.binds)
-        .map(|(fd, b)| clone_tree(&reopen_same(&b.source, fd)?, &b.source, b.read_only))
+        .map(|(fd, b)| clone_tree(&reopen(&b.source, fd)?, &b.source, b.read_only))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let staging = Path::new("/tmp");
     let root = match root_tree {
