@@ -25,6 +25,8 @@ pub struct Creds {
     /// `--groups`: supplementary groups (numeric, or names resolved in the new root's /etc/group).
     pub groups: Option<Vec<String>>,
     pub cap_add: Vec<Capability>,
+    /// `--cap-add ALL` (Docker): every capability of the bounding set, less those `cap_drop` names.
+    pub add_all: bool,
     /// Capabilities to drop; `drop_all` for `--cap-drop ALL`.
     pub cap_drop: Vec<Capability>,
     pub drop_all: bool,
@@ -107,7 +109,10 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         // A new user keeps none of the caller's supplementary groups (Docker, runc).
         set_groups(&[])?;
     }
-    let keep = !creds.cap_add.is_empty();
+    // PR_CAPBSET_DROP needs CAP_SETPCAP, which a change to a non-root uid takes away: drop first.
+    let dropped = dropped_capabilities(creds);
+    drop_bounding(&dropped)?;
+    let keep = !creds.cap_add.is_empty() || creds.add_all;
     if let Some((uid, gid)) = ids {
         if keep {
             trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
@@ -115,7 +120,7 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         set_gid(gid)?;
         set_uid(uid)?;
     }
-    apply_capabilities(creds, ids.map(|(u, _)| u))?;
+    apply_capabilities(creds, &dropped, ids.map(|(u, _)| u))?;
     if creds.no_new_privs {
         trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
     }
@@ -146,32 +151,49 @@ fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::Caps
     trace::run(Step::Capset(what.clone()), || act().map_err(|_| nix::errno::Errno::last()))
 }
 
-/// Bounding-set drops for everyone; then, for a non-root payload, exactly `cap_add` in the
-/// permitted/effective/inheritable/ambient sets (empty by default).
-fn apply_capabilities(creds: &Creds, new_uid: Option<u32>) -> anyhow::Result<()> {
-    let all = caps::all();
-    let dropped: HashSet<Capability> = if creds.drop_all {
-        all.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
+/// The capabilities `--cap-drop` takes away (Docker's TweakCapabilities): with ALL added, only
+/// those named; with ALL dropped, all but those added; else those named and not added.
+fn dropped_capabilities(creds: &Creds) -> HashSet<Capability> {
+    if creds.add_all {
+        creds.cap_drop.iter().copied().collect()
+    } else if creds.drop_all {
+        caps::all().into_iter().filter(|c| !creds.cap_add.contains(c)).collect()
     } else {
         creds.cap_drop.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
-    };
+    }
+}
+
+/// Drop from the bounding set, so no exec can gain them back.
+fn drop_bounding(dropped: &HashSet<Capability>) -> anyhow::Result<()> {
     // Reading the bounding set is one prctl per capability (41): only when something is dropped.
     let bounding =
         if dropped.is_empty() { HashSet::new() } else { caps::read(None, CapSet::Bounding).unwrap_or_default() };
     for cap in dropped.iter().filter(|c| bounding.contains(c)) {
         caps_step(format!("PR_CAPBSET_DROP, {cap}"), || caps::drop(None, CapSet::Bounding, *cap))?;
     }
+    Ok(())
+}
+
+/// After the uid change: the dropped capabilities out of the effective and permitted sets; then,
+/// for a non-root payload, exactly `cap_add` in the permitted/effective/inheritable/ambient sets
+/// (empty by default).
+fn apply_capabilities(creds: &Creds, dropped: &HashSet<Capability>, new_uid: Option<u32>) -> anyhow::Result<()> {
     if !dropped.is_empty() {
         let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
-        let keep: HashSet<Capability> = permitted.difference(&dropped).copied().collect();
+        let keep: HashSet<Capability> = permitted.difference(dropped).copied().collect();
         caps_step("effective/permitted minus dropped".into(), || {
             caps::set(None, CapSet::Effective, &keep)?;
             caps::set(None, CapSet::Permitted, &keep)
         })?;
     }
     let non_root = new_uid.is_some_and(|u| u != 0);
-    if non_root || !creds.cap_add.is_empty() {
-        let wanted: HashSet<Capability> = creds.cap_add.iter().copied().collect();
+    if non_root || !creds.cap_add.is_empty() || creds.add_all {
+        let wanted: HashSet<Capability> = if creds.add_all {
+            let bounding = caps::read(None, CapSet::Bounding).unwrap_or_default();
+            bounding.difference(dropped).copied().collect()
+        } else {
+            creds.cap_add.iter().copied().collect()
+        };
         let shown = if wanted.is_empty() { "none".to_string() } else { format!("{wanted:?}") };
         caps_step(format!("inheritable/ambient = {shown}"), || {
             caps::clear(None, CapSet::Ambient)?;

@@ -217,6 +217,7 @@ impl Args {
             if let Some(file) = value {
                 spec.flags |= kind.flag;
                 if !file.is_empty() {
+                    check_ns_file(kind.long, file)?;
                     spec.persist.push((kind, PathBuf::from(file)));
                 }
             } else if self.all && ns::supported(kind) {
@@ -228,6 +229,11 @@ impl Args {
             spec.flags |= ns_flag("user");
         }
         spec.setgroups = self.setgroups.as_deref().map(Setgroups::parse).transpose()?;
+        if spec.setgroups.is_some() && spec.flags & ns_flag("user") == 0 {
+            // /proc/PID/setgroups belongs to a user namespace: without a new one it would be
+            // the host's, which no process may change.
+            bail!("--setgroups applies to a new user namespace: add -U/--user");
+        }
         spec.fork = self.fork;
         spec.init = self.init;
         spec.stop_timeout = self.stop_timeout;
@@ -311,15 +317,22 @@ impl Args {
     }
 
     fn creds(&self) -> anyhow::Result<Creds> {
-        let drop_all = self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("all"));
+        let is_all = |c: &String| c.eq_ignore_ascii_case("all");
+        let drop_all = self.cap_drop.iter().any(is_all);
         Ok(Creds {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
-            cap_add: self.cap_add.iter().map(|c| cap("--cap-add", c)).collect::<anyhow::Result<_>>()?,
+            cap_add: self
+                .cap_add
+                .iter()
+                .filter(|c| !is_all(c))
+                .map(|c| cap("--cap-add", c))
+                .collect::<anyhow::Result<_>>()?,
+            add_all: self.cap_add.iter().any(is_all),
             cap_drop: self
                 .cap_drop
                 .iter()
-                .filter(|c| !c.eq_ignore_ascii_case("all"))
+                .filter(|c| !is_all(c))
                 .map(|c| cap("--cap-drop", c))
                 .collect::<anyhow::Result<_>>()?,
             drop_all,
@@ -335,6 +348,24 @@ fn ns_flag(name: &str) -> i32 {
 
 fn cap(flag: &str, name: &str) -> anyhow::Result<creds::Capability> {
     creds::parse_capability(name).map_err(|e| anyhow::anyhow!("{flag}: {e:#}"))
+}
+
+/// A namespace flag's FILE (`--user=FILE`) that reads as `UID[:GID]` is Docker's `--user`
+/// typed where nsexec has `--user-id`: refused, or the namespace would be kept on a file of
+/// that name (`./1000:1000`) and the command would run as root.
+fn check_ns_file(flag: &str, file: &str) -> anyhow::Result<()> {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let looks_like_ids = match file.split_once(':') {
+        Some((u, g)) => number(u) && number(g),
+        None => number(file),
+    };
+    if looks_like_ids {
+        bail!(
+            "--{flag}={file}: FILE keeps the namespace on a file; to run as {file} use --user-id {file} \
+             (Docker's --user), or write ./{file} to mean a file"
+        );
+    }
+    Ok(())
 }
 
 /// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no NUL or newline.
@@ -405,5 +436,29 @@ mod tests {
         assert!(err(&["-e", "=x", "true"]).contains("--env"));
         assert!(err(&["--kill-child=NOPE", "true"]).contains("NOPE"));
         assert!(spec(&["-U"]).is_err(), "a command is required");
+        assert!(err(&["-u", "--setgroups", "deny", "true"]).contains("--setgroups applies to a new user namespace"));
+    }
+
+    // Docker's `--user=1000:1000` typed as nsexec's namespace flag: a hint, not a file `1000:1000`.
+    #[test]
+    fn ids_as_a_namespace_file_point_to_user_id() {
+        for (arg, flag) in
+            [("--user=1000:1000", "--user=1000:1000"), ("--user=0", "--user=0"), ("--net=1000", "--net=1000")]
+        {
+            let e = err(&[arg, "id"]);
+            assert!(e.starts_with(&format!("{flag}: FILE keeps the namespace on a file")), "{e}");
+            assert!(e.contains("use --user-id"), "{e}");
+        }
+        assert_eq!(spec(&["--user=./1000:1000", "id"]).unwrap().persist.len(), 1);
+        assert_eq!(spec(&["--net=/run/1000.net", "id"]).unwrap().persist.len(), 1);
+    }
+
+    // Docker accepts --cap-add ALL: every capability, less what --cap-drop names.
+    #[test]
+    fn cap_add_all_is_docker_s() {
+        let s = spec(&["--cap-add", "ALL", "--cap-drop", "NET_RAW", "true"]).unwrap();
+        assert!(s.creds.add_all && s.creds.cap_add.is_empty());
+        assert_eq!(s.creds.cap_drop, vec![creds::Capability::CAP_NET_RAW]);
+        assert!(spec(&["--cap-add", "all", "true"]).unwrap().creds.add_all);
     }
 }
