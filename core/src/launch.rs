@@ -198,7 +198,7 @@ fn become_root() -> anyhow::Result<()> {
 fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
     if let Some(file) = &spec.pidfile {
         let step = Step::Write { path: file.clone(), value: format!("{pid}\n") };
-        trace::run_io(step, || std::fs::write(file, format!("{pid}\n")))?;
+        trace::run_io(step, || std::fs::write(file, format!("{pid}\n"))).context("--pidfile")?;
     }
     Ok(())
 }

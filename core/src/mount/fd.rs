@@ -226,11 +226,10 @@ pub(super) fn openat_nofollow(dir: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Er
 pub(super) fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path) -> anyhow::Result<()> {
     // O_PATH fds cannot be used for mkdirat/openat creation directly: go through /proc/self/fd.
     let dir_path = fd_path(dir).join(name);
+    let step = Step::MountPoint { path: shown.to_path_buf(), dir: is_dir };
     if is_dir {
-        trace::run_io(Step::Mkdir(shown.to_path_buf()), || std::fs::create_dir(&dir_path))
-            .with_context(|| format!("cannot create mount point {}", shown.display()))
+        trace::run_io(step, || std::fs::create_dir(&dir_path))
     } else {
-        let step = Step::Call(format!("creat({:?})", shown.display().to_string()));
         trace::run_io(step, || std::fs::OpenOptions::new().write(true).create_new(true).open(&dir_path).map(drop))
     }
 }
