@@ -212,13 +212,18 @@ impl Args {
     }
 }
 
-/// `--cpus 1.5` as billionths of a CPU (Docker's NanoCPUs).
+/// `--cpus 1.5` as billionths of a CPU (Docker's NanoCPUs). Like docker/cli's ParseCPUs, a
+/// value that is not a whole number of billionths is refused ("value is too precise"), not rounded.
 fn parse_cpus(s: &str) -> anyhow::Result<u64> {
     let n: f64 = s
         .parse()
         .ok()
         .filter(|n: &f64| n.is_finite() && *n > 0.0)
         .with_context(|| format!("invalid number of CPUs {s:?} (e.g. 1.5)"))?;
+    let digits = s.split_once('.').map_or("", |(_, frac)| frac).trim_end_matches('0');
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits.len() > 9 {
+        anyhow::bail!("invalid number of CPUs {s:?}: value is too precise (at most 9 decimals, as Docker)");
+    }
     Ok((n * 1e9).round() as u64)
 }
 

@@ -151,6 +151,14 @@ pub fn targets<'a>(
     parent: Option<&str>,
     name: &str,
 ) -> anyhow::Result<Vec<Target<'a>>> {
+    for (file, _) in &limits.set {
+        let c = file.split('.').next().unwrap_or_default();
+        if setup.for_controller(c).is_none() {
+            anyhow::bail!(
+                "--set {file}: the {c} controller is not available on this host (no mounted hierarchy has it)"
+            );
+        }
+    }
     let mut required: Vec<String> = limits.controllers().into_iter().map(String::from).collect();
     required.extend(limits.set.iter().filter_map(|(f, _)| f.split('.').next()).map(String::from));
     for c in &required {
