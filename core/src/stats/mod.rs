@@ -91,6 +91,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
     let mut targets = lookup::resolve(&spec.selection)?;
+    if targets.is_empty() && lookup::relists(&spec.selection) {
+        // Docker prints a bare header for no containers; here the reason goes with it.
+        let _ = writeln!(std::io::stderr(), "{}: {}", crate::cli::tool(), lookup::why_empty(&spec.selection));
+    }
     let mut before = Instant::take(&targets);
     let mut out = Output::new(&spec);
     for n in 0.. {
