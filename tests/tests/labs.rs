@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Labs run one at a time, as `make lab` runs them: lab 8 measures CPU shares, lab 10 the host's
-/// fork latency, labs 1-3 share the /host mount point, lab 9 picks a free loop device.
+/// fork latency, lab 9 picks a free loop device.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The repository's top directory (tests/ is one below it).
