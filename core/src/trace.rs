@@ -337,6 +337,9 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
             "cgroup v2's no-internal-processes rule: a group that holds processes cannot hand controllers to children"
         }
         (Step::Write { .. }, EBUSY) if file.starts_with("memory.") => "the group already uses more memory than the new limit",
+        (Step::Write { .. }, EOPNOTSUPP) if file.ends_with(".bfq.weight_device") => {
+            "a per-device weight needs the disk's I/O scheduler to be bfq (cat /sys/block/DISK/queue/scheduler)"
+        }
         (Step::Write { .. }, EINVAL) if file.starts_with("cpuset.") => "a CPU or memory node that is not online or not allowed to the parent group",
         (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
             "the group's cpuset.cpus or cpuset.mems is empty"

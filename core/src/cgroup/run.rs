@@ -91,24 +91,18 @@ fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
 }
 
 /// A BFQ weight (`blkio.bfq.weight`, `io.bfq.weight`) acts only on disks whose I/O scheduler
-/// is bfq; elsewhere (`none`, `mq-deadline`) the kernel takes the write and ignores it. One
-/// warning per such disk: those `--blkio-weight-device` names, or for `--blkio-weight` every
-/// disk of the host (a block device with a `device`: not loop, ram or zram).
+/// is bfq; elsewhere (`none`, `mq-deadline`) the kernel takes `--blkio-weight`'s write and
+/// ignores it (a per-device weight it refuses: EOPNOTSUPP, with its own hint). One warning per
+/// disk of the host (a block device with a `device`: not loop, ram or zram) not under bfq.
 fn weights_without_bfq(plan: &plan::Plan, limits: &Limits) -> Vec<String> {
-    let written = |suffix: &str| plan.writes.iter().any(|w| w.path.to_string_lossy().ends_with(suffix));
-    let mut disks: Vec<(String, std::path::PathBuf)> = Vec::new();
-    if written(".bfq.weight_device") {
-        for d in &limits.blkio_weight_device {
-            let sys = std::fs::canonicalize(format!("/sys/dev/block/{}", d.dev())).unwrap_or_default();
-            disks.push((format!("--blkio-weight-device {}", d.path), sys));
-        }
-    }
-    if written(".bfq.weight") {
+    let written = plan.writes.iter().any(|w| w.path.to_string_lossy().ends_with(".bfq.weight"));
+    let mut disks: Vec<std::path::PathBuf> = Vec::new();
+    if written && limits.blkio_weight.is_some() {
         let all = std::fs::read_dir("/sys/block").into_iter().flatten().flatten().map(|e| e.path());
-        disks.extend(all.filter(|p| p.join("device").exists()).map(|p| ("--blkio-weight".to_string(), p)));
+        disks.extend(all.filter(|p| p.join("device").exists()));
     }
     let mut warnings = Vec::new();
-    for (flag, sys) in disks {
+    for sys in disks {
         let name = sys.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let text = std::fs::read_to_string(sys.join("queue/scheduler")).unwrap_or_default();
         // "none [mq-deadline] kyber bfq": the one in brackets is in use.
@@ -118,8 +112,8 @@ fn weights_without_bfq(plan: &plan::Plan, limits: &Limits) -> Vec<String> {
         trace::note(format!("{name}: I/O scheduler {scheduler} (from {})", sys.join("queue/scheduler").display()));
         if scheduler != "bfq" {
             warnings.push(format!(
-                "{flag}: no effect on {name}, whose I/O scheduler is {scheduler}: a blkio weight acts only under bfq \
-                 (echo bfq > /sys/block/{name}/queue/scheduler)"
+                "--blkio-weight: no effect on {name}, whose I/O scheduler is {scheduler}: a blkio weight acts only \
+                 under bfq (echo bfq > /sys/block/{name}/queue/scheduler)"
             ));
         }
     }
