@@ -117,3 +117,30 @@ fn lab_10_pids_cgroup() {
 fn lab_11_full_launch_cgroup() {
     lab("lab_11_full_launch_cgroup", "11");
 }
+
+// Issue 13 §1: `make lab` runs through labs/no-leftovers, which must see what a run leaves on
+// the host: an entry at the top of / (here of a stand-in root), a file in /etc, a mount under
+// a lab's scratch dir. A clean run passes its exit status through.
+#[test]
+fn no_leftovers_sees_what_a_run_leaves() {
+    need_root!("no_leftovers_sees_what_a_run_leaves");
+    let script = top().join("labs/no-leftovers");
+    let clean = Tool::program(&script).args(["sh", "-c", "exit 3"]).run();
+    clean.code(3).stdout_has("no-leftovers: / and /etc as they were");
+
+    let root = isolab_tests::Scratch::new("leftovers-root");
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    let scratch = PathBuf::from(format!("/tmp/isolab-lab-selftest.{}", std::process::id()));
+    let leave = format!(
+        "mkdir {root}/host && touch {root}/etc/leftover && mkdir {s} && mount -t tmpfs isolab-selftest {s}",
+        root = root.path().display(),
+        s = scratch.display()
+    );
+    let run = Tool::program(&script).env("ISOLAB_LEFTOVERS_ROOT", root.path()).args(["sh", "-c", &leave]).run();
+    let _ = std::process::Command::new("umount").arg(&scratch).status();
+    let _ = std::fs::remove_dir(&scratch);
+    run.code(1).stdout_has("changed the machine");
+    run.stdout_has("+ /host d ");
+    run.stdout_has(&format!("+ {}/etc/leftover f ", root.path().display()));
+    run.stdout_has(&format!("+ mount {} tmpfs isolab-selftest", scratch.display()));
+}
