@@ -40,8 +40,8 @@ unset ISOLAB_EXPLAIN
 LABS_DIR=$(cd "$(dirname "$0")/.." && pwd)
 LAB_NAME=$(basename "$(cd "$(dirname "$0")" && pwd)")
 _passed=0
-RC=none
 _failed=0
+RC=none
 _cleanup=""
 
 lab_begin() {
@@ -143,7 +143,7 @@ check() {
     shift 2
     case "$_want" in
         fail) _status_ok=$([ "$RC" != 0 ] && [ "$RC" != none ] && echo yes || echo no) ;;
-        *[!0-9]* | "") echo "lab.sh: check: STATUS must be a number or fail, not '$_want'" >&2; exit 2 ;;
+        *[!0-9]* | "") echo "lib.sh: check: STATUS must be a number or fail, not '$_want'" >&2; exit 2 ;;
         *) _status_ok=$([ "$RC" = "$_want" ] && echo yes || echo no) ;;
     esac
     if [ "$_status_ok" = no ]; then
