@@ -100,17 +100,30 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
-/// The PID written in a pidfile (`nsexec --pidfile`, `echo $$ > F`) (first line, surrounding blanks ignored).
+/// The most a pidfile is read: a PID and the blanks around it fit; a longer file holds no PID
+/// (and `--pidfile /dev/zero` must not read for ever).
+const PIDFILE_MAX: usize = 64;
+
+/// The PID written in a pidfile (`nsexec --pidfile`, `echo $$ > F`) (first line, surrounding
+/// blanks ignored). At most [`PIDFILE_MAX`] bytes are read, and what was read is never shown:
+/// a tool with privileges (idmap installed setuid) must not become a way to read files.
 pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let cannot = |e: std::io::Error| {
         crate::cli::coded(crate::cli::EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), plain_io(&e)))
-    })?;
-    let first = text.lines().next().unwrap_or("").trim();
-    first
-        .parse::<i32>()
-        .ok()
-        .filter(|&pid| pid > 0)
-        .with_context(|| format!("--pidfile: {} does not hold a process id (found {first:?})", path.display()))
+    };
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOCTTY).open(path).map_err(cannot)?;
+    let mut bytes = Vec::with_capacity(PIDFILE_MAX + 1);
+    file.take(PIDFILE_MAX as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    let pid = Some(bytes)
+        .filter(|b| b.len() <= PIDFILE_MAX)
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|text| text.lines().next().and_then(|first| first.trim().parse::<i32>().ok()))
+        .filter(|&pid| pid > 0);
+    pid.with_context(|| {
+        format!("--pidfile: {} does not hold a process id (a number above 0 on its first line)", path.display())
+    })
 }
 
 /// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
@@ -291,6 +304,12 @@ mod tests {
         assert_eq!(read_pidfile(&dir).unwrap(), 4242);
         std::fs::write(&dir, "0\n").unwrap();
         assert!(read_pidfile(&dir).unwrap_err().to_string().contains("does not hold a process id"));
+        // What was read is never shown, and a long file is not read to its end.
+        std::fs::write(&dir, "secret\n").unwrap();
+        assert!(!format!("{:#}", read_pidfile(&dir).unwrap_err()).contains("secret"));
+        std::fs::write(&dir, format!("42{}\n", " ".repeat(PIDFILE_MAX))).unwrap();
+        assert!(read_pidfile(&dir).is_err());
+        assert!(read_pidfile(std::path::Path::new("/dev/zero")).is_err());
         std::fs::remove_file(&dir).unwrap();
         assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
     }

@@ -543,3 +543,70 @@ fn differential_against_newuidmap() {
     }
     assert!(accepted >= 8 && refused >= 8, "table is lopsided: {accepted} accepted, {refused} refused");
 }
+
+/// Run `tool` to the end, or kill it after `limit` (an unbounded read never ends by itself).
+fn run_within(tool: Tool, limit: std::time::Duration) -> Run {
+    let mut cmd = tool.command();
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    Run {
+        shown: format!("{cmd:?}"),
+        code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+// Issue 14.1: setuid idmap opens every file the caller names with the caller's rights (--show
+// too), reads a pidfile with a small bound, and never echoes what it read.
+#[test]
+fn setuid_mode_opens_named_files_as_the_caller() {
+    need_root!("setuid_mode_opens_named_files_as_the_caller");
+    let user = test_user();
+    let scratch = Scratch::new("idmap-files");
+    let Some(copy) = setuid_idmap(&scratch) else { return };
+    // A world-writable directory with a symlink to /etc/shadow (protected_symlinks aside: the
+    // link is root's, in a directory root owns); a directory only root may enter.
+    let open = scratch.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", open.join("link")).unwrap();
+    let closed = scratch.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(closed.join("exists"), "42\n").unwrap();
+    let secret = writable_dir(&scratch, user.uid).join("secret");
+    std::fs::write(&secret, "isolab-secret-token\n").unwrap();
+    std::os::unix::fs::chown(&secret, Some(user.uid), Some(user.gid)).unwrap();
+    let limit = std::time::Duration::from_secs(10);
+    for mode in [&["--show"][..], &["--map-root"]] {
+        let run = |file: &Path| run_within(as_user(user, &copy).args(mode).arg("--pidfile").arg(file), limit);
+        for file in [Path::new("/etc/shadow"), &open.join("link")] {
+            let r = run(file);
+            r.refused("Permission denied");
+            assert!(!r.stderr.contains("root:"), "{mode:?}: the file's content was shown: {}", r.stderr);
+        }
+        // What exists in a directory the caller may not enter is as unknown as what does not.
+        let exists = run(&closed.join("exists"));
+        let missing = run(&closed.join("missing"));
+        exists.refused("Permission denied");
+        missing.refused("Permission denied");
+        assert_eq!(exists.stderr.replace("exists", "X"), missing.stderr.replace("missing", "X"), "{mode:?}");
+        let r = run(&secret);
+        r.refused("does not hold a process id");
+        assert!(!r.stderr.contains("isolab-secret-token"), "{mode:?}: {}", r.stderr);
+        // An endless file is read only as far as a PID can go.
+        run(Path::new("/dev/zero")).refused("does not hold a process id");
+    }
+}

@@ -70,6 +70,19 @@ pub fn drop_to_caller(caller: &Caller) -> anyhow::Result<()> {
     keep_only(&[Capability::CAP_SETUID, Capability::CAP_SETGID, Capability::CAP_SETFCAP])
 }
 
+/// `--show` needs no privilege: a restricted caller becomes itself for good (real, effective
+/// and saved ids, no capabilities) before anything is opened, so a file it names (`--pidfile`)
+/// is opened with its own rights, never root's. A no-op for root.
+pub fn drop_all(caller: &Caller) -> anyhow::Result<()> {
+    if !caller.restricted() {
+        return Ok(());
+    }
+    crate::creds::set_gid(caller.gid)?;
+    crate::creds::set_uid(caller.uid)?;
+    // Installed with file capabilities instead of setuid, the uid did not change: clear them too.
+    keep_only(&[])
+}
+
 /// Once the maps are known: a restricted caller gives up CAP_SETFCAP unless host uid 0 is mapped.
 pub fn drop_setfcap_unless(caller: &Caller, maps_host_root: bool) -> anyhow::Result<()> {
     if maps_host_root || !caller.restricted() {

@@ -1,6 +1,7 @@
 //! The idmap tool's two actions: write the maps of a process, and show them.
 //!
-//! Order of a write, so that a refusal leaves nothing written: drop to the caller (setuid mode),
+//! Both start by dropping to the caller (setuid mode), so every file the caller names is opened
+//! with the caller's rights. Order of a write, so that a refusal leaves nothing written: drop,
 //! pin the target (pidfd), build and validate both maps, check grants and ownership, check that
 //! neither map is written yet, and only then write uid_map, setgroups, gid_map.
 
@@ -162,6 +163,7 @@ fn setgroups_to_write(
 }
 
 fn show(pid: &Pid, json: bool) -> anyhow::Result<u8> {
+    privileged::drop_all(&Caller::current())?;
     let pid = resolve(pid)?;
     let dir = PathBuf::from(format!("/proc/{pid}"));
     let mut out = Vec::new();
