@@ -312,6 +312,9 @@ impl Args {
 
     fn creds(&self) -> anyhow::Result<Creds> {
         let drop_all = self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("all"));
+        for g in self.groups.iter().flatten().filter_map(|g| g.parse::<u32>().ok()) {
+            creds::check_id("invalid --groups", g)?;
+        }
         Ok(Creds {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
@@ -404,6 +407,8 @@ mod tests {
         assert!(err(&["--setgroups", "maybe", "true"]).contains("--setgroups"));
         assert!(err(&["-e", "=x", "true"]).contains("--env"));
         assert!(err(&["--kill-child=NOPE", "true"]).contains("NOPE"));
+        assert!(err(&["--user-id", "4294967295", "true"]).contains("(uid_t)-1"));
+        assert!(err(&["--groups", "0,4294967295", "true"]).contains("--groups"));
         assert!(spec(&["-U"]).is_err(), "a command is required");
     }
 }

@@ -173,3 +173,36 @@ fn userns_root_cannot_write_cgroup_v1() {
     assert!(!run.stdout.contains("wrote") && !run.stdout.contains("made-group"), "{run:?}");
     assert_eq!(std::fs::read_to_string(group.0.join("notify_on_release")).unwrap().trim(), "0");
 }
+
+// Issue 14.2: (uid_t)-1 means "leave unchanged" to setresuid(2) and setresgid(2): as a uid or
+// gid it left the payload root with every capability. Refused wherever an id is taken: on the
+// command line (125 before anything is made), from the new root's /etc/passwd and /etc/group,
+// by nsenter-lite, and in idmap's maps.
+#[test]
+fn id_minus_one_is_refused_everywhere() {
+    need_root!("id_minus_one_is_refused_everywhere");
+    for spec in ["4294967295", "4294967295:0", "0:4294967295", "1000:4294967295"] {
+        Tool::new("nsexec").args(["-u", "--user-id", spec, "--", "id"]).run().refused("4294967295");
+    }
+    Tool::new("nsexec").args(["-u", "--groups", "4294967295", "--", "id"]).run().refused("4294967295");
+    let root = busybox_rootfs();
+    let etc = root.path().join("etc");
+    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/:/bin/sh\nminus:x:4294967295:0::/:/bin/sh\n").unwrap();
+    std::fs::write(etc.join("group"), "root:x:0:\nminus:x:4294967295:\n").unwrap();
+    for user in ["minus", "0:minus"] {
+        let run = Tool::new("nsexec")
+            .args(["-m", "-p", "--rootfs"])
+            .arg(root.path())
+            .args(["--user-id", user, "--", "/bin/id"])
+            .run();
+        run.refused("4294967295");
+        assert!(!run.stdout.contains("uid="), "{run:?}");
+    }
+    Tool::new("nsenter-lite")
+        .args(["-t", "1", "-u", "--user-id", "4294967295", "--", "true"])
+        .run()
+        .refused("4294967295");
+    for triple in [["4294967295", "0", "1"], ["0", "4294967295", "1"]] {
+        Tool::new("idmap").args(["uid", "1"]).args(triple).run().refused("4294967295");
+    }
+}
