@@ -52,6 +52,7 @@ where
 {
     let _ = TOOL.set(name);
     crate::trace::init_from_env();
+    crate::process::inherit_tether();
     std::panic::set_hook(Box::new(|info| {
         let what = info
             .payload()

@@ -138,6 +138,8 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         set_uid(uid)?;
     }
     apply_capabilities(creds, ids.map(|(u, _)| u))?;
+    // Capabilities that are not a subset of the old ones clear the parent-death signal too.
+    crate::process::rearm_tether()?;
     if creds.no_new_privs {
         trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
     }
@@ -160,13 +162,17 @@ pub fn set_groups(gids: &[u32]) -> anyhow::Result<()> {
 pub fn set_gid(gid: u32) -> anyhow::Result<()> {
     check_id("setresgid", gid)?;
     let g = nix::unistd::Gid::from_raw(gid);
-    trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(g, g, g))
+    trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(g, g, g))?;
+    // A new effective gid clears the parent-death signal.
+    crate::process::rearm_tether()
 }
 
 pub fn set_uid(uid: u32) -> anyhow::Result<()> {
     check_id("setresuid", uid)?;
     let u = nix::unistd::Uid::from_raw(uid);
-    trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))
+    trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))?;
+    // A new effective uid clears the parent-death signal.
+    crate::process::rearm_tether()
 }
 
 fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::CapsError>) -> anyhow::Result<T> {

@@ -9,6 +9,11 @@
 //!   SIGPIPE and a raw exec would hand that on (`yes | head` would never end); std resets it.
 //! - PR_SET_PDEATHSIG fires when the parent *thread* exits and is cleared by exec of a set-id
 //!   binary; check the parent is still the expected one right after setting it.
+//! - The kernel also clears it whenever the process's effective or filesystem uid or gid change
+//!   (commit_creds): a tethered process that becomes another user (setresuid into a user
+//!   namespace, --user-id) is set free. [`rearm_tether`] sets it again after every credential
+//!   change, and [`inherit_tether`] remembers one a tool was exec'd with, so the chain
+//!   `cgexec-rs -- nsexec --map-users ...` holds.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -39,7 +44,68 @@ pub fn fork() -> anyhow::Result<ForkResult> {
     // Traced before the call: the child often runs (and traces) before the parent returns.
     trace::explain(&Step::Fork, None);
     // SAFETY: the tools are single-threaded, so the child may run any code after fork.
-    unsafe { nix::unistd::fork() }.map_err(|e| trace::failure(&Step::Fork, e))
+    let forked = unsafe { nix::unistd::fork() }.map_err(|e| trace::failure(&Step::Fork, e))?;
+    if forked.is_child() {
+        // The kernel gives a child no parent-death signal: nor does our record of it.
+        *tether() = None;
+    }
+    Ok(forked)
+}
+
+/// The parent-death signal this process holds and how to tell that its parent is still there.
+struct Tether {
+    signal: Signal,
+    parent: Parent,
+}
+
+enum Parent {
+    /// The read end of a pipe whose write end only the parent holds: EOF once it is gone.
+    Pipe(std::os::fd::OwnedFd),
+    /// The parent's PID when the tool started (it was exec'd with the signal already set).
+    Pid(Pid),
+}
+
+impl Tether {
+    fn parent_gone(&self) -> bool {
+        use std::os::fd::AsFd;
+        match &self.parent {
+            Parent::Pipe(alive) => {
+                let mut fds = [nix::poll::PollFd::new(alive.as_fd(), nix::poll::PollFlags::POLLIN)];
+                nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
+            }
+            // Re-parented (to init or a subreaper): the parent that set the signal is gone. In a
+            // new PID namespace the parent is outside and shows as 0: that cannot be told.
+            Parent::Pid(ppid) => ppid.as_raw() != 0 && nix::unistd::getppid() != *ppid,
+        }
+    }
+}
+
+/// This process's tether (single-threaded tools: the lock is never contended).
+fn tether() -> std::sync::MutexGuard<'static, Option<Tether>> {
+    static TETHER: std::sync::Mutex<Option<Tether>> = std::sync::Mutex::new(None);
+    TETHER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// At start: a tool exec'd by a tethered process (cgexec-rs's child execs nsexec) holds its
+/// parent-death signal across exec; remember it, to set it again after a credential change.
+pub fn inherit_tether() {
+    if let Ok(Some(signal)) = nix::sys::prctl::get_pdeathsig() {
+        *tether() = Some(Tether { signal, parent: Parent::Pid(nix::unistd::getppid()) });
+    }
+}
+
+/// Set the parent-death signal again, and die now if the parent died while it was off. Call
+/// after every credential change (setresuid, setresgid, capset, unshare or setns of a user
+/// namespace); a no-op for a process without a tether.
+pub fn rearm_tether() -> anyhow::Result<()> {
+    let held = tether();
+    let Some(t) = held.as_ref() else { return Ok(()) };
+    trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {}", t.signal)), || nix::sys::prctl::set_pdeathsig(t.signal))?;
+    if t.parent_gone() {
+        let _ = signal::raise(t.signal);
+        std::process::exit(crate::cli::EXIT_TOOL.into());
+    }
+    Ok(())
 }
 
 /// Block the forwarded signals; returns the mask to restore with [`restore_mask`].
@@ -77,9 +143,12 @@ pub fn fork_tethered(death_signal: Option<Signal>) -> anyhow::Result<ForkResult>
     match forked {
         ForkResult::Child => {
             drop(alive_w);
-            // The child must never return an error into its parent's code paths (clean-up).
-            if let Err(e) = death_signal.map_or(Ok(()), |sig| die_with_parent(sig, &alive_r)) {
-                std::process::exit(crate::cli::report(&e).into());
+            if let Some(signal) = death_signal {
+                *tether() = Some(Tether { signal, parent: Parent::Pipe(alive_r) });
+                // The child must never return an error into its parent's code paths (clean-up).
+                if let Err(e) = rearm_tether() {
+                    std::process::exit(crate::cli::report(&e).into());
+                }
             }
         }
         ForkResult::Parent { .. } => std::mem::forget(alive_w),
@@ -245,22 +314,6 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal '{s}'"))
-}
-
-/// Ask the kernel to send `sig` to this process when its parent dies, and close the race where
-/// the parent died before we asked. `alive` is the read end of a pipe whose write end only the
-/// parent holds: it reads as EOF once the parent is gone. (getppid() cannot tell: in a new PID
-/// namespace the parent is outside and shows as 0.)
-pub fn die_with_parent(sig: Signal, alive: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
-    use std::os::fd::AsFd;
-    trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {sig}")), || nix::sys::prctl::set_pdeathsig(sig))?;
-    let mut fds = [nix::poll::PollFd::new(alive.as_fd(), nix::poll::PollFlags::POLLIN)];
-    let gone = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0);
-    if gone {
-        let _ = signal::raise(sig);
-        std::process::exit(crate::cli::EXIT_TOOL.into());
-    }
-    Ok(())
 }
 
 /// Supervise `child` until it ends, forwarding signals; returns its wait status.
