@@ -478,6 +478,20 @@ fn our_groups() -> usize {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&tag)).count()
 }
 
+/// The host's mounts a launch could leak: on the mount points its new world uses (/, /proc,
+/// /dev, /tmp), or naming this test. Not the host's whole table: other suites mount and unmount
+/// in their own scratch directories meanwhile.
+fn launch_mounts() -> usize {
+    let tag = format!("isolab-test-{}-", std::process::id());
+    isolab_tests::mountinfo()
+        .lines()
+        .filter(|l| {
+            let point = l.split(' ').nth(4).unwrap_or("");
+            ["/", "/proc", "/dev", "/tmp"].contains(&point) || l.contains(&tag)
+        })
+        .count()
+}
+
 fn all_isolab_groups() -> usize {
     let out = Command::new("find").args(["/sys/fs/cgroup", "-path", "*isolab*", "-type", "d"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
@@ -489,14 +503,7 @@ fn a_thousand_launches_leak_nothing() {
     need_root!("a_thousand_launches_leak_nothing");
     let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
     let launches = scaled("ISOLAB_LAUNCHES", 1000, 50);
-    let before = (
-        our_groups(),
-        all_isolab_groups(),
-        isolab_tests::mountinfo().lines().count(),
-        fd_count(),
-        file_nr(),
-        zombies(),
-    );
+    let before = (our_groups(), all_isolab_groups(), launch_mounts(), fd_count(), file_nr(), zombies());
     let start = Instant::now();
     for n in 0..launches {
         let name = name("run", n);
@@ -504,14 +511,7 @@ fn a_thousand_launches_leak_nothing() {
         assert!(out.status.success(), "launch {n}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     let took = start.elapsed();
-    let after = (
-        our_groups(),
-        all_isolab_groups(),
-        isolab_tests::mountinfo().lines().count(),
-        fd_count(),
-        file_nr(),
-        zombies(),
-    );
+    let after = (our_groups(), all_isolab_groups(), launch_mounts(), fd_count(), file_nr(), zombies());
     say(&format!(
         "faults: {launches} launches in {took:?} ({:?} each); before/after: our groups {}/{}, all isolab groups {}/{}, \
          mounts {}/{}, test fds {}/{}, file-nr {}/{}, zombies {}/{}",
