@@ -64,6 +64,11 @@ pub struct Spec {
     pub env: Vec<(OsString, OsString)>,
     pub clear_env: bool,
     pub new_session: bool,
+    /// `--preserve-fds N`: with a root of its own, the command keeps N descriptors from 3 on
+    /// (after the socket-activation ones) beside 0, 1 and 2, as `runc run --preserve-fds`.
+    pub preserve_fds: u32,
+    /// Filled in by [`run`] for a container: the first descriptor the command does not get.
+    pub first_closed_fd: Option<u32>,
     pub pidfile: Option<PathBuf>,
     pub argv: Vec<OsString>,
 }
@@ -120,6 +125,7 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    let spec = Spec { first_closed_fd: kept_fds(&spec)?, ..spec };
     let maps = resolve_maps(&spec)?;
     if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
@@ -148,6 +154,21 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         return Err(finish_and_exec(&spec, opened, false));
     }
     fork_payload(&spec, opened)
+}
+
+/// A container (`--rootfs`) gets 0, 1 and 2, then the socket-activation descriptors (LISTEN_FDS
+/// for LISTEN_PID = ours) and `--preserve-fds` more, as runc passes them; every other
+/// descriptor the caller left open stays out (runc CVE-2024-21626 was one of the host's that got
+/// in). Without a root of its own the command keeps what the caller gave it, as with unshare.
+/// Checked first, before anything of ours is open.
+fn kept_fds(spec: &Spec) -> anyhow::Result<Option<u32>> {
+    if spec.mounts.rootfs.is_none() {
+        return Ok(None);
+    }
+    let listen = process::listen_fds();
+    process::check_inherited(3, listen, &format!("LISTEN_FDS={listen}"))?;
+    process::check_inherited(3 + listen as i32, spec.preserve_fds, &format!("--preserve-fds {}", spec.preserve_fds))?;
+    Ok(Some(3 + listen + spec.preserve_fds))
 }
 
 /// Whether the maps are only the caller's own uid and gid, with setgroups denied: the one map
@@ -282,6 +303,15 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
     }
     for (k, v) in &spec.env {
         std::env::set_var(k, v);
+    }
+    if let Some(first) = spec.first_closed_fd {
+        let listen = first - 3 - spec.preserve_fds;
+        if listen > 0 {
+            // sd_listen_fds(3) in the command checks that LISTEN_PID is its own PID (1 with --pid).
+            std::env::set_var("LISTEN_FDS", listen.to_string());
+            std::env::set_var("LISTEN_PID", nix::unistd::getpid().to_string());
+        }
+        process::close_on_exec_from(first)?;
     }
     if spec.new_session {
         trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;

@@ -195,6 +195,56 @@ pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
     })
 }
 
+/// Socket activation (sd_listen_fds(3)): how many descriptors from 3 on were passed to this
+/// process, when `LISTEN_PID` names it; 0 otherwise (runc honours them the same way).
+pub fn listen_fds() -> u32 {
+    let pid = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<i32>().ok());
+    if pid != Some(nix::unistd::getpid().as_raw()) {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Check that descriptors `first..first+count` came from the caller: open, and not
+/// close-on-exec (which no descriptor that survived an exec is). `what` names the flag.
+pub fn check_inherited(first: i32, count: u32, what: &str) -> anyhow::Result<()> {
+    for fd in (first..).take(count as usize) {
+        // SAFETY: F_GETFD only reads the flags of a descriptor number, open or not.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            anyhow::bail!("{what}: descriptor {fd} was not passed by the caller (runc: unable to stat preserved-fd)");
+        }
+    }
+    Ok(())
+}
+
+/// Every descriptor from `first` on becomes close-on-exec, so the command gets only those below
+/// it: close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11), else one fcntl per open descriptor.
+pub fn close_on_exec_from(first: u32) -> anyhow::Result<()> {
+    let step = Step::Call(format!("close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"));
+    // SAFETY: close_range only sets FD_CLOEXEC on descriptors; no memory is touched.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    match Errno::result(r) {
+        Ok(_) => {
+            trace::explain(&step, None);
+            Ok(())
+        }
+        Err(Errno::ENOSYS | Errno::EINVAL) => {
+            let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+                .context("listing /proc/self/fd to close descriptors")?
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&fd: &i32| fd >= first as i32)
+                .collect();
+            for fd in open {
+                // SAFETY: F_SETFD on a descriptor number; a stale one (the listing's own) fails harmlessly.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            Ok(())
+        }
+        Err(e) => Err(trace::failure(&step, e)),
+    }
+}
+
 /// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
 pub fn exec(argv: &[OsString]) -> anyhow::Error {
     let Some((prog, args)) = argv.split_first() else {

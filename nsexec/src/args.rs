@@ -177,6 +177,10 @@ pub struct Args {
     /// Keep the caller's session and terminal (job control works; see --new-session)
     #[arg(long, help_heading = "Process")]
     pub no_new_session: bool,
+    /// With --rootfs: pass N more descriptors from 3 on (after LISTEN_FDS ones) to the command,
+    /// which otherwise gets only 0, 1 and 2 (runc's flag)
+    #[arg(long, value_name = "N", help_heading = "Process")]
+    pub preserve_fds: Option<u32>,
     /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
     #[arg(long, help_heading = "Process")]
     pub explain: bool,
@@ -250,6 +254,10 @@ impl Args {
         spec.workdir = self.workdir.clone();
         spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
         spec.clear_env = self.clear_env;
+        if self.preserve_fds.is_some() && self.rootfs.is_none() {
+            bail!("--preserve-fds goes with --rootfs: without a root of its own the command keeps every descriptor the caller gave it");
+        }
+        spec.preserve_fds = self.preserve_fds.unwrap_or(0);
         spec.new_session = self.new_session || (!self.no_new_session && isolab_core::process::stdin_is_terminal());
         Ok(spec)
     }
@@ -408,6 +416,7 @@ mod tests {
         assert!(err(&["-e", "=x", "true"]).contains("--env"));
         assert!(err(&["--kill-child=NOPE", "true"]).contains("NOPE"));
         assert!(err(&["--user-id", "4294967295", "true"]).contains("(uid_t)-1"));
+        assert!(err(&["--preserve-fds", "2", "true"]).contains("--preserve-fds goes with --rootfs"));
         assert!(err(&["--groups", "0,4294967295", "true"]).contains("--groups"));
         assert!(spec(&["-U"]).is_err(), "a command is required");
     }

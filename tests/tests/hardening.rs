@@ -206,3 +206,67 @@ fn id_minus_one_is_refused_everywhere() {
         Tool::new("idmap").args(["uid", "1"]).args(triple).run().refused("4294967295");
     }
 }
+
+/// Run `tool` with /dev/null open on each of `fds` (not close-on-exec), beside 0, 1 and 2 only.
+fn with_fds(tool: Tool, fds: &'static [i32]) -> isolab_tests::Run {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = tool.only_stdio().command();
+    // SAFETY: open, dup2 and close are async-signal-safe; the path is a NUL-terminated literal.
+    unsafe {
+        cmd.pre_exec(move || {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            for &fd in fds {
+                libc::dup2(null, fd);
+            }
+            if !fds.contains(&null) {
+                libc::close(null);
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    isolab_tests::Run {
+        shown: format!("{cmd:?} with fds {fds:?}"),
+        code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn fds_seen(run: &isolab_tests::Run) -> Vec<&str> {
+    run.ok();
+    run.stdout.split_whitespace().filter(|w| w.bytes().all(|b| b.is_ascii_digit())).collect()
+}
+
+// Issue 14.4 (runc CVE-2024-21626 family): a container (--rootfs) gets 0, 1 and 2 only, whatever
+// the caller left open, through cgexec-rs too; more only with --preserve-fds N (runc's flag) or
+// socket activation (LISTEN_FDS with LISTEN_PID = nsexec's pid, as runc honours it). A plain
+// unshare leaves the caller's descriptors to the caller.
+#[test]
+fn container_gets_only_stdio_unless_asked() {
+    need_root!("container_gets_only_stdio_unless_asked");
+    let root = busybox_rootfs();
+    let rootfs = root.path().to_str().unwrap().to_string();
+    let show = ["--", "/bin/sh", "-c", "ls /proc/$$/fd; echo LISTEN=$LISTEN_PID/$LISTEN_FDS"];
+    let container =
+        |extra: &[&str]| Tool::new("nsexec").args(["-m", "-p", "--rootfs", &rootfs]).args(extra.to_vec()).args(show);
+    assert_eq!(fds_seen(&with_fds(container(&[]), &[10, 251])), ["0", "1", "2"]);
+    let chained = Tool::new("cgexec-rs").arg("--").arg(isolab_tests::bin("nsexec"));
+    let chained = chained.args(["-m", "-p", "--rootfs", &rootfs]).args(show);
+    assert_eq!(fds_seen(&with_fds(chained, &[10, 251])), ["0", "1", "2"]);
+    assert_eq!(fds_seen(&with_fds(container(&["--preserve-fds", "2"]), &[3, 4, 10, 251])), ["0", "1", "2", "3", "4"]);
+    with_fds(container(&["--preserve-fds", "3"]), &[3, 4]).refused("--preserve-fds");
+    // Socket activation: the listening descriptors follow, LISTEN_PID names the command (PID 1).
+    let nsexec = isolab_tests::bin("nsexec");
+    let activated = |pid: &str| {
+        let script = format!("LISTEN_PID={pid} LISTEN_FDS=2 exec {} \"$@\"", nsexec.display());
+        Tool::program("sh").args(["-c", &script, "sh", "-m", "-p", "--rootfs", &rootfs]).args(show)
+    };
+    let run = with_fds(activated("$$"), &[3, 4, 10]);
+    assert_eq!(fds_seen(&run), ["0", "1", "2", "3", "4"]);
+    run.stdout_has("LISTEN=1/2");
+    assert_eq!(fds_seen(&with_fds(activated("1"), &[3, 4, 10])), ["0", "1", "2"], "LISTEN_PID of another process");
+    // No root of its own: the caller's descriptors are the caller's business (util-linux unshare).
+    let plain = Tool::new("nsexec").args(["-u", "--", "sh", "-c", "ls /proc/$$/fd"]);
+    assert_eq!(fds_seen(&with_fds(plain, &[10, 251])), ["0", "1", "10", "2", "251"]);
+}
