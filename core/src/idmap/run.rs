@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn map_root_with_auto_leaves_a_hole_for_the_caller() {
-        let caller = Caller { uid: 4_000_000_002, gid: 7, name: Some("isolab-no-such-user".into()) };
+        let caller = Caller { uid: 4_000_000_002, gid: 7, name: Some("isolab-no-such-user".into()), pw_gid: Some(7) };
         let src = Source { root: true, ..Default::default() };
         assert_eq!(build(&caller, Which::Gid, &src).unwrap(), vec![Extent { inside: 0, outside: 7, count: 1 }]);
         let other = Source { auto: Some(Some("root".into())), ..Default::default() };
