@@ -221,10 +221,10 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
         }
         ForkResult::Parent { child } => {
             write_pidfile(spec, child)?;
-            if spec.has(libc::CLONE_NEWPID) && !spec.init {
-                // The command is PID 1: without a handler it never sees a forwarded SIGTERM.
-                process::escalate_stop_after(spec.stop_timeout);
-            }
+            // docker stop's rule, in every mode: a command that does not end on a forwarded
+            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it) gets
+            // SIGKILL after the timeout. With --init the SIGKILL ends the whole PID namespace.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, false)?;
             Ok(process::die_like(status))
         }
@@ -238,6 +238,8 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
     let err = match result {
         Ok(ForkResult::Child) => exec_command(spec),
         Ok(ForkResult::Parent { child }) => {
+            // A stop request sent to the init itself escalates as one sent to nsexec.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
             std::process::exit(status.map_or(crate::cli::EXIT_TOOL, process::status_code).into())
         }

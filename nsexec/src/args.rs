@@ -96,8 +96,8 @@ pub struct Args {
     /// Let the command live on if nsexec dies
     #[arg(long, conflicts_with = "kill_child")]
     pub no_kill_child: bool,
-    /// With --pid (no --init): seconds the command, as PID 1, gets after a forwarded SIGTERM or
-    /// SIGINT before SIGKILL, as `docker stop` does (0: wait for ever)
+    /// Seconds the command gets after a forwarded SIGTERM or SIGINT before SIGKILL, as
+    /// `docker stop` does, in every mode that forks (--pid, --init, -f) (0: wait for ever)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub stop_timeout: u32,
     /// Write the command's PID (as the caller sees it) to FILE
