@@ -125,7 +125,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
     }
     if oom > 0 {
         let limit = limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", human_bytes(m)));
-        eprintln!("{}: {}: killed by the OOM killer ({limit})", crate::cli::tool(), group.name());
+        crate::cli::say(format_args!("{}: {}: killed by the OOM killer ({limit})", crate::cli::tool(), group.name()));
         return Ok(137);
     }
     Ok(process::die_like(status))

@@ -172,8 +172,7 @@ fn show(pid: &Pid, json: bool) -> anyhow::Result<u8> {
     }
     let setgroups = write::read_proc(&dir.join("setgroups")).unwrap_or_default();
     let text = if json { render_json(pid, &out) } else { render_table(&out, setgroups.trim()) };
-    use std::io::Write as _;
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    crate::cli::write_stdout(&text)?;
     Ok(0)
 }
 

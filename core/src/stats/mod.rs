@@ -25,7 +25,7 @@ pub mod render;
 pub mod sample;
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -171,7 +171,7 @@ impl Output {
 
     /// One write per sample; an error (EPIPE when the reader left) goes to the caller, whom
     /// `cli` turns into exit 0 for a broken pipe.
-    fn write(&mut self, samples: &[Sample], n: u64) -> std::io::Result<()> {
+    fn write(&mut self, samples: &[Sample], n: u64) -> anyhow::Result<()> {
         let text = if self.json {
             samples.iter().map(|s| format!("{}\n", s.json(n))).collect()
         } else if self.redraw {
@@ -179,9 +179,7 @@ impl Output {
         } else {
             render::table(samples, self.no_trunc)
         };
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        stdout.flush()
+        crate::cli::write_stdout(&text)
     }
 }
 
