@@ -138,8 +138,10 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         set_uid(uid)?;
     }
     apply_capabilities(creds, ids.map(|(u, _)| u))?;
-    // Capabilities that are not a subset of the old ones clear the parent-death signal too.
-    crate::process::rearm_tether()?;
+    if !creds.cap_add.is_empty() {
+        // Capabilities that are not a subset of the old ones clear the parent-death signal too.
+        crate::process::rearm_tether()?;
+    }
     if creds.no_new_privs {
         trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
     }

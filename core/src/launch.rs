@@ -234,9 +234,12 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
 fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
     // The world is set up once, here, so the command and every orphan share it.
-    let result = setup_world(spec, opened, true).and_then(|()| process::fork_supervised());
-    let err = match result {
-        Ok(ForkResult::Child) => exec_command(spec),
+    let made = match setup_world(spec, opened, true) {
+        Ok(made) => made,
+        Err(err) => std::process::exit(crate::cli::report(&err).into()),
+    };
+    let err = match process::fork_supervised() {
+        Ok(ForkResult::Child) => exec_command(spec, made),
         Ok(ForkResult::Parent { child }) => {
             // A stop request sent to the init itself escalates as one sent to nsexec.
             process::escalate_stop_after(spec.stop_timeout);
@@ -251,12 +254,14 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
 /// Set up the world and exec; returns only the error that stopped it.
 fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
     match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
-        Ok(()) => exec_command(spec),
+        Ok(made) => exec_command(spec, made),
         Err(e) => e,
     }
 }
 
-fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<()> {
+/// Host name, loopback, mounts (last). Returns the mount points made, which go again if the
+/// command cannot run.
+fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<mount::Made> {
     if let Some(name) = &spec.hostname {
         trace::run(Step::Sethostname(name.clone()), || nix::unistd::sethostname(name))?;
     }
@@ -266,10 +271,10 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     if spec.has(libc::CLONE_NEWNET) {
         ns::loopback_up()?;
     }
-    if let Some(opened) = opened {
-        mount::setup(opened, in_new_pid_ns)?;
+    match opened {
+        Some(opened) => mount::setup(opened, in_new_pid_ns),
+        None => Ok(mount::Made::default()),
     }
-    Ok(())
 }
 
 fn set_domainname(name: &str) -> anyhow::Result<()> {
@@ -280,11 +285,15 @@ fn set_domainname(name: &str) -> anyhow::Result<()> {
 }
 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
-fn exec_command(spec: &Spec) -> anyhow::Error {
-    if let Err(e) = prepare_exec(spec) {
-        return e;
-    }
-    process::exec(&spec.argv)
+/// When the command does not start, the mount points made for it go (as far as the credentials
+/// it was given still allow).
+fn exec_command(spec: &Spec, made: mount::Made) -> anyhow::Error {
+    let err = match prepare_exec(spec) {
+        Ok(()) => process::exec(&spec.argv),
+        Err(e) => e,
+    };
+    made.undo();
+    err
 }
 
 fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {

@@ -220,6 +220,8 @@ impl Args {
             let kind = ns::kind_by_name(name).expect("table name");
             if let Some(file) = value {
                 spec.flags |= kind.flag;
+                // The file becomes a mount point (a bind of the namespace), on the host.
+                mount::no_control_chars(&format!("--{} file", kind.long), file)?;
                 if !file.is_empty() {
                     spec.persist.push((kind, PathBuf::from(file)));
                 }
@@ -348,10 +350,11 @@ fn cap(flag: &str, name: &str) -> anyhow::Result<creds::Capability> {
     creds::parse_capability(name).map_err(|e| anyhow::anyhow!("{flag}: {e:#}"))
 }
 
-/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no NUL or newline.
+/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no control character.
 fn check_name(flag: &str, name: &str) -> anyhow::Result<String> {
-    if name.is_empty() || name.len() > 64 || name.contains(['\0', '\n']) {
-        bail!("invalid {flag} '{}': must be 1 to 64 bytes, without NUL or newline", name.escape_debug());
+    mount::no_control_chars(flag, name)?;
+    if name.is_empty() || name.len() > 64 {
+        bail!("invalid {flag} '{}': must be 1 to 64 bytes", name.escape_debug());
     }
     Ok(name.to_string())
 }

@@ -270,3 +270,70 @@ fn container_gets_only_stdio_unless_asked() {
     let plain = Tool::new("nsexec").args(["-u", "--", "sh", "-c", "ls /proc/$$/fd"]);
     assert_eq!(fds_seen(&with_fds(plain, &[10, 251])), ["0", "1", "10", "2", "251"]);
 }
+
+/// Every path under `dir`, with its type, sorted: what a run may not leave changed.
+fn tree_of(dir: &Path) -> Vec<String> {
+    let out = std::process::Command::new("find").arg(dir).args(["-printf", "%P %y\n"]).output().unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
+// Issue 14.8 and 13 §4: a directory source gets a directory mount point wherever it lives (a
+// source under /tmp got an empty file: /tmp was where the new root waited); a failed set-up
+// removes every mount point it made, whatever failed (a socket's bind, a symlinked target, a
+// command that is not there); control characters are refused in mount points and names.
+#[test]
+fn mount_points_are_right_and_undone_on_failure() {
+    need_root!("mount_points_are_right_and_undone_on_failure");
+    let root = Scratch::new("bare-root");
+    std::fs::create_dir(root.path().join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.path().join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.path().join("bin/ls")).unwrap();
+    let www = Scratch::new("www"); // under /tmp, as the newcomer's /tmp/www
+    std::fs::write(www.path().join("index.html"), "hello\n").unwrap();
+    let nsexec =
+        |args: &[&str]| Tool::new("nsexec").args(["-m", "-p", "--rootfs"]).arg(root.path()).args(args.to_vec()).run();
+    let bind = format!("{}:/www:ro", www.path().display());
+    nsexec(&["--bind", &bind, "--", "/bin/ls", "/www"]).ok().stdout_has("index.html");
+    assert!(root.path().join("www").is_dir(), "the mount point of a directory is a directory");
+    std::fs::remove_dir(root.path().join("www")).unwrap();
+    let before = tree_of(root.path());
+    // A socket's bind goes through, then a later bind fails (its target is a symlink).
+    let sock_dir = Scratch::new("sock");
+    let sock = sock_dir.path().join("s");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::os::unix::fs::symlink("/etc", root.path().join("escape")).unwrap();
+    let before_link = tree_of(root.path());
+    let sock_bind = format!("{}:/run/app.sock", sock.display());
+    nsexec(&["--bind", &sock_bind, "--bind", &bind.replace("/www", "/escape/x"), "--", "/bin/ls"]).refused("symlink");
+    assert_eq!(tree_of(root.path()), before_link, "a failed set-up left mount points behind");
+    std::fs::remove_file(root.path().join("escape")).unwrap();
+    // A command that is not there: 127, and /dev, /proc and the bind's mount point are gone again.
+    nsexec(&["--bind", &bind, "--", "/bin/nonexistent"]).code(127);
+    assert_eq!(tree_of(root.path()), before, "the failed command left mount points behind");
+    nsexec(&["--read-only", "--tmpfs", "/scratch", "--", "/nonexistent"]).code(127);
+    assert_eq!(tree_of(root.path()), before, "with --read-only");
+    let empty = Scratch::new("empty-root");
+    Tool::new("nsexec").args(["-m", "--rootfs"]).arg(empty.path()).args(["--", "/bin/true"]).run().code(127);
+    assert_eq!(tree_of(empty.path()), [" d"], "an empty rootfs stays empty");
+    // Control characters: refused before anything is made.
+    for args in [
+        vec!["--bind".to_string(), format!("{}:/a\nb", www.path().display())],
+        vec!["--tmpfs".into(), "/tmp\tx".into()],
+        vec!["--mount-proc=/pro\u{1b}c".into()],
+    ] {
+        let mut all: Vec<String> = args.clone();
+        all.extend(["--".into(), "/bin/true".into()]);
+        let argv: Vec<&str> = all.iter().map(String::as_str).collect();
+        nsexec(&argv).refused("control character");
+    }
+    assert_eq!(tree_of(root.path()), before);
+    for flag in ["--hostname", "--domainname"] {
+        Tool::new("nsexec").args(["-u", flag, "a\tb", "--", "true"]).run().refused("control character");
+    }
+    let dir = Scratch::new("persist-name");
+    let file = format!("--net={}/a\nb", dir.path().display());
+    Tool::new("nsexec").args([file.as_str(), "--", "true"]).run().refused("control character");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the namespace file was not made");
+}
