@@ -563,3 +563,56 @@ fn cgroup_parent_relative_to_own_cgroup() {
     cgexec().args(["--cgroup-parent", &parent.0, "--rm", g.name()]).run().ok();
     assert!(!dir.exists(), "--rm with --cgroup-parent left {}", dir.display());
 }
+
+// Issue 14.9: Docker's one rule for 0: "unset". -m, --memory-reservation, --kernel-memory,
+// --cpu-shares, --cpu-period, --cpu-quota, --cpus, --blkio-weight and a per-device weight DEV:0
+// are taken and write nothing (cgexec-rs refused some of them); --pids-limit 0 is unlimited
+// (pids.max = max, as Docker's -1).
+#[test]
+fn zero_is_unset_as_in_docker() {
+    need_root!("zero_is_unset_as_in_docker");
+    let g = Guard::new();
+    let zeros = [
+        "-m",
+        "0",
+        "--memory-reservation",
+        "0",
+        "--kernel-memory",
+        "0",
+        "--memory-swap",
+        "0",
+        "--cpu-shares",
+        "0",
+        "--cpu-period",
+        "0",
+        "--cpu-quota",
+        "0",
+        "--blkio-weight",
+        "0",
+        "--blkio-weight-device",
+        "/dev/loop0:0",
+        "--pids-limit",
+        "0",
+    ];
+    for cpus in [&["--cpus", "0"][..], &["--cpus", "0.0"]] {
+        let run = cgexec()
+            .env("ISOLAB_EXPLAIN", "json")
+            .args(["--name", g.name()])
+            .args(zeros)
+            .args(cpus)
+            .args(["--", "true"])
+            .run();
+        run.ok();
+        let writes: Vec<String> = run
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|o| o["op"] == "write")
+            .filter_map(|o| Some(o["path"].as_str()?.rsplit('/').next()?.to_string()))
+            .filter(|f| !f.starts_with("cgroup.") && !f.starts_with("cpuset."))
+            .collect();
+        assert_eq!(writes, ["pids.max"], "only --pids-limit 0 writes (max): {}", run.stderr);
+    }
+    // A zero is unset, not a value: with -m 0 a swap limit has no memory limit to go with.
+    cgexec().args(["-m", "0", "--memory-swap", "100m", "true"]).run().refused("--memory-swap");
+}

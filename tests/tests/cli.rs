@@ -372,7 +372,7 @@ fn cgexec_refuses_malformed_invocations() {
         (&["--memory-reservation", "x"], "--memory-reservation"),
         (&["--kernel-memory", "x"], "--kernel-memory"),
         (&["--cpu-shares", "abc"], "--cpu-shares"),
-        (&["--cpus", "0"], "--cpus"),
+        (&["--cpus", "-1"], "--cpus"),
         (&["--cpus", "NaN"], "--cpus"),
         (&["--cpus", "inf"], "--cpus"),
         (&["--cpus", "1", "--cpu-quota", "1000"], "--cpus"),

@@ -62,7 +62,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     let name = spec.name.clone().unwrap_or_else(|| format!("cgexec-{}", std::process::id()));
     validate_name(&name).context("--name")?;
-    let mut limits = spec.limits.clone();
+    let mut limits = spec.limits.clone().zeros_unset();
     limits.check()?;
     resolve_devices(&mut limits)?;
     let setup = Setup::detect()?;
