@@ -43,10 +43,10 @@ pub struct Args {
     pub cgroup_parent: Option<String>,
 
     /// Memory limit (e.g. 100m, 1.5g; at least 6m; 0: none)
-    #[arg(short = 'm', long, value_name = "SIZE", help_heading = "Memory")]
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory: Option<String>,
     /// Soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low)
-    #[arg(long, value_name = "SIZE", help_heading = "Memory")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory_reservation: Option<String>,
     /// Memory plus swap; -1 for unlimited swap [default: twice --memory]
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
@@ -55,7 +55,7 @@ pub struct Args {
     #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory_swappiness: Option<i64>,
     /// Kernel memory limit (v1 before Linux 6.1 only)
-    #[arg(long, value_name = "SIZE", help_heading = "Memory")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub kernel_memory: Option<String>,
     /// Disable the OOM killer for the group (v1 only)
     #[arg(long, help_heading = "Memory")]

@@ -62,9 +62,10 @@ proptest! {
         }
     }
 
-    // A whole number of any unit, in any of Docker's spellings, is that many units.
+    // A whole number of any unit, in any of Docker's spellings, is that many units (go-units
+    // takes `k`, `kb` and `kib`, not `ki`).
     #[test]
-    fn sizes_with_units(n in 0u64..1 << 13, unit in 0usize..6, suffix in prop::sample::select(vec!["", "b", "i", "ib"]),
+    fn sizes_with_units(n in 0u64..1 << 13, unit in 0usize..6, suffix in prop::sample::select(vec!["", "b", "ib"]),
                         upper: bool, space: bool) {
         let (letter, shift) = UNITS[unit];
         let suffix = if letter.is_empty() { if suffix == "b" { "b" } else { "" } } else { suffix };

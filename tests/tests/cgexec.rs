@@ -616,3 +616,31 @@ fn zero_is_unset_as_in_docker() {
     // A zero is unset, not a value: with -m 0 a swap limit has no memory limit to go with.
     cgexec().args(["-m", "0", "--memory-swap", "100m", "true"]).run().refused("--memory-swap");
 }
+
+// Issue 14.10: sizes in exactly Docker's grammar (go-units RAMInBytes: Go's ParseFloat, then a
+// suffix): every spelling of 32 MiB below is Docker's, and each writes 33554432.
+#[test]
+fn sizes_take_every_docker_spelling() {
+    need_root!("sizes_take_every_docker_spelling");
+    let g = Guard::new();
+    for spelling in ["32m", "32.m", "32. MiB", "+32m", "3.2e1m", "0x1p25", "33554432.", "32 mb", "0.03125g", "3_2m"] {
+        let run = cgexec().env("ISOLAB_EXPLAIN", "json").args(["--name", g.name(), "-m", spelling, "--", "true"]).run();
+        run.ok();
+        let written: Vec<String> = run
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|o| {
+                o["op"] == "write"
+                    && o["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("memory.limit_in_bytes") || p.ends_with("memory.max"))
+            })
+            .filter_map(|o| o["value"].as_str().map(String::from))
+            .collect();
+        assert_eq!(written, ["33554432"], "-m {spelling:?}");
+    }
+    for bad in ["32m ", " 32m", "32mb.", "32 m b", "32bm", "-32m", "inf b", "0x20m", "1__0m"] {
+        cgexec().args(["-m", bad, "true"]).run().refused("--memory");
+    }
+}
