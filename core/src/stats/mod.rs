@@ -226,6 +226,19 @@ mod tests {
         assert_eq!(compute(&target(), &r, None, (Some(hb), Some(ha)), None).cells()[1], "--");
     }
 
+    // Issue 14.11: unknown counters print `--` and are null in --json, never 0.
+    #[test]
+    fn unknown_counters_are_dashes_and_null() {
+        let r = Reading { cpu_ns: None, memory: None, block: None, pids: Some(2), net: net::Net::NoProcess };
+        let s = compute(&target(), &r, None, (None, None), Some(1 << 34));
+        assert_eq!(s.cells()[1..6], ["--", "-- / --", "--", "--", "--"]);
+        let json = s.json(0);
+        for key in ["block_read_bytes", "block_write_bytes", "mem_usage_bytes", "mem_limit_bytes", "cpu_percent"] {
+            assert!(json[key].is_null(), "{key}: {json}");
+        }
+        assert_eq!(json["BlockIO"], "--");
+    }
+
     #[test]
     fn redraw_clears_each_line_and_below() {
         assert_eq!(redrawn("A\nB\n", false), "\x1b[HA\x1b[K\nB\x1b[K\n\x1b[J");
