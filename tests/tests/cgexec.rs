@@ -644,3 +644,30 @@ fn sizes_take_every_docker_spelling() {
         cgexec().args(["-m", bad, "true"]).run().refused("--memory");
     }
 }
+
+// Issue 14.12: a group joins the I/O controller (v1 blkio, v2 io) only when an I/O flag asks
+// for it, as the README says and why: cgstat shows its BLOCK I/O as unknown, not as 0B / 0B.
+#[test]
+fn io_controller_only_when_asked() {
+    need_root!("io_controller_only_when_asked");
+    let v2 = layout() == Layout::V2;
+    let g = Guard::new();
+    let run = cgexec().env("ISOLAB_EXPLAIN", "json").args(["--name", g.name(), "--keep", "--", "true"]).run();
+    run.ok();
+    let enabled_io = run.stderr.lines().any(|l| l.contains("cgroup.subtree_control") && l.contains("+io"));
+    assert!(!enabled_io, "io enabled for a group without an I/O flag: {}", run.stderr);
+    if !v2 {
+        assert!(!cgroups::dir("blkio", g.name()).exists(), "a blkio group without an I/O flag");
+        let stat = Tool::new("cgstat").args(["--no-stream", "--interval", "0.05", "--json", g.name()]).run();
+        let v: serde_json::Value = serde_json::from_str(stat.ok().stdout.lines().next().unwrap()).unwrap();
+        assert_eq!((v["BlockIO"].as_str(), v["block_read_bytes"].is_null()), (Some("--"), true), "{v}");
+    }
+    cgexec().args(["--rm", g.name()]).run().ok();
+    // Asked for, it is there.
+    let Some(disk) = TestDisk::new() else { return };
+    let rate = format!("{}:1tb", disk.path);
+    cgexec().args(["--name", g.name(), "--keep", "--device-read-bps", &rate, "--", "true"]).run().ok();
+    let io = if v2 { cgroups::dir("memory", g.name()).join("io.max") } else { cgroups::dir("blkio", g.name()) };
+    assert!(io.exists(), "{} missing with --device-read-bps", io.display());
+    cgexec().args(["--rm", g.name()]).run().ok();
+}

@@ -46,9 +46,12 @@ pub struct Spec {
     pub command: Vec<OsString>,
 }
 
-/// Controllers used for accounting even without a limit, so cgstat can read the group (blkio
-/// too: docker stats shows a group without I/O limits as `0B / 0B`, not as unknown).
-const ACCOUNTING: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "blkio"];
+/// Controllers used for accounting even without a limit, so cgstat can read the group. Not the
+/// I/O controller (v1 blkio, v2 io): a group joins it only when an I/O flag asks for it (see the
+/// README: v1's counters count only where a throttle rule is set, so a plain group would show a
+/// false `0B / 0B`; and an I/O controller not asked for is one more that must be enabled in every
+/// ancestor, where it may not be delegated).
+const ACCOUNTING: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
 
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if let Some(p) = &spec.parent {
