@@ -18,6 +18,19 @@ pub use caps::Capability;
 
 use crate::trace::{self, Step};
 
+/// `(uid_t)-1`: setresuid(2), setresgid(2) and chown(2) read it as "leave this id unchanged", so
+/// as a uid or gid it would leave the payload with the ids (root's) it had. The kernel never
+/// maps it (INVALID_UID).
+pub const INVALID_ID: u32 = u32::MAX;
+
+/// Refuse the one number that is not an id; `what` names where it came from.
+pub fn check_id(what: &str, id: u32) -> anyhow::Result<u32> {
+    if id == INVALID_ID {
+        bail!("{what}: {id} is (uid_t)-1, which setresuid(2) reads as \"leave unchanged\": not an id");
+    }
+    Ok(id)
+}
+
 /// The credentials the payload runs with; `None` keeps what the process has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Creds {
@@ -50,6 +63,9 @@ impl UserSpec {
         if !valid(user) || group.is_some_and(|g| !valid(g)) {
             bail!("invalid --user-id '{spec}': expected UID[:GID] (numbers or names)");
         }
+        for id in [Some(user), group].into_iter().flatten().filter_map(|s| s.parse::<u32>().ok()) {
+            check_id(&format!("invalid --user-id '{spec}'"), id)?;
+        }
         Ok(UserSpec { user: user.into(), group: group.map(Into::into) })
     }
 }
@@ -64,6 +80,12 @@ pub fn parse_capability(name: &str) -> anyhow::Result<Capability> {
 /// Look `name` up in an /etc/passwd- or /etc/group-shaped file: its id (field 3) and, for
 /// passwd, the primary gid (field 4). Numbers are taken as they are.
 fn lookup(file: &Path, name: &str) -> anyhow::Result<(u32, Option<u32>)> {
+    let (id, primary) = lookup_unchecked(file, name)?;
+    let what = format!("'{name}' in {}", file.display());
+    Ok((check_id(&what, id)?, primary.map(|g| check_id(&what, g)).transpose()?))
+}
+
+fn lookup_unchecked(file: &Path, name: &str) -> anyhow::Result<(u32, Option<u32>)> {
     if let Ok(id) = name.parse::<u32>() {
         let gid = std::fs::read_to_string(file).ok().and_then(|text| {
             text.lines()
@@ -121,6 +143,10 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         set_uid(uid)?;
     }
     apply_capabilities(creds, &dropped, ids.map(|(u, _)| u))?;
+    if keep {
+        // Capabilities that are not a subset of the old ones clear the parent-death signal too.
+        crate::process::rearm_tether()?;
+    }
     if creds.no_new_privs {
         trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
     }
@@ -133,18 +159,27 @@ pub fn setgroups_allowed() -> bool {
 }
 
 pub fn set_groups(gids: &[u32]) -> anyhow::Result<()> {
+    for &g in gids {
+        check_id("setgroups", g)?;
+    }
     let list: Vec<nix::unistd::Gid> = gids.iter().map(|&g| nix::unistd::Gid::from_raw(g)).collect();
     trace::run(Step::Setgroups(gids.to_vec()), || nix::unistd::setgroups(&list))
 }
 
 pub fn set_gid(gid: u32) -> anyhow::Result<()> {
+    check_id("setresgid", gid)?;
     let g = nix::unistd::Gid::from_raw(gid);
-    trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(g, g, g))
+    trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(g, g, g))?;
+    // A new effective gid clears the parent-death signal.
+    crate::process::rearm_tether()
 }
 
 pub fn set_uid(uid: u32) -> anyhow::Result<()> {
+    check_id("setresuid", uid)?;
     let u = nix::unistd::Uid::from_raw(uid);
-    trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))
+    trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))?;
+    // A new effective uid clears the parent-death signal.
+    crate::process::rearm_tether()
 }
 
 fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::CapsError>) -> anyhow::Result<T> {
@@ -219,9 +254,11 @@ mod tests {
     fn user_specs_parse_like_docker() {
         assert_eq!(UserSpec::parse("1000:1000").unwrap(), UserSpec { user: "1000".into(), group: Some("1000".into()) });
         assert_eq!(UserSpec::parse("nobody").unwrap().group, None);
-        for bad in ["", ":", "1000:", "a b", "1000:1000:1", "../x"] {
+        for bad in ["", ":", "1000:", "a b", "1000:1000:1", "../x", "4294967295", "0:4294967295"] {
             assert!(UserSpec::parse(bad).is_err(), "{bad}");
         }
+        assert!(set_uid(INVALID_ID).unwrap_err().to_string().contains("(uid_t)-1"));
+        assert!(set_gid(INVALID_ID).is_err() && set_groups(&[0, INVALID_ID]).is_err());
     }
 
     #[test]
@@ -241,6 +278,9 @@ mod tests {
         assert_eq!(lookup(&f, "1000").unwrap(), (1000, Some(1001)));
         assert_eq!(lookup(&f, "4242").unwrap(), (4242, None));
         assert!(lookup(&f, "bob").is_err());
+        std::fs::write(&f, "minus:x:4294967295:0::/:/bin/sh\nprimary:x:7:4294967295::/:/bin/sh\n").unwrap();
+        assert!(lookup(&f, "minus").unwrap_err().to_string().contains("(uid_t)-1"));
+        assert!(lookup(&f, "primary").is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -64,6 +64,11 @@ pub struct Spec {
     pub env: Vec<(OsString, OsString)>,
     pub clear_env: bool,
     pub new_session: bool,
+    /// `--preserve-fds N`: with a root of its own, the command keeps N descriptors from 3 on
+    /// (after the socket-activation ones) beside 0, 1 and 2, as `runc run --preserve-fds`.
+    pub preserve_fds: u32,
+    /// Filled in by [`run`] for a container: the first descriptor the command does not get.
+    pub first_closed_fd: Option<u32>,
     pub pidfile: Option<PathBuf>,
     pub argv: Vec<OsString>,
 }
@@ -120,6 +125,7 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    let spec = Spec { first_closed_fd: kept_fds(&spec)?, ..spec };
     let maps = resolve_maps(&spec)?;
     if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
@@ -160,6 +166,21 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         return Err(finish_and_exec(&spec, opened, false));
     }
     fork_payload(&spec, opened)
+}
+
+/// A container (`--rootfs`) gets 0, 1 and 2, then the socket-activation descriptors (LISTEN_FDS
+/// for LISTEN_PID = ours) and `--preserve-fds` more, as runc passes them; every other
+/// descriptor the caller left open stays out (runc CVE-2024-21626 was one of the host's that got
+/// in). Without a root of its own the command keeps what the caller gave it, as with unshare.
+/// Checked first, before anything of ours is open.
+fn kept_fds(spec: &Spec) -> anyhow::Result<Option<u32>> {
+    if spec.mounts.rootfs.is_none() {
+        return Ok(None);
+    }
+    let listen = process::listen_fds();
+    process::check_inherited(3, listen, &format!("LISTEN_FDS={listen}"))?;
+    process::check_inherited(3 + listen as i32, spec.preserve_fds, &format!("--preserve-fds {}", spec.preserve_fds))?;
+    Ok(Some(3 + listen + spec.preserve_fds))
 }
 
 /// Whether the maps are only the caller's own uid and gid, with setgroups denied: the one map
@@ -212,10 +233,10 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
         }
         ForkResult::Parent { child } => {
             write_pidfile(spec, child)?;
-            if spec.has(libc::CLONE_NEWPID) && !spec.init {
-                // The command is PID 1: without a handler it never sees a forwarded SIGTERM.
-                process::escalate_stop_after(spec.stop_timeout);
-            }
+            // docker stop's rule, in every mode: a command that does not end on a forwarded
+            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it) gets
+            // SIGKILL after the timeout. With --init the SIGKILL ends the whole PID namespace.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, false)?;
             Ok(process::die_like(status))
         }
@@ -225,10 +246,15 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
 fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
     // The world is set up once, here, so the command and every orphan share it.
-    let result = setup_world(spec, opened, true).and_then(|()| process::fork_supervised());
-    let err = match result {
-        Ok(ForkResult::Child) => exec_command(spec),
+    let made = match setup_world(spec, opened, true) {
+        Ok(made) => made,
+        Err(err) => std::process::exit(crate::cli::report(&err).into()),
+    };
+    let err = match process::fork_supervised() {
+        Ok(ForkResult::Child) => exec_command(spec, made),
         Ok(ForkResult::Parent { child }) => {
+            // A stop request sent to the init itself escalates as one sent to nsexec.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
             std::process::exit(status.map_or(crate::cli::EXIT_TOOL, process::status_code).into())
         }
@@ -240,12 +266,14 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
 /// Set up the world and exec; returns only the error that stopped it.
 fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
     match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
-        Ok(()) => exec_command(spec),
+        Ok(made) => exec_command(spec, made),
         Err(e) => e,
     }
 }
 
-fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<()> {
+/// Host name, loopback, mounts (last). Returns the mount points made, which go again if the
+/// command cannot run.
+fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<mount::Made> {
     if let Some(name) = &spec.hostname {
         trace::run(Step::Sethostname(name.clone()), || nix::unistd::sethostname(name))?;
     }
@@ -255,10 +283,10 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     if spec.has(libc::CLONE_NEWNET) {
         ns::loopback_up()?;
     }
-    if let Some(opened) = opened {
-        mount::setup(opened, in_new_pid_ns)?;
+    match opened {
+        Some(opened) => mount::setup(opened, in_new_pid_ns),
+        None => Ok(mount::Made::default()),
     }
-    Ok(())
 }
 
 fn set_domainname(name: &str) -> anyhow::Result<()> {
@@ -269,11 +297,15 @@ fn set_domainname(name: &str) -> anyhow::Result<()> {
 }
 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
-fn exec_command(spec: &Spec) -> anyhow::Error {
-    if let Err(e) = prepare_exec(spec) {
-        return e;
-    }
-    process::exec(&spec.argv)
+/// When the command does not start, the mount points made for it go (as far as the credentials
+/// it was given still allow).
+fn exec_command(spec: &Spec, made: mount::Made) -> anyhow::Error {
+    let err = match prepare_exec(spec) {
+        Ok(()) => process::exec(&spec.argv),
+        Err(e) => e,
+    };
+    made.undo();
+    err
 }
 
 fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
@@ -294,6 +326,15 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
     }
     for (k, v) in &spec.env {
         std::env::set_var(k, v);
+    }
+    if let Some(first) = spec.first_closed_fd {
+        let listen = first - 3 - spec.preserve_fds;
+        if listen > 0 {
+            // sd_listen_fds(3) in the command checks that LISTEN_PID is its own PID (1 with --pid).
+            std::env::set_var("LISTEN_FDS", listen.to_string());
+            std::env::set_var("LISTEN_PID", nix::unistd::getpid().to_string());
+        }
+        process::close_on_exec_from(first)?;
     }
     if spec.new_session {
         trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;

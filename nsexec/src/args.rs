@@ -96,8 +96,8 @@ pub struct Args {
     /// Let the command live on if nsexec dies
     #[arg(long, conflicts_with = "kill_child")]
     pub no_kill_child: bool,
-    /// With --pid (no --init): seconds the command, as PID 1, gets after a forwarded SIGTERM or
-    /// SIGINT before SIGKILL, as `docker stop` does (0: wait for ever)
+    /// Seconds the command gets after a forwarded SIGTERM or SIGINT before SIGKILL, as
+    /// `docker stop` does, in every mode that forks (--pid, --init, -f) (0: wait for ever)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub stop_timeout: u32,
     /// Write the command's PID (as the caller sees it) to FILE
@@ -177,6 +177,10 @@ pub struct Args {
     /// Keep the caller's session and terminal (job control works; see --new-session)
     #[arg(long, help_heading = "Process")]
     pub no_new_session: bool,
+    /// With --rootfs: pass N more descriptors from 3 on (after LISTEN_FDS ones) to the command,
+    /// which otherwise gets only 0, 1 and 2 (runc's flag)
+    #[arg(long, value_name = "N", help_heading = "Process")]
+    pub preserve_fds: Option<u32>,
     /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
     #[arg(long, help_heading = "Process")]
     pub explain: bool,
@@ -216,6 +220,8 @@ impl Args {
             let kind = ns::kind_by_name(name).expect("table name");
             if let Some(file) = value {
                 spec.flags |= kind.flag;
+                // The file becomes a mount point (a bind of the namespace), on the host.
+                mount::no_control_chars(&format!("--{} file", kind.long), file)?;
                 if !file.is_empty() {
                     check_ns_file(kind.long, file)?;
                     spec.persist.push((kind, PathBuf::from(file)));
@@ -256,6 +262,10 @@ impl Args {
         spec.workdir = self.workdir.clone();
         spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
         spec.clear_env = self.clear_env;
+        if self.preserve_fds.is_some() && self.rootfs.is_none() {
+            bail!("--preserve-fds goes with --rootfs: without a root of its own the command keeps every descriptor the caller gave it");
+        }
+        spec.preserve_fds = self.preserve_fds.unwrap_or(0);
         spec.new_session = self.new_session || (!self.no_new_session && isolab_core::process::stdin_is_terminal());
         Ok(spec)
     }
@@ -319,6 +329,9 @@ impl Args {
     fn creds(&self) -> anyhow::Result<Creds> {
         let is_all = |c: &String| c.eq_ignore_ascii_case("all");
         let drop_all = self.cap_drop.iter().any(is_all);
+        for g in self.groups.iter().flatten().filter_map(|g| g.parse::<u32>().ok()) {
+            creds::check_id("invalid --groups", g)?;
+        }
         Ok(Creds {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
@@ -368,10 +381,11 @@ fn check_ns_file(flag: &str, file: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no NUL or newline.
+/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no control character.
 fn check_name(flag: &str, name: &str) -> anyhow::Result<String> {
-    if name.is_empty() || name.len() > 64 || name.contains(['\0', '\n']) {
-        bail!("invalid {flag} '{}': must be 1 to 64 bytes, without NUL or newline", name.escape_debug());
+    mount::no_control_chars(flag, name)?;
+    if name.is_empty() || name.len() > 64 {
+        bail!("invalid {flag} '{}': must be 1 to 64 bytes", name.escape_debug());
     }
     Ok(name.to_string())
 }
@@ -435,6 +449,9 @@ mod tests {
         assert!(err(&["--setgroups", "maybe", "true"]).contains("--setgroups"));
         assert!(err(&["-e", "=x", "true"]).contains("--env"));
         assert!(err(&["--kill-child=NOPE", "true"]).contains("NOPE"));
+        assert!(err(&["--user-id", "4294967295", "true"]).contains("(uid_t)-1"));
+        assert!(err(&["--preserve-fds", "2", "true"]).contains("--preserve-fds goes with --rootfs"));
+        assert!(err(&["--groups", "0,4294967295", "true"]).contains("--groups"));
         assert!(spec(&["-U"]).is_err(), "a command is required");
         assert!(err(&["-u", "--setgroups", "deny", "true"]).contains("--setgroups applies to a new user namespace"));
     }

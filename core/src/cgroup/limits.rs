@@ -94,6 +94,27 @@ fn in_range(flag: &str, value: u64, (lo, hi): (u64, u64)) -> anyhow::Result<()> 
 }
 
 impl Limits {
+    /// Docker's rule for 0: the limit is not set. moby checks -m, --memory-reservation,
+    /// --memory-swap, --kernel-memory, --cpu-shares, --cpu-period, --cpu-quota, --cpus,
+    /// --blkio-weight and a device weight only when they are not 0, and runc writes none of them
+    /// when 0 (nor cpu.weight). Not so --pids-limit, where 0 is unlimited like -1 (pids.max =
+    /// max), nor --memory-swappiness, where 0 is a value (-1 is unset).
+    pub fn zeros_unset(mut self) -> Limits {
+        let set = |v: Option<u64>| v.filter(|&n| n != 0);
+        self.memory = set(self.memory);
+        self.memory_reservation = set(self.memory_reservation);
+        self.memory_swap = self.memory_swap.filter(|&s| s != SizeOrUnlimited::Bytes(0));
+        self.kernel_memory = set(self.kernel_memory);
+        self.cpu_shares = set(self.cpu_shares);
+        self.cpu_weight = set(self.cpu_weight);
+        self.cpu_period = set(self.cpu_period);
+        self.cpu_quota = self.cpu_quota.filter(|&q| q != 0);
+        self.nano_cpus = set(self.nano_cpus);
+        self.blkio_weight = set(self.blkio_weight);
+        self.blkio_weight_device.retain(|d| d.value != 0);
+        self
+    }
+
     /// Docker's own checks, which need no kernel. Errors name the flag.
     pub fn check(&self) -> anyhow::Result<()> {
         self.check_memory()?;
@@ -152,9 +173,6 @@ impl Limits {
         }
         if self.nano_cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
             bail!("--cpus: conflicts with --cpu-period and --cpu-quota (it sets both)");
-        }
-        if self.nano_cpus == Some(0) {
-            bail!("--cpus: must be more than 0");
         }
         if let Some(n) = self.nano_cpus.filter(|&n| n < MIN_NANO_CPUS) {
             // Docker leaves this to the kernel, which refuses a quota under 1 ms (or, at 0, no
@@ -318,6 +336,28 @@ mod tests {
         let zero = Limits { memory_swap: Some(SizeOrUnlimited::Bytes(0)), ..mem(100) };
         assert_eq!(zero.effective_swap(), None);
         assert_eq!(Limits::default().effective_swap(), None);
+    }
+
+    #[test]
+    fn zero_is_unset_as_in_docker() {
+        let zeros = Limits {
+            memory: Some(0),
+            memory_reservation: Some(0),
+            memory_swap: Some(SizeOrUnlimited::Bytes(0)),
+            kernel_memory: Some(0),
+            cpu_shares: Some(0),
+            cpu_weight: Some(0),
+            cpu_period: Some(0),
+            cpu_quota: Some(0),
+            nano_cpus: Some(0),
+            blkio_weight: Some(0),
+            blkio_weight_device: vec![DeviceLimit::unresolved("/dev/sda", 0)],
+            ..Default::default()
+        };
+        assert_eq!(zeros.zeros_unset(), Limits::default());
+        // 0 is unlimited for pids and a value for swappiness: both kept.
+        let kept = Limits { pids_limit: Some(0), memory_swappiness: Some(0), ..Default::default() };
+        assert_eq!(kept.clone().zeros_unset(), kept);
     }
 
     #[test]

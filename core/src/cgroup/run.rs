@@ -46,9 +46,12 @@ pub struct Spec {
     pub command: Vec<OsString>,
 }
 
-/// Controllers used for accounting even without a limit, so cgstat can read the group (blkio
-/// too: docker stats shows a group without I/O limits as `0B / 0B`, not as unknown).
-const ACCOUNTING: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "blkio"];
+/// Controllers used for accounting even without a limit, so cgstat can read the group. Not the
+/// I/O controller (v1 blkio, v2 io): a group joins it only when an I/O flag asks for it (see the
+/// README: v1's counters count only where a throttle rule is set, so a plain group would show a
+/// false `0B / 0B`; and an I/O controller not asked for is one more that must be enabled in every
+/// ancestor, where it may not be delegated).
+const ACCOUNTING: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
 
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if let Some(p) = &spec.parent {
@@ -62,7 +65,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     let name = spec.name.clone().unwrap_or_else(|| format!("cgexec-{}", std::process::id()));
     validate_name(&name).context("--name")?;
-    let mut limits = spec.limits.clone();
+    let mut limits = spec.limits.clone().zeros_unset();
     limits.check()?;
     resolve_devices(&mut limits)?;
     let setup = Setup::detect()?;
@@ -155,7 +158,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
     }
     if oom > 0 {
         let limit = limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", human_bytes(m)));
-        eprintln!("{}: {}: killed by the OOM killer ({limit})", crate::cli::tool(), group.name());
+        crate::cli::say(format_args!("{}: {}: killed by the OOM killer ({limit})", crate::cli::tool(), group.name()));
         return Ok(137);
     }
     Ok(process::die_like(status))

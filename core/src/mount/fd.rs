@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use nix::errno::Errno;
 
+use super::made::Made;
 use crate::trace::{self, Step};
 
 pub(super) fn cstr(p: &Path) -> anyhow::Result<CString> {
@@ -123,9 +124,16 @@ pub(super) fn clone_tree(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow:
 }
 
 pub(super) fn setattr_rdonly(fd: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    setattr(fd, shown, true)
+}
+
+/// mount_setattr(2): make the tree at `fd` read-only, or (`read_only` false) writable again.
+pub(super) fn setattr(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow::Result<()> {
+    let (set, clr, verb) = if read_only { (MOUNT_ATTR_RDONLY, 0, "") } else { (0, MOUNT_ATTR_RDONLY, "clear ") };
+    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
     let flags = AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
-    let step = Step::Call(format!("mount_setattr({:?}, AT_RECURSIVE, MOUNT_ATTR_RDONLY)", shown.display().to_string()));
+    let step =
+        Step::Call(format!("mount_setattr({:?}, AT_RECURSIVE, {verb}MOUNT_ATTR_RDONLY)", shown.display().to_string()));
     trace::run(step, || {
         // SAFETY: attr is a valid mount_attr of the size passed; fd is open.
         let r = unsafe {
@@ -160,14 +168,21 @@ pub(super) fn attach(tree: &OwnedFd, target: &OwnedFd, shown: &Path) -> anyhow::
 }
 
 /// Resolve `path` under `root` without leaving it; create it (a directory or an empty file)
-/// if missing and `may_create`. The last component may not be a symlink: a mount target fails closed.
-pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool) -> anyhow::Result<OwnedFd> {
+/// if missing and `may_create`, and note what was made in `made`. The last component may not be
+/// a symlink: a mount target fails closed.
+pub(super) fn target(
+    root: &OwnedFd,
+    path: &Path,
+    is_dir: bool,
+    may_create: bool,
+    made: &mut Made,
+) -> anyhow::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
     if rel.as_os_str().is_empty() {
         return dup(root);
     }
     let parent = match rel.parent() {
-        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create)?,
+        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create, made)?,
         _ => dup(root)?,
     };
     let name = rel.file_name().ok_or_else(|| anyhow::anyhow!("bad mount target '{}'", path.display()))?;
@@ -183,6 +198,7 @@ pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool
         ),
         Err(Errno::ENOENT) => {
             create_at(&parent, name, is_dir, path)?;
+            made.add(&parent, name, is_dir, path);
             openat_nofollow(&parent, name)
                 .map_err(|e| anyhow::anyhow!("cannot open mount target {}: {}", path.display(), e.desc()))
         }

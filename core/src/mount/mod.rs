@@ -19,9 +19,13 @@
 //! - proc can be mounted only by a process in a PID namespace whose owning user namespace it
 //!   has CAP_SYS_ADMIN in; otherwise bind the host's /proc (as bubblewrap does).
 //! - pivot_root(".", ".") stacks the old root on the new one; a lazy unmount then detaches it.
+//! - Whether a bind's mount point is a directory is the source's type, read from its descriptor:
+//!   by path, after the new root is attached on /tmp, a source under /tmp is looked up in it.
+//! - Every mount point made is undone when the set-up fails or the command cannot run ([`Made`]).
 
 mod dev;
 mod fd;
+mod made;
 mod spec;
 
 use std::os::fd::OwnedFd;
@@ -33,7 +37,8 @@ use nix::mount::MsFlags;
 use self::dev::mount_dev;
 pub use self::fd::open_in_root_of;
 use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, same_object, set_read_only, target};
-pub use self::spec::{clean_dest, Bind, Propagation};
+pub use self::made::Made;
+pub use self::spec::{clean_dest, no_control_chars, Bind, Propagation};
 use crate::trace::{self, Step};
 
 /// Everything nsexec mounts, as asked on the command line.
@@ -55,6 +60,8 @@ pub struct Opened {
     plan: Plan,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
+    /// Whether each bind's source is a directory (then so is its mount point).
+    bind_is_dir: Vec<bool>,
     /// The same sources opened in the new mount namespace by the caller's helper ([`Opened::paths`]
     /// order); without them they are opened again by path, with the credentials in force inside.
     inside: Vec<OwnedFd>,
@@ -89,15 +96,32 @@ pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
         .iter()
         .map(|b| open_path(&b.source).with_context(|| format!("invalid --bind source '{}'", b.source.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Opened { plan: plan.clone(), rootfs, binds, inside: Vec::new() })
+    let bind_is_dir = binds
+        .iter()
+        .map(|fd| Ok(nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Opened { plan: plan.clone(), rootfs, binds, bind_is_dir, inside: Vec::new() })
 }
 
 /// Set up the new mount namespace. Runs in the child, after unshare(CLONE_NEWNS).
-/// `new_pid_ns` says whether a fresh proc will show our own PID namespace.
-pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
+/// `new_pid_ns` says whether a fresh proc will show our own PID namespace. Returns the mount
+/// points made, for the caller to undo if the command cannot run; on failure they are undone.
+pub fn setup(mut opened: Opened, new_pid_ns: bool) -> anyhow::Result<Made> {
+    let mut made = Made::default();
+    let inside = std::mem::take(&mut opened.inside);
+    match build(&opened, inside, new_pid_ns, &mut made) {
+        Ok(()) => Ok(made),
+        Err(err) => {
+            made.undo();
+            Err(err)
+        }
+    }
+}
+
+fn build(opened: &Opened, inside: Vec<OwnedFd>, new_pid_ns: bool, made: &mut Made) -> anyhow::Result<()> {
     let plan = &opened.plan;
     set_propagation(plan.propagation)?;
-    let mut inside = opened.inside.into_iter();
+    let mut inside = inside.into_iter();
     let mut reopen = |path: &Path, checked: &OwnedFd| match inside.next() {
         Some(fd) => same_object(path, checked, fd),
         None => reopen_same(path, checked),
@@ -127,7 +151,7 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     // read-only; then the mounts go on top (they keep their own flags, as Docker's volumes do
     // with --read-only). A target under one of our own file systems (a bind into a --tmpfs) is
     // made when its turn comes, on that file system.
-    let order = mount_order(plan);
+    let order = mount_order(plan, &opened.bind_is_dir);
     // Mount points are made only in a root of the user's (never the host's own file system,
     // which `--rootfs /` also is) or on a file system mounted here.
     let own_root = plan.rootfs.as_deref().is_some_and(|r| r.canonicalize().map_or(true, |r| r != Path::new("/")));
@@ -135,12 +159,13 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
         |i: usize| order[..i].iter().any(|earlier| earlier.is_fs() && order[i].dest.starts_with(&earlier.dest));
     if plan.read_only {
         for i in (0..order.len()).filter(|&i| !on_own_fs(i)) {
-            target(&root, &order[i].dest, order[i].is_dir, own_root)?;
+            target(&root, &order[i].dest, order[i].is_dir, own_root, made)?;
         }
         set_read_only(&root, if plan.rootfs.is_some() { Path::new("/ (the new root)") } else { Path::new("/") })?;
+        made.made_read_only(&root);
     }
     for (i, m) in order.iter().enumerate() {
-        let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i))?;
+        let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i), made)?;
         match m.what {
             What::Dev => mount_dev(&root, &fd)?,
             What::Proc => mount_proc(&fd, &m.dest, new_pid_ns)?,
@@ -194,7 +219,7 @@ impl Planned {
     }
 }
 
-fn mount_order(plan: &Plan) -> Vec<Planned> {
+fn mount_order(plan: &Plan, bind_is_dir: &[bool]) -> Vec<Planned> {
     let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
     let mut order = Vec::new();
     if plan.dev {
@@ -207,7 +232,7 @@ fn mount_order(plan: &Plan) -> Vec<Planned> {
     order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned {
         what: What::Bind(i),
         dest: b.dest.clone(),
-        is_dir: b.source.is_dir(),
+        is_dir: bind_is_dir.get(i).copied().unwrap_or(true),
     }));
     order
 }
