@@ -136,20 +136,24 @@ impl Sets {
     }
 }
 
-/// Drop from the bounding set everything not in `keep` (PR_CAPBSET_DROP, one call each).
-pub fn limit_bounding(keep: Mask) -> anyhow::Result<()> {
-    let drop: Vec<Capability> = caps::all()
+/// This process's bounding set (PR_CAPBSET_READ of each capability the kernel has).
+pub fn bounding() -> Mask {
+    let all = all_supported();
+    caps::all()
         .into_iter()
-        .filter(|c| keep & c.bitmask() == 0 && all_supported() & c.bitmask() != 0)
+        .filter(|c| all & c.bitmask() != 0)
         // SAFETY: PR_CAPBSET_READ only reads this process's bounding set.
         .filter(|c| unsafe { libc::prctl(libc::PR_CAPBSET_READ, c.index() as libc::c_ulong, 0, 0, 0) } == 1)
-        .collect();
+        .fold(0, |m, c| m | c.bitmask())
+}
+
+/// Drop from the bounding set everything not in `keep` (PR_CAPBSET_DROP, one call each).
+pub fn limit_bounding(keep: Mask) -> anyhow::Result<()> {
+    let drop = set_of(bounding() & !keep);
     if drop.is_empty() {
         return Ok(());
     }
-    let mut sorted = drop.clone();
-    sorted.sort_by_key(|c| c.index());
-    trace::run(Step::CapbsetDrop(sorted), || {
+    trace::run(Step::CapbsetDrop(drop.clone()), || {
         for c in &drop {
             // SAFETY: PR_CAPBSET_DROP takes a capability number; no pointers.
             let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, c.index() as libc::c_ulong, 0, 0, 0) };

@@ -142,7 +142,7 @@ impl ConfineArgs {
         let confined = container && !self.privileged;
         let opts = security_opts(&self.security_opt)?;
         creds.no_new_privs |= opts.no_new_privs;
-        let add_all = cap_add.iter().any(|c| c.eq_ignore_ascii_case("all"));
+        let add_all = creds.add_all;
         match self.exact_sets()? {
             Some(_) if !cap_add.is_empty() || !creds.cap_drop.is_empty() || creds.drop_all || self.privileged => {
                 bail!("--cap-bounding/--cap-effective/--cap-permitted/--cap-inheritable/--cap-ambient give the sets exactly: drop --cap-add, --cap-drop and --privileged")
@@ -158,16 +158,19 @@ impl ConfineArgs {
                 let drop = capabilities::mask_of(creds.cap_drop.iter());
                 creds.sets = Some(Sets::container(capabilities::tweak(base, add, add_all, drop, creds.drop_all, all)));
             }
-            None if add_all => creds.cap_add = capabilities::set_of(capabilities::all_supported()),
             None => {}
         }
         // The filter's conditions look at the container's bounding set.
         let bounding = match &creds.sets {
             Some(s) => s.bounding,
             None => {
-                let own = capabilities::read_own().map_or(capabilities::all_supported(), |s| s.bounding);
-                let drop = if creds.drop_all { u64::MAX } else { capabilities::mask_of(creds.cap_drop.iter()) };
-                (own & !drop) | capabilities::mask_of(creds.cap_add.iter())
+                let own = capabilities::bounding();
+                let add = capabilities::mask_of(creds.cap_add.iter());
+                match (add_all, creds.drop_all) {
+                    (true, _) => own & !capabilities::mask_of(creds.cap_drop.iter()),
+                    (false, true) => own & add,
+                    (false, false) => (own & !capabilities::mask_of(creds.cap_drop.iter())) | (own & add),
+                }
             }
         };
         let names: Vec<String> = capabilities::set_of(bounding).iter().map(|c| c.to_string()).collect();
