@@ -7,11 +7,14 @@
 pub mod cgroup;
 pub mod cli;
 pub mod creds;
+pub mod helper;
 pub mod idmap;
 pub mod join;
 pub mod launch;
 pub mod mount;
+pub mod netns;
 pub mod ns;
+pub mod port;
 pub mod process;
 pub mod stats;
 pub mod trace;

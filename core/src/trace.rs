@@ -97,6 +97,23 @@ pub enum Step {
         signal: String,
     },
     PidfdOpen(i32),
+    /// A CNI plugin run (fork + execve), its configuration on stdin: `env` holds the CNI_*
+    /// variables as the plugin gets them (CNI_COMMAND first). See the CNI specification.
+    CniPlugin {
+        plugin: PathBuf,
+        env: Vec<(String, String)>,
+    },
+    /// A helper program started beside the tool (fork + execve), e.g. pasta(1).
+    Spawn {
+        argv: Vec<String>,
+    },
+    /// bind(2) of a socket to a local address (a published host port held while in use).
+    Bind {
+        proto: &'static str,
+        addr: std::net::SocketAddr,
+    },
+    /// unlink(2) of a file.
+    Unlink(PathBuf),
     /// Anything else, spelled as strace would spell it.
     Call(String),
 }
@@ -106,7 +123,15 @@ impl Step {
     fn shows_return(&self) -> bool {
         !matches!(
             self,
-            Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_) | Step::Fork
+            Step::Write { .. }
+                | Step::Read { .. }
+                | Step::Mkdir(_)
+                | Step::Rmdir(_)
+                | Step::Open(_)
+                | Step::Fork
+                | Step::CniPlugin { .. }
+                | Step::Spawn { .. }
+                | Step::Unlink(_)
         )
     }
 
@@ -136,6 +161,10 @@ impl Step {
             Step::Capset(_) => "capset",
             Step::Kill { .. } => "kill",
             Step::PidfdOpen(_) => "pidfd_open",
+            Step::CniPlugin { .. } => "cni",
+            Step::Spawn { .. } => "spawn",
+            Step::Bind { .. } => "bind",
+            Step::Unlink(_) => "unlink",
             Step::Call(_) => "call",
         }
     }
@@ -143,9 +172,14 @@ impl Step {
     fn path(&self) -> Option<&Path> {
         match self {
             Step::Write { path, .. } | Step::Read { path } => Some(path),
-            Step::Mkdir(p) | Step::Rmdir(p) | Step::Open(p) | Step::Umount(p) | Step::Chdir(p) | Step::Chroot(p) => {
-                Some(p)
-            }
+            Step::Mkdir(p)
+            | Step::Rmdir(p)
+            | Step::Open(p)
+            | Step::Umount(p)
+            | Step::Chdir(p)
+            | Step::Chroot(p)
+            | Step::Unlink(p) => Some(p),
+            Step::CniPlugin { plugin, .. } => Some(plugin),
             Step::Mount { target, .. } => Some(target),
             Step::PivotRoot { new_root, .. } => Some(new_root),
             _ => None,
@@ -187,6 +221,18 @@ impl fmt::Display for Step {
             Step::Capset(what) => write!(f, "capset({what})"),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
+            // As a shell line a student can paste (with the configuration on stdin).
+            Step::CniPlugin { plugin, env } => {
+                for (k, v) in env {
+                    write!(f, "{k}={v} ")?;
+                }
+                write!(f, "{}", plugin.display())
+            }
+            Step::Spawn { argv } => {
+                write!(f, "fork() + execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv)
+            }
+            Step::Bind { proto, addr } => write!(f, "bind({proto} {addr})"),
+            Step::Unlink(p) => write!(f, "unlink {}", p.display()),
             Step::Call(s) => f.write_str(s),
         }
     }
@@ -279,6 +325,8 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         Step::Mkdir(p) => format!("cannot create {}", p.display()),
         Step::Rmdir(p) => format!("cannot remove {}", p.display()),
         Step::Open(p) => format!("cannot open {}", p.display()),
+        Step::Unlink(p) => format!("cannot remove {}", p.display()),
+        Step::Bind { proto, addr } => format!("cannot hold host port {}/{proto} on {}", addr.port(), addr.ip()),
         other => other.to_string(),
     };
     match hint(step, errno) {
@@ -333,6 +381,9 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Setgroups(_), EPERM) => "setgroups is 'deny' in this user namespace, or the caller lacks CAP_SETGID",
         (Step::Setresuid(_), EINVAL) | (Step::Setresgid(_), EINVAL) => "that id is not mapped in this user namespace",
         (Step::Chdir(_), ENOENT) => "the working directory does not exist in the new root",
+        (Step::Bind { .. }, EADDRINUSE) => "another process uses that port (ss -ltnup shows which)",
+        (Step::Bind { .. }, EADDRNOTAVAIL) => "no interface of this host has that address",
+        (Step::Bind { .. }, EACCES) => "ports below 1024 need root (CAP_NET_BIND_SERVICE)",
         _ => return None,
     })
 }

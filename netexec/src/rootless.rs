@@ -1,0 +1,294 @@
+//! A user-mode network, for callers without root (rootless podman's way): COMMAND gets a new
+//! user namespace in which the caller is root, and a network namespace it owns; pasta(1) (or
+//! slirp4netns(1)) joins that namespace, makes a tap interface there, and carries its traffic
+//! through ordinary sockets on the host, so nothing on the host's network changes and no
+//! privilege is needed. -p forwards a host port the same way.
+//!
+//! Rules that bite:
+//! - /dev/net/tun must be usable by the caller (mode 0666, as Debian's udev rule makes it):
+//!   pasta opens it inside the namespace and fails with "Failed to open tun socket" otherwise.
+//! - The helper runs in the foreground as netexec's child, tethered (PR_SET_PDEATHSIG): a
+//!   daemonized pasta would outlive a killed netexec.
+//! - COMMAND waits until the helper has configured the interface (a default route appears in the
+//!   namespace), so its first packet does not race the set-up.
+
+use std::io::{Read as _, Write as _};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use isolab_core::{helper, netns, process, trace};
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::args::{Mode, Proto, Spec, UserNet};
+use crate::attach::ResolvConf;
+
+/// How long the helper may take to bring the interface up.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
+pub fn run(spec: &Spec, how: UserNet) -> anyhow::Result<u8> {
+    if let Mode::Keep(name) = &spec.mode {
+        bail!("--keep {name}: a user-mode network lives only as long as its command (use a CNI network, as root)");
+    }
+    let program = find_in_path(how.program()).with_context(|| {
+        let package = if how == UserNet::Pasta { "passt" } else { "slirp4netns" };
+        format!("--network {}: {} is not installed (Debian package {package})", how.program(), how.program())
+    })?;
+    if how == UserNet::Slirp4netns && spec.ip.is_some() {
+        bail!("--ip: slirp4netns gives 10.0.2.100 always (use --network pasta for --ip)");
+    }
+    let resolv = ResolvConf::write(&format!("user-{}", how.program()), &spec.dns)?;
+    let log = Log::create(how)?;
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let caller_mask = process::block_forwarded();
+    let child = match process::fork_tethered(Some(Signal::SIGKILL))? {
+        ForkResult::Child => {
+            drop((ready_r, go_w));
+            child_main(spec, resolv.as_ref().map(|r| r.0.clone()), ready_w, go_r, caller_mask)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop((ready_w, go_r));
+    // The child reports its own failure (one line) and exits; we pass its status on.
+    if std::fs::File::from(ready_r).read(&mut [0u8]).unwrap_or(0) == 0 {
+        process::restore_mask(caller_mask);
+        return Ok(process::status_code(process::wait_for(child)?));
+    }
+    let mut pasta = match start_helper(spec, how, &program, child, &log) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            let _ = process::wait_for(child);
+            process::restore_mask(caller_mask);
+            return Err(e);
+        }
+    };
+    let _ = std::fs::File::from(go_w).write_all(b"g");
+    process::forward_signals_to(child);
+    process::restore_mask(caller_mask);
+    let status = process::supervise(child, false);
+    helper::stop(&mut pasta, Duration::from_secs(2));
+    Ok(process::die_like(status?))
+}
+
+/// In the forked child: new namespaces, resolv.conf, tell the parent, wait for the network, exec.
+fn child_main(spec: &Spec, resolv: Option<PathBuf>, ready: OwnedFd, go: OwnedFd, mask: SigSet) -> ! {
+    let set_up = if netns::privileged() {
+        isolab_core::ns::unshare(libc_newnet()).and_then(|()| isolab_core::ns::loopback_up())
+    } else {
+        netns::unshare_user_and_net()
+    }
+    .and_then(|()| resolv.as_deref().map_or(Ok(()), netns::bind_resolv_conf));
+    if let Err(err) = set_up {
+        std::process::exit(isolab_core::cli::report(&err).into());
+    }
+    let _ = std::fs::File::from(ready).write_all(b"r");
+    if std::fs::File::from(go).read(&mut [0u8]).unwrap_or(0) == 0 {
+        // The parent gave up (and said why): end quietly.
+        std::process::exit(isolab_core::cli::EXIT_TOOL.into());
+    }
+    process::restore_mask(mask);
+    let err = process::exec(&spec.command);
+    std::process::exit(isolab_core::cli::report(&err).into())
+}
+
+fn libc_newnet() -> i32 {
+    isolab_core::ns::kind_by_name("net").expect("net is in the table").flag
+}
+
+fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
+}
+
+/// The helper's stderr, kept in a file of ours: read when it fails, removed on drop.
+struct Log(PathBuf);
+
+impl Log {
+    fn create(how: UserNet) -> anyhow::Result<Log> {
+        let file = std::env::temp_dir().join(format!("netexec-{}-{}.log", std::process::id(), how.program()));
+        std::fs::File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
+        Ok(Log(file))
+    }
+
+    fn last_line(&self) -> String {
+        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+        text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// pasta's (or slirp4netns's) command line for the namespace of `pid`.
+pub fn helper_argv(spec: &Spec, how: UserNet, program: &str, pid: i32) -> Vec<String> {
+    let mut argv: Vec<String> = vec![program.into()];
+    let mut push = |a: &[&str]| argv.extend(a.iter().map(|s| s.to_string()));
+    match how {
+        UserNet::Pasta => {
+            push(&["--config-net", "--foreground", "--quiet", "--ns-ifname", &spec.ifname]);
+            for proto in [Proto::Tcp, Proto::Udp] {
+                let ports: Vec<String> = spec
+                    .publish
+                    .iter()
+                    .filter(|m| m.proto == proto)
+                    .map(|m| match m.host_ip {
+                        Some(ip) => format!("{ip}/{}:{}", m.host_port, m.container_port),
+                        None => format!("{}:{}", m.host_port, m.container_port),
+                    })
+                    .collect();
+                let flag = if proto == Proto::Tcp { "--tcp-ports" } else { "--udp-ports" };
+                if ports.is_empty() {
+                    push(&[flag, "none"]);
+                }
+                for p in &ports {
+                    push(&[flag, p]);
+                }
+            }
+            // Nothing from the namespace to the host's own ports: the container is not the host.
+            push(&["--tcp-ns", "none", "--udp-ns", "none"]);
+            if let Some(ip) = spec.ip {
+                push(&["--address", &ip.to_string()]);
+            }
+            if let Some(mac) = &spec.mac {
+                push(&["--ns-mac-addr", mac]);
+            }
+            push(&[&pid.to_string()]);
+        }
+        UserNet::Slirp4netns => {
+            push(&["--configure", "--mtu=65520", "--disable-host-loopback"]);
+            if !spec.publish.is_empty() {
+                push(&["--api-socket", &api_socket(pid).display().to_string()]);
+            }
+            if let Some(mac) = &spec.mac {
+                push(&["--macaddress", mac]);
+            }
+            push(&[&pid.to_string(), &spec.ifname]);
+        }
+    }
+    argv
+}
+
+fn api_socket(pid: i32) -> PathBuf {
+    std::env::temp_dir().join(format!("netexec-{}-slirp4netns-{pid}.sock", std::process::id()))
+}
+
+/// Start the helper and wait until the namespace has its default route.
+fn start_helper(
+    spec: &Spec,
+    how: UserNet,
+    program: &str,
+    child: Pid,
+    log: &Log,
+) -> anyhow::Result<std::process::Child> {
+    let argv = helper_argv(spec, how, program, child.as_raw());
+    let file = std::fs::OpenOptions::new().append(true).open(&log.0)?;
+    let mut helper = helper::spawn_tethered(&argv, |cmd| {
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(file);
+    })?;
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        if has_default_route(child) {
+            break;
+        }
+        if let Ok(Some(status)) = helper.try_wait() {
+            bail!(
+                "--network {}: {} ended ({status}) before the network was up: {}",
+                how.program(),
+                program,
+                log.last_line()
+            );
+        }
+        if Instant::now() > deadline {
+            helper::stop(&mut helper, Duration::from_secs(1));
+            bail!(
+                "--network {}: no default route in the namespace after {READY_WITHIN:?}: {}",
+                how.program(),
+                log.last_line()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if how == UserNet::Slirp4netns {
+        if let Err(e) = slirp_forward(spec, child.as_raw()) {
+            helper::stop(&mut helper, Duration::from_secs(1));
+            return Err(e);
+        }
+    }
+    trace::note(format!("{} is up in the namespace of {child}", spec.ifname));
+    Ok(helper)
+}
+
+/// Whether the namespace of `pid` has an IPv4 default route (/proc/PID/net/route, Destination 0).
+fn has_default_route(pid: Pid) -> bool {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/route")).unwrap_or_default();
+    text.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("00000000"))
+}
+
+/// slirp4netns's API (add_hostfwd), one request per -p.
+fn slirp_forward(spec: &Spec, pid: i32) -> anyhow::Result<()> {
+    for m in &spec.publish {
+        let request = serde_json::json!({"execute": "add_hostfwd", "arguments": {
+            "proto": m.proto.as_str(),
+            "host_addr": m.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+            "host_port": m.host_port,
+            "guest_port": m.container_port,
+        }});
+        let mut sock = std::os::unix::net::UnixStream::connect(api_socket(pid)).context("slirp4netns API socket")?;
+        sock.write_all(request.to_string().as_bytes())?;
+        sock.shutdown(std::net::Shutdown::Write)?;
+        let mut reply = String::new();
+        sock.read_to_string(&mut reply)?;
+        if reply.contains("\"error\"") {
+            bail!("-p {}: slirp4netns refused: {}", m.spec, reply.trim());
+        }
+    }
+    Ok(())
+}
+
+/// The first executable `name` on PATH.
+fn find_in_path(name: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .map(|p| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn pasta_gets_the_ports_and_nothing_back_to_the_host() {
+        let spec = crate::args::Args::try_parse_from([
+            "netexec",
+            "-p",
+            "18080:80",
+            "-p",
+            "127.0.0.1:5353:53/udp",
+            "--ip",
+            "10.0.2.7",
+            "true",
+        ])
+        .unwrap()
+        .into_spec()
+        .unwrap();
+        let argv = helper_argv(&spec, UserNet::Pasta, "pasta", 42).join(" ");
+        assert!(argv.starts_with("pasta --config-net --foreground --quiet --ns-ifname eth0"), "{argv}");
+        assert!(argv.contains("--tcp-ports 18080:80 --udp-ports 127.0.0.1/5353:53"), "{argv}");
+        assert!(argv.contains("--tcp-ns none --udp-ns none --address 10.0.2.7 42"), "{argv}");
+        let plain = crate::args::Args::try_parse_from(["netexec", "true"]).unwrap().into_spec().unwrap();
+        let argv = helper_argv(&plain, UserNet::Pasta, "pasta", 42).join(" ");
+        assert!(argv.contains("--tcp-ports none --udp-ports none"), "{argv}");
+        let argv = helper_argv(&spec, UserNet::Slirp4netns, "slirp4netns", 42).join(" ");
+        assert!(argv.contains("--configure") && argv.ends_with("42 eth0"), "{argv}");
+    }
+}
