@@ -3,17 +3,20 @@
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
-TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat
+TOOLS := nsexec nsenter-lite cgexec-rs netexec idmap cgstat
 # What the tests and the demo run besides our own binaries.
-PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace
+PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace \
+  containernetworking-plugins iptables passt slirp4netns
 BIN := target/debug
 
 .PHONY: all build release deps test test-host demo install clean
 
 all: build
 
+# /dev/net/tun at Debian's mode 0666 (scripts/ensure-tun): netexec's rootless network needs it.
 deps:
 	@scripts/ensure-packages $(PACKAGES)
+	@scripts/ensure-tun
 
 build:
 	@$(CARGO) build --workspace --quiet

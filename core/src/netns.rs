@@ -41,16 +41,19 @@ pub fn join(fd: impl AsFd, shown: &Path) -> anyhow::Result<()> {
     trace::run(step, || nix::sched::setns(fd, CloneFlags::CLONE_NEWNET))
 }
 
-/// A new network namespace with `lo` up, bound on `file` (created; its directory too), while
-/// the caller stays in its own namespace.
-pub fn create_bound(file: &Path) -> anyhow::Result<()> {
+/// A new network namespace with `lo` up and `sysctls` (names under /proc/sys) written in it,
+/// bound on `file` (created; its directory too), while the caller stays in its own namespace.
+pub fn create_bound(file: &Path, sysctls: &[(&str, &str)]) -> anyhow::Result<()> {
     if let Some(dir) = file.parent().filter(|d| !d.exists()) {
         let step = Step::Mkdir(dir.to_path_buf());
         trace::run_io(step, || std::fs::DirBuilder::new().recursive(true).create(dir))?;
     }
     let home = open(Path::new("/proc/self/ns/net"))?;
     crate::ns::unshare(libc::CLONE_NEWNET)?;
-    let made = crate::ns::loopback_up().and_then(|()| crate::mount::persist(Path::new("/proc/self/ns/net"), file));
+    // /proc/sys/net/* opened now are the new namespace's: a file's namespace is the opener's.
+    let made = crate::ns::loopback_up()
+        .and_then(|()| sysctls.iter().try_for_each(|(k, v)| trace::write_file(Path::new("/proc/sys").join(k), v)))
+        .and_then(|()| crate::mount::persist(Path::new("/proc/self/ns/net"), file));
     // Back home whatever happened: every later step (plugins, the host's veth end) runs there.
     join(&home, Path::new("/proc/self/ns/net (the caller's own)"))?;
     if made.is_err() && file.exists() {
@@ -95,22 +98,39 @@ pub fn unshare_user_and_net() -> anyhow::Result<()> {
     crate::ns::loopback_up()
 }
 
-/// In a new mount namespace (slave to the host's, so host mounts still arrive and ours stay
-/// here), bind `source` over /etc/resolv.conf, as `ip netns exec` does for /etc/netns/NAME.
-pub fn bind_resolv_conf(source: &Path) -> anyhow::Result<()> {
+/// What `ip netns exec` gives a command, in a new mount namespace of its own (a slave of the
+/// caller's, so the host's later mounts still arrive and these stay here): a sysfs of the new
+/// network namespace on /sys (sysfs shows the network devices of the namespace that mounted
+/// it, so the inherited one lists the host's), and `resolv` bound over /etc/resolv.conf.
+pub fn private_mounts(resolv: Option<&Path>) -> anyhow::Result<()> {
     crate::ns::unshare(libc::CLONE_NEWNS)?;
     let slave = MsFlags::MS_REC | MsFlags::MS_SLAVE;
-    let step = mount_step("none", "/", "MS_REC|MS_SLAVE");
+    let step = mount_step("none", "/", "", "MS_REC|MS_SLAVE");
     trace::run(step, || nix::mount::mount(None::<&str>, "/", None::<&str>, slave, None::<&str>))?;
-    let step = mount_step(&source.display().to_string(), RESOLV_CONF, "MS_BIND");
-    trace::run(step, || nix::mount::mount(Some(source), RESOLV_CONF, None::<&str>, MsFlags::MS_BIND, None::<&str>))
+    // On top of the inherited one rather than instead of it: in a user namespace of its own
+    // the caller may not unmount what it inherited (the kernel locks those mounts).
+    let sys = Path::new("/sys");
+    let read_only =
+        nix::sys::statvfs::statvfs(sys).is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    flags.set(MsFlags::MS_RDONLY, read_only);
+    let shown = if read_only { "MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC" } else { "MS_NOSUID|MS_NODEV|MS_NOEXEC" };
+    let step = mount_step("sysfs", "/sys", "sysfs", shown);
+    trace::run(step, || nix::mount::mount(Some("sysfs"), sys, Some("sysfs"), flags, None::<&str>))?;
+    if let Some(source) = resolv {
+        let step = mount_step(&source.display().to_string(), RESOLV_CONF, "", "MS_BIND");
+        trace::run(step, || {
+            nix::mount::mount(Some(source), RESOLV_CONF, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        })?;
+    }
+    Ok(())
 }
 
-fn mount_step(source: &str, target: &str, flags: &str) -> Step {
+fn mount_step(source: &str, target: &str, fstype: &str, flags: &str) -> Step {
     Step::Mount {
         source: source.into(),
         target: target.into(),
-        fstype: String::new(),
+        fstype: fstype.into(),
         flags: flags.into(),
         data: String::new(),
     }

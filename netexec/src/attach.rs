@@ -27,6 +27,13 @@ use crate::cni::{self, Resolved, Runtime};
 use crate::conf::{self, NetworkList};
 use crate::publish;
 
+/// What Docker (20.10 and later) sets in every container's network namespace: any user may bind
+/// ports below 1024 and send ICMP echo requests. Both matter when the command later gets a
+/// user namespace of its own (nsexec -U in the chain): the network namespace is owned by the
+/// host's, so root inside it has no CAP_NET_BIND_SERVICE over it.
+pub const DOCKER_SYSCTLS: [(&str, &str); 2] =
+    [("net/ipv4/ip_unprivileged_port_start", "0"), ("net/ipv4/ping_group_range", "0 2147483647")];
+
 /// Dispatch on the mode, and on who runs netexec.
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     match &spec.mode {
@@ -199,7 +206,7 @@ fn attach(
     caps: Map<String, Value>,
     kept: bool,
 ) -> anyhow::Result<(Entry, Runtime, Value)> {
-    netns::create_bound(netns_file)?;
+    netns::create_bound(netns_file, &DOCKER_SYSCTLS)?;
     let me = std::process::id() as i32;
     let owner = Owner {
         pid: me,
@@ -289,9 +296,9 @@ fn run_in(
     process::supervise(child, false)
 }
 
-/// In the forked child: join the namespace, give it its resolv.conf, exec. Never returns.
+/// In the forked child: join the namespace, mount its sysfs (and resolv.conf), exec. Never returns.
 fn child_main(ns: &OwnedFd, shown: &Path, resolv: Option<&Path>, command: &[OsString], mask: SigSet) -> ! {
-    let ready = netns::join(ns, shown).and_then(|()| resolv.map_or(Ok(()), netns::bind_resolv_conf));
+    let ready = netns::join(ns, shown).and_then(|()| netns::private_mounts(resolv));
     let err = match ready {
         Ok(()) => {
             process::restore_mask(mask);

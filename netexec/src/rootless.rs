@@ -81,7 +81,7 @@ fn child_main(spec: &Spec, resolv: Option<PathBuf>, ready: OwnedFd, go: OwnedFd,
     } else {
         netns::unshare_user_and_net()
     }
-    .and_then(|()| resolv.as_deref().map_or(Ok(()), netns::bind_resolv_conf));
+    .and_then(|()| netns::private_mounts(resolv.as_deref()));
     if let Err(err) = set_up {
         std::process::exit(isolab_core::cli::report(&err).into());
     }

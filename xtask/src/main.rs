@@ -13,6 +13,7 @@ fn commands() -> Vec<clap::Command> {
         nsexec_args::command(),
         nsenter_lite_args::command(),
         cgexec_rs_args::command(),
+        netexec_args::command(),
         idmap_args::command(),
         cgstat_args::command(),
     ]

@@ -80,17 +80,21 @@ impl NetReader {
         ns::kind_by_name("net").and_then(|k| ns::inode("self", k).ok())
     }
 
-    /// NET I/O of a group whose members are `pids`: the first member still alive decides.
+    /// NET I/O of a group whose members are `pids`: the first member still alive in a namespace
+    /// other than cgstat's decides. A supervisor that stays on the host's network while its
+    /// command runs in the container's (netexec, as Docker's shim) does not make it the host's.
     pub fn read(&mut self, pids: &[u32]) -> Net {
         if pids.is_empty() {
             return Net::NoProcess;
         }
         let kind = ns::kind_by_name("net").expect("the namespace table has net");
+        let mut host = false;
         for pid in pids {
             let pid = pid.to_string();
             let Ok(inode) = ns::inode(&pid, kind) else { continue }; // exited: try the next member
             if Some(inode) == self.own_inode {
-                return Net::Host;
+                host = true;
+                continue;
             }
             let counters = *self.seen.entry(inode).or_insert_with(|| {
                 super::sample::read_file(format!("/proc/{pid}/net/dev")).as_deref().and_then(parse_net_dev)
@@ -100,7 +104,11 @@ impl NetReader {
                 None => Net::Unreadable,
             };
         }
-        Net::Unreadable
+        if host {
+            Net::Host
+        } else {
+            Net::Unreadable
+        }
     }
 }
 
