@@ -117,3 +117,10 @@ fn lab_10_pids_cgroup() {
 fn lab_11_full_launch_cgroup() {
     lab("lab_11_full_launch_cgroup", "11");
 }
+
+// Lab 12: netexec: eth0 on the isolab0 bridge, --net=host beside it, a published port.
+#[test]
+#[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
+fn lab_12_network() {
+    lab("lab_12_network", "12");
+}
