@@ -193,7 +193,8 @@ fn attach_and_run(spec: &Spec) -> anyhow::Result<u8> {
     } else {
         detach(&net, &rt, Some(&result), &entry)?;
     }
-    drop(held);
+    // die_like may re-raise the command's signal on netexec: clean up before, not on drop.
+    drop((held, resolv));
     Ok(process::die_like(status?))
 }
 

@@ -71,6 +71,9 @@ pub fn run(spec: &Spec, how: UserNet) -> anyhow::Result<u8> {
     process::restore_mask(caller_mask);
     let status = process::supervise(child, false);
     helper::stop(&mut pasta, Duration::from_secs(2));
+    // die_like may re-raise the command's signal on netexec: clean up before, not on drop.
+    let _ = std::fs::remove_file(api_socket(child.as_raw()));
+    drop(resolv);
     Ok(process::die_like(status?))
 }
 
@@ -103,25 +106,29 @@ fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
 }
 
-/// The helper's stderr, kept in a file of ours: read when it fails, removed on drop.
-struct Log(PathBuf);
+/// The helper's stderr, kept in a file that has no name (created, then unlinked at once):
+/// read when the helper fails, gone with netexec however netexec ends.
+struct Log(std::fs::File);
 
 impl Log {
     fn create(how: UserNet) -> anyhow::Result<Log> {
-        let file = std::env::temp_dir().join(format!("netexec-{}-{}.log", std::process::id(), how.program()));
-        std::fs::File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
+        let path = std::env::temp_dir().join(format!("netexec-{}-{}.log", std::process::id(), how.program()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let _ = std::fs::remove_file(&path);
         Ok(Log(file))
     }
 
     fn last_line(&self) -> String {
-        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+        use std::io::Seek as _;
+        let mut text = String::new();
+        let mut f = &self.0;
+        let _ = f.seek(std::io::SeekFrom::Start(0)).and_then(|_| f.read_to_string(&mut text));
         text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
-    }
-}
-
-impl Drop for Log {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -187,13 +194,15 @@ fn start_helper(
     log: &Log,
 ) -> anyhow::Result<std::process::Child> {
     let argv = helper_argv(spec, how, program, child.as_raw());
-    let file = std::fs::OpenOptions::new().append(true).open(&log.0)?;
+    let file = log.0.try_clone().context("dup of the log")?;
     let mut helper = helper::spawn_tethered(&argv, |cmd| {
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(file);
     })?;
     let deadline = Instant::now() + READY_WITHIN;
+    // slirp4netns opens its API socket (for -p) only after it has configured the interface.
+    let api = (how == UserNet::Slirp4netns && !spec.publish.is_empty()).then(|| api_socket(child.as_raw()));
     loop {
-        if has_default_route(child) {
+        if has_default_route(child) && api.as_ref().is_none_or(|sock| sock.exists()) {
             break;
         }
         if let Ok(Some(status)) = helper.try_wait() {

@@ -579,7 +579,7 @@ fn test_user() -> Option<(u32, u32)> {
     Some((id("-u")?, id("-g")?))
 }
 
-// Without root: pasta in a new user namespace; -p works the same.
+// Without root: pasta (or slirp4netns) in a new user namespace; -p works the same.
 #[test]
 fn rootless_through_pasta_as_an_unprivileged_user() {
     need_root!("rootless_through_pasta_as_an_unprivileged_user");
@@ -620,6 +620,20 @@ fn rootless_through_pasta_as_an_unprivileged_user() {
     let page = page.expect("the page through pasta");
     assert!(page.contains("hello from rootless"), "{page}");
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGTERM));
+    // slirp4netns: its fixed 10.0.2.100, -p through its API socket.
+    let port = free_port();
+    let args = ["--network", "slirp4netns", "-p", &format!("{port}:80"), "--", "sh", "-c"];
+    let script = format!("ip -o -4 addr show eth0 >&2; exec busybox httpd -f -p 80 -h {}", net.www());
+    let mut cmd = as_user(&args).arg(&script).command();
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let page = fetch("127.0.0.1", port, Duration::from_secs(15));
+    // SAFETY: kill(2) on the setpriv/netexec this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(page.is_ok_and(|p| p.contains("hello from rootless")), "the page through slirp4netns: {stderr}");
+    assert!(stderr.contains("inet 10.0.2.100/24"), "{stderr}");
     let run = as_user(&["--network", "isolab", "--", "true"]).run();
     run.refused("need root");
 }
