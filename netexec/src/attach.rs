@@ -70,7 +70,8 @@ pub fn load_network(spec: &Spec) -> anyhow::Result<NetworkList> {
     }
 }
 
-/// Write the default network to DIR/isolab.conflist (never over an existing file).
+/// Write the default network to DIR/isolab.conflist (never over an existing file). Two first
+/// runs at once: the one that finds the file made by the other reads it.
 fn write_default(dir: &Path) -> anyhow::Result<NetworkList> {
     use std::io::Write as _;
     if !dir.exists() {
@@ -79,12 +80,17 @@ fn write_default(dir: &Path) -> anyhow::Result<NetworkList> {
     }
     let file = dir.join(conf::DEFAULT_FILE);
     let step = trace::Step::Write { path: file.clone(), value: conf::DEFAULT_CONFLIST.into() };
-    trace::run_io(step, || {
+    let written = trace::run_io(step, || {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&file)?;
         f.write_all(conf::DEFAULT_CONFLIST.as_bytes())
-    })
-    .context("cannot write the default network")?;
-    conf::parse(conf::DEFAULT_CONFLIST, &file.display().to_string())
+    });
+    match written {
+        Ok(()) => conf::parse(conf::DEFAULT_CONFLIST, &file.display().to_string()),
+        Err(e) => match conf::load_named(dir, conf::DEFAULT_NETWORK)? {
+            Some(list) => Ok(list),
+            None => Err(e.context("cannot write the default network")),
+        },
+    }
 }
 
 /// The runtimeConfig capability arguments the flags ask for; a flag no plugin of the network
