@@ -93,7 +93,9 @@ impl Entry {
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("cannot create the cache directory {}", dir.display()))?;
-        let tmp = self.file.with_extension("tmp");
+        let mut tmp = self.file.clone().into_os_string();
+        tmp.push(format!(".tmp-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
         let text = self.to_json().to_string();
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
@@ -163,7 +165,11 @@ pub fn ours(cache_dir: &Path) -> Vec<Entry> {
     let Ok(dir) = std::fs::read_dir(cache_dir.join("results")) else {
         return Vec::new();
     };
-    let mut files: Vec<PathBuf> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut files: Vec<PathBuf> = dir
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| !p.to_string_lossy().contains(".tmp-")) // being written
+        .collect();
     files.sort();
     files
         .iter()
