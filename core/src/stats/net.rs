@@ -129,6 +129,19 @@ mod tests {
     }
 
     #[test]
+    fn a_member_on_the_hosts_network_decides_only_when_no_other_does() {
+        // Our own process is on "the host's" network as the reader sees it (own_inode = ours):
+        // alone it makes the group Host; a member that is gone is skipped, not decisive.
+        let own = NetReader::own_inode();
+        let me = std::process::id();
+        assert_eq!(NetReader::new(own).read(&[me]), Net::Host);
+        assert_eq!(NetReader::new(own).read(&[u32::MAX, me]), Net::Host);
+        assert_eq!(NetReader::new(own).read(&[]), Net::NoProcess);
+        // Seen from a reader in another namespace, the same member is a private one.
+        assert!(matches!(NetReader::new(Some(1)).read(&[me, u32::MAX]), Net::Private { .. }));
+    }
+
+    #[test]
     fn wide_counters_touch_the_colon() {
         // The kernel prints `%6s:%8llu`: a long name and a big counter leave no space between.
         let text = "h1\nh2\nveth-isolab1:123456789012 1 0 0 0 0 0 0 42 1 0 0 0 0 0 0\n";
