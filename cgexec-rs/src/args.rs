@@ -4,8 +4,10 @@ use std::ffi::OsString;
 
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
-use isolab_core::cgroup::{self, DeviceLimit, Limits, Mode, Spec};
+use isolab_core::cgroup::{self, DeviceLimit, Limits};
 use isolab_core::units::{self, IdList};
+
+use crate::run::{Mode, Spec};
 
 const LONG_ABOUT: &str = "\
 Create a cgroup with Docker's limit flags, move COMMAND into it before it runs, and remove the

@@ -4,7 +4,7 @@ use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
     isolab_core::cli::run("cgexec-rs", |argv| {
-        let spec = cgexec_rs_args::Args::try_parse_from(argv)?.into_spec()?;
-        isolab_core::cgroup::run(spec)
+        let spec = cgexec_rs::args::Args::try_parse_from(argv)?.into_spec()?;
+        cgexec_rs::run::run(spec)
     })
 }

@@ -3,10 +3,10 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     isolab_core::cli::run("cgstat", |argv| {
-        let args = cgstat_args::Args::try_parse_from(argv)?;
+        let args = cgstat::args::Args::try_parse_from(argv)?;
         if args.explain {
             isolab_core::trace::enable();
         }
-        isolab_core::stats::run(args.into_spec()?)
+        cgstat::run::run(args.into_spec()?)
     })
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{CommandFactory as _, Parser};
-use isolab_core::idmap::{parse_extent, Extent, Pid, Setgroups, Source, Spec, Which};
+use isolab_core::idmap::{parse_extent, Extent, Setgroups, Which};
+
+use crate::run::{Pid, Source, Spec};
 
 const AFTER_HELP: &str = "\
 EXAMPLES:

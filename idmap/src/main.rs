@@ -2,7 +2,7 @@
 //! See user_namespaces(7), newuidmap(1).
 fn main() -> std::process::ExitCode {
     isolab_core::cli::run("idmap", |argv| {
-        let spec = idmap_args::parse(argv)?; // either grammar -> validated spec
-        isolab_core::idmap::run(spec)
+        let spec = idmap::args::parse(argv)?; // either grammar -> validated spec
+        idmap::run::run(spec)
     })
 }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
 use isolab_core::cgroup;
-use isolab_core::join::{NsFile, Spec, Target};
 use isolab_core::ns::{self, KINDS};
+
+use crate::join::{NsFile, Spec, Target};
 
 const ABOUT: &str = "Run a command inside the namespaces of a running process, or of namespace files";
 

@@ -9,9 +9,10 @@ use anyhow::bail;
 use clap::{CommandFactory, Parser};
 use isolab_core::creds::{self, Creds, UserSpec};
 use isolab_core::idmap::{self, Setgroups};
-use isolab_core::launch::{MapRequest, Spec};
 use isolab_core::mount::{self, Bind, Propagation};
 use isolab_core::ns;
+
+use crate::launch::{MapRequest, Spec};
 
 const EXAMPLES: &str = "\
 EXAMPLES:

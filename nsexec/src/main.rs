@@ -3,7 +3,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     isolab_core::cli::run("nsexec", |argv| {
-        let spec = nsexec_args::Args::try_parse_from(argv)?.into_spec()?;
-        isolab_core::launch::run(spec)
+        let spec = nsexec::args::Args::try_parse_from(argv)?.into_spec()?;
+        nsexec::launch::run(spec)
     })
 }

@@ -10,11 +10,11 @@ use clap_complete::Shell;
 
 fn commands() -> Vec<clap::Command> {
     vec![
-        nsexec_args::command(),
-        nsenter_lite_args::command(),
-        cgexec_rs_args::command(),
-        idmap_args::command(),
-        cgstat_args::command(),
+        nsexec::args::command(),
+        nsenter_lite::args::command(),
+        cgexec_rs::args::command(),
+        idmap::args::command(),
+        cgstat::args::command(),
     ]
 }
 

@@ -5,7 +5,7 @@
 //! Shape (STYLE.md "a plan before any write"): [`detect`] gives a [`Setup`] (which controller is
 //! on which hierarchy); [`limits`] checks Docker's values; [`v1`] and [`v2`] each turn them into a
 //! pure list of [`plan::Write`]s; [`plan::apply`] performs it through `trace`; [`lifecycle`]
-//! creates, joins, kills and removes; [`run`] is cgexec-rs from checks to exit status. Rules that bite:
+//! creates, joins, kills and removes. Rules that bite:
 //! - v2's no-internal-processes rule: a non-root group that holds processes cannot enable
 //!   controllers for its children, so groups are leaves and parents hold no processes.
 //! - v2 controllers must be enabled top-down in each ancestor's `cgroup.subtree_control` before a
@@ -19,14 +19,12 @@ pub mod group;
 pub mod lifecycle;
 pub mod limits;
 pub mod plan;
-pub mod run;
 pub mod v1;
 pub mod v2;
 
 pub use detect::{Hierarchy, Layout, Setup};
 pub use group::{at_path, list, list_all, locate, Group, Place};
 pub use limits::{DeviceLimit, Limits};
-pub use run::{run, Mode, Spec};
 
 /// The kernel's file names, spelled as the kernel spells them.
 pub const CGROUP_PROCS: &str = "cgroup.procs";

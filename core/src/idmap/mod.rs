@@ -18,13 +18,11 @@
 
 pub mod parse;
 pub mod privileged;
-pub mod run;
 pub mod subid;
 pub mod target;
 pub mod write;
 
 pub use parse::{parse_extent, parse_proc_map, render, validate};
-pub use run::{run, Pid, Source, Spec};
 pub use subid::{auto_map, subid_ranges};
 pub use target::Target;
 pub use write::{write_map, write_setgroups};

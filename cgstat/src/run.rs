@@ -17,33 +17,17 @@
 //! - Every file is read at most once per sample and nothing is exec'd: one sample of 1,000
 //!   groups stays well under a second.
 
-pub mod cpu;
-pub mod format;
-mod lookup;
-pub mod net;
-pub mod render;
-pub mod sample;
-
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cpu::HostCpu;
-use net::NetReader;
-pub use render::Sample;
-use sample::{Reading, Target};
+use isolab_core::stats::cpu::{self, HostCpu};
+use isolab_core::stats::net::NetReader;
+use isolab_core::stats::sample::{self, Reading, Target};
+use isolab_core::stats::{lookup, Selection};
 
-/// Which groups to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    /// Named groups under the parent (DESIGN.md's rule), or every group there when `names` is empty.
-    Parent { names: Vec<String>, parent: Option<String> },
-    /// Every group under any isolab parent in the hierarchies.
-    All,
-    /// Any cgroups, by path from the hierarchy roots.
-    Paths(Vec<String>),
-}
+use crate::render::{self, Sample};
 
 /// What cgstat was asked, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +183,7 @@ fn redrawn(table: &str, first: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use isolab_core::stats::net;
     use sample::{Ctl, Memory};
 
     fn target() -> Target {

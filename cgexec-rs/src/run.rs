@@ -13,15 +13,15 @@ use anyhow::Context as _;
 use nix::sys::signal::SigSet;
 use nix::unistd::ForkResult;
 
-use super::detect::Setup;
-use super::group::{locate, parent_path, Group};
-use super::lifecycle::{self, Target};
-use super::limits::Limits;
-use super::plan::{self, Facts};
-use super::{validate_name, validate_parent};
-use crate::process;
-use crate::trace;
-use crate::units::{human_bytes, IdList};
+use isolab_core::cgroup::detect::Setup;
+use isolab_core::cgroup::group::{locate, parent_path, Group};
+use isolab_core::cgroup::lifecycle::{self, Target};
+use isolab_core::cgroup::limits::Limits;
+use isolab_core::cgroup::plan::{self, Facts};
+use isolab_core::cgroup::{validate_name, validate_parent};
+use isolab_core::process;
+use isolab_core::trace;
+use isolab_core::units::{human_bytes, IdList};
 
 /// What to do with the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     let plan = plan::plan(limits, group, &Facts::probe(group))?;
     for w in &plan.warnings {
-        crate::cli::warn(w);
+        isolab_core::cli::warn(w);
     }
     plan::apply(&plan)
 }
@@ -125,7 +125,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
     }
     if oom > 0 {
         let limit = limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", human_bytes(m)));
-        eprintln!("{}: {}: killed by the OOM killer ({limit})", crate::cli::tool(), group.name());
+        eprintln!("{}: {}: killed by the OOM killer ({limit})", isolab_core::cli::tool(), group.name());
         return Ok(137);
     }
     Ok(process::die_like(status))
@@ -140,7 +140,7 @@ fn child_main(group: &Group, command: &[OsString], caller_mask: SigSet) -> ! {
         }
         Err(err) => err,
     };
-    let code = crate::cli::report(&err);
+    let code = isolab_core::cli::report(&err);
     std::process::exit(code.into())
 }
 
@@ -159,7 +159,7 @@ pub fn targets<'a>(
         }
     }
     let mut wanted: Vec<&str> = required.iter().map(String::as_str).chain(ACCOUNTING).collect();
-    if setup.layout() != super::Layout::V2 {
+    if setup.layout() != isolab_core::cgroup::Layout::V2 {
         wanted.push("freezer"); // to kill without races on v1
     }
     let mut targets = Vec::new();

@@ -19,10 +19,10 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-use super::target::{exited, Process};
-use crate::cli::{coded, EXIT_TOOL};
-use crate::ns::{self, Kind, KINDS};
-use crate::trace::{self, Step};
+use isolab_core::cli::{coded, EXIT_TOOL};
+use isolab_core::ns::{self, Kind, KINDS};
+use isolab_core::procfs::{exited, Process};
+use isolab_core::trace::{self, Step};
 
 /// `--ns-file KIND=FILE`: a namespace named by a file (a bind mount of /proc/PID/ns/KIND).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub fn choose(
                 } else {
                     ""
                 };
-                coded(EXIT_TOOL, format!("cannot read {}: {}{why}", path.display(), crate::process::plain_io(&e)))
+                coded(EXIT_TOOL, format!("cannot read {}: {}{why}", path.display(), isolab_core::process::plain_io(&e)))
             }
         })?;
         let ours = ns::inode("self", kind).ok();

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use caps::Capability;
 
-use super::privileged::{self, Caller};
-use super::target::Target;
-use super::{parse, subid, write, Extent, Setgroups, Which};
-use crate::process::read_pidfile;
+use isolab_core::idmap::privileged::{self, Caller};
+use isolab_core::idmap::target::Target;
+use isolab_core::idmap::{parse, subid, write, Extent, Setgroups, Which};
+use isolab_core::process::read_pidfile;
 
 /// Which process: a PID, or a file that holds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,7 @@ fn read_map(dir: &Path, which: Which) -> anyhow::Result<Vec<Extent>> {
         Err(_) if !dir.exists() => {
             bail!("process {} does not exist", dir.file_name().unwrap_or_default().to_string_lossy())
         }
-        Err(e) => bail!("cannot read {}: {}", dir.join(which.map_file()).display(), crate::process::plain_io(&e)),
+        Err(e) => bail!("cannot read {}: {}", dir.join(which.map_file()).display(), isolab_core::process::plain_io(&e)),
     }
 }
 

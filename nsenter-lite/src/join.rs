@@ -11,23 +11,20 @@
 //!   to a PID namespace we are not in (/proc/self then fails): the target's root and cwd
 //!   (`--root`, `--wd`) and our own /proc are opened before the first setns and used by descriptor.
 
-pub mod creds;
-mod enter;
-mod target;
-
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use nix::unistd::ForkResult;
 
-pub use enter::NsFile;
-use enter::{Entry, TargetNs};
-use target::Process;
+use isolab_core::cli::{coded, EXIT_TOOL};
+use isolab_core::process;
+use isolab_core::procfs::Process;
+use isolab_core::trace::{self, Step};
 
-use crate::cli::{coded, EXIT_TOOL};
-use crate::process;
-use crate::trace::{self, Step};
+use crate::creds;
+pub use crate::enter::NsFile;
+use crate::enter::{self, Entry, TargetNs};
 
 /// Whose namespaces to join.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +82,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     if let Some(group) = group.filter(|_| spec.join_cgroup) {
         // Before any setns: moving into a cgroup needs our privileges over the host's hierarchy.
-        crate::cgroup::lifecycle::join(&group, std::process::id() as i32)?;
+        isolab_core::cgroup::lifecycle::join(&group, std::process::id() as i32)?;
     }
     let dropped_groups = creds.before_join();
     let (by_pidfd, mut entries) = match &process {
@@ -110,7 +107,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 }
 
 /// The target's PID, and for a container the group it lives in.
-fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<crate::cgroup::Group>)> {
+fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<isolab_core::cgroup::Group>)> {
     match target {
         Target::Pid(pid) => Ok((Some(*pid), None)),
         Target::PidFile(path) => Ok((Some(process::read_pidfile(path)?), None)),
@@ -124,8 +121,9 @@ fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<crate::cgroup:
 /// The container's init: the oldest member of the group `cgexec-rs --name NAME` made that is
 /// PID 1 of a PID namespace, else the oldest member. (A launcher such as `unshare --fork --pid`
 /// is older than the init it forked, but its own PID namespace is the host's.)
-fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<(i32, crate::cgroup::Group)> {
-    let group = crate::cgroup::locate(name, parent).map_err(|e| coded(EXIT_TOOL, format!("--container: {e:#}")))?;
+fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<(i32, isolab_core::cgroup::Group)> {
+    let group =
+        isolab_core::cgroup::locate(name, parent).map_err(|e| coded(EXIT_TOOL, format!("--container: {e:#}")))?;
     let members = group.procs();
     let init = members.iter().copied().find(|&pid| is_namespace_init(pid));
     let pid = init.or(members.first().copied());

@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
-use super::format::{bytes_size, human_size, pair, percent, MISSING};
-use super::net::Net;
+use isolab_core::stats::format::{bytes_size, human_size, pair, percent, MISSING};
+use isolab_core::stats::net::Net;
 
 /// One group at one sample, computed and ready to print.
 #[derive(Debug, Clone, PartialEq)]

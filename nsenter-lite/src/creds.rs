@@ -14,7 +14,7 @@ use std::os::fd::OwnedFd;
 
 use nix::unistd::{Gid, Uid};
 
-use crate::trace::{self, Step};
+use isolab_core::trace::{self, Step};
 
 /// What to do with our ids, decided before the join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
