@@ -264,7 +264,7 @@ proptest! {
             prop_assert!(name != "." && name != ".." && !name.starts_with('.') && !name.starts_with('-'));
             let joined = Path::new("/sys/fs/cgroup/pids/isolab").join(&name);
             prop_assert_eq!(joined.parent(), Some(Path::new("/sys/fs/cgroup/pids/isolab")));
-            prop_assert!(matches!(joined.components().last(), Some(Component::Normal(_))));
+            prop_assert!(matches!(joined.components().next_back(), Some(Component::Normal(_))));
         }
     }
 

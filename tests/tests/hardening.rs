@@ -101,7 +101,7 @@ fn tiocsti_fails_in_a_new_session() {
     // The opt-out keeps the terminal (and so the old behaviour), as documented.
     let inner = format!("{} --no-new-session -U -r -- sh -c '{}'", nsexec.display(), payload.replace('\'', "'\\''"));
     let run = Tool::program("script").args(["-qec", &inner, "/dev/null"]).run();
-    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").map_or(false, |v| v.trim() == "1") {
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "1") {
         assert!(run.stdout.contains("injected"), "{run:?}");
     }
 }
