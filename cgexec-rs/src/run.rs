@@ -19,9 +19,9 @@ use isolab_core::cgroup::lifecycle::{self, Target};
 use isolab_core::cgroup::limits::Limits;
 use isolab_core::cgroup::plan::{self, Facts};
 use isolab_core::cgroup::{validate_name, validate_parent};
-use isolab_core::process;
 use isolab_core::trace;
 use isolab_core::units::{human_bytes, IdList};
+use isolab_core::{exit, process};
 
 /// What to do with the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     let plan = plan::plan(limits, group, &Facts::probe(group))?;
     for w in &plan.warnings {
-        isolab_core::cli::warn(w);
+        exit::warn(w);
     }
     plan::apply(&plan)
 }
@@ -125,7 +125,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
     }
     if oom > 0 {
         let limit = limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", human_bytes(m)));
-        eprintln!("{}: {}: killed by the OOM killer ({limit})", isolab_core::cli::tool(), group.name());
+        eprintln!("{}: {}: killed by the OOM killer ({limit})", exit::tool(), group.name());
         return Ok(137);
     }
     Ok(process::die_like(status))
@@ -140,8 +140,7 @@ fn child_main(group: &Group, command: &[OsString], caller_mask: SigSet) -> ! {
         }
         Err(err) => err,
     };
-    let code = isolab_core::cli::report(&err);
-    std::process::exit(code.into())
+    exit::report_and_exit(&err)
 }
 
 /// Where the group goes in each hierarchy that holds a controller it uses.

@@ -7,6 +7,7 @@
 pub mod cgroup;
 pub mod cli;
 pub mod creds;
+pub mod exit;
 pub mod idmap;
 pub mod mount;
 pub mod ns;

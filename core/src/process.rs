@@ -20,7 +20,7 @@ use nix::sys::signal::{self, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
-use crate::cli::{coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
+use crate::exit::{self, coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TOOL};
 use crate::trace::{self, Step};
 
 /// The signals a supervising parent passes on to its child (Docker `--sig-proxy`).
@@ -79,7 +79,7 @@ pub fn fork_tethered(death_signal: Option<Signal>) -> anyhow::Result<ForkResult>
             drop(alive_w);
             // The child must never return an error into its parent's code paths (clean-up).
             if let Err(e) = death_signal.map_or(Ok(()), |sig| die_with_parent(sig, &alive_r)) {
-                std::process::exit(crate::cli::report(&e).into());
+                exit::report_and_exit(&e);
             }
         }
         ForkResult::Parent { .. } => std::mem::forget(alive_w),
@@ -102,9 +102,8 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// The PID written in a pidfile (`nsexec --pidfile`, `echo $$ > F`) (first line, surrounding blanks ignored).
 pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        crate::cli::coded(crate::cli::EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), plain_io(&e)))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| coded(EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), plain_io(&e))))?;
     let first = text.lines().next().unwrap_or("").trim();
     first
         .parse::<i32>()
@@ -116,7 +115,7 @@ pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
 /// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
 pub fn exec(argv: &[OsString]) -> anyhow::Error {
     let Some((prog, args)) = argv.split_first() else {
-        return coded(crate::cli::EXIT_TOOL, "no command given");
+        return coded(EXIT_TOOL, "no command given");
     };
     let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     trace::explain(&Step::Exec { argv: shown }, None);
@@ -150,7 +149,7 @@ pub fn status_code(status: WaitStatus) -> u8 {
     match status {
         WaitStatus::Exited(_, code) => code as u8,
         WaitStatus::Signaled(_, sig, _) => 128u8.wrapping_add(sig as u8),
-        _ => crate::cli::EXIT_TOOL,
+        _ => EXIT_TOOL,
     }
 }
 
@@ -245,7 +244,7 @@ pub fn die_with_parent(sig: Signal, alive: &std::os::fd::OwnedFd) -> anyhow::Res
     let gone = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0);
     if gone {
         let _ = signal::raise(sig);
-        std::process::exit(crate::cli::EXIT_TOOL.into());
+        std::process::exit(EXIT_TOOL.into());
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-use crate::cli::{coded, EXIT_TOOL};
+use crate::exit::{coded, EXIT_TOOL};
 use crate::trace::{self, Step};
 
 /// A running process whose namespaces are to be joined.

@@ -230,11 +230,11 @@ pub fn explain(step: &Step, errno: Option<Errno>) {
                 (None, false) => String::new(),
                 (Some(e), _) => format!(" = -1 {e:?} ({})", e.desc()),
             };
-            emit(format!("{}: {}{}\n", crate::cli::tool(), step, result));
+            emit(format!("{}: {}{}\n", crate::exit::tool(), step, result));
         }
         JSON => {
             let mut obj = serde_json::json!({
-                "tool": crate::cli::tool(),
+                "tool": crate::exit::tool(),
                 "op": step.op(),
                 "step": step.to_string(),
                 "errno": errno.map(|e| format!("{e:?}")),
@@ -261,10 +261,10 @@ fn emit(line: String) {
 pub fn note(msg: impl fmt::Display) {
     match MODE.load(Ordering::Relaxed) {
         TEXT => {
-            emit(format!("{}: # {}\n", crate::cli::tool(), msg));
+            emit(format!("{}: # {}\n", crate::exit::tool(), msg));
         }
         JSON => {
-            let obj = serde_json::json!({"tool": crate::cli::tool(), "op": "note", "step": msg.to_string()});
+            let obj = serde_json::json!({"tool": crate::exit::tool(), "op": "note", "step": msg.to_string()});
             emit(format!("{obj}\n"));
         }
         _ => {}

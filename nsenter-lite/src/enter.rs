@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-use isolab_core::cli::{coded, EXIT_TOOL};
+use isolab_core::exit::{coded, EXIT_TOOL};
 use isolab_core::ns::{self, Kind, KINDS};
 use isolab_core::procfs::{exited, Process};
 use isolab_core::trace::{self, Step};

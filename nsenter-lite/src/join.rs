@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use nix::unistd::ForkResult;
 
-use isolab_core::cli::{coded, EXIT_TOOL};
+use isolab_core::exit::{coded, EXIT_TOOL};
 use isolab_core::process;
 use isolab_core::procfs::Process;
 use isolab_core::trace::{self, Step};

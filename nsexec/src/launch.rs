@@ -21,9 +21,9 @@ use nix::unistd::{ForkResult, Pid};
 
 use isolab_core::idmap::{self, Extent, Setgroups, Which};
 use isolab_core::ns::{self, Kind};
-use isolab_core::process;
 use isolab_core::trace::{self, Step};
 use isolab_core::{creds, mount};
+use isolab_core::{exit, process};
 
 /// How the user namespace's ids are mapped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -134,7 +134,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     ns::unshare(spec.flags)?;
     if let Some(helper) = helper {
         if !helper.release_and_wait()? {
-            return Ok(isolab_core::cli::EXIT_TOOL); // the helper printed why
+            return Ok(exit::EXIT_TOOL); // the helper printed why
         }
     }
     if let Some(maps) = maps.as_ref().filter(|_| self_mapped) {
@@ -196,7 +196,7 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
     match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
             let err = if spec.init { return run_init(spec, opened) } else { finish_and_exec(spec, opened, true) };
-            std::process::exit(isolab_core::cli::report(&err).into())
+            exit::report_and_exit(&err)
         }
         ForkResult::Parent { child } => {
             write_pidfile(spec, child)?;
@@ -218,11 +218,11 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
         Ok(ForkResult::Child) => exec_command(spec),
         Ok(ForkResult::Parent { child }) => {
             let status = process::supervise(child, true);
-            std::process::exit(status.map_or(isolab_core::cli::EXIT_TOOL, process::status_code).into())
+            std::process::exit(status.map_or(exit::EXIT_TOOL, process::status_code).into())
         }
         Err(e) => e,
     };
-    std::process::exit(isolab_core::cli::report(&err).into())
+    exit::report_and_exit(&err)
 }
 
 /// Set up the world and exec; returns only the error that stopped it.
@@ -308,7 +308,7 @@ impl Helper {
                 drop(go_w);
                 let code = match Helper::serve(target, &go_r, maps.as_ref(), persist) {
                     Ok(()) => 0,
-                    Err(e) => isolab_core::cli::report(&e),
+                    Err(e) => exit::report(&e),
                 };
                 // _exit: no destructors or atexit handlers of the parent's image run twice.
                 // SAFETY: _exit is always safe to call.

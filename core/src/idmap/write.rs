@@ -63,7 +63,7 @@ pub fn check_unwritten(proc_dir: &Path, which: Which) -> anyhow::Result<()> {
         bail!(
             "cannot write {}: a map can be written only once per process, and it already holds '{}'",
             shown(proc_dir, which.map_file()),
-            crate::cli::one_line(&existing)
+            crate::exit::one_line(&existing)
         );
     }
     Ok(())
