@@ -93,7 +93,7 @@ fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
 fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::Result<u8> {
     let me = std::process::id() as i32;
     let err = match lifecycle::join(group, me) {
-        Ok(()) => process::exec(command),
+        Ok(()) => process::exec(command, &process::Env::default()),
         Err(err) => err,
     };
     // The command did not start: go back to where we came from so the group can go too.
@@ -136,7 +136,7 @@ fn child_main(group: &Group, command: &[OsString], caller_mask: SigSet) -> ! {
     let err = match lifecycle::join(group, std::process::id() as i32) {
         Ok(()) => {
             process::restore_mask(caller_mask);
-            process::exec(command)
+            process::exec(command, &process::Env::default())
         }
         Err(err) => err,
     };

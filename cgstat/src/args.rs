@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser};
 use isolab_core::cgroup;
+use isolab_core::cli::Explain;
 use isolab_core::stats::Selection;
 
 use crate::run::Spec;
@@ -51,6 +52,7 @@ EXIT STATUS:
 /// cgstat's flags as typed on the command line.
 #[derive(Debug, Parser)]
 #[command(name = "cgstat", version, about = "Usage of cgroups, like `docker stats`", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(mut_arg("explain", |a| a.help("Print every file read, as it happens")))]
 pub struct Args {
     /// Groups to show, by the name given to cgexec-rs --name (default: every group under the parent)
     #[arg(value_name = "NAME")]
@@ -84,9 +86,8 @@ pub struct Args {
     #[arg(long)]
     pub no_trunc: bool,
 
-    /// Print every file read, as it happens
-    #[arg(long, global = true)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 }
 
 /// The longest interval accepted: a day.
@@ -134,6 +135,12 @@ fn parse_interval(text: &str) -> anyhow::Result<Duration> {
 /// The clap definition, for man pages and completions.
 pub fn command() -> clap::Command {
     Args::command()
+}
+
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,27 @@ use std::process::ExitCode;
 
 use crate::exit::{self, tool, EXIT_TOOL};
 
-/// Run a tool: `main` gets argv and returns the status to exit with (usually the payload's).
-pub fn run<F>(name: &'static str, main: F) -> ExitCode
+/// `--explain`, the one switch every tool has: flattened into each tool's clap struct
+/// (`#[command(flatten)] explain: Explain`) and acted on once, by [`run`], before the tool's flow.
+/// A tool may word its help for what its trace shows: `#[command(mut_arg("explain", ...))]`.
+#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Explain {
+    /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// Run a tool: `parse` turns argv into the tool's command line, `main` runs the tool's flow and
+/// returns the status to exit with (usually the payload's). Between the two, `--explain` turns
+/// the trace on for this tool and, through exec, for every tool it runs.
+pub fn run<A, E>(
+    name: &'static str,
+    parse: impl FnOnce(Vec<OsString>) -> Result<A, E>,
+    main: impl FnOnce(A) -> anyhow::Result<u8>,
+) -> ExitCode
 where
-    F: FnOnce(Vec<OsString>) -> anyhow::Result<u8>,
+    A: AsRef<Explain>,
+    anyhow::Error: From<E>,
 {
     exit::set_tool(name);
     crate::trace::init_from_env();
@@ -27,7 +44,13 @@ where
         eprintln!("{}: internal error: {}{} (please report this)", tool(), exit::one_line(&what), place);
         std::process::exit(EXIT_TOOL.into());
     }));
-    match main(std::env::args_os().collect()) {
+    let result = parse(std::env::args_os().collect()).map_err(anyhow::Error::from).and_then(|args| {
+        if args.as_ref().explain {
+            crate::trace::enable();
+        }
+        main(args)
+    });
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => ExitCode::from(report(&err)),
     }

@@ -112,14 +112,32 @@ pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
         .with_context(|| format!("--pidfile: {} does not hold a process id (found {first:?})", path.display()))
 }
 
-/// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
-pub fn exec(argv: &[OsString]) -> anyhow::Error {
+/// The environment a command is exec'd with: the tool's own (by default) or an empty one, then
+/// `set`, in order. Passed to execve(2) explicitly: the tool never edits its own environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    /// Start from an empty environment instead of the tool's.
+    pub clear: bool,
+    pub set: Vec<(OsString, OsString)>,
+}
+
+/// Replace this process with `argv`, in `env`. Returns only on failure: 127 when not found, else 126.
+/// A tool traced by `--explain` hands the switch on ([`trace::exported`]) unless `env` is cleared.
+pub fn exec(argv: &[OsString], env: &Env) -> anyhow::Error {
     let Some((prog, args)) = argv.split_first() else {
         return coded(EXIT_TOOL, "no command given");
     };
     let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     trace::explain(&Step::Exec { argv: shown }, None);
-    let err = std::process::Command::new(prog).args(args).exec();
+    let mut command = std::process::Command::new(prog);
+    command.args(args);
+    if env.clear {
+        command.env_clear();
+    } else if let Some((key, value)) = trace::exported() {
+        command.env(key, value);
+    }
+    // A PATH in `env` is the one execvp searches, as if the tool had set it on itself.
+    let err = command.envs(env.set.iter().map(|(k, v)| (k, v))).exec();
     let name = prog.to_string_lossy();
     let code = if err.kind() == std::io::ErrorKind::NotFound { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC };
     coded(code, format!("cannot run '{name}': {}", plain_io(&err)))

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use nix::errno::Errno;
 
@@ -33,13 +33,22 @@ pub fn init_from_env() {
     MODE.store(mode, Ordering::Relaxed);
 }
 
+/// Set when `--explain` (not the environment) turned the trace on: then the commands the tool
+/// execs get `ISOLAB_EXPLAIN=1` from [`exported`], so one switch traces a whole chain.
+static FROM_FLAG: AtomicBool = AtomicBool::new(false);
+
 /// `--explain` on the command line: trace this tool and every tool it execs.
 pub fn enable() {
     if MODE.load(Ordering::Relaxed) == OFF {
         MODE.store(TEXT, Ordering::Relaxed);
-        // Tools call this before forking or starting any thread, so nothing races the write.
-        std::env::set_var(ENV, "1");
+        FROM_FLAG.store(true, Ordering::Relaxed);
     }
+}
+
+/// The variable a command this tool execs must get so that it traces too: `ISOLAB_EXPLAIN=1`
+/// after `--explain`; nothing when the switch came from the environment (it is inherited).
+pub fn exported() -> Option<(&'static str, &'static str)> {
+    FROM_FLAG.load(Ordering::Relaxed).then_some((ENV, "1"))
 }
 
 pub fn enabled() -> bool {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{CommandFactory as _, Parser};
+use isolab_core::cli::Explain;
 use isolab_core::idmap::{parse_extent, Extent, Setgroups, Which};
 
 use crate::run::{Pid, Source, Spec};
@@ -53,7 +54,8 @@ EXIT STATUS:
     long_about = "Write /proc/PID/uid_map and gid_map (and setgroups), each in one write, after checking \
 every range as the kernel will; or show the maps in force. The same mechanism as newuidmap/newgidmap \
 and `unshare --map-users`, as one tool. See user_namespaces(7).",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    mut_arg("explain", |a| a.help("Print every kernel step on stderr as it happens (also ISOLAB_EXPLAIN=1)"))
 )]
 pub struct Args {
     /// The process whose maps to write (or show)
@@ -96,9 +98,8 @@ pub struct Args {
     #[arg(long, requires = "show")]
     pub json: bool,
 
-    /// Print every kernel step on stderr as it happens (also ISOLAB_EXPLAIN=1)
-    #[arg(long, global = true)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 }
 
 /// The clap definition, for man pages and completions.
@@ -106,22 +107,49 @@ pub fn command() -> clap::Command {
     Args::command()
 }
 
-/// Parse argv in either grammar.
-pub fn parse(argv: Vec<OsString>) -> anyhow::Result<Spec> {
-    let words: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    match words.get(1).map(String::as_str) {
-        Some("uid") => triples(Which::Uid, &words[2..]),
-        Some("gid") => triples(Which::Gid, &words[2..]),
-        _ => Args::try_parse_from(argv)?.into_spec(),
+/// An idmap command line in either grammar.
+#[derive(Debug)]
+pub enum CommandLine {
+    /// `idmap PID --uid ... --gid ...`, `idmap --show PID`.
+    Flags(Args),
+    /// newuidmap's `idmap uid|gid PID INNER OUTER COUNT...`, checked already.
+    Triples { spec: Spec, explain: Explain },
+}
+
+impl CommandLine {
+    pub fn into_spec(self) -> anyhow::Result<Spec> {
+        match self {
+            CommandLine::Flags(args) => args.into_spec(),
+            CommandLine::Triples { spec, .. } => Ok(spec),
+        }
     }
+}
+
+impl AsRef<Explain> for CommandLine {
+    fn as_ref(&self) -> &Explain {
+        match self {
+            CommandLine::Flags(args) => &args.explain,
+            CommandLine::Triples { explain, .. } => explain,
+        }
+    }
+}
+
+/// Parse argv in either grammar.
+pub fn parse(argv: Vec<OsString>) -> anyhow::Result<CommandLine> {
+    let words: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let which = match words.get(1).map(String::as_str) {
+        Some("uid") => Which::Uid,
+        Some("gid") => Which::Gid,
+        _ => return Ok(CommandLine::Flags(Args::try_parse_from(argv)?)),
+    };
+    // `--explain` may stand anywhere among the triples, as it may among the flags.
+    let (explain, words): (Vec<&String>, Vec<&String>) = words[2..].iter().partition(|w| *w == "--explain");
+    Ok(CommandLine::Triples { spec: triples(which, &words)?, explain: Explain { explain: !explain.is_empty() } })
 }
 
 impl Args {
     /// Strings to typed, checked values; flags against each other.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        if self.explain {
-            isolab_core::trace::enable();
-        }
         let pid = match (self.pid, self.pidfile) {
             (Some(pid), None) => Pid::Number(pid_number(&pid)?),
             (None, Some(file)) => Pid::File(file),
@@ -157,8 +185,7 @@ fn extents(flag: &str, specs: &[String]) -> anyhow::Result<Vec<Extent>> {
 }
 
 /// newuidmap's grammar: `uid|gid PID INNER OUTER COUNT [INNER OUTER COUNT]...`.
-fn triples(which: Which, words: &[String]) -> anyhow::Result<Spec> {
-    let words: Vec<&String> = words.iter().filter(|w| !is_explain(w)).collect();
+fn triples(which: Which, words: &[&String]) -> anyhow::Result<Spec> {
     if words.len() < 4 || (words.len() - 1) % 3 != 0 {
         bail!("usage: idmap {} PID INNER OUTER COUNT [INNER OUTER COUNT]...", which.name());
     }
@@ -175,20 +202,12 @@ fn triples(which: Which, words: &[String]) -> anyhow::Result<Spec> {
     Ok(Spec::Write { pid, uid, gid, setgroups: None })
 }
 
-fn is_explain(word: &str) -> bool {
-    if word == "--explain" {
-        isolab_core::trace::enable();
-        return true;
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn spec(line: &str) -> anyhow::Result<Spec> {
-        parse(line.split_whitespace().map(OsString::from).collect())
+        parse(line.split_whitespace().map(OsString::from).collect())?.into_spec()
     }
 
     fn e(inside: u32, outside: u32, count: u32) -> Extent {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
 use isolab_core::cgroup;
+use isolab_core::cli::Explain;
 use isolab_core::ns::{self, KINDS};
 
 use crate::join::{NsFile, Spec, Target};
@@ -41,6 +42,7 @@ EXIT STATUS:
 #[derive(Parser, Debug)]
 #[command(name = "nsenter-lite", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 #[command(group(clap::ArgGroup::new("who").args(["target", "container", "pidfile"])))]
+#[command(mut_arg("explain", |a| a.help("Print every kernel step (setns with each namespace's inode) on stderr")))]
 struct Raw {
     /// The target process
     #[arg(short = 't', long = "target", value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
@@ -79,9 +81,8 @@ struct Raw {
     /// Join through the /proc/PID/ns files one by one, as on kernels before 5.8
     #[arg(long)]
     no_pidfd: bool,
-    /// Print every kernel step (setns with each namespace's inode) on stderr
-    #[arg(long, global = true)]
-    explain: bool,
+    #[command(flatten)]
+    explain: Explain,
     /// The command to run (default: $SHELL, or /bin/sh)
     #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     command: Vec<OsString>,
@@ -108,6 +109,12 @@ pub fn command() -> clap::Command {
     })
 }
 
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.raw.explain
+    }
+}
+
 impl Args {
     pub fn try_parse_from<I, T>(argv: I) -> Result<Args, clap::Error>
     where
@@ -123,9 +130,6 @@ impl Args {
     /// Check the flags against each other and turn strings into typed values.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         let raw = self.raw;
-        if raw.explain {
-            isolab_core::trace::enable();
-        }
         let files = ns_files(&raw.ns_file)?;
         if raw.cgroup_parent.is_some() && raw.container.is_none() {
             bail!("--cgroup-parent only says where --container looks: give --container NAME too");

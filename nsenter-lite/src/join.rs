@@ -94,14 +94,14 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     enter_dirs(root, wd)?;
     if joined & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) == 0 {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
-        return Err(process::exec(&spec.command));
+        return Err(process::exec(&spec.command, &process::Env::default()));
     }
     // Tethered: a SIGKILLed nsenter-lite takes its command along.
     match process::fork_tethered(Some(nix::sys::signal::Signal::SIGKILL))? {
         ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
         ForkResult::Child => {
             creds.after_join(dropped_groups, our_proc.as_ref())?;
-            Err(process::exec(&spec.command))
+            Err(process::exec(&spec.command, &process::Env::default()))
         }
     }
 }

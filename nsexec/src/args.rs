@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{CommandFactory, Parser};
+use isolab_core::cli::Explain;
 use isolab_core::creds::{self, Creds, UserSpec};
 use isolab_core::idmap::{self, Setgroups};
 use isolab_core::mount::{self, Bind, Propagation};
-use isolab_core::ns;
+use isolab_core::{ns, process};
 
 use crate::launch::{MapRequest, Spec};
 
@@ -55,7 +56,8 @@ EXIT STATUS:
                   set up the new world (id maps, host name, /proc, root file system, binds, credentials) \
                   and exec it. Flags follow util-linux unshare(1) for namespaces and docker-run(1) for the rest.",
     after_help = EXAMPLES,
-    next_help_heading = "Namespaces"
+    next_help_heading = "Namespaces",
+    mut_arg("explain", |a| a.help_heading("Process"))
 )]
 pub struct Args {
     /// New user namespace [persist on FILE]
@@ -178,9 +180,8 @@ pub struct Args {
     /// Keep the caller's session and terminal (job control works; see --new-session)
     #[arg(long, help_heading = "Process")]
     pub no_new_session: bool,
-    /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
-    #[arg(long, help_heading = "Process")]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
@@ -190,6 +191,12 @@ pub struct Args {
 /// The clap definition, for man pages and completions.
 pub fn command() -> clap::Command {
     Args::command()
+}
+
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
 impl Args {
@@ -209,9 +216,6 @@ impl Args {
 
     /// Turn the flags into a checked [`Spec`]; every refusal names the flag.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        if self.explain {
-            isolab_core::trace::enable();
-        }
         let mut spec = Spec { argv: self.command.clone(), ..Spec::default() };
         for (name, value) in self.namespaces() {
             let kind = ns::kind_by_name(name).expect("table name");
@@ -236,7 +240,7 @@ impl Args {
             None
         } else {
             Some(
-                isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))
+                process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))
                     .map_err(|e| anyhow::anyhow!("--kill-child: {e:#}"))?,
             )
         };
@@ -249,9 +253,8 @@ impl Args {
         spec.mounts = self.mount_plan(&mut spec)?;
         spec.creds = self.creds()?;
         spec.workdir = self.workdir.clone();
-        spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
-        spec.clear_env = self.clear_env;
-        spec.new_session = self.new_session || (!self.no_new_session && isolab_core::process::stdin_is_terminal());
+        spec.env = self.payload_env()?;
+        spec.new_session = self.new_session || (!self.no_new_session && process::stdin_is_terminal());
         Ok(spec)
     }
 
@@ -309,6 +312,18 @@ impl Args {
             proc,
             dev: self.rootfs.is_some(),
         })
+    }
+
+    /// nsexec's own environment, or with `--clear-env` only the usual PATH; then each `--env`.
+    fn payload_env(&self) -> anyhow::Result<process::Env> {
+        let mut set = Vec::new();
+        if self.clear_env {
+            set.push(("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()));
+        }
+        for kv in &self.env {
+            set.push(parse_env(kv)?);
+        }
+        Ok(process::Env { clear: self.clear_env, set })
     }
 
     fn creds(&self) -> anyhow::Result<Creds> {

@@ -61,8 +61,8 @@ pub struct Spec {
     pub domainname: Option<String>,
     pub creds: creds::Creds,
     pub workdir: Option<PathBuf>,
-    pub env: Vec<(OsString, OsString)>,
-    pub clear_env: bool,
+    /// The command's environment (`--clear-env`, `--env`), handed to execve(2).
+    pub env: process::Env,
     pub new_session: bool,
     pub pidfile: Option<PathBuf>,
     pub argv: Vec<OsString>,
@@ -261,7 +261,7 @@ fn exec_command(spec: &Spec) -> anyhow::Error {
     if let Err(e) = prepare_exec(spec) {
         return e;
     }
-    process::exec(&spec.argv)
+    process::exec(&spec.argv, &spec.env)
 }
 
 fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
@@ -273,15 +273,6 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
         // getcwd() then fails; refuse to run there.
         std::env::current_dir()
             .map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
-    }
-    if spec.clear_env {
-        for (k, _) in std::env::vars_os() {
-            std::env::remove_var(k);
-        }
-        std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    }
-    for (k, v) in &spec.env {
-        std::env::set_var(k, v);
     }
     if spec.new_session {
         trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;
