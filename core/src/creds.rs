@@ -16,7 +16,7 @@ use anyhow::{bail, Context as _};
 use caps::CapSet;
 pub use caps::Capability;
 
-use crate::trace::{self, Step};
+use crate::trace::{self, Prctl, Step};
 
 /// The credentials the payload runs with; `None` keeps what the process has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,14 +110,14 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
     let keep = !creds.cap_add.is_empty();
     if let Some((uid, gid)) = ids {
         if keep {
-            trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
+            trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))?;
         }
         set_gid(gid)?;
         set_uid(uid)?;
     }
     apply_capabilities(creds, ids.map(|(u, _)| u))?;
     if creds.no_new_privs {
-        trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
+        trace::run(Step::Prctl(Prctl::SetNoNewPrivs), nix::sys::prctl::set_no_new_privs)?;
     }
     Ok(())
 }

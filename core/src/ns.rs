@@ -103,7 +103,7 @@ pub fn loopback_up() -> anyhow::Result<()> {
         flags: libc::c_short,
         _pad: [u8; 22],
     }
-    let step = crate::trace::Step::Call("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)".into());
+    let step = crate::trace::Step::SetLinkUp("lo".into());
     crate::trace::run(step, || {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         // SAFETY: plain socket(2); the fd is owned right below.

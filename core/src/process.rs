@@ -21,7 +21,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
 use crate::exit::{self, coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TOOL};
-use crate::trace::{self, Step};
+use crate::trace::{self, Prctl, Step};
 
 /// The signals a supervising parent passes on to its child (Docker `--sig-proxy`).
 pub const FORWARDED: [Signal; 7] = [
@@ -257,7 +257,7 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
 /// namespace the parent is outside and shows as 0.)
 pub fn die_with_parent(sig: Signal, alive: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
     use std::os::fd::AsFd;
-    trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {sig}")), || nix::sys::prctl::set_pdeathsig(sig))?;
+    trace::run(Step::Prctl(Prctl::SetPdeathsig(sig)), || nix::sys::prctl::set_pdeathsig(sig))?;
     let mut fds = [nix::poll::PollFd::new(alive.as_fd(), nix::poll::PollFlags::POLLIN)];
     let gone = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0);
     if gone {
@@ -273,7 +273,7 @@ pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
     // runc CVE-2019-5736: a supervisor the payload can see (PID 1 with --init, or a parent in
     // its PID namespace) must not let it open /proc/PID/exe and overwrite the tool's binary.
     // Non-dumpable makes /proc/PID/* owned by root and closed to ptrace-style access.
-    trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
+    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
     forward_signals_to(child);
     if !reap_orphans {
         return wait_for(child);

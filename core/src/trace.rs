@@ -55,15 +55,13 @@ pub fn enabled() -> bool {
     MODE.load(Ordering::Relaxed) != OFF
 }
 
-/// One kernel-visible action.
+/// One kernel-visible action: every syscall the tools make is a variant with its arguments, so
+/// `ISOLAB_EXPLAIN=json` names each (`"op"`) and the hint table can match it.
 #[derive(Debug, Clone)]
 pub enum Step {
     Unshare(libc::c_int),
     Setns {
         target: String,
-        flags: libc::c_int,
-    },
-    Clone {
         flags: libc::c_int,
     },
     Fork,
@@ -87,27 +85,73 @@ pub enum Step {
         flags: String,
         data: String,
     },
+    /// creat(2) of an empty file (a mount point, a namespace file to bind onto).
+    Creat(PathBuf),
+    Symlink {
+        target: String,
+        link: PathBuf,
+    },
     Umount(PathBuf),
+    /// open_tree(OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the tree at `path`.
+    OpenTree(PathBuf),
+    /// mount_setattr(AT_RECURSIVE) setting `attr` (`MOUNT_ATTR_RDONLY`) on the tree at `path`.
+    MountSetattr {
+        path: PathBuf,
+        attr: &'static str,
+    },
+    /// move_mount of a detached tree onto `to`.
+    MoveMount {
+        to: PathBuf,
+    },
     PivotRoot {
         new_root: PathBuf,
         put_old: PathBuf,
     },
     Chdir(PathBuf),
+    /// fchdir(2) to a directory opened earlier, named for the reader (`<target's root>`).
+    Fchdir(String),
     Chroot(PathBuf),
     Sethostname(String),
     Setdomainname(String),
     Setgroups(Vec<u32>),
     Setresgid(u32),
     Setresuid(u32),
-    Prctl(String),
+    Seteuid(u32),
+    Setsid,
+    Prctl(Prctl),
     Capset(String),
     Kill {
         pid: i32,
         signal: String,
     },
     PidfdOpen(i32),
-    /// Anything else, spelled as strace would spell it.
-    Call(String),
+    /// pidfd_send_signal(2); signal 0 only asks whether the process is still alive.
+    PidfdSendSignal {
+        pidfd: i32,
+        signal: i32,
+    },
+    /// ioctl(SIOCSIFFLAGS) raising IFF_UP on interface `name`, see netdevice(7).
+    SetLinkUp(String),
+}
+
+/// The prctl(2) operations the tools use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prctl {
+    SetDumpable(bool),
+    SetKeepcaps(bool),
+    SetNoNewPrivs,
+    SetPdeathsig(nix::sys::signal::Signal),
+}
+
+impl fmt::Display for Prctl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prctl::SetDumpable(on) => write!(f, "PR_SET_DUMPABLE, {}", u8::from(*on)),
+            Prctl::SetKeepcaps(on) => write!(f, "PR_SET_KEEPCAPS, {}", u8::from(*on)),
+            Prctl::SetNoNewPrivs => f.write_str("PR_SET_NO_NEW_PRIVS, 1"),
+            Prctl::SetPdeathsig(sig) => write!(f, "PR_SET_PDEATHSIG, {sig}"),
+        }
+    }
 }
 
 impl Step {
@@ -123,7 +167,6 @@ impl Step {
         match self {
             Step::Unshare(_) => "unshare",
             Step::Setns { .. } => "setns",
-            Step::Clone { .. } => "clone",
             Step::Fork => "fork",
             Step::Exec { .. } => "execve",
             Step::Write { .. } => "write",
@@ -132,20 +175,29 @@ impl Step {
             Step::Rmdir(_) => "rmdir",
             Step::Open(_) => "open",
             Step::Mount { .. } => "mount",
+            Step::Creat(_) => "creat",
+            Step::Symlink { .. } => "symlink",
             Step::Umount(_) => "umount2",
+            Step::OpenTree(_) => "open_tree",
+            Step::MountSetattr { .. } => "mount_setattr",
+            Step::MoveMount { .. } => "move_mount",
             Step::PivotRoot { .. } => "pivot_root",
             Step::Chdir(_) => "chdir",
+            Step::Fchdir(_) => "fchdir",
             Step::Chroot(_) => "chroot",
             Step::Sethostname(_) => "sethostname",
             Step::Setdomainname(_) => "setdomainname",
             Step::Setgroups(_) => "setgroups",
             Step::Setresgid(_) => "setresgid",
             Step::Setresuid(_) => "setresuid",
+            Step::Seteuid(_) => "seteuid",
+            Step::Setsid => "setsid",
             Step::Prctl(_) => "prctl",
             Step::Capset(_) => "capset",
             Step::Kill { .. } => "kill",
             Step::PidfdOpen(_) => "pidfd_open",
-            Step::Call(_) => "call",
+            Step::PidfdSendSignal { .. } => "pidfd_send_signal",
+            Step::SetLinkUp(_) => "ioctl",
         }
     }
 
@@ -167,7 +219,6 @@ impl fmt::Display for Step {
         match self {
             Step::Unshare(flags) => write!(f, "unshare({})", clone_flag_names(*flags)),
             Step::Setns { target, flags } => write!(f, "setns({target}, {})", clone_flag_names(*flags)),
-            Step::Clone { flags } => write!(f, "clone({}|SIGCHLD)", clone_flag_names(*flags)),
             Step::Fork => f.write_str("fork()"),
             Step::Exec { argv } => write!(f, "execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv),
             Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
@@ -181,22 +232,33 @@ impl fmt::Display for Step {
                 target.display().to_string(),
                 if data.is_empty() { "NULL".to_string() } else { format!("{data:?}") }
             ),
+            Step::Creat(p) => write!(f, "creat({:?})", p.display().to_string()),
+            Step::Symlink { target, link } => write!(f, "symlink({target:?}, {:?})", link.display().to_string()),
             Step::Umount(p) => write!(f, "umount2({:?}, MNT_DETACH)", p.display().to_string()),
+            Step::OpenTree(p) => write!(f, "open_tree({:?}, OPEN_TREE_CLONE|AT_RECURSIVE)", p.display().to_string()),
+            Step::MountSetattr { path, attr } => {
+                write!(f, "mount_setattr({:?}, AT_RECURSIVE, {attr})", path.display().to_string())
+            }
+            Step::MoveMount { to } => write!(f, "move_mount(tree, {:?})", to.display().to_string()),
             Step::PivotRoot { new_root, put_old } => {
                 write!(f, "pivot_root({:?}, {:?})", new_root.display().to_string(), put_old.display().to_string())
             }
             Step::Chdir(p) => write!(f, "chdir({:?})", p.display().to_string()),
+            Step::Fchdir(what) => write!(f, "fchdir({what})"),
             Step::Chroot(p) => write!(f, "chroot({:?})", p.display().to_string()),
             Step::Sethostname(h) => write!(f, "sethostname({h:?})"),
             Step::Setdomainname(h) => write!(f, "setdomainname({h:?})"),
             Step::Setgroups(g) => write!(f, "setgroups({}, {g:?})", g.len()),
             Step::Setresgid(g) => write!(f, "setresgid({g}, {g}, {g})"),
             Step::Setresuid(u) => write!(f, "setresuid({u}, {u}, {u})"),
+            Step::Seteuid(u) => write!(f, "seteuid({u})"),
+            Step::Setsid => f.write_str("setsid()"),
             Step::Prctl(what) => write!(f, "prctl({what})"),
             Step::Capset(what) => write!(f, "capset({what})"),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
-            Step::Call(s) => f.write_str(s),
+            Step::PidfdSendSignal { pidfd, signal } => write!(f, "pidfd_send_signal({pidfd}, {signal}, NULL, 0)"),
+            Step::SetLinkUp(name) => write!(f, "ioctl(SIOCSIFFLAGS, {name:?}, IFF_UP)"),
         }
     }
 }
@@ -308,7 +370,7 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Unshare(f), EINVAL) if f & libc::CLONE_NEWUSER != 0 => {
             "a user namespace cannot be created by a threaded or chrooted process"
         }
-        (Step::Unshare(_), ENOSPC) | (Step::Clone { .. }, ENOSPC) => {
+        (Step::Unshare(_), ENOSPC) => {
             "the per-user namespace limit is reached (/proc/sys/user/max_*_namespaces)"
         }
         (Step::Setns { .. }, EPERM) => "joining needs CAP_SYS_ADMIN over the target's user namespace (join its user namespace too, or run as root)",
@@ -384,6 +446,39 @@ mod tests {
         assert_eq!(s.to_string(), "unshare(CLONE_NEWUSER|CLONE_NEWPID)");
         let w = Step::Write { path: "/sys/fs/cgroup/memory/x/memory.limit_in_bytes".into(), value: "104857600".into() };
         assert_eq!(w.to_string(), "write /sys/fs/cgroup/memory/x/memory.limit_in_bytes = 104857600");
+    }
+
+    // What the steps that were once free-form `call`s print: the same text as before, now with
+    // their own names in the JSON trace.
+    #[test]
+    fn every_syscall_has_its_own_step() {
+        let cases: [(Step, &str, &str); 11] = [
+            (Step::Seteuid(1000), "seteuid(1000)", "seteuid"),
+            (Step::Setsid, "setsid()", "setsid"),
+            (Step::PidfdSendSignal { pidfd: 3, signal: 0 }, "pidfd_send_signal(3, 0, NULL, 0)", "pidfd_send_signal"),
+            (Step::SetLinkUp("lo".into()), "ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)", "ioctl"),
+            (
+                Step::Symlink { target: "pts/ptmx".into(), link: "/dev/ptmx".into() },
+                "symlink(\"pts/ptmx\", \"/dev/ptmx\")",
+                "symlink",
+            ),
+            (Step::OpenTree("/srv".into()), "open_tree(\"/srv\", OPEN_TREE_CLONE|AT_RECURSIVE)", "open_tree"),
+            (
+                Step::MountSetattr { path: "/".into(), attr: "MOUNT_ATTR_RDONLY" },
+                "mount_setattr(\"/\", AT_RECURSIVE, MOUNT_ATTR_RDONLY)",
+                "mount_setattr",
+            ),
+            (Step::MoveMount { to: "/data".into() }, "move_mount(tree, \"/data\")", "move_mount"),
+            (Step::Creat("/run/x.net".into()), "creat(\"/run/x.net\")", "creat"),
+            (Step::Fchdir("<target's root>".into()), "fchdir(<target's root>)", "fchdir"),
+            (Step::Prctl(Prctl::SetDumpable(false)), "prctl(PR_SET_DUMPABLE, 0)", "prctl"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let death = Step::Prctl(Prctl::SetPdeathsig(nix::sys::signal::Signal::SIGKILL));
+        assert_eq!(death.to_string(), "prctl(PR_SET_PDEATHSIG, SIGKILL)");
     }
 
     #[test]

@@ -177,14 +177,14 @@ fn open_dir(path: PathBuf) -> anyhow::Result<OwnedFd> {
 /// root would be a way out, runc CVE-2024-21626). `--wd`: the target's working directory.
 fn enter_dirs(root: Option<OwnedFd>, wd: Option<OwnedFd>) -> anyhow::Result<()> {
     if let Some(fd) = root {
-        trace::run(Step::Call("fchdir(<target's root>)".into()), || nix::unistd::fchdir(&fd))?;
+        trace::run(Step::Fchdir("<target's root>".into()), || nix::unistd::fchdir(&fd))?;
         trace::run(Step::Chroot(".".into()), || nix::unistd::chroot("."))?;
         if wd.is_none() {
             trace::run(Step::Chdir("/".into()), || nix::unistd::chdir("/"))?;
         }
     }
     if let Some(fd) = wd {
-        trace::run(Step::Call("fchdir(<target's cwd>)".into()), || nix::unistd::fchdir(&fd))?;
+        trace::run(Step::Fchdir("<target's cwd>".into()), || nix::unistd::fchdir(&fd))?;
     }
     Ok(())
 }

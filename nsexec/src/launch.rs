@@ -275,7 +275,7 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
     }
     if spec.new_session {
-        trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;
+        trace::run(Step::Setsid, || nix::unistd::setsid().map(drop))?;
     }
     Ok(())
 }

@@ -65,7 +65,7 @@ impl Target {
     /// Refuse a target that has exited, even if not yet reaped: signal 0 through the pidfd, then
     /// the state letter in /proc/PID/stat (Z or X: a zombie's maps are no one's).
     pub fn check_alive(&self) -> anyhow::Result<()> {
-        let sent = trace::run(Step::Call(format!("pidfd_send_signal({}, 0, NULL, 0)", self.pidfd.as_raw_fd())), || {
+        let sent = trace::run(Step::PidfdSendSignal { pidfd: self.pidfd.as_raw_fd(), signal: 0 }, || {
             // SAFETY: signal 0 only checks; no siginfo pointer is passed.
             let r = unsafe {
                 libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), 0, std::ptr::null::<u8>(), 0)

@@ -76,7 +76,7 @@ struct OpenHow {
 /// A detached copy of the tree at `fd` (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)), read-only if asked.
 pub(super) fn clone_tree(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow::Result<OwnedFd> {
     let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint | libc::O_CLOEXEC as libc::c_uint;
-    let step = Step::Call(format!("open_tree({:?}, OPEN_TREE_CLONE|AT_RECURSIVE)", shown.display().to_string()));
+    let step = Step::OpenTree(shown.to_path_buf());
     let tree = trace::run(step, || {
         // SAFETY: fd is open; the empty path with AT_EMPTY_PATH names fd itself.
         let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
@@ -92,7 +92,7 @@ pub(super) fn clone_tree(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow:
 pub(super) fn setattr_rdonly(fd: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
     let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
     let flags = AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
-    let step = Step::Call(format!("mount_setattr({:?}, AT_RECURSIVE, MOUNT_ATTR_RDONLY)", shown.display().to_string()));
+    let step = Step::MountSetattr { path: shown.to_path_buf(), attr: "MOUNT_ATTR_RDONLY" };
     trace::run(step, || {
         // SAFETY: attr is a valid mount_attr of the size passed; fd is open.
         let r = unsafe {
@@ -115,7 +115,7 @@ pub(super) fn set_read_only(root: &OwnedFd, shown: &Path) -> anyhow::Result<()> 
 
 /// Attach a detached tree onto the object `target` refers to (move_mount).
 pub(super) fn attach(tree: &OwnedFd, target: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
-    let step = Step::Call(format!("move_mount(tree, {:?})", shown.display().to_string()));
+    let step = Step::MoveMount { to: shown.to_path_buf() };
     trace::run(step, || {
         let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
         // SAFETY: both fds are open; empty paths name the fds themselves.
@@ -197,7 +197,7 @@ pub(super) fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path)
         trace::run_io(Step::Mkdir(shown.to_path_buf()), || std::fs::create_dir(&dir_path))
             .with_context(|| format!("cannot create mount point {}", shown.display()))
     } else {
-        let step = Step::Call(format!("creat({:?})", shown.display().to_string()));
+        let step = Step::Creat(shown.to_path_buf());
         trace::run_io(step, || std::fs::OpenOptions::new().write(true).create_new(true).open(&dir_path).map(drop))
     }
 }

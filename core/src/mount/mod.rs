@@ -256,7 +256,7 @@ fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
 /// the binding stays even if a later set-up step fails: `umount FILE` releases it.
 pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
     if !file.exists() {
-        let step = Step::Call(format!("creat({:?})", file.display().to_string()));
+        let step = Step::Creat(file.to_path_buf());
         trace::run_io(step, || {
             std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(file).map(drop)
         })?;
