@@ -7,7 +7,13 @@
 //! - The table order is util-linux nsenter's join order (user, cgroup, ipc, uts, net, pid, mnt,
 //!   time): the mount namespace comes late because joining it changes what /proc resolves to.
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+
+use crate::trace::{self, Step};
 
 /// One namespace kind, as the kernel and util-linux name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,39 +92,62 @@ pub fn supported(kind: &Kind) -> bool {
     std::path::Path::new(&format!("/proc/self/ns/{}", kind.proc_name)).exists()
 }
 
+/// The flag word as nix takes it; CLONE_NEWTIME is a bit nix's `CloneFlags` does not name.
+fn clone_flags(flags: libc::c_int) -> CloneFlags {
+    CloneFlags::from_bits_retain(flags)
+}
+
 /// unshare(2), traced.
 pub fn unshare(flags: libc::c_int) -> anyhow::Result<()> {
-    crate::trace::run(crate::trace::Step::Unshare(flags), || {
-        // SAFETY: unshare takes a plain flag word and touches no memory of ours.
-        nix::errno::Errno::result(unsafe { libc::unshare(flags) }).map(drop)
+    trace::run(Step::Unshare(flags), || nix::sched::unshare(clone_flags(flags)))
+}
+
+/// setns(2) on a namespace file or a pidfd (then `flags` may name several kinds), traced as
+/// `shown` (the file and the inodes it names). A refusal carries its errno ([`trace::errno_of`]).
+pub fn setns(fd: impl AsFd, flags: libc::c_int, shown: String) -> anyhow::Result<()> {
+    trace::run(Step::Setns { target: shown, flags }, || nix::sched::setns(fd, clone_flags(flags)))
+}
+
+/// ioctl(NS_GET_NSTYPE) (Linux 4.11, ioctl_ns(2)): the kind of namespace a descriptor names;
+/// `None` when it names none (not a namespace file).
+pub fn kind_of(fd: impl AsFd) -> Option<&'static Kind> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor's inode.
+    let flag = Errno::result(unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::NS_GET_NSTYPE) }).ok()?;
+    KINDS.iter().find(|k| k.flag == flag)
+}
+
+/// sethostname(2), traced: the UTS namespace's host name.
+pub fn set_hostname(name: &str) -> anyhow::Result<()> {
+    trace::run(Step::Sethostname(name.into()), || nix::unistd::sethostname(name))
+}
+
+/// setdomainname(2), traced: the UTS namespace's NIS domain name.
+pub fn set_domainname(name: &str) -> anyhow::Result<()> {
+    trace::run(Step::Setdomainname(name.into()), || {
+        rustix::system::setdomainname(name.as_bytes()).map_err(|e| Errno::from_raw(e.raw_os_error()))
     })
 }
 
 /// Bring `lo` up in the current network namespace, as Docker does: a new network namespace
 /// has only a loopback device, and it starts down. ioctl(SIOCSIFFLAGS), see netdevice(7).
 pub fn loopback_up() -> anyhow::Result<()> {
-    #[repr(C)]
-    struct IfreqFlags {
-        name: [u8; libc::IFNAMSIZ],
-        flags: libc::c_short,
-        _pad: [u8; 22],
-    }
-    let step = crate::trace::Step::SetLinkUp("lo".into());
-    crate::trace::run(step, || {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        // SAFETY: plain socket(2); the fd is owned right below.
-        let fd = nix::errno::Errno::result(unsafe {
-            libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-        })?;
-        // SAFETY: fd was just created and is owned by nobody else.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut req = IfreqFlags { name: [0; libc::IFNAMSIZ], flags: 0, _pad: [0; 22] };
-        req.name[..2].copy_from_slice(b"lo");
-        // SAFETY: req is a properly sized ifreq for SIOCGIFFLAGS/SIOCSIFFLAGS.
-        nix::errno::Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
-        req.flags |= libc::IFF_UP as libc::c_short;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    trace::run(Step::SetLinkUp("lo".into()), || {
+        let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+        let mut req =
+            libc::ifreq { ifr_name: [0; libc::IFNAMSIZ], ifr_ifru: libc::__c_anonymous_ifr_ifru { ifru_flags: 0 } };
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+            *dst = *src as libc::c_char;
+        }
+        // SAFETY: req is an ifreq, as SIOCGIFFLAGS takes; the kernel fills its flags, which are
+        // then the union's field in use.
+        let flags = unsafe {
+            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+            req.ifr_ifru.ifru_flags
+        };
+        req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
         // SAFETY: as above.
-        nix::errno::Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
+        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
     })
 }
 

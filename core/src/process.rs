@@ -194,15 +194,18 @@ fn reraise(sig: Signal) {
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
 static STOP_TIMEOUT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+// The handlers call only kill(2) and alarm(2), which are async-signal-safe, through nix's thin
+// wrappers (no allocation, no lock).
 extern "C" fn forward(sig: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::Relaxed);
+    let Ok(signal) = Signal::try_from(sig) else { return };
     if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
+        let _ = signal::kill(Pid::from_raw(pid), signal);
         let timeout = STOP_TIMEOUT.load(Ordering::Relaxed);
-        if timeout > 0 && [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT].contains(&sig) {
-            // SAFETY: alarm(2) is async-signal-safe; SIGALRM then sends SIGKILL (docker stop).
-            unsafe { libc::alarm(timeout) };
+        let stop = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT].contains(&signal);
+        if timeout > 0 && stop {
+            // SIGALRM then sends SIGKILL (docker stop).
+            nix::unistd::alarm::set(timeout);
         }
     }
 }
@@ -210,8 +213,7 @@ extern "C" fn forward(sig: libc::c_int) {
 extern "C" fn stop_now(_: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::Relaxed);
     if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 

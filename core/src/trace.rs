@@ -342,6 +342,27 @@ pub fn note(msg: impl fmt::Display) {
     }
 }
 
+/// A step the kernel refused: the one-line message [`failure`] words, and the errno, for a
+/// caller that reacts to it (falls back, or words the error itself).
+#[derive(Debug)]
+pub struct Refused {
+    pub errno: Errno,
+    message: String,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The errno of a refused step anywhere in `err`'s chain.
+pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
+    err.chain().find_map(|e| e.downcast_ref::<Refused>()).map(|r| r.errno)
+}
+
 /// The one-line error for a failed step: what failed, the kernel's reason, and a plain hint.
 pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
     let what = match step {
@@ -352,10 +373,11 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         Step::Open(p) => format!("cannot open {}", p.display()),
         other => other.to_string(),
     };
-    match hint(step, errno) {
-        Some(h) => anyhow::anyhow!("{what}: {} ({errno:?}): {h}", errno.desc()),
-        None => anyhow::anyhow!("{what}: {} ({errno:?})", errno.desc()),
-    }
+    let message = match hint(step, errno) {
+        Some(h) => format!("{what}: {} ({errno:?}): {h}", errno.desc()),
+        None => format!("{what}: {} ({errno:?})", errno.desc()),
+    };
+    anyhow::Error::new(Refused { errno, message })
 }
 
 /// What a kernel refusal means in plain words. This table is where the teaching value lives.

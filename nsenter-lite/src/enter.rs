@@ -14,7 +14,7 @@
 //! - Every namespace file is opened before the first setns: joining a mount namespace changes
 //!   what /proc/PID resolves to.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
@@ -111,13 +111,11 @@ pub fn join_by_pidfd(process: &Process, pidfd: &OwnedFd, namespaces: &[TargetNs]
     let flags = flags_of(namespaces);
     let listed: Vec<String> = namespaces.iter().map(|n| format!("{}:[{}]", n.kind.proc_name, n.inode)).collect();
     let target = format!("pidfd {} [{}]", process.pid, listed.join(" "));
-    let result = setns(pidfd, flags);
-    let traced = trace::run(Step::Setns { target, flags }, || result);
-    match result {
+    match ns::setns(pidfd, flags, target).map_err(|e| trace::errno_of(&e)) {
         Ok(()) => Ok(true),
-        Err(Errno::ESRCH) => Err(exited(process.pid)),
+        Err(Some(Errno::ESRCH)) => Err(exited(process.pid)),
         Err(errno) => {
-            drop(traced);
+            let errno = errno.unwrap_or(Errno::UnknownErrno);
             trace::note(format_args!("setns on a pidfd failed ({errno:?}): joining the namespace files one by one"));
             Ok(false)
         }
@@ -154,15 +152,12 @@ fn open_entry(kind: &'static Kind, path: PathBuf) -> anyhow::Result<Entry> {
     Ok(Entry { kind, shown, fd })
 }
 
-/// ioctl(NS_GET_NSTYPE) (Linux 4.11): which kind of namespace a descriptor names.
+/// The file names a namespace of the kind it was given as (ioctl NS_GET_NSTYPE).
 fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Result<()> {
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3), linux/nsfs.h
-                                                 // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor's inode.
-    let found = Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) });
-    match found {
-        Ok(flag) if flag == kind.flag => Ok(()),
-        Ok(flag) => {
-            let other = KINDS.iter().find(|k| k.flag == flag).map_or("another", |k| k.proc_name);
+    match ns::kind_of(fd) {
+        Some(found) if found.flag == kind.flag => Ok(()),
+        Some(other) => {
+            let other = other.proc_name;
             Err(coded(
                 EXIT_TOOL,
                 format!(
@@ -173,7 +168,7 @@ fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Resu
                 ),
             ))
         }
-        Err(_) => Err(coded(
+        None => Err(coded(
             EXIT_TOOL,
             format!(
                 "--ns-file {}={}: not a namespace file (expected /proc/PID/ns/{} or a bind mount of it)",
@@ -207,10 +202,5 @@ pub fn join_files(mut entries: Vec<Entry>) -> anyhow::Result<libc::c_int> {
 }
 
 fn join_entry(e: &Entry) -> anyhow::Result<()> {
-    trace::run(Step::Setns { target: e.shown.clone(), flags: e.kind.flag }, || setns(&e.fd, e.kind.flag))
-}
-
-fn setns(fd: impl AsFd, flags: libc::c_int) -> nix::Result<()> {
-    // SAFETY: setns takes a descriptor and a flag word; it changes only this (single-threaded) process.
-    Errno::result(unsafe { libc::setns(fd.as_fd().as_raw_fd(), flags) }).map(drop)
+    ns::setns(&e.fd, e.kind.flag, e.shown.clone())
 }

@@ -235,10 +235,10 @@ fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool)
 
 fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<()> {
     if let Some(name) = &spec.hostname {
-        trace::run(Step::Sethostname(name.clone()), || nix::unistd::sethostname(name))?;
+        ns::set_hostname(name)?;
     }
     if let Some(name) = &spec.domainname {
-        set_domainname(name)?;
+        ns::set_domainname(name)?;
     }
     if spec.has(libc::CLONE_NEWNET) {
         ns::loopback_up()?;
@@ -247,13 +247,6 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
         mount::setup(opened, in_new_pid_ns)?;
     }
     Ok(())
-}
-
-fn set_domainname(name: &str) -> anyhow::Result<()> {
-    trace::run(Step::Setdomainname(name.into()), || {
-        // SAFETY: the pointer and length describe `name`'s bytes.
-        nix::errno::Errno::result(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
-    })
 }
 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
