@@ -87,19 +87,6 @@ pub fn fork_tethered(death_signal: Option<Signal>) -> anyhow::Result<ForkResult>
     Ok(forked)
 }
 
-/// When a process started (field 22 of /proc/PID/stat, clock ticks since boot): with the PID,
-/// its identity, which a reused PID does not share.
-pub fn start_time(pid: i32) -> std::io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_start_time(&stat).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn parse_start_time(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
-}
-
 /// The PID written in a pidfile (`nsexec --pidfile`, `echo $$ > F`) (first line, surrounding blanks ignored).
 pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(path)
@@ -292,16 +279,6 @@ pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_time_survives_odd_command_names() {
-        let stat = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
-        assert_eq!(parse_start_time(stat), Some(987654));
-        assert_eq!(parse_start_time("4242 (sleep) S 1"), None);
-        assert_eq!(parse_start_time("garbage"), None);
-        let me = std::process::id() as i32;
-        assert_eq!(start_time(me).unwrap(), start_time(me).unwrap());
-    }
 
     #[test]
     fn pidfiles_hold_one_positive_pid() {

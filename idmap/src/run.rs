@@ -10,9 +10,10 @@ use anyhow::bail;
 use caps::Capability;
 
 use isolab_core::idmap::privileged::{self, Caller};
-use isolab_core::idmap::target::Target;
 use isolab_core::idmap::{parse, subid, write, Extent, Setgroups, Which};
 use isolab_core::process::read_pidfile;
+use isolab_core::procfs::{Pidfd, PinError, PinnedProcess, ProcDir};
+use isolab_core::trace;
 
 /// Which process: a PID, or a file that holds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +64,8 @@ fn resolve(pid: &Pid) -> anyhow::Result<i32> {
 fn write_maps(pid: &Pid, uid: &Source, gid: &Source, setgroups: Option<Setgroups>) -> anyhow::Result<u8> {
     let caller = Caller::current();
     privileged::drop_to_caller(&caller)?;
-    let target = Target::open(resolve(pid)?)?;
-    privileged::check_owner(&caller, target.pid, target.owner()?)?;
+    let (target, proc_dir) = pin(resolve(pid)?)?;
+    privileged::check_owner(&caller, target.pid(), proc_dir.owner()?)?;
     let uid_map = build(&caller, Which::Uid, uid)?;
     let gid_map = build(&caller, Which::Gid, gid)?;
     let mut gid_from_subid = false;
@@ -78,13 +79,15 @@ fn write_maps(pid: &Pid, uid: &Source, gid: &Source, setgroups: Option<Setgroups
     }
     let setgroups = setgroups_to_write(&caller, &gid_map, gid_from_subid, setgroups)?;
     privileged::drop_setfcap_unless(&caller, uid_map.iter().any(Extent::maps_outside_root))?;
-    let dir = target.proc_dir();
+    let dir = proc_dir.path();
     for (which, map) in [(Which::Uid, &uid_map), (Which::Gid, &gid_map)] {
         if !map.is_empty() {
             write::check_unwritten(&dir, which)?;
         }
     }
-    target.check_alive()?;
+    if !target.is_alive_traced() {
+        return Err(exited(target.pid()));
+    }
     if !uid_map.is_empty() {
         write::write_map(&dir, Which::Uid, &uid_map)?;
     }
@@ -95,6 +98,28 @@ fn write_maps(pid: &Pid, uid: &Source, gid: &Source, setgroups: Option<Setgroups
         write::write_map(&dir, Which::Gid, &gid_map)?;
     }
     Ok(0)
+}
+
+/// Pin the target so that a reused PID is never mapped: a pidfd, then its /proc directory,
+/// then proof through the pidfd that the process was alive, so the directory is its. Every later
+/// step goes through that directory (`/proc/self/fd/N`).
+fn pin(pid: i32) -> anyhow::Result<(PinnedProcess, ProcDir)> {
+    let no_such = || anyhow::anyhow!("process {pid} does not exist (or has exited): nothing was mapped");
+    let target = PinnedProcess::pin(pid, Pidfd::Required).map_err(|e| match e {
+        PinError::NoSuchProcess => no_such(),
+        PinError::Exited => exited(pid),
+        PinError::Refused(err) => err,
+    })?;
+    let dir = target.open_proc_dir().map_err(|e| if target.is_alive() { e } else { no_such() })?;
+    if !target.is_alive_traced() {
+        return Err(exited(pid));
+    }
+    trace::note(format!("{} is /proc/{pid}, pinned while the pidfd says it is alive", dir.path().display()));
+    Ok((target, dir))
+}
+
+fn exited(pid: i32) -> anyhow::Error {
+    anyhow::anyhow!("process {pid} has exited: nothing was mapped")
 }
 
 /// The extents one source asks for. `--map-root` with `--auto` punches the caller's id out of

@@ -21,8 +21,10 @@ use nix::errno::Errno;
 
 use isolab_core::exit::{coded, EXIT_TOOL};
 use isolab_core::ns::{self, Kind, KINDS};
-use isolab_core::procfs::{exited, Process};
+use isolab_core::procfs::PinnedProcess;
 use isolab_core::trace::{self, Step};
+
+use crate::target::{check_alive, exited};
 
 /// `--ns-file KIND=FILE`: a namespace named by a file (a bind mount of /proc/PID/ns/KIND).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub struct Entry {
 /// The target's namespaces to join: `requested` kinds, or with `all` every kind whose namespace
 /// differs from ours (util-linux `-a`), minus kinds that come from `--ns-file`.
 pub fn choose(
-    process: &Process,
+    process: &PinnedProcess,
     requested: libc::c_int,
     all: bool,
     from_files: libc::c_int,
@@ -72,12 +74,12 @@ pub fn choose(
                 ),
             ));
         }
-        let inode = ns::inode(&process.pid.to_string(), kind).map_err(|e| match process.check_alive() {
+        let inode = ns::inode(&process.pid().to_string(), kind).map_err(|e| match check_alive(process) {
             // A zombie is alive to its pidfd but its namespaces are gone.
             Err(gone) => gone,
-            Ok(()) if e.kind() == std::io::ErrorKind::NotFound => exited(process.pid),
+            Ok(()) if e.kind() == std::io::ErrorKind::NotFound => exited(process.pid()),
             Ok(()) => {
-                let path = process.proc_path(&format!("ns/{}", kind.proc_name));
+                let path = process.path(&format!("ns/{}", kind.proc_name));
                 let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
                     ": another user's namespaces need ptrace access to the target (run as root or as its owner)"
                 } else {
@@ -107,13 +109,13 @@ pub fn flags_of(namespaces: &[TargetNs]) -> libc::c_int {
 /// Join `namespaces` of the target in one setns on its pidfd. Ok(false): the kernel refused the
 /// pidfd form for a reason other than the target's death; the caller joins file by file instead,
 /// which also names the namespace that is refused.
-pub fn join_by_pidfd(process: &Process, pidfd: &OwnedFd, namespaces: &[TargetNs]) -> anyhow::Result<bool> {
+pub fn join_by_pidfd(process: &PinnedProcess, pidfd: &OwnedFd, namespaces: &[TargetNs]) -> anyhow::Result<bool> {
     let flags = flags_of(namespaces);
     let listed: Vec<String> = namespaces.iter().map(|n| format!("{}:[{}]", n.kind.proc_name, n.inode)).collect();
-    let target = format!("pidfd {} [{}]", process.pid, listed.join(" "));
+    let target = format!("pidfd {} [{}]", process.pid(), listed.join(" "));
     match ns::setns(pidfd, flags, target).map_err(|e| trace::errno_of(&e)) {
         Ok(()) => Ok(true),
-        Err(Some(Errno::ESRCH)) => Err(exited(process.pid)),
+        Err(Some(Errno::ESRCH)) => Err(exited(process.pid())),
         Err(errno) => {
             let errno = errno.unwrap_or(Errno::UnknownErrno);
             trace::note(format_args!("setns on a pidfd failed ({errno:?}): joining the namespace files one by one"));
@@ -123,16 +125,15 @@ pub fn join_by_pidfd(process: &Process, pidfd: &OwnedFd, namespaces: &[TargetNs]
 }
 
 /// Open the target's namespace files for `namespaces`, proven to be the pinned process's.
-pub fn open_target_files(process: &Process, namespaces: &[TargetNs]) -> anyhow::Result<Vec<Entry>> {
+pub fn open_target_files(process: &PinnedProcess, namespaces: &[TargetNs]) -> anyhow::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for n in namespaces {
-        let path = process.proc_path(&format!("ns/{}", n.kind.proc_name));
+        let path = process.path(&format!("ns/{}", n.kind.proc_name));
         let entry =
-            open_entry(n.kind, path)
-                .map_err(|e| if process.check_alive().is_err() { exited(process.pid) } else { e })?;
+            open_entry(n.kind, path).map_err(|e| if !process.is_alive() { exited(process.pid()) } else { e })?;
         entries.push(entry);
     }
-    process.check_alive()?;
+    check_alive(process)?;
     Ok(entries)
 }
 

@@ -19,12 +19,13 @@ use nix::unistd::ForkResult;
 
 use isolab_core::exit::{coded, EXIT_TOOL};
 use isolab_core::process;
-use isolab_core::procfs::Process;
+use isolab_core::procfs::PinnedProcess;
 use isolab_core::trace::{self, Step};
 
 use crate::creds;
 pub use crate::enter::NsFile;
 use crate::enter::{self, Entry, TargetNs};
+use crate::target;
 
 /// Whose namespaces to join.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         Some(t) => pid_of(t)?,
         None => (None, None),
     };
-    let process = pid.map(|pid| Process::pin(pid, spec.pidfd)).transpose()?;
+    let process = pid.map(|pid| target::pin(pid, spec.pidfd)).transpose()?;
     let root = open_target_dir(process.as_ref(), spec.root, "root")?;
     let wd = open_target_dir(process.as_ref(), spec.wd, "cwd")?;
     let from_files = spec.files.iter().fold(0, |acc, f| acc | f.kind.flag);
@@ -78,7 +79,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let our_proc = if creds.ids.is_some() { Some(open_dir("/proc".into())?) } else { None };
     if let Some(p) = &process {
         // Everything read under /proc/PID so far (inodes, root, cwd) was the pinned process's.
-        p.check_alive()?;
+        target::check_alive(p)?;
     }
     if let Some(group) = group.filter(|_| spec.join_cgroup) {
         // Before any setns: moving into a cgroup needs our privileges over the host's hierarchy.
@@ -148,11 +149,11 @@ fn nspid_is_init(status: &str) -> bool {
 
 /// Join the target's namespaces by pidfd; what is left (all of them, without a usable pidfd)
 /// comes back as opened files for the two-pass join.
-fn join_target(p: &Process, namespaces: &[TargetNs]) -> anyhow::Result<(libc::c_int, Vec<Entry>)> {
+fn join_target(p: &PinnedProcess, namespaces: &[TargetNs]) -> anyhow::Result<(libc::c_int, Vec<Entry>)> {
     if namespaces.is_empty() {
         return Ok((0, Vec::new()));
     }
-    if let Some(pidfd) = &p.pidfd {
+    if let Some(pidfd) = p.pidfd() {
         if enter::join_by_pidfd(p, pidfd, namespaces)? {
             return Ok((enter::flags_of(namespaces), Vec::new()));
         }
@@ -160,9 +161,9 @@ fn join_target(p: &Process, namespaces: &[TargetNs]) -> anyhow::Result<(libc::c_
     Ok((0, enter::open_target_files(p, namespaces)?))
 }
 
-fn open_target_dir(process: Option<&Process>, wanted: bool, rel: &str) -> anyhow::Result<Option<OwnedFd>> {
+fn open_target_dir(process: Option<&PinnedProcess>, wanted: bool, rel: &str) -> anyhow::Result<Option<OwnedFd>> {
     match (process, wanted) {
-        (Some(p), true) => p.open_dir(rel).map(Some),
+        (Some(p), true) => target::open_dir(p, rel).map(Some),
         _ => Ok(None),
     }
 }

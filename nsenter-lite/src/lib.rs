@@ -4,3 +4,4 @@ pub mod args;
 pub mod creds;
 mod enter;
 pub mod join;
+mod target;

@@ -75,7 +75,7 @@ impl Group {
         pids.sort_unstable();
         pids.dedup();
         // A process gone meanwhile sorts last.
-        pids.sort_by_key(|&pid| (crate::process::start_time(pid).unwrap_or(u64::MAX), pid));
+        pids.sort_by_key(|&pid| (crate::procfs::start_time(pid).unwrap_or(u64::MAX), pid));
         pids
     }
 }
