@@ -10,18 +10,14 @@
 use std::ffi::OsString;
 
 use anyhow::Context as _;
-use nix::sys::signal::SigSet;
-use nix::unistd::ForkResult;
 
-use isolab_core::cgroup::detect::Setup;
-use isolab_core::cgroup::group::{locate, parent_path, Group};
-use isolab_core::cgroup::lifecycle::{self, Target};
-use isolab_core::cgroup::limits::Limits;
 use isolab_core::cgroup::plan::{self, Facts};
-use isolab_core::cgroup::{validate_name, validate_parent};
+use isolab_core::cgroup::{host, lifecycle, locate, placements, validate_name, validate_parent};
+use isolab_core::cgroup::{Group, Limits, Placement, Setup};
+use isolab_core::exit;
+use isolab_core::process::{self, ForkResult, SigSet, Signal};
 use isolab_core::trace;
-use isolab_core::units::{human_bytes, IdList};
-use isolab_core::{exit, process};
+use isolab_core::units::human_bytes;
 
 /// What to do with the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +42,6 @@ pub struct Spec {
     pub command: Vec<OsString>,
 }
 
-/// Controllers used for accounting even without a limit, so cgstat can read the group (blkio
-/// too: docker stats shows a group without I/O limits as `0B / 0B`, not as unknown).
-const ACCOUNTING: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "blkio"];
-
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if let Some(p) = &spec.parent {
         validate_parent(p).context("--cgroup-parent")?;
@@ -64,20 +56,26 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     validate_name(&name).context("--name")?;
     let mut limits = spec.limits.clone();
     limits.check()?;
-    resolve_devices(&mut limits)?;
+    host::resolve_devices(&mut limits)?;
     let setup = Setup::detect()?;
-    check_host(&setup, &limits)?;
-    let targets = targets(&setup, &limits, spec.parent.as_deref(), &name)?;
+    host::check_cpus(&setup, &limits)?;
+    let placements = placements(&setup, &limits, spec.parent.as_deref(), &name)?;
+    for p in &placements {
+        if p.dir().exists() {
+            anyhow::bail!("--name: a group named {name:?} already exists ({})", p.dir().display());
+        }
+        trace::note(format!("group {name} in {}", p.dir().display()));
+    }
     // From the first mkdir on, a SIGTERM must end in clean-up: hold the forwarded signals
     // until the child exists and the parent forwards them.
     let caller_mask = (spec.mode != Mode::Exec).then(process::block_forwarded);
-    let group = lifecycle::create(&name, &targets)?;
+    let group = lifecycle::create(&name, &placements)?;
     if let Err(err) = configure(&group, &limits) {
         let _ = lifecycle::remove(&group);
         return Err(err);
     }
     match spec.mode {
-        Mode::Exec => exec_in(&group, &targets, &spec.command),
+        Mode::Exec => exec_in(&group, &placements, &spec.command),
         _ => supervise_in(&group, &limits, &spec, caller_mask.unwrap_or_else(SigSet::empty)),
     }
 }
@@ -90,15 +88,15 @@ fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     plan::apply(&plan)
 }
 
-fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::Result<u8> {
+fn exec_in(group: &Group, placements: &[Placement], command: &[OsString]) -> anyhow::Result<u8> {
     let me = std::process::id() as i32;
     let err = match lifecycle::join(group, me) {
         Ok(()) => process::exec(command, &process::Env::default()),
         Err(err) => err,
     };
     // The command did not start: go back to where we came from so the group can go too.
-    for t in targets {
-        let _ = lifecycle::join_dir(&t.hierarchy.dir_of(&t.hierarchy.own), me);
+    for p in placements {
+        let _ = lifecycle::join_dir(&p.hierarchy.dir_of(&p.hierarchy.own), me);
     }
     let _ = lifecycle::remove(group);
     Err(err)
@@ -106,7 +104,7 @@ fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::R
 
 fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet) -> anyhow::Result<u8> {
     // Tethered: a SIGKILLed cgexec-rs takes its command along (then `cgexec-rs --rm` removes the group).
-    let child = match process::fork_tethered(Some(nix::sys::signal::Signal::SIGKILL)) {
+    let child = match process::fork_tethered(Some(Signal::SIGKILL)) {
         Ok(ForkResult::Child) => child_main(group, &spec.command, caller_mask),
         Ok(ForkResult::Parent { child }) => child,
         Err(err) => {
@@ -141,128 +139,4 @@ fn child_main(group: &Group, command: &[OsString], caller_mask: SigSet) -> ! {
         Err(err) => err,
     };
     exit::report_and_exit(&err)
-}
-
-/// Where the group goes in each hierarchy that holds a controller it uses.
-pub fn targets<'a>(
-    setup: &'a Setup,
-    limits: &Limits,
-    parent: Option<&str>,
-    name: &str,
-) -> anyhow::Result<Vec<Target<'a>>> {
-    let mut required: Vec<String> = limits.controllers().into_iter().map(String::from).collect();
-    required.extend(limits.set.iter().filter_map(|(f, _)| f.split('.').next()).map(String::from));
-    for c in &required {
-        if setup.for_controller(c).is_none() {
-            anyhow::bail!("the {c} controller is not available on this host (no mounted hierarchy has it)");
-        }
-    }
-    let mut wanted: Vec<&str> = required.iter().map(String::as_str).chain(ACCOUNTING).collect();
-    if setup.layout() != isolab_core::cgroup::Layout::V2 {
-        wanted.push("freezer"); // to kill without races on v1
-    }
-    let mut targets = Vec::new();
-    for h in &setup.hierarchies {
-        let mine: Vec<String> = wanted.iter().filter_map(|c| v2_name(c, h.v2)).filter(|c| h.has(c)).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let path = format!("{}/{name}", parent_path(h, parent).trim_end_matches('/'));
-        let t = Target { hierarchy: h, path, enable: if h.v2 { dedup(mine) } else { Vec::new() } };
-        if t.dir().exists() {
-            anyhow::bail!("--name: a group named {name:?} already exists ({})", t.dir().display());
-        }
-        trace::note(format!("group {name} in {}", t.dir().display()));
-        targets.push(t);
-    }
-    Ok(targets)
-}
-
-/// A controller's name on a hierarchy of this version (v2 has `io`, no `cpuacct` or `freezer`).
-fn v2_name(c: &str, v2: bool) -> Option<String> {
-    match (c, v2) {
-        ("blkio", true) => Some("io".into()),
-        ("cpuacct" | "freezer", true) => None,
-        ("io", false) => Some("blkio".into()),
-        (c, _) => Some(c.into()),
-    }
-}
-
-fn dedup(mut list: Vec<String>) -> Vec<String> {
-    list.sort();
-    list.dedup();
-    list
-}
-
-/// CPUs and memory nodes must exist and be allowed to the caller's cpuset (Docker checks the
-/// same against the daemon's cpuset).
-fn check_host(setup: &Setup, limits: &Limits) -> anyhow::Result<()> {
-    if limits.nano_cpus.is_none() && limits.cpuset_cpus.is_none() && limits.cpuset_mems.is_none() {
-        return Ok(()); // nothing to check: skip reading four files
-    }
-    let online = read_list("/sys/devices/system/cpu/online").unwrap_or_default();
-    let (mut cpus, mut mems) =
-        (online.clone(), read_list("/sys/devices/system/node/online").unwrap_or(IdList(vec![0])));
-    if let Some(h) = setup.for_controller("cpuset") {
-        let own = h.dir_of(&h.own);
-        let (c, m) = if h.v2 {
-            ("cpuset.cpus.effective", "cpuset.mems.effective")
-        } else {
-            ("cpuset.effective_cpus", "cpuset.effective_mems")
-        };
-        cpus = read_list(&own.join(c).to_string_lossy()).filter(|l| !l.0.is_empty()).unwrap_or(cpus);
-        mems = read_list(&own.join(m).to_string_lossy()).filter(|l| !l.0.is_empty()).unwrap_or(mems);
-    }
-    limits.check_host(online.0.len().max(1), &cpus, &mems)
-}
-
-fn read_list(path: &str) -> Option<IdList> {
-    IdList::parse_kernel(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-/// Fill in each device's numbers: stat(2) the path, refuse what is not a block device, and use
-/// the whole disk for a partition (blkio throttles and io.max take disks only: ENODEV).
-fn resolve_devices(limits: &mut Limits) -> anyhow::Result<()> {
-    for d in limits.devices_mut() {
-        let st = nix::sys::stat::stat(d.path.as_str()).map_err(|e| anyhow::anyhow!("{}: {}", d.path, e.desc()))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFBLK {
-            anyhow::bail!("{} is not a block device", d.path);
-        }
-        let (major, minor) = (libc::major(st.st_rdev), libc::minor(st.st_rdev));
-        (d.major, d.minor) = whole_disk(major, minor).unwrap_or((major, minor));
-        if (d.major, d.minor) != (major, minor) {
-            trace::note(format!("{} is a partition: limiting its disk {}", d.path, d.dev()));
-        }
-    }
-    Ok(())
-}
-
-/// /sys/dev/block/MAJ:MIN of a partition has a `partition` file and sits inside its disk's directory.
-fn whole_disk(major: u32, minor: u32) -> Option<(u32, u32)> {
-    let sys = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()?;
-    if !sys.join("partition").exists() {
-        return None;
-    }
-    let dev = std::fs::read_to_string(sys.parent()?.join("dev")).ok()?;
-    let (a, b) = dev.trim().split_once(':')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn controller_names_per_version() {
-        assert_eq!(v2_name("blkio", true).as_deref(), Some("io"));
-        assert_eq!(v2_name("cpuacct", true), None);
-        assert_eq!(v2_name("freezer", false).as_deref(), Some("freezer"));
-        assert_eq!(v2_name("io", false).as_deref(), Some("blkio"));
-    }
-
-    #[test]
-    fn the_root_disk_is_its_own_disk() {
-        // vda or loop devices are whole disks: no parent to resolve to.
-        assert_eq!(whole_disk(7, 0), None);
-    }
 }

@@ -127,6 +127,32 @@ pub fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
 }
 
+/// [`setgroups_allowed`], read through `proc`, a /proc opened earlier: after joining a mount
+/// namespace the /proc in view may belong to a PID namespace this process is not in.
+pub fn setgroups_allowed_under(proc: &impl std::os::fd::AsFd) -> bool {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let Ok(fd) = nix::fcntl::openat(proc, "self/setgroups", flags, nix::sys::stat::Mode::empty()) else {
+        return true;
+    };
+    std::io::read_to_string(std::fs::File::from(fd)).map_or(true, |s| s.trim() != "deny")
+}
+
+/// The effective uid and gid.
+pub fn effective_ids() -> (u32, u32) {
+    (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+}
+
+/// The name /etc/passwd gives `uid`, if any.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+}
+
+/// The uid /etc/passwd gives user `name`, if any.
+pub fn uid_of(name: &str) -> Option<u32> {
+    nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
+}
+
 pub fn set_groups(gids: &[u32]) -> anyhow::Result<()> {
     let list: Vec<nix::unistd::Gid> = gids.iter().map(|&g| nix::unistd::Gid::from_raw(g)).collect();
     trace::run(Step::Setgroups(gids.to_vec()), || nix::unistd::setgroups(&list))

@@ -15,11 +15,14 @@ use nix::sched::CloneFlags;
 
 use crate::trace::{self, Step};
 
+/// A set of CLONE_NEW* bits, as unshare(2) and setns(2) take them.
+pub type Flags = libc::c_int;
+
 /// One namespace kind, as the kernel and util-linux name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
     /// CLONE_NEW* bit.
-    pub flag: libc::c_int,
+    pub flag: Flags,
     /// The name under /proc/PID/ns/.
     pub proc_name: &'static str,
     /// util-linux short and long option.
@@ -30,7 +33,7 @@ pub struct Kind {
 }
 
 const fn kind(
-    flag: libc::c_int,
+    flag: Flags,
     proc_name: &'static str,
     short: char,
     long: &'static str,
@@ -40,20 +43,21 @@ const fn kind(
     Kind { flag, proc_name, short, long, clone_name, man }
 }
 
+pub const USER: Kind = kind(libc::CLONE_NEWUSER, "user", 'U', "user", "CLONE_NEWUSER", "user_namespaces(7)");
+pub const CGROUP: Kind =
+    kind(libc::CLONE_NEWCGROUP, "cgroup", 'C', "cgroup", "CLONE_NEWCGROUP", "cgroup_namespaces(7)");
+pub const IPC: Kind = kind(libc::CLONE_NEWIPC, "ipc", 'i', "ipc", "CLONE_NEWIPC", "ipc_namespaces(7)");
+pub const UTS: Kind = kind(libc::CLONE_NEWUTS, "uts", 'u', "uts", "CLONE_NEWUTS", "uts_namespaces(7)");
+pub const NET: Kind = kind(libc::CLONE_NEWNET, "net", 'n', "net", "CLONE_NEWNET", "network_namespaces(7)");
+pub const PID: Kind = kind(libc::CLONE_NEWPID, "pid", 'p', "pid", "CLONE_NEWPID", "pid_namespaces(7)");
+pub const MNT: Kind = kind(libc::CLONE_NEWNS, "mnt", 'm', "mount", "CLONE_NEWNS", "mount_namespaces(7)");
+pub const TIME: Kind = kind(libc::CLONE_NEWTIME, "time", 'T', "time", "CLONE_NEWTIME", "time_namespaces(7)");
+
 /// Every namespace kind, in util-linux nsenter's join order.
-pub const KINDS: [Kind; 8] = [
-    kind(libc::CLONE_NEWUSER, "user", 'U', "user", "CLONE_NEWUSER", "user_namespaces(7)"),
-    kind(libc::CLONE_NEWCGROUP, "cgroup", 'C', "cgroup", "CLONE_NEWCGROUP", "cgroup_namespaces(7)"),
-    kind(libc::CLONE_NEWIPC, "ipc", 'i', "ipc", "CLONE_NEWIPC", "ipc_namespaces(7)"),
-    kind(libc::CLONE_NEWUTS, "uts", 'u', "uts", "CLONE_NEWUTS", "uts_namespaces(7)"),
-    kind(libc::CLONE_NEWNET, "net", 'n', "net", "CLONE_NEWNET", "network_namespaces(7)"),
-    kind(libc::CLONE_NEWPID, "pid", 'p', "pid", "CLONE_NEWPID", "pid_namespaces(7)"),
-    kind(libc::CLONE_NEWNS, "mnt", 'm', "mount", "CLONE_NEWNS", "mount_namespaces(7)"),
-    kind(libc::CLONE_NEWTIME, "time", 'T', "time", "CLONE_NEWTIME", "time_namespaces(7)"),
-];
+pub const KINDS: [Kind; 8] = [USER, CGROUP, IPC, UTS, NET, PID, MNT, TIME];
 
 /// Every CLONE_NEW* bit together (`-a/--all`).
-pub const ALL_FLAGS: libc::c_int = {
+pub const ALL_FLAGS: Flags = {
     let mut all = 0;
     let mut i = 0;
     while i < KINDS.len() {
@@ -69,7 +73,7 @@ pub fn kind_by_name(name: &str) -> Option<&'static Kind> {
 }
 
 /// The kinds whose bits are set in `flags`, in table order.
-pub fn kinds_in(flags: libc::c_int) -> impl Iterator<Item = &'static Kind> {
+pub fn kinds_in(flags: Flags) -> impl Iterator<Item = &'static Kind> {
     KINDS.iter().filter(move |k| flags & k.flag != 0)
 }
 
@@ -93,19 +97,39 @@ pub fn supported(kind: &Kind) -> bool {
 }
 
 /// The flag word as nix takes it; CLONE_NEWTIME is a bit nix's `CloneFlags` does not name.
-fn clone_flags(flags: libc::c_int) -> CloneFlags {
+fn clone_flags(flags: Flags) -> CloneFlags {
     CloneFlags::from_bits_retain(flags)
 }
 
 /// unshare(2), traced.
-pub fn unshare(flags: libc::c_int) -> anyhow::Result<()> {
+pub fn unshare(flags: Flags) -> anyhow::Result<()> {
     trace::run(Step::Unshare(flags), || nix::sched::unshare(clone_flags(flags)))
 }
 
 /// setns(2) on a namespace file or a pidfd (then `flags` may name several kinds), traced as
 /// `shown` (the file and the inodes it names). A refusal carries its errno ([`trace::errno_of`]).
-pub fn setns(fd: impl AsFd, flags: libc::c_int, shown: String) -> anyhow::Result<()> {
+pub fn setns(fd: impl AsFd, flags: Flags, shown: String) -> anyhow::Result<()> {
     trace::run(Step::Setns { target: shown, flags }, || nix::sched::setns(fd, clone_flags(flags)))
+}
+
+/// A namespace file opened for setns: /proc/PID/ns/KIND, or a bind mount of one.
+#[derive(Debug)]
+pub struct NsFd {
+    pub fd: std::os::fd::OwnedFd,
+    /// Which kind of namespace it names (NS_GET_NSTYPE); `None`: not a namespace file.
+    pub kind: Option<&'static Kind>,
+    /// The namespace's identity, as `ls -l /proc/PID/ns` shows it.
+    pub inode: u64,
+}
+
+/// Open a namespace file close-on-exec, traced, and say what it names.
+pub fn open(path: &std::path::Path) -> anyhow::Result<NsFd> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let fd =
+        trace::run(Step::Open(path.to_path_buf()), || nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()))?;
+    let inode = nix::sys::stat::fstat(&fd)?.st_ino;
+    Ok(NsFd { kind: kind_of(&fd), fd, inode })
 }
 
 /// ioctl(NS_GET_NSTYPE) (Linux 4.11, ioctl_ns(2)): the kind of namespace a descriptor names;

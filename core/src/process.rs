@@ -15,10 +15,15 @@ use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::Context as _;
+use std::os::fd::OwnedFd;
+
 use nix::errno::Errno;
-use nix::sys::signal::{self, SigHandler, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::sys::signal::{self, SigHandler};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+// The types of this module's API, so that a tool names them without a dependency of its own.
+pub use nix::sys::signal::{SigSet, Signal};
+pub use nix::sys::wait::WaitStatus;
+pub use nix::unistd::{ForkResult, Pid};
 
 use crate::exit::{self, coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TOOL};
 use crate::trace::{self, Prctl, Step};
@@ -40,6 +45,58 @@ pub fn fork() -> anyhow::Result<ForkResult> {
     trace::explain(&Step::Fork, None);
     // SAFETY: the tools are single-threaded, so the child may run any code after fork.
     unsafe { nix::unistd::fork() }.map_err(|e| trace::failure(&Step::Fork, e))
+}
+
+/// End this process at once with `code`: _exit(2), so that no destructor or atexit handler of
+/// the parent's image runs twice in a forked helper.
+pub fn exit_now(code: u8) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code.into()) }
+}
+
+/// Whether this process leads its process group (setsid(2) refuses a group leader).
+pub fn is_group_leader() -> bool {
+    nix::unistd::getpgrp() == nix::unistd::getpid()
+}
+
+/// setsid(2), traced: a new session without a controlling terminal.
+pub fn new_session() -> anyhow::Result<()> {
+    trace::run(Step::Setsid, || nix::unistd::setsid().map(drop))
+}
+
+/// A one-time go signal from a parent to a helper it forks: the helper [`Gate::wait`]s until
+/// the parent [`GateKey::open`]s it, or learns that the parent dropped the key unused. A pipe,
+/// both ends close-on-exec.
+pub fn gate() -> anyhow::Result<(Gate, GateKey)> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    Ok((Gate(read), GateKey(write)))
+}
+
+/// The helper's end of [`gate`].
+pub struct Gate(OwnedFd);
+
+/// The parent's end of [`gate`].
+pub struct GateKey(OwnedFd);
+
+impl Gate {
+    /// Block until released (true), or until the key is gone unused (false).
+    pub fn wait(self) -> anyhow::Result<bool> {
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(&self.0, &mut byte) {
+                Ok(n) => return Ok(n > 0),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl GateKey {
+    pub fn open(self) -> anyhow::Result<()> {
+        nix::unistd::write(&self.0, b"1")?;
+        Ok(())
+    }
 }
 
 /// Block the forwarded signals; returns the mask to restore with [`restore_mask`].

@@ -52,6 +52,15 @@ pub fn start_time(pid: i32) -> std::io::Result<u64> {
     stat(pid).map(|s| s.start_time)
 }
 
+/// This process's own /proc, opened (traced) before joining a mount namespace whose /proc may
+/// show a PID namespace this process is not in (then /proc/self would not be found there).
+pub fn open_own() -> anyhow::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    let path = PathBuf::from("/proc");
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    trace::run(Step::Open(path.clone()), || nix::fcntl::open(&path, flags, nix::sys::stat::Mode::empty()))
+}
+
 /// Whether to pin with a pidfd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pidfd {

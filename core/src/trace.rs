@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use nix::errno::Errno;
+pub use nix::errno::Errno;
 
 const OFF: u8 = 0;
 const TEXT: u8 = 1;

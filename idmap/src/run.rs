@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use caps::Capability;
 
+use isolab_core::creds::{self, Capability};
 use isolab_core::idmap::privileged::{self, Caller};
 use isolab_core::idmap::{parse, subid, write, Extent, Setgroups, Which};
 use isolab_core::process::read_pidfile;
@@ -152,9 +152,9 @@ fn build(caller: &Caller, which: Which, source: &Source) -> anyhow::Result<Vec<E
 }
 
 fn uid_of(name: &str) -> anyhow::Result<u32> {
-    match nix::unistd::User::from_name(name) {
-        Ok(Some(user)) => Ok(user.uid.as_raw()),
-        _ => bail!("--user {name}: no such user"),
+    match creds::uid_of(name) {
+        Some(uid) => Ok(uid),
+        None => bail!("--user {name}: no such user"),
     }
 }
 

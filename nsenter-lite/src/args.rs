@@ -1,14 +1,14 @@
 //! nsenter-lite's command line: clap's flags, then `into_spec()` to the checked [`Spec`].
 //! The namespace flags (`-U -m -p -n -u -i -C -T`) come from the kind table in core.
 
-use std::ffi::{c_int, OsString};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
 use isolab_core::cgroup;
 use isolab_core::cli::Explain;
-use isolab_core::ns::{self, KINDS};
+use isolab_core::ns::{self, Flags, KINDS};
 
 use crate::join::{NsFile, Spec, Target};
 
@@ -92,7 +92,7 @@ struct Raw {
 #[derive(Debug)]
 pub struct Args {
     raw: Raw,
-    kinds: c_int,
+    kinds: Flags,
 }
 
 /// The clap definition, for man pages and completions.
@@ -168,7 +168,7 @@ impl Args {
     }
 }
 
-fn need_target(kinds: c_int, all: bool, root: bool, wd: bool, no_files: bool) -> anyhow::Result<()> {
+fn need_target(kinds: Flags, all: bool, root: bool, wd: bool, no_files: bool) -> anyhow::Result<()> {
     const TARGETS: &str = "-t PID, --pidfile FILE or --container NAME";
     if let Some(k) = ns::kinds_in(kinds).next() {
         bail!("--{} needs a target ({TARGETS}) or --ns-file {}=FILE", k.long, k.proc_name);
@@ -247,7 +247,7 @@ mod tests {
         Args::try_parse_from(argv)?.into_spec()
     }
 
-    fn flag(name: &str) -> c_int {
+    fn flag(name: &str) -> Flags {
         ns::kind_by_name(name).unwrap().flag
     }
 

@@ -17,12 +17,10 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::errno::Errno;
-
 use isolab_core::exit::{coded, EXIT_TOOL};
-use isolab_core::ns::{self, Kind, KINDS};
+use isolab_core::ns::{self, Flags, Kind, KINDS};
 use isolab_core::procfs::PinnedProcess;
-use isolab_core::trace::{self, Step};
+use isolab_core::trace::{self, Errno};
 
 use crate::target::{check_alive, exited};
 
@@ -51,9 +49,9 @@ pub struct Entry {
 /// differs from ours (util-linux `-a`), minus kinds that come from `--ns-file`.
 pub fn choose(
     process: &PinnedProcess,
-    requested: libc::c_int,
+    requested: Flags,
     all: bool,
-    from_files: libc::c_int,
+    from_files: Flags,
 ) -> anyhow::Result<Vec<TargetNs>> {
     let wanted = if all { ns::ALL_FLAGS } else { requested } & !from_files;
     let mut chosen = Vec::new();
@@ -89,7 +87,7 @@ pub fn choose(
             }
         })?;
         let ours = ns::inode("self", kind).ok();
-        if ours == Some(inode) && (all || kind.flag == libc::CLONE_NEWUSER) {
+        if ours == Some(inode) && (all || kind.flag == ns::USER.flag) {
             trace::note(format_args!(
                 "skipping {}: the target's {}:[{inode}] is ours already",
                 kind.proc_name, kind.proc_name
@@ -102,7 +100,7 @@ pub fn choose(
 }
 
 /// The bits of `namespaces`, or'ed.
-pub fn flags_of(namespaces: &[TargetNs]) -> libc::c_int {
+pub fn flags_of(namespaces: &[TargetNs]) -> Flags {
     namespaces.iter().fold(0, |acc, n| acc | n.kind.flag)
 }
 
@@ -143,19 +141,15 @@ pub fn open_files(files: &[NsFile]) -> anyhow::Result<Vec<Entry>> {
 }
 
 fn open_entry(kind: &'static Kind, path: PathBuf) -> anyhow::Result<Entry> {
-    use nix::fcntl::OFlag;
-    let fd = trace::run(Step::Open(path.clone()), || {
-        nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-    })?;
-    check_kind(&fd, kind, &path)?;
-    let inode = nix::sys::stat::fstat(&fd)?.st_ino;
-    let shown = format!("{} [{}:[{inode}]]", path.display(), kind.proc_name);
-    Ok(Entry { kind, shown, fd })
+    let opened = ns::open(&path)?;
+    check_kind(opened.kind, kind, &path)?;
+    let shown = format!("{} [{}:[{}]]", path.display(), kind.proc_name, opened.inode);
+    Ok(Entry { kind, shown, fd: opened.fd })
 }
 
-/// The file names a namespace of the kind it was given as (ioctl NS_GET_NSTYPE).
-fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Result<()> {
-    match ns::kind_of(fd) {
+/// The file names a namespace of the kind it was given as (`found`, by NS_GET_NSTYPE).
+fn check_kind(found: Option<&Kind>, kind: &Kind, path: &std::path::Path) -> anyhow::Result<()> {
+    match found {
         Some(found) if found.flag == kind.flag => Ok(()),
         Some(other) => {
             let other = other.proc_name;
@@ -183,12 +177,12 @@ fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Resu
 
 /// util-linux's two passes: everything but the user namespace (errors ignored), then the user
 /// namespace and what failed before (errors reported, naming the namespace). Returns the bits joined.
-pub fn join_files(mut entries: Vec<Entry>) -> anyhow::Result<libc::c_int> {
+pub fn join_files(mut entries: Vec<Entry>) -> anyhow::Result<Flags> {
     entries.sort_by_key(|e| KINDS.iter().position(|k| k.flag == e.kind.flag));
     let mut joined = 0;
     let mut left = Vec::new();
     for e in entries {
-        if e.kind.flag != libc::CLONE_NEWUSER && join_entry(&e).is_ok() {
+        if e.kind.flag != ns::USER.flag && join_entry(&e).is_ok() {
             joined |= e.kind.flag;
         } else {
             left.push(e);

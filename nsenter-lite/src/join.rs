@@ -13,14 +13,13 @@
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
-
-use nix::unistd::ForkResult;
+use std::path::{Path, PathBuf};
 
 use isolab_core::exit::{coded, EXIT_TOOL};
-use isolab_core::process;
-use isolab_core::procfs::PinnedProcess;
-use isolab_core::trace::{self, Step};
+use isolab_core::ns::{self, Flags};
+use isolab_core::process::{self, ForkResult, Signal};
+use isolab_core::procfs::{self, PinnedProcess};
+use isolab_core::{mount, trace};
 
 use crate::creds;
 pub use crate::enter::NsFile;
@@ -44,7 +43,7 @@ pub enum Target {
 pub struct Spec {
     pub target: Option<Target>,
     /// CLONE_NEW* bits asked for one by one (`-U -m -p -n -u -i -C -T`).
-    pub kinds: libc::c_int,
+    pub kinds: Flags,
     /// `-a`: every namespace of the target that differs from ours.
     pub all: bool,
     pub files: Vec<NsFile>,
@@ -75,8 +74,8 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     };
     let files = enter::open_files(&spec.files)?;
     let joins = enter::flags_of(&namespaces) | from_files;
-    let creds = creds::Plan::new(joins & libc::CLONE_NEWUSER != 0, spec.preserve_credentials, spec.user_id);
-    let our_proc = if creds.ids.is_some() { Some(open_dir("/proc".into())?) } else { None };
+    let creds = creds::Plan::new(joins & ns::USER.flag != 0, spec.preserve_credentials, spec.user_id);
+    let our_proc = if creds.ids.is_some() { Some(procfs::open_own()?) } else { None };
     if let Some(p) = &process {
         // Everything read under /proc/PID so far (inodes, root, cwd) was the pinned process's.
         target::check_alive(p)?;
@@ -93,12 +92,12 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     entries.extend(files);
     let joined = by_pidfd | enter::join_files(entries)?;
     enter_dirs(root, wd)?;
-    if joined & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) == 0 {
+    if joined & (ns::PID.flag | ns::TIME.flag) == 0 {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
         return Err(process::exec(&spec.command, &process::Env::default()));
     }
     // Tethered: a SIGKILLed nsenter-lite takes its command along.
-    match process::fork_tethered(Some(nix::sys::signal::Signal::SIGKILL))? {
+    match process::fork_tethered(Some(Signal::SIGKILL))? {
         ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
         ForkResult::Child => {
             creds.after_join(dropped_groups, our_proc.as_ref())?;
@@ -149,7 +148,7 @@ fn nspid_is_init(status: &str) -> bool {
 
 /// Join the target's namespaces by pidfd; what is left (all of them, without a usable pidfd)
 /// comes back as opened files for the two-pass join.
-fn join_target(p: &PinnedProcess, namespaces: &[TargetNs]) -> anyhow::Result<(libc::c_int, Vec<Entry>)> {
+fn join_target(p: &PinnedProcess, namespaces: &[TargetNs]) -> anyhow::Result<(Flags, Vec<Entry>)> {
     if namespaces.is_empty() {
         return Ok((0, Vec::new()));
     }
@@ -168,24 +167,18 @@ fn open_target_dir(process: Option<&PinnedProcess>, wanted: bool, rel: &str) -> 
     }
 }
 
-fn open_dir(path: PathBuf) -> anyhow::Result<OwnedFd> {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    trace::run(Step::Open(path.clone()), || nix::fcntl::open(&path, flags, nix::sys::stat::Mode::empty()))
-}
-
 /// `--root`: the target's root becomes ours (and cwd its top, unless `--wd`: a cwd outside the
 /// root would be a way out, runc CVE-2024-21626). `--wd`: the target's working directory.
 fn enter_dirs(root: Option<OwnedFd>, wd: Option<OwnedFd>) -> anyhow::Result<()> {
     if let Some(fd) = root {
-        trace::run(Step::Fchdir("<target's root>".into()), || nix::unistd::fchdir(&fd))?;
-        trace::run(Step::Chroot(".".into()), || nix::unistd::chroot("."))?;
+        mount::fchdir(&fd, "<target's root>")?;
+        mount::chroot(Path::new("."))?;
         if wd.is_none() {
-            trace::run(Step::Chdir("/".into()), || nix::unistd::chdir("/"))?;
+            mount::chdir(Path::new("/"))?;
         }
     }
     if let Some(fd) = wd {
-        trace::run(Step::Fchdir("<target's cwd>".into()), || nix::unistd::fchdir(&fd))?;
+        mount::fchdir(&fd, "<target's cwd>")?;
     }
     Ok(())
 }

@@ -11,7 +11,8 @@ use isolab_core::cli::Explain;
 use isolab_core::creds::{self, Creds, UserSpec};
 use isolab_core::idmap::{self, Setgroups};
 use isolab_core::mount::{self, Bind, Propagation};
-use isolab_core::{ns, process};
+use isolab_core::ns::{self, Kind};
+use isolab_core::process;
 
 use crate::launch::{MapRequest, Spec};
 
@@ -201,24 +202,23 @@ impl AsRef<Explain> for Args {
 
 impl Args {
     /// The namespace flags and their FILE values, in the table's order.
-    fn namespaces(&self) -> [(&'static str, &Option<String>); 8] {
+    fn namespaces(&self) -> [(&'static Kind, &Option<String>); 8] {
         [
-            ("user", &self.user),
-            ("cgroup", &self.cgroup),
-            ("ipc", &self.ipc),
-            ("uts", &self.uts),
-            ("net", &self.net),
-            ("pid", &self.pid),
-            ("mnt", &self.mount),
-            ("time", &self.time),
+            (&ns::USER, &self.user),
+            (&ns::CGROUP, &self.cgroup),
+            (&ns::IPC, &self.ipc),
+            (&ns::UTS, &self.uts),
+            (&ns::NET, &self.net),
+            (&ns::PID, &self.pid),
+            (&ns::MNT, &self.mount),
+            (&ns::TIME, &self.time),
         ]
     }
 
     /// Turn the flags into a checked [`Spec`]; every refusal names the flag.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         let mut spec = Spec { argv: self.command.clone(), ..Spec::default() };
-        for (name, value) in self.namespaces() {
-            let kind = ns::kind_by_name(name).expect("table name");
+        for (kind, value) in self.namespaces() {
             if let Some(file) = value {
                 spec.flags |= kind.flag;
                 if !file.is_empty() {
@@ -230,7 +230,7 @@ impl Args {
         }
         spec.maps = self.map_request()?;
         if spec.maps != MapRequest::None {
-            spec.flags |= ns_flag("user");
+            spec.flags |= ns::USER.flag;
         }
         spec.setgroups = self.setgroups.as_deref().map(Setgroups::parse).transpose()?;
         spec.fork = self.fork;
@@ -247,7 +247,7 @@ impl Args {
         spec.pidfile = self.pidfile.clone();
         spec.hostname = self.hostname.as_deref().map(|h| check_name("--hostname", h)).transpose()?;
         spec.domainname = self.domainname.as_deref().map(|h| check_name("--domainname", h)).transpose()?;
-        if (spec.hostname.is_some() || spec.domainname.is_some()) && spec.flags & ns_flag("uts") == 0 {
+        if (spec.hostname.is_some() || spec.domainname.is_some()) && spec.flags & ns::UTS.flag == 0 {
             bail!("--hostname and --domainname need a UTS namespace of their own: add -u/--uts");
         }
         spec.mounts = self.mount_plan(&mut spec)?;
@@ -282,7 +282,7 @@ impl Args {
 
     fn mount_plan(&self, spec: &mut Spec) -> anyhow::Result<mount::Plan> {
         let propagation = Propagation::parse(&self.propagation)?;
-        let new_mnt = spec.flags & ns_flag("mnt") != 0;
+        let new_mnt = spec.flags & ns::MNT.flag != 0;
         let needs_mnt = [
             (self.rootfs.is_some(), "--rootfs"),
             (!self.bind.is_empty(), "--bind"),
@@ -293,9 +293,9 @@ impl Args {
             bail!("{flag} needs a mount namespace of its own: add -m/--mount");
         }
         if self.mount_proc.is_some() {
-            spec.flags |= ns_flag("mnt"); // util-linux: --mount-proc implies --mount
+            spec.flags |= ns::MNT.flag; // util-linux: --mount-proc implies --mount
         }
-        let new_pid = spec.flags & ns_flag("pid") != 0;
+        let new_pid = spec.flags & ns::PID.flag != 0;
         let proc = match &self.mount_proc {
             Some(dir) => Some(mount::clean_dest(&dir.to_string_lossy(), "--mount-proc")?),
             // A new PID namespace wants its own /proc, or `ps` shows the host's processes.
@@ -344,11 +344,6 @@ impl Args {
     }
 }
 
-/// The CLONE_NEW* bit of a namespace kind, from core's table.
-fn ns_flag(name: &str) -> i32 {
-    ns::kind_by_name(name).map_or(0, |k| k.flag)
-}
-
 fn cap(flag: &str, name: &str) -> anyhow::Result<creds::Capability> {
     creds::parse_capability(name).map_err(|e| anyhow::anyhow!("{flag}: {e:#}"))
 }
@@ -383,12 +378,12 @@ mod tests {
     #[test]
     fn namespace_flags_and_persistence() {
         let s = spec(&["-U", "-p", "--net=/run/x.net", "--", "true"]).unwrap();
-        assert_eq!(s.flags, ns_flag("user") | ns_flag("pid") | ns_flag("net"));
+        assert_eq!(s.flags, ns::USER.flag | ns::PID.flag | ns::NET.flag);
         assert_eq!(s.persist.len(), 1);
         assert_eq!(s.persist[0].0.proc_name, "net");
         assert_eq!(s.argv, vec![OsString::from("true")]);
         let all = spec(&["-a", "true"]).unwrap();
-        assert_eq!(all.flags & ns_flag("mnt"), ns_flag("mnt"));
+        assert_eq!(all.flags & ns::MNT.flag, ns::MNT.flag);
     }
 
     #[test]
@@ -396,13 +391,13 @@ mod tests {
         assert_eq!(spec(&["-p", "-m", "ps"]).unwrap().mounts.proc, Some("/proc".into()));
         assert_eq!(spec(&["-p", "ps"]).unwrap().mounts.proc, None);
         let s = spec(&["--mount-proc", "ps"]).unwrap();
-        assert_eq!(s.flags & ns_flag("mnt"), ns_flag("mnt"));
+        assert_eq!(s.flags & ns::MNT.flag, ns::MNT.flag);
     }
 
     #[test]
     fn maps_imply_user_and_take_both_syntaxes() {
         let s = spec(&["--map-users", "0:100000:65536", "--map-groups", "100000,0,65536", "id"]).unwrap();
-        assert_eq!(s.flags, ns_flag("user"));
+        assert_eq!(s.flags, ns::USER.flag);
         let MapRequest::Ranges { uid, gid } = s.maps else { panic!() };
         assert_eq!(uid, gid);
         assert_eq!(spec(&["-r", "id"]).unwrap().maps, MapRequest::Root);

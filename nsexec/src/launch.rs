@@ -12,18 +12,16 @@
 //! 4. In the process that will exec: host name, loopback up, mounts, /proc, credentials last.
 
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use nix::sys::signal::Signal;
-use nix::unistd::{ForkResult, Pid};
 
+use isolab_core::exit;
 use isolab_core::idmap::{self, Extent, Setgroups, Which};
-use isolab_core::ns::{self, Kind};
+use isolab_core::ns::{self, Flags, Kind};
+use isolab_core::process::{self, ForkResult, Gate, GateKey, Pid, Signal};
 use isolab_core::trace::{self, Step};
 use isolab_core::{creds, mount};
-use isolab_core::{exit, process};
 
 /// How the user namespace's ids are mapped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -43,7 +41,7 @@ pub enum MapRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
     /// CLONE_NEW* bits to unshare.
-    pub flags: libc::c_int,
+    pub flags: Flags,
     /// Namespaces to bind-mount onto files (`--net=FILE`).
     pub persist: Vec<(&'static Kind, PathBuf)>,
     pub maps: MapRequest,
@@ -69,15 +67,15 @@ pub struct Spec {
 }
 
 impl Spec {
-    fn has(&self, flag: libc::c_int) -> bool {
-        self.flags & flag != 0
+    fn has(&self, kind: Kind) -> bool {
+        self.flags & kind.flag != 0
     }
 
     fn must_fork(&self) -> bool {
         // setsid(2) refuses a process-group leader (a command started by a shell usually is):
         // then the new session is made in a child.
-        let setsid_needs_child = self.new_session && nix::unistd::getpgrp() == nix::unistd::getpid();
-        self.fork || self.init || setsid_needs_child || self.has(libc::CLONE_NEWPID) || self.has(libc::CLONE_NEWTIME)
+        let setsid_needs_child = self.new_session && process::is_group_leader();
+        self.fork || self.init || setsid_needs_child || self.has(ns::PID) || self.has(ns::TIME)
     }
 }
 
@@ -90,7 +88,7 @@ struct Maps {
 }
 
 fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
-    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let (uid, gid) = creds::effective_ids();
     let single = |inside, outside| vec![Extent { inside, outside, count: 1 }];
     let (uids, gids, mut setgroups) = match &spec.maps {
         MapRequest::None => return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s) })),
@@ -98,11 +96,7 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
         MapRequest::Root => (single(0, uid), single(0, gid), Some(Setgroups::Deny)),
         MapRequest::Ranges { uid, gid } => (uid.clone(), gid.clone(), None),
         MapRequest::Auto => {
-            let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-                .unwrap_or_else(|| uid.to_string());
+            let name = creds::user_name(uid).unwrap_or_else(|| uid.to_string());
             (idmap::auto_map(Which::Uid, &name, uid)?, idmap::auto_map(Which::Gid, &name, uid)?, None)
         }
     };
@@ -121,10 +115,10 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let maps = resolve_maps(&spec)?;
-    if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
+    if !spec.has(ns::USER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
     }
-    let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let opened = if spec.has(ns::MNT) { Some(mount::open_sources(&spec.mounts)?) } else { None };
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
     let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() {
         Some(Helper::start(maps.clone(), &spec.persist)?)
@@ -144,7 +138,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         become_root()?;
     }
     if !spec.must_fork() {
-        write_pidfile(&spec, nix::unistd::getpid())?;
+        write_pidfile(&spec, Pid::this())?;
         return Err(finish_and_exec(&spec, opened, false));
     }
     fork_payload(&spec, opened)
@@ -155,9 +149,8 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 /// helper process is needed (util-linux `unshare -r` does the same).
 fn own_ids_only(maps: &Maps) -> bool {
     let own = |m: &[Extent], id: u32| matches!(m, [e] if e.outside == id && e.count == 1);
-    own(&maps.uid, nix::unistd::geteuid().as_raw())
-        && own(&maps.gid, nix::unistd::getegid().as_raw())
-        && maps.setgroups == Some(Setgroups::Deny)
+    let (uid, gid) = creds::effective_ids();
+    own(&maps.uid, uid) && own(&maps.gid, gid) && maps.setgroups == Some(Setgroups::Deny)
 }
 
 /// After unshare: write the caller's own maps from inside, setgroups first.
@@ -200,7 +193,7 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
         }
         ForkResult::Parent { child } => {
             write_pidfile(spec, child)?;
-            if spec.has(libc::CLONE_NEWPID) && !spec.init {
+            if spec.has(ns::PID) && !spec.init {
                 // The command is PID 1: without a handler it never sees a forwarded SIGTERM.
                 process::escalate_stop_after(spec.stop_timeout);
             }
@@ -227,7 +220,7 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
 
 /// Set up the world and exec; returns only the error that stopped it.
 fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
-    match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
+    match setup_world(spec, opened, new_pid_ns && spec.has(ns::PID)) {
         Ok(()) => exec_command(spec),
         Err(e) => e,
     }
@@ -240,7 +233,7 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     if let Some(name) = &spec.domainname {
         ns::set_domainname(name)?;
     }
-    if spec.has(libc::CLONE_NEWNET) {
+    if spec.has(ns::NET) {
         ns::loopback_up()?;
     }
     if let Some(opened) = opened {
@@ -260,59 +253,46 @@ fn exec_command(spec: &Spec) -> anyhow::Error {
 fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
-        trace::run(Step::Chdir(dir.clone()), || nix::unistd::chdir(dir.as_path()))
-            .with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
+        mount::chdir(dir).with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
         // runc CVE-2024-21626: a cwd reached through a leaked fd lies outside the root and
         // getcwd() then fails; refuse to run there.
         std::env::current_dir()
             .map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
     }
     if spec.new_session {
-        trace::run(Step::Setsid, || nix::unistd::setsid().map(drop))?;
+        process::new_session()?;
     }
     Ok(())
-}
-
-fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
 }
 
 /// The process that writes the maps and persists namespaces from outside (step 1 above).
 struct Helper {
     pid: Pid,
-    go: OwnedFd,
+    go: GateKey,
 }
 
 impl Helper {
     fn start(maps: Option<Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<Helper> {
-        let target = nix::unistd::getpid();
-        let (go_r, go_w) = pipe()?;
+        let target = Pid::this();
+        let (gate, key) = process::gate()?;
         match process::fork()? {
             ForkResult::Child => {
-                drop(go_w);
-                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist) {
+                drop(key);
+                let code = match Helper::serve(target, gate, maps.as_ref(), persist) {
                     Ok(()) => 0,
                     Err(e) => exit::report(&e),
                 };
-                // _exit: no destructors or atexit handlers of the parent's image run twice.
-                // SAFETY: _exit is always safe to call.
-                unsafe { libc::_exit(code.into()) }
+                process::exit_now(code)
             }
-            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w }),
+            ForkResult::Parent { child } => Ok(Helper { pid: child, go: key }),
         }
     }
 
     /// In the helper: wait until the caller has unshared, then map and persist.
-    fn serve(
-        target: Pid,
-        go: &OwnedFd,
-        maps: Option<&Maps>,
-        persist: &[(&'static Kind, PathBuf)],
-    ) -> anyhow::Result<()> {
-        let mut byte = [0u8; 1];
-        if nix::unistd::read(go, &mut byte)? == 0 {
-            // SAFETY: _exit is always safe. The caller failed to unshare and reports it itself.
-            unsafe { libc::_exit(0) };
+    fn serve(target: Pid, go: Gate, maps: Option<&Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<()> {
+        if !go.wait()? {
+            // The caller failed to unshare and reports it itself.
+            process::exit_now(0);
         }
         let proc_dir = PathBuf::from(format!("/proc/{target}"));
         if let Some(maps) = maps {
@@ -335,8 +315,7 @@ impl Helper {
 
     /// Let the helper act and wait for it; false when it failed (it printed why).
     fn release_and_wait(self) -> anyhow::Result<bool> {
-        nix::unistd::write(&self.go, b"1").context("releasing the id-map helper")?;
-        drop(self.go);
+        self.go.open().context("releasing the id-map helper")?;
         let status = process::wait_for(self.pid)?;
         Ok(process::status_code(status) == 0)
     }

@@ -11,8 +11,63 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::detect::{Hierarchy, Setup};
-use super::{validate_name, validate_parent, CGROUP_PROCS, CONTROLLERS, DEFAULT_PARENT};
+use super::detect::{Hierarchy, Layout, Setup};
+use super::limits::Limits;
+use super::{name_on, validate_name, validate_parent, CGROUP_PROCS, CONTROLLERS, DEFAULT_PARENT};
+
+/// Controllers a new group gets for accounting even without a limit, so cgstat can read it
+/// (blkio too: docker stats shows a group without I/O limits as `0B / 0B`, not as unknown).
+const ACCOUNTING: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "blkio"];
+
+/// Where a new group goes in one hierarchy, decided before anything is created.
+#[derive(Debug, Clone)]
+pub struct Placement<'a> {
+    pub hierarchy: &'a Hierarchy,
+    /// The group's cgroup path (`/process_api/b4/isolab/web`).
+    pub path: String,
+    /// v2 only: controllers to enable in each ancestor's `cgroup.subtree_control`.
+    pub enable: Vec<String>,
+}
+
+impl Placement<'_> {
+    pub fn dir(&self) -> PathBuf {
+        self.hierarchy.dir_of(&self.path)
+    }
+}
+
+/// Where a new group `name` goes, under `parent` (or the default parent), in each hierarchy
+/// that holds a controller its limits need or that accounting uses (and, on v1, the freezer,
+/// to kill without races). Refuses a controller no hierarchy has; whether a directory is taken
+/// already is the caller's to check, and to word.
+pub fn placements<'a>(
+    setup: &'a Setup,
+    limits: &Limits,
+    parent: Option<&str>,
+    name: &str,
+) -> anyhow::Result<Vec<Placement<'a>>> {
+    let mut required: Vec<&str> = limits.controllers();
+    required.extend(limits.set.iter().filter_map(|(f, _)| f.split('.').next()));
+    if let Some(c) = required.iter().find(|c| setup.for_controller(c).is_none()) {
+        anyhow::bail!("the {c} controller is not available on this host (no mounted hierarchy has it)");
+    }
+    let mut wanted: Vec<&str> = required.into_iter().chain(ACCOUNTING).collect();
+    if setup.layout() != Layout::V2 {
+        wanted.push("freezer");
+    }
+    let mut placements = Vec::new();
+    for h in &setup.hierarchies {
+        let mut mine: Vec<String> =
+            wanted.iter().filter_map(|c| name_on(c, h.v2)).filter(|c| h.has(c)).map(String::from).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        mine.sort();
+        mine.dedup();
+        let path = format!("{}/{name}", parent_path(h, parent).trim_end_matches('/'));
+        placements.push(Placement { hierarchy: h, path, enable: if h.v2 { mine } else { Vec::new() } });
+    }
+    Ok(placements)
+}
 
 /// A group's directory in one hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +112,7 @@ impl Group {
     }
 
     pub(crate) fn place(&self, controller: &str) -> Option<&Place> {
-        let alias = match controller {
-            "blkio" => "io",
-            "io" => "blkio",
-            other => other,
-        };
+        let alias = super::alias(controller);
         let named = |p: &&Place| p.controllers.iter().any(|c| c == controller || c == alias);
         self.places
             .iter()

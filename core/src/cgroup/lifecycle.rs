@@ -18,26 +18,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
-use super::detect::Hierarchy;
-use super::group::{place_at, read_procs, Group};
+use super::group::{place_at, read_procs, Group, Placement};
 use super::{CGROUP_PROCS, SUBTREE_CONTROL};
 use crate::trace::{self, Step};
-
-/// Where a group goes in one hierarchy, decided before anything is created.
-#[derive(Debug, Clone)]
-pub struct Target<'a> {
-    pub hierarchy: &'a Hierarchy,
-    /// The group's cgroup path (`/process_api/b4/isolab/web`).
-    pub path: String,
-    /// v2 only: controllers to enable in each ancestor's `cgroup.subtree_control`.
-    pub enable: Vec<String>,
-}
-
-impl Target<'_> {
-    pub fn dir(&self) -> PathBuf {
-        self.hierarchy.dir_of(&self.path)
-    }
-}
 
 /// Directories this run created, removed again (deepest first) if setting up fails.
 #[derive(Debug, Default)]
@@ -52,11 +35,11 @@ impl Created {
     }
 }
 
-/// Create the group in every target, parents first. On failure, what was made is removed.
-pub fn create(name: &str, targets: &[Target]) -> anyhow::Result<Group> {
+/// Create the group in every placement, parents first. On failure, what was made is removed.
+pub fn create(name: &str, placements: &[Placement]) -> anyhow::Result<Group> {
     let mut created = Created::default();
     let mut places = Vec::new();
-    for t in targets {
+    for t in placements {
         if let Err(err) = create_one(t, &mut created) {
             created.rollback();
             return Err(err);
@@ -66,7 +49,7 @@ pub fn create(name: &str, targets: &[Target]) -> anyhow::Result<Group> {
     Ok(Group::new(name, places))
 }
 
-fn create_one(t: &Target, created: &mut Created) -> anyhow::Result<()> {
+fn create_one(t: &Placement, created: &mut Created) -> anyhow::Result<()> {
     let h = t.hierarchy;
     let mut cur = h.mount.clone();
     for component in t.path.split('/').filter(|c| !c.is_empty()) {

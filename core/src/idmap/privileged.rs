@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use anyhow::{bail, Context as _};
 use caps::{CapSet, Capability};
-use nix::unistd::{getegid, geteuid, getgid, getuid, Uid, User};
+use nix::unistd::{geteuid, getgid, getuid, Uid, User};
 
 use super::{subid::subid_ranges, Extent, Which};
 use crate::trace::{self, Prctl, Step};
@@ -156,11 +156,6 @@ pub fn covered(ranges: &[(u32, u32)], start: u32, count: u32) -> bool {
 /// Whether this process may write maps beyond its own id: CAP_SETGID/CAP_SETUID effective.
 pub fn holds(cap: Capability) -> bool {
     caps::has_cap(None, CapSet::Effective, cap).unwrap_or(false)
-}
-
-/// The effective ids, for messages about an unprivileged writer.
-pub fn effective_ids() -> (u32, u32) {
-    (geteuid().as_raw(), getegid().as_raw())
 }
 
 #[cfg(test)]

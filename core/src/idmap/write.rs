@@ -109,7 +109,7 @@ fn namespace_parent(ns: &File) -> nix::Result<File> {
 /// A writer without CAP_SETUID/CAP_SETGID may map only its own effective id, once, and for
 /// gid_map only after setgroups is `deny` (user_namespaces(7), CVE-2014-8989).
 fn check_writer_rights(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::Result<()> {
-    let (euid, egid) = super::privileged::effective_ids();
+    let (euid, egid) = crate::creds::effective_ids();
     let (cap, own) = match which {
         Which::Uid => (caps::Capability::CAP_SETUID, euid),
         Which::Gid => (caps::Capability::CAP_SETGID, egid),

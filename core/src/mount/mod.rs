@@ -242,6 +242,21 @@ fn mount_proc(target: &OwnedFd, shown: &Path, new_pid_ns: bool) -> anyhow::Resul
     }
 }
 
+/// chdir(2), traced.
+pub fn chdir(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chdir(dir.to_path_buf()), || nix::unistd::chdir(dir))
+}
+
+/// fchdir(2) to a directory opened earlier, traced as `shown` (`<target's root>`).
+pub fn fchdir(dir: &OwnedFd, shown: &str) -> anyhow::Result<()> {
+    trace::run(Step::Fchdir(shown.into()), || nix::unistd::fchdir(dir))
+}
+
+/// chroot(2), traced.
+pub fn chroot(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chroot(dir.to_path_buf()), || nix::unistd::chroot(dir))
+}
+
 /// Make `root` the root: pivot_root(".", "."), then detach the old root stacked on top.
 fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
     trace::run(Step::Chdir("<new root>".into()), || nix::unistd::fchdir(root))?;
