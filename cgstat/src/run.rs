@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use isolab_core::stats::cpu::{self, HostCpu};
 use isolab_core::stats::net::NetReader;
-use isolab_core::stats::sample::{self, Reading, Target};
+use isolab_core::stats::sample::{self, GroupFiles, Reading};
 use isolab_core::stats::{lookup, Selection};
 
 use crate::render::{self, Sample};
@@ -42,13 +42,13 @@ pub struct Spec {
 
 /// One instant: the host's CPU counters and each group's CPU time, keyed by [`key`], read back
 /// to back.
-struct Instant {
+struct CpuSnapshot {
     host: Option<HostCpu>,
     cpu_ns: HashMap<PathBuf, u64>,
 }
 
 /// A group's identity between samples: its CPU directory (names repeat across parents).
-fn key(target: &Target) -> PathBuf {
+fn key(target: &GroupFiles) -> PathBuf {
     target.cpu.as_ref().map_or_else(|| PathBuf::from(&target.name), |c| c.dir.clone())
 }
 
@@ -56,17 +56,17 @@ fn read_host_cpu() -> Option<HostCpu> {
     cpu::parse_proc_stat(&sample::read_file("/proc/stat")?)
 }
 
-impl Instant {
+impl CpuSnapshot {
     /// /proc/stat, every group's CPU time, /proc/stat again; the host's time is the midpoint, so
     /// a pause during the reads skews the percentage by half of it at most, on either side alike.
-    fn take(targets: &[Target]) -> Instant {
+    fn take(targets: &[GroupFiles]) -> CpuSnapshot {
         let first = read_host_cpu();
         let cpu_ns = targets.iter().filter_map(|t| Some((key(t), sample::read_cpu(t)?))).collect();
         let host = match (first, read_host_cpu()) {
             (Some(a), Some(b)) => Some(cpu::midpoint(a, b)),
             (a, b) => b.or(a),
         };
-        Instant { host, cpu_ns }
+        CpuSnapshot { host, cpu_ns }
     }
 }
 
@@ -75,14 +75,14 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
     let mut targets = lookup::resolve(&spec.selection)?;
-    let mut before = Instant::take(&targets);
+    let mut before = CpuSnapshot::take(&targets);
     let mut out = Output::new(&spec);
     for n in 0.. {
         std::thread::sleep(spec.interval);
         if n > 0 && lookup::relists(&spec.selection) {
             targets = lookup::resolve(&spec.selection)?;
         }
-        let now = Instant::take(&targets);
+        let now = CpuSnapshot::take(&targets);
         let mut net = NetReader::new(own_net);
         let readings: Vec<Reading> =
             targets.iter().map(|t| sample::read(t, now.cpu_ns.get(&key(t)).copied(), &mut net)).collect();
@@ -102,7 +102,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 
 /// Docker's arithmetic over one reading and the group's CPU time one interval before.
 pub fn compute(
-    target: &Target,
+    target: &GroupFiles,
     r: &Reading,
     cpu_before: Option<u64>,
     hosts: (Option<HostCpu>, Option<HostCpu>),
@@ -186,9 +186,9 @@ mod tests {
     use isolab_core::stats::net;
     use sample::{Ctl, Memory};
 
-    fn target() -> Target {
+    fn target() -> GroupFiles {
         let ctl = Ctl { dir: "/sys/fs/cgroup/cpuacct/isolab/web".into(), v2: false };
-        Target { name: "web".into(), cpu: Some(ctl), memory: None, io: None, pids: None, procs: None }
+        GroupFiles { name: "web".into(), cpu: Some(ctl), memory: None, io: None, pids: None, procs: None }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use clap::{CommandFactory as _, Parser};
 use isolab_core::cli::Explain;
 use isolab_core::idmap::{parse_extent, Extent, Setgroups, Which};
 
-use crate::run::{Pid, Source, Spec};
+use crate::run::{AutoFor, PidSource, Source, Spec};
 
 const AFTER_HELP: &str = "\
 EXAMPLES:
@@ -151,8 +151,8 @@ impl Args {
     /// Strings to typed, checked values; flags against each other.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         let pid = match (self.pid, self.pidfile) {
-            (Some(pid), None) => Pid::Number(pid_number(&pid)?),
-            (None, Some(file)) => Pid::File(file),
+            (Some(pid), None) => PidSource::Number(pid_number(&pid)?),
+            (None, Some(file)) => PidSource::File(file),
             _ => bail!("which process? give a PID or --pidfile FILE"),
         };
         if self.show {
@@ -162,7 +162,7 @@ impl Args {
         if self.json {
             bail!("--json goes with --show: it formats the maps shown, not the ones written");
         }
-        let auto = self.auto.then(|| self.user.clone());
+        let auto = self.auto.then(|| self.user.clone().map_or(AutoFor::Caller, AutoFor::User));
         let uid = Source { given: extents("--uid", &self.uid)?, root: self.map_root, auto: auto.clone() };
         let gid = Source { given: extents("--gid", &self.gid)?, root: self.map_root, auto };
         if uid.is_empty() && gid.is_empty() {
@@ -189,7 +189,7 @@ fn triples(which: Which, words: &[&String]) -> anyhow::Result<Spec> {
     if words.len() < 4 || (words.len() - 1) % 3 != 0 {
         bail!("usage: idmap {} PID INNER OUTER COUNT [INNER OUTER COUNT]...", which.name());
     }
-    let pid = Pid::Number(pid_number(words[0])?);
+    let pid = PidSource::Number(pid_number(words[0])?);
     let given = words[1..]
         .chunks(3)
         .map(|t| parse_extent(&format!("{}:{}:{}", t[0], t[1], t[2])))
@@ -251,13 +251,13 @@ mod tests {
 
     #[test]
     fn show_and_pidfile() {
-        assert_eq!(spec("idmap --show 42 --json").unwrap(), Spec::Show { pid: Pid::Number(42), json: true });
+        assert_eq!(spec("idmap --show 42 --json").unwrap(), Spec::Show { pid: PidSource::Number(42), json: true });
         let Spec::Write { pid, uid, setgroups, .. } = spec("idmap --pidfile /tmp/p --auto --setgroups deny").unwrap()
         else {
             panic!()
         };
-        assert_eq!(pid, Pid::File("/tmp/p".into()));
-        assert_eq!(uid.auto, Some(None));
+        assert_eq!(pid, PidSource::File("/tmp/p".into()));
+        assert_eq!(uid.auto, Some(AutoFor::Caller));
         assert_eq!(setgroups, Some(Setgroups::Deny));
     }
 

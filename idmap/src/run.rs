@@ -17,7 +17,7 @@ use isolab_core::trace;
 
 /// Which process: a PID, or a file that holds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pid {
+pub enum PidSource {
     Number(i32),
     File(PathBuf),
 }
@@ -29,8 +29,17 @@ pub struct Source {
     pub given: Vec<Extent>,
     /// `--map-root`: the caller's own id becomes 0.
     pub root: bool,
-    /// `--auto`: the first subordinate range of this user (None: the caller) becomes 0.
-    pub auto: Option<Option<String>>,
+    /// `--auto`: the first subordinate range of a user becomes 0.
+    pub auto: Option<AutoFor>,
+}
+
+/// Whose /etc/subuid and /etc/subgid ranges `--auto` maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoFor {
+    /// The caller's.
+    Caller,
+    /// `--user NAME`'s (root only).
+    User(String),
 }
 
 impl Source {
@@ -42,8 +51,8 @@ impl Source {
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Spec {
-    Write { pid: Pid, uid: Source, gid: Source, setgroups: Option<Setgroups> },
-    Show { pid: Pid, json: bool },
+    Write { pid: PidSource, uid: Source, gid: Source, setgroups: Option<Setgroups> },
+    Show { pid: PidSource, json: bool },
 }
 
 /// Run the idmap tool.
@@ -54,14 +63,14 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
 }
 
-fn resolve(pid: &Pid) -> anyhow::Result<i32> {
+fn resolve(pid: &PidSource) -> anyhow::Result<i32> {
     match pid {
-        Pid::Number(n) => Ok(*n),
-        Pid::File(path) => read_pidfile(path),
+        PidSource::Number(n) => Ok(*n),
+        PidSource::File(path) => read_pidfile(path),
     }
 }
 
-fn write_maps(pid: &Pid, uid: &Source, gid: &Source, setgroups: Option<Setgroups>) -> anyhow::Result<u8> {
+fn write_maps(pid: &PidSource, uid: &Source, gid: &Source, setgroups: Option<Setgroups>) -> anyhow::Result<u8> {
     let caller = Caller::current();
     privileged::drop_to_caller(&caller)?;
     let (target, proc_dir) = pin(resolve(pid)?)?;
@@ -131,11 +140,11 @@ fn build(caller: &Caller, which: Which, source: &Source) -> anyhow::Result<Vec<E
     }
     if let Some(user) = &source.auto {
         let name = match user {
-            Some(name) if caller.restricted() && Some(name) != caller.name.as_ref() => {
+            AutoFor::User(name) if caller.restricted() && Some(name) != caller.name.as_ref() => {
                 bail!("--user {name}: only root may map another user's subordinate ids")
             }
-            Some(name) => name.clone(),
-            None => caller.name.clone().unwrap_or_default(),
+            AutoFor::User(name) => name.clone(),
+            AutoFor::Caller => caller.name.clone().unwrap_or_default(),
         };
         let uid = if Some(&name) == caller.name.as_ref() { caller.uid } else { uid_of(&name)? };
         for mut e in subid::auto_map(which, &name, uid)? {
@@ -186,7 +195,7 @@ fn setgroups_to_write(
     }
 }
 
-fn show(pid: &Pid, json: bool) -> anyhow::Result<u8> {
+fn show(pid: &PidSource, json: bool) -> anyhow::Result<u8> {
     let pid = resolve(pid)?;
     let dir = PathBuf::from(format!("/proc/{pid}"));
     let mut out = Vec::new();
@@ -277,7 +286,7 @@ mod tests {
         let caller = Caller { uid: 4_000_000_002, gid: 7, name: Some("isolab-no-such-user".into()) };
         let src = Source { root: true, ..Default::default() };
         assert_eq!(build(&caller, Which::Gid, &src).unwrap(), vec![Extent { inside: 0, outside: 7, count: 1 }]);
-        let other = Source { auto: Some(Some("root".into())), ..Default::default() };
+        let other = Source { auto: Some(AutoFor::User("root".into())), ..Default::default() };
         assert!(build(&caller, Which::Uid, &other).unwrap_err().to_string().contains("only root may"));
     }
 }

@@ -10,7 +10,7 @@ use isolab_core::cgroup;
 use isolab_core::cli::Explain;
 use isolab_core::ns::{self, Flags, KINDS};
 
-use crate::join::{NsFile, Spec, Target};
+use crate::join::{NsFile, Spec, TargetRef};
 
 const ABOUT: &str = "Run a command inside the namespaces of a running process, or of namespace files";
 
@@ -135,10 +135,10 @@ impl Args {
             bail!("--cgroup-parent only says where --container looks: give --container NAME too");
         }
         let target = match (raw.target, raw.pidfile, raw.container) {
-            (Some(pid), ..) => Some(Target::Pid(pid)),
-            (_, Some(file), _) => Some(Target::PidFile(file)),
+            (Some(pid), ..) => Some(TargetRef::Pid(pid)),
+            (_, Some(file), _) => Some(TargetRef::PidFile(file)),
             (.., Some(name)) => {
-                Some(Target::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? })
+                Some(TargetRef::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? })
             }
             _ => None,
         };
@@ -259,7 +259,7 @@ mod tests {
     fn flags_come_from_the_kind_table() {
         let s = spec(&["-t", "42", "-n", "--pid", "-U", "--", "ip", "a"]).unwrap();
         assert_eq!(s.kinds, flag("net") | flag("pid") | flag("user"));
-        assert_eq!(s.target, Some(Target::Pid(42)));
+        assert_eq!(s.target, Some(TargetRef::Pid(42)));
         assert_eq!(s.command, ["ip", "a"]);
         assert!(s.pidfd);
         let s = spec(&["-t", "42", "-mT", "true"]).unwrap();
@@ -314,9 +314,9 @@ mod tests {
             .contains("--cgroup-parent: invalid cgroup parent"));
         assert!(err(&["--cgroup-parent", "/x", "-t", "1", "-a"]).contains("--container"));
         let s = spec(&["--container", "web", "--cgroup-parent", "isolab", "-n", "true"]).unwrap();
-        assert_eq!(s.target, Some(Target::Container { name: "web".into(), parent: Some("isolab".into()) }));
+        assert_eq!(s.target, Some(TargetRef::Container { name: "web".into(), parent: Some("isolab".into()) }));
         let s = spec(&["--pidfile", "/run/x.pid", "-n", "true"]).unwrap();
-        assert_eq!(s.target, Some(Target::PidFile("/run/x.pid".into())));
+        assert_eq!(s.target, Some(TargetRef::PidFile("/run/x.pid".into())));
     }
 
     #[test]

@@ -16,22 +16,22 @@ use isolab_core::{creds, trace};
 
 /// What to do with our ids, decided before the join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub struct JoinCreds {
     /// (uid, gid) to take after the join; None leaves them as they are.
     pub ids: Option<(u32, u32)>,
 }
 
-impl Plan {
+impl JoinCreds {
     /// util-linux: entering a user namespace means becoming 0/0 in it unless credentials are
     /// preserved; `--user-id` names other ids, with or without a user namespace.
-    pub fn new(joins_user: bool, preserve: bool, user_id: Option<(u32, u32)>) -> Plan {
+    pub fn new(joins_user: bool, preserve: bool, user_id: Option<(u32, u32)>) -> JoinCreds {
         let ids = match (preserve, joins_user, user_id) {
             (true, ..) => None,
             (false, _, Some(ids)) => Some(ids),
             (false, true, None) => Some((0, 0)),
             (false, false, None) => None,
         };
-        Plan { ids }
+        JoinCreds { ids }
     }
 
     /// Before any setns: drop supplementary groups while our own user namespace still lets us.
@@ -63,10 +63,10 @@ mod tests {
 
     #[test]
     fn ids_follow_util_linux() {
-        assert_eq!(Plan::new(true, false, None).ids, Some((0, 0)));
-        assert_eq!(Plan::new(true, true, None).ids, None);
-        assert_eq!(Plan::new(false, false, None).ids, None);
-        assert_eq!(Plan::new(false, false, Some((1000, 1000))).ids, Some((1000, 1000)));
-        assert_eq!(Plan::new(true, false, Some((5, 6))).ids, Some((5, 6)));
+        assert_eq!(JoinCreds::new(true, false, None).ids, Some((0, 0)));
+        assert_eq!(JoinCreds::new(true, true, None).ids, None);
+        assert_eq!(JoinCreds::new(false, false, None).ids, None);
+        assert_eq!(JoinCreds::new(false, false, Some((1000, 1000))).ids, Some((1000, 1000)));
+        assert_eq!(JoinCreds::new(true, false, Some((5, 6))).ids, Some((5, 6)));
     }
 }

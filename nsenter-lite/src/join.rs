@@ -28,7 +28,7 @@ use crate::target;
 
 /// Whose namespaces to join.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum TargetRef {
     Pid(i32),
     PidFile(PathBuf),
     /// The oldest process of the group `cgexec-rs --name NAME` made.
@@ -41,7 +41,7 @@ pub enum Target {
 /// A checked nsenter-lite command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
-    pub target: Option<Target>,
+    pub target: Option<TargetRef>,
     /// CLONE_NEW* bits asked for one by one (`-U -m -p -n -u -i -C -T`).
     pub kinds: Flags,
     /// `-a`: every namespace of the target that differs from ours.
@@ -74,7 +74,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     };
     let files = enter::open_files(&spec.files)?;
     let joins = enter::flags_of(&namespaces) | from_files;
-    let creds = creds::Plan::new(joins & ns::USER.flag != 0, spec.preserve_credentials, spec.user_id);
+    let creds = creds::JoinCreds::new(joins & ns::USER.flag != 0, spec.preserve_credentials, spec.user_id);
     let our_proc = if creds.ids.is_some() { Some(procfs::open_own()?) } else { None };
     if let Some(p) = &process {
         // Everything read under /proc/PID so far (inodes, root, cwd) was the pinned process's.
@@ -107,11 +107,11 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 }
 
 /// The target's PID, and for a container the group it lives in.
-fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<isolab_core::cgroup::Group>)> {
+fn pid_of(target: &TargetRef) -> anyhow::Result<(Option<i32>, Option<isolab_core::cgroup::Group>)> {
     match target {
-        Target::Pid(pid) => Ok((Some(*pid), None)),
-        Target::PidFile(path) => Ok((Some(process::read_pidfile(path)?), None)),
-        Target::Container { name, parent } => {
+        TargetRef::Pid(pid) => Ok((Some(*pid), None)),
+        TargetRef::PidFile(path) => Ok((Some(process::read_pidfile(path)?), None)),
+        TargetRef::Container { name, parent } => {
             let (pid, group) = container_pid(name, parent.as_deref())?;
             Ok((Some(pid), Some(group)))
         }

@@ -280,7 +280,7 @@ impl Args {
         }
     }
 
-    fn mount_plan(&self, spec: &mut Spec) -> anyhow::Result<mount::Plan> {
+    fn mount_plan(&self, spec: &mut Spec) -> anyhow::Result<mount::Mounts> {
         let propagation = Propagation::parse(&self.propagation)?;
         let new_mnt = spec.flags & ns::MNT.flag != 0;
         let needs_mnt = [
@@ -303,7 +303,7 @@ impl Args {
             None if self.rootfs.is_some() => Some(PathBuf::from("/proc")),
             None => None,
         };
-        Ok(mount::Plan {
+        Ok(mount::Mounts {
             propagation,
             rootfs: self.rootfs.clone(),
             binds: self.bind.iter().map(|b| Bind::parse(b)).collect::<anyhow::Result<_>>()?,

@@ -54,7 +54,7 @@ pub struct Spec {
     pub kill_child: Option<Signal>,
     /// Seconds a PID-1 command gets after a forwarded SIGTERM/SIGINT before SIGKILL (0: never).
     pub stop_timeout: u32,
-    pub mounts: mount::Plan,
+    pub mounts: mount::Mounts,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub creds: creds::Creds,

@@ -29,9 +29,9 @@ use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, set_read_onl
 pub use self::spec::{clean_dest, Bind, Propagation};
 use crate::trace::{self, Step};
 
-/// Everything nsexec mounts, as asked on the command line.
+/// Everything a new mount namespace gets: propagation, a new root, binds, tmpfs, /proc, /dev.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct Mounts {
     pub propagation: Propagation,
     pub rootfs: Option<PathBuf>,
     pub binds: Vec<Bind>,
@@ -43,15 +43,15 @@ pub struct Plan {
     pub dev: bool,
 }
 
-/// The sources of a [`Plan`], opened (O_PATH) before any namespace or mount exists.
+/// The sources of a [`Mounts`], opened (O_PATH) before any namespace or mount exists.
 pub struct Opened {
-    plan: Plan,
+    plan: Mounts,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
 }
 
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
-pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
+pub fn open_sources(plan: &Mounts) -> anyhow::Result<Opened> {
     let rootfs = match &plan.rootfs {
         Some(dir) => {
             if !dir.is_dir() {
@@ -166,7 +166,7 @@ impl Planned {
     }
 }
 
-fn mount_order(plan: &Plan) -> Vec<Planned> {
+fn mount_order(plan: &Mounts) -> Vec<Planned> {
     let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
     let mut order = Vec::new();
     if plan.dev {

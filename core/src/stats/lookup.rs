@@ -4,12 +4,12 @@
 //! member list is the same in each where the tools placed it, and reading it once per sample
 //! is the cost rule.
 
-use super::sample::{Ctl, Target};
+use super::sample::{Ctl, GroupFiles};
 use super::Selection;
 use crate::cgroup::{self, Group};
 
 /// The groups the selection names, each with its files.
-pub fn resolve(selection: &Selection) -> anyhow::Result<Vec<Target>> {
+pub fn resolve(selection: &Selection) -> anyhow::Result<Vec<GroupFiles>> {
     Ok(match selection {
         Selection::Parent { names, parent } if names.is_empty() => {
             cgroup::list(parent.as_deref())?.iter().map(|g| target(g, g.name())).collect()
@@ -34,7 +34,7 @@ fn ctl(group: &Group, controller: &str) -> Option<Ctl> {
     Some(Ctl { dir: group.dir(controller)?.to_path_buf(), v2: group.is_v2(controller) })
 }
 
-fn target(group: &Group, name: &str) -> Target {
+fn target(group: &Group, name: &str) -> GroupFiles {
     let pids = ctl(group, "pids");
     let memory = ctl(group, "memory");
     let procs = pids
@@ -42,7 +42,7 @@ fn target(group: &Group, name: &str) -> Target {
         .or(memory.as_ref())
         .map(|c| c.dir.clone())
         .or_else(|| group.places().first().map(|p| p.dir.clone()));
-    Target { name: name.to_string(), cpu: ctl(group, "cpuacct"), memory, io: ctl(group, "blkio"), pids, procs }
+    GroupFiles { name: name.to_string(), cpu: ctl(group, "cpuacct"), memory, io: ctl(group, "blkio"), pids, procs }
 }
 
 #[cfg(test)]

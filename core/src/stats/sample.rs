@@ -27,7 +27,7 @@ pub struct Ctl {
 
 /// Where one group's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct GroupFiles {
     /// What the NAME column shows: the group's name, or its cgroup path under `--path`.
     pub name: String,
     /// v1 cpuacct (alone or with cpu), v2 the group's directory (cpu.stat is always there).
@@ -101,7 +101,7 @@ pub fn keyed(text: &str, key: &str) -> Option<u64> {
 }
 
 /// The group's cumulative CPU time in nanoseconds.
-pub fn read_cpu(target: &Target) -> Option<u64> {
+pub fn read_cpu(target: &GroupFiles) -> Option<u64> {
     let ctl = target.cpu.as_ref()?;
     if ctl.v2 {
         super::cpu::parse_cpu_stat_usage(&read_in(ctl, "cpu.stat")?)
@@ -178,7 +178,7 @@ pub fn parse_procs(text: &str) -> Vec<u32> {
 
 /// Read every other file of a group once; its CPU time `cpu_ns` was read beforehand, at the
 /// moment the host's /proc/stat was (see the module `stats`).
-pub fn read(target: &Target, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
+pub fn read(target: &GroupFiles, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
     let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
     let pids_current =
         target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn missing_files_are_missing_values() {
         let gone = Ctl { dir: "/nonexistent/isolab".into(), v2: false };
-        let target = Target {
+        let target = GroupFiles {
             name: "gone".into(),
             cpu: Some(gone.clone()),
             memory: Some(gone.clone()),
