@@ -16,8 +16,8 @@ use isolab_core::cgroup::{host, lifecycle, locate, placements, validate_name, va
 use isolab_core::cgroup::{Group, Limits, Placement, Setup};
 use isolab_core::exit;
 use isolab_core::process::{self, ForkResult, SigSet, Signal};
+use isolab_core::stats::format::bytes_size;
 use isolab_core::trace;
-use isolab_core::units::human_bytes;
 
 /// What to do with the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +122,8 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
         lifecycle::destroy(group)?;
     }
     if oom > 0 {
-        let limit = limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", human_bytes(m)));
+        let limit =
+            limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", bytes_size(m as f64)));
         eprintln!("{}: {}: killed by the OOM killer ({limit})", exit::tool(), group.name());
         return Ok(137);
     }

@@ -26,6 +26,7 @@ use isolab_core::stats::cpu::{self, HostCpu};
 use isolab_core::stats::net::NetReader;
 use isolab_core::stats::sample::{self, GroupFiles, Reading};
 use isolab_core::stats::{lookup, Selection};
+use isolab_core::trace;
 
 use crate::render::{self, Sample};
 
@@ -53,7 +54,7 @@ fn key(target: &GroupFiles) -> PathBuf {
 }
 
 fn read_host_cpu() -> Option<HostCpu> {
-    cpu::parse_proc_stat(&sample::read_file("/proc/stat")?)
+    cpu::parse_proc_stat(&trace::read_file("/proc/stat").ok()?)
 }
 
 impl CpuSnapshot {

@@ -446,6 +446,15 @@ pub fn write_file(path: impl AsRef<Path>, value: impl AsRef<str>) -> anyhow::Res
     })
 }
 
+/// Read a (small, kernel) file whole, traced as `read PATH`.
+pub fn read_file(path: impl AsRef<Path>) -> std::io::Result<String> {
+    let path = path.as_ref();
+    let result = std::fs::read_to_string(path);
+    let errno = result.as_ref().err().map(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+    explain(&Step::Read { path: path.to_path_buf() }, errno);
+    result
+}
+
 /// mkdir, traced.
 pub fn mkdir(path: impl AsRef<Path>) -> anyhow::Result<()> {
     let path = path.as_ref();

@@ -202,7 +202,7 @@ fn show(pid: &PidSource, json: bool) -> anyhow::Result<u8> {
     for which in [Which::Uid, Which::Gid] {
         out.push((which, read_map(&dir, which)?));
     }
-    let setgroups = write::read_proc(&dir.join("setgroups")).unwrap_or_default();
+    let setgroups = trace::read_file(dir.join("setgroups")).unwrap_or_default();
     let text = if json { render_json(pid, &out) } else { render_table(&out, setgroups.trim()) };
     use std::io::Write as _;
     std::io::stdout().lock().write_all(text.as_bytes())?;
@@ -210,7 +210,7 @@ fn show(pid: &PidSource, json: bool) -> anyhow::Result<u8> {
 }
 
 fn read_map(dir: &Path, which: Which) -> anyhow::Result<Vec<Extent>> {
-    match write::read_proc(&dir.join(which.map_file())) {
+    match trace::read_file(dir.join(which.map_file())) {
         Ok(text) => parse::parse_proc_map(&text),
         Err(_) if !dir.exists() => {
             bail!("process {} does not exist", dir.file_name().unwrap_or_default().to_string_lossy())

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::detect::{Hierarchy, Layout, Setup};
+use super::files::read_procs;
 use super::limits::Limits;
 use super::{name_on, validate_name, validate_parent, CGROUP_PROCS, CONTROLLERS, DEFAULT_PARENT};
 
@@ -129,15 +130,6 @@ impl Group {
         pids.sort_by_key(|&pid| (crate::procfs::start_time(pid).unwrap_or(u64::MAX), pid));
         pids
     }
-}
-
-/// The pids in `dir/cgroup.procs` (empty when it cannot be read: the group is gone).
-pub fn read_procs(dir: &Path) -> Vec<i32> {
-    std::fs::read_to_string(dir.join(CGROUP_PROCS))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
 }
 
 /// The default parent's cgroup path, given the caller's own and whether it holds processes.

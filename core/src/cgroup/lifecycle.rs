@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
-use super::group::{place_at, read_procs, Group, Placement};
+use super::files::{keyed, read_procs};
+use super::group::{place_at, Group, Placement};
 use super::{CGROUP_PROCS, SUBTREE_CONTROL};
 use crate::trace::{self, Step};
 
@@ -210,24 +211,5 @@ pub fn oom_kills(group: &Group) -> u64 {
     let Some(dir) = group.dir("memory") else { return 0 };
     let file = if group.is_v2("memory") { "memory.events" } else { "memory.oom_control" };
     let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-    key_value(&text, "oom_kill").unwrap_or(0)
-}
-
-/// The value of `key` in a flat-keyed kernel file (`key value` lines).
-pub fn key_value(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.split_once(' ').filter(|(k, _)| *k == key).and_then(|(_, v)| v.trim().parse().ok()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oom_counters_parse() {
-        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
-        assert_eq!(key_value(v1, "oom_kill"), Some(1));
-        let v2 = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 2\noom_group_kill 0\n";
-        assert_eq!(key_value(v2, "oom_kill"), Some(2));
-        assert_eq!(key_value(v2, "oom"), Some(1));
-    }
+    keyed(&text, "oom_kill").unwrap_or(0)
 }

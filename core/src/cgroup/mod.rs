@@ -15,6 +15,7 @@
 //! - rmdir fails with EBUSY while a member (even one just killed) is still being torn down.
 
 pub mod detect;
+pub mod files;
 pub mod group;
 pub mod host;
 pub mod lifecycle;

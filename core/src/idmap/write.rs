@@ -6,7 +6,6 @@
 //! its own id or has not denied setgroups, or the target has exited.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +20,7 @@ use crate::trace::{self, Step};
 /// `deny` is never asked to become `allow` (the kernel refuses; the error says why).
 pub fn write_setgroups(proc_dir: &Path, value: Setgroups) -> anyhow::Result<()> {
     let path = proc_dir.join("setgroups");
-    let current = read_proc(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
+    let current = trace::read_file(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
     let current = current.trim();
     if current == value.as_str() {
         trace::note(format!("{} is already '{value}'", path.display()));
@@ -57,7 +56,7 @@ pub fn write_map(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::R
 pub fn check_unwritten(proc_dir: &Path, which: Which) -> anyhow::Result<()> {
     check_child_namespace(proc_dir)?;
     let path = proc_dir.join(which.map_file());
-    let existing = read_proc(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
+    let existing = trace::read_file(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
     if !existing.trim().is_empty() {
         let existing = parse::parse_proc_map(&existing).map(|m| parse::render(&m)).unwrap_or(existing);
         bail!(
@@ -127,7 +126,7 @@ fn check_writer_rights(proc_dir: &Path, which: Which, extents: &[Extent]) -> any
         );
     }
     if which == Which::Gid {
-        let setgroups = read_proc(&proc_dir.join("setgroups")).unwrap_or_default();
+        let setgroups = trace::read_file(proc_dir.join("setgroups")).unwrap_or_default();
         if setgroups.trim() != Setgroups::Deny.as_str() {
             bail!(
                 "cannot write {}: without CAP_SETGID the kernel takes gid_map only after {} is 'deny' (--setgroups deny)",
@@ -137,15 +136,6 @@ fn check_writer_rights(proc_dir: &Path, which: Which, extents: &[Extent]) -> any
         }
     }
     Ok(())
-}
-
-/// Read a small /proc file, traced.
-pub fn read_proc(path: &Path) -> std::io::Result<String> {
-    let mut text = String::new();
-    let result = File::open(path).and_then(|mut f| f.read_to_string(&mut text));
-    let errno = result.as_ref().err().map(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
-    trace::explain(&Step::Read { path: path.to_path_buf() }, errno);
-    result.map(|_| text)
 }
 
 /// ENOENT under /proc/PID, or ESRCH through a directory descriptor of a dead process.

@@ -59,7 +59,7 @@ pub fn percent(group_before: u64, group_after: u64, host_before: HostCpu, host_a
 /// v2 `cpu.stat`'s `usage_usec`, in nanoseconds.
 pub fn parse_cpu_stat_usage(text: &str) -> Option<u64> {
     // A value past u64::MAX / 1000 is no real usage (584,000 years): unknown, never a panic.
-    super::sample::keyed(text, "usage_usec").and_then(|us| us.checked_mul(1000))
+    crate::cgroup::files::keyed(text, "usage_usec").and_then(|us| us.checked_mul(1000))
 }
 
 /// v1 `cpuacct.usage`: one number of nanoseconds.

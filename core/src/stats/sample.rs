@@ -13,10 +13,12 @@
 //!   that is once some group has a throttle rule on the device; before, nothing but zeros.
 //! - The v2 root group has no memory.current or pids.current; missing files print `--`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::net::{Net, NetReader};
-use crate::trace::{self, Step};
+use crate::cgroup::files::{keyed, parse_procs};
+use crate::cgroup::CGROUP_PROCS;
+use crate::trace;
 
 /// One controller's directory of a group, and whether it is on the unified (v2) hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,23 +83,8 @@ pub struct Reading {
     pub net: Net,
 }
 
-/// Read a kernel file whole, traced under `--explain`; `None` when it is not there (a group
-/// that vanished, a controller not enabled).
-pub fn read_file(path: impl AsRef<Path>) -> Option<String> {
-    let path = path.as_ref();
-    trace::run_io(Step::Read { path: path.to_path_buf() }, || std::fs::read_to_string(path)).ok()
-}
-
 fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
-    read_file(ctl.dir.join(file))
-}
-
-/// The value of `key` in a flat-keyed file (`memory.stat`, `cpu.stat`: `key value` per line).
-pub fn keyed(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let (k, v) = line.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
+    trace::read_file(ctl.dir.join(file)).ok()
 }
 
 /// The group's cumulative CPU time in nanoseconds.
@@ -171,15 +158,11 @@ fn read_block(ctl: &Ctl) -> Option<(u64, u64)> {
     }
 }
 
-/// `cgroup.procs`: one PID per line.
-pub fn parse_procs(text: &str) -> Vec<u32> {
-    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
-}
-
 /// Read every other file of a group once; its CPU time `cpu_ns` was read beforehand, at the
 /// moment the host's /proc/stat was (see the module `stats`).
 pub fn read(target: &GroupFiles, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
-    let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
+    let procs =
+        target.procs.as_ref().and_then(|dir| trace::read_file(dir.join(CGROUP_PROCS)).ok()).map(|s| parse_procs(&s));
     let pids_current =
         target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
     Reading {
@@ -193,7 +176,7 @@ pub fn read(target: &GroupFiles, cpu_ns: Option<u64>, net: &mut NetReader) -> Re
 
 /// The host's memory in bytes (/proc/meminfo MemTotal), Docker's `machineMemory`.
 pub fn host_memory() -> Option<u64> {
-    parse_meminfo_total(&read_file("/proc/meminfo")?)
+    parse_meminfo_total(&trace::read_file("/proc/meminfo").ok()?)
 }
 
 fn parse_meminfo_total(text: &str) -> Option<u64> {
@@ -205,20 +188,6 @@ fn parse_meminfo_total(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const V1_MEMORY_STAT: &str = include_str!("../../testdata/v1-memory.stat");
-    const V2_MEMORY_STAT: &str = include_str!("../../testdata/v2-memory.stat");
-
-    #[test]
-    fn memory_stat_keys() {
-        // v1 has both the group's own inactive_file and the subtree's total_: Docker takes total_.
-        assert_eq!(keyed(V1_MEMORY_STAT, "total_inactive_file"), Some(471040));
-        assert_eq!(keyed(V1_MEMORY_STAT, "inactive_file"), Some(471040));
-        assert_eq!(keyed(V1_MEMORY_STAT, "hierarchical_memory_limit"), Some(9223372036854771712));
-        assert_eq!(keyed(V2_MEMORY_STAT, "inactive_file"), Some(2105344));
-        assert_eq!(keyed(V2_MEMORY_STAT, "file"), Some(2523136));
-        assert_eq!(keyed(V2_MEMORY_STAT, "missing"), None);
-    }
 
     #[test]
     fn docker_memory_arithmetic() {
@@ -258,9 +227,8 @@ mod tests {
     }
 
     #[test]
-    fn meminfo_and_procs() {
+    fn meminfo() {
         assert_eq!(parse_meminfo_total("MemTotal:       24684092 kB\nMemFree: 1 kB\n"), Some(24684092 * 1024));
-        assert_eq!(parse_procs("12\n345\n\n"), vec![12, 345]);
     }
 
     #[test]
@@ -296,14 +264,6 @@ mod tests {
             let text: String = rows.iter().map(|(m, r, w, n)| format!("8:{m} rbytes={r} wbytes={w} rios={n} wios={n} dbytes=0 dios=0\n")).collect();
             let want = rows.iter().fold((0, 0), |(a, b), (_, r, w, _)| (a + r, b + w));
             proptest::prop_assert_eq!(parse_io_stat(&text), Some(want));
-        }
-
-        #[test]
-        fn keyed_finds_any_key(pairs in proptest::collection::btree_map("[a-z_]{1,20}", 0u64..u64::MAX, 1..20)) {
-            let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
-            for (k, v) in &pairs {
-                proptest::prop_assert_eq!(keyed(&text, k), Some(*v));
-            }
         }
     }
 }
