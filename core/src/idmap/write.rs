@@ -82,15 +82,17 @@ fn check_child_namespace(proc_dir: &Path) -> anyhow::Result<()> {
     let same = |m: &std::fs::Metadata| m.dev() == ours.dev() && m.ino() == ours.ino();
     if same(&target.metadata()?) {
         bail!(
-            "{} is in idmap's own user namespace, whose maps were fixed when it was made: map a process that made a new one (nsexec --user, unshare --user)",
-            describe(proc_dir)
+            "{} is in {}'s own user namespace, whose maps were fixed when it was made: map a process that made a new one (nsexec --user, unshare --user)",
+            describe(proc_dir),
+            crate::exit::tool()
         );
     }
     match namespace_parent(&target) {
         Ok(parent) if same(&parent.metadata()?) => Ok(()),
         Ok(_) | Err(Errno::EPERM) => bail!(
-            "{} is not in a child of idmap's user namespace (it is nested deeper, or elsewhere): only a process in the parent namespace can write its maps",
-            describe(proc_dir)
+            "{} is not in a child of {}'s user namespace (it is nested deeper, or elsewhere): only a process in the parent namespace can write its maps",
+            describe(proc_dir),
+            crate::exit::tool()
         ),
         // An old kernel without NS_GET_PARENT: the write will tell.
         Err(_) => Ok(()),

@@ -37,7 +37,7 @@ pub(super) fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<Owne
         open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
     let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
-        bail!("{} changed while nsexec was starting: refused", path.display());
+        bail!("{} changed while {} was starting: refused", path.display(), crate::exit::tool());
     }
     Ok(fd)
 }
@@ -113,9 +113,10 @@ pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool
             bail!("mount target {} is a symlink: refused, it could lead outside the new root", path.display())
         }
         Err(Errno::ENOENT) if !may_create => bail!(
-            "mount target {} does not exist: nsexec makes mount points only inside --rootfs DIR or on a --tmpfs, \
+            "mount target {} does not exist: {} makes mount points only inside --rootfs DIR or on a --tmpfs, \
              never on the host's own file system (create it first)",
-            path.display()
+            path.display(),
+            crate::exit::tool()
         ),
         Err(Errno::ENOENT) => {
             create_at(&parent, name, is_dir, path)?;
