@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
+use crate::run::Spec;
+use crate::select::Selection;
 use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser};
 use isolab_core::cgroup;
 use isolab_core::cli::Explain;
-use isolab_core::stats::Selection;
-
-use crate::run::Spec;
 
 const LONG_ABOUT: &str = "\
 Show the usage of cgroups as `docker stats` does, without a daemon: CPU %, MEM USAGE / LIMIT, \

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use super::net::{Net, NetReader};
 use crate::cgroup::files::{keyed, parse_procs};
-use crate::cgroup::CGROUP_PROCS;
+use crate::cgroup::{Group, CGROUP_PROCS};
 use crate::trace;
 
 /// One controller's directory of a group, and whether it is on the unified (v2) hierarchy.
@@ -40,6 +40,23 @@ pub struct GroupFiles {
     pub pids: Option<Ctl>,
     /// A directory whose cgroup.procs lists the members.
     pub procs: Option<PathBuf>,
+}
+
+impl GroupFiles {
+    /// The files of `group`, shown as `name`. Its `cgroup.procs` is read from one of its
+    /// hierarchies only (pids, else memory): the member list is the same in each where the tools
+    /// placed it, and reading it once per sample is the cost rule.
+    pub fn of(group: &Group, name: &str) -> GroupFiles {
+        let ctl =
+            |controller: &str| Some(Ctl { dir: group.dir(controller)?.to_path_buf(), v2: group.is_v2(controller) });
+        let (pids, memory) = (ctl("pids"), ctl("memory"));
+        let procs = pids
+            .as_ref()
+            .or(memory.as_ref())
+            .map(|c| c.dir.clone())
+            .or_else(|| group.places().first().map(|p| p.dir.clone()));
+        GroupFiles { name: name.to_string(), cpu: ctl("cpuacct"), memory, io: ctl("blkio"), pids, procs }
+    }
 }
 
 /// Memory as read, before Docker's arithmetic.
@@ -188,6 +205,39 @@ fn parse_meminfo_total(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::Place;
+
+    fn place(dir: &str, v2: bool, controllers: &[&str]) -> Place {
+        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|c| c.to_string()).collect() }
+    }
+
+    #[test]
+    fn hybrid_group_reads_v1_controllers() {
+        // As cgexec-rs places a group on the development hosts: v1 cpu and cpuacct apart.
+        let g = Group::new(
+            "web",
+            vec![
+                place("/sys/fs/cgroup/cpu/isolab/web", false, &["cpu"]),
+                place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+                place("/sys/fs/cgroup/memory/a/isolab/web", false, &["memory"]),
+                place("/sys/fs/cgroup/pids/isolab/web", false, &["pids"]),
+            ],
+        );
+        let t = GroupFiles::of(&g, "web");
+        assert_eq!(t.cpu, Some(Ctl { dir: "/sys/fs/cgroup/cpuacct/isolab/web".into(), v2: false }));
+        assert_eq!(t.memory.unwrap().dir, PathBuf::from("/sys/fs/cgroup/memory/a/isolab/web"));
+        assert_eq!(t.io, None);
+        assert_eq!(t.procs, Some("/sys/fs/cgroup/pids/isolab/web".into()));
+    }
+
+    #[test]
+    fn v2_group_reads_cpu_stat_without_the_cpu_controller() {
+        let g = Group::new("web", vec![place("/sys/fs/cgroup/isolab/web", true, &["memory", "io"])]);
+        let t = GroupFiles::of(&g, "web");
+        let v2 = Some(Ctl { dir: "/sys/fs/cgroup/isolab/web".into(), v2: true });
+        assert_eq!((t.cpu, t.memory, t.io.clone(), t.pids), (v2.clone(), v2.clone(), v2, None));
+        assert_eq!(t.procs, Some("/sys/fs/cgroup/isolab/web".into()));
+    }
 
     #[test]
     fn docker_memory_arithmetic() {
