@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 
 use anyhow::Context as _;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use isolab_core::cgroup::{self, DeviceLimit, Limits};
 use isolab_core::cli::Explain;
 use isolab_core::units::{self, IdList};
@@ -130,11 +130,6 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
-}
-
 impl AsRef<Explain> for Args {
     fn as_ref(&self) -> &Explain {
         &self.explain
@@ -237,6 +232,7 @@ fn parse_set(s: &str) -> anyhow::Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(args: &[&str]) -> anyhow::Result<Spec> {
         Args::try_parse_from(["cgexec-rs"].iter().chain(args))?.into_spec()
@@ -307,7 +303,7 @@ mod tests {
 
     #[test]
     fn the_help_has_examples_and_exit_status() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("EXAMPLES") && help.contains("EXIT STATUS"));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::run::Spec;
 use crate::select::Selection;
 use anyhow::{bail, Context};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use isolab_core::cgroup;
 use isolab_core::cli::Explain;
 
@@ -131,11 +131,6 @@ fn parse_interval(text: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
-}
-
 impl AsRef<Explain> for Args {
     fn as_ref(&self) -> &Explain {
         &self.explain
@@ -145,6 +140,7 @@ impl AsRef<Explain> for Args {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(argv: &[&str]) -> anyhow::Result<Spec> {
         Args::try_parse_from(std::iter::once("cgstat").chain(argv.iter().copied()))?.into_spec()
@@ -206,7 +202,7 @@ mod tests {
 
     #[test]
     fn help_states_the_memory_formula() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("memory.usage_in_bytes - memory.stat total_inactive_file"), "{help}");
         assert!(help.contains("EXIT STATUS"));
     }

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::{CommandFactory as _, Parser};
+use clap::Parser;
 use isolab_core::cli::Explain;
 use isolab_core::idmap::{parse_extent, Extent, Setgroups, Which};
 
@@ -100,11 +100,6 @@ pub struct Args {
 
     #[command(flatten)]
     pub explain: Explain,
-}
-
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
 }
 
 /// An idmap command line in either grammar.
@@ -205,6 +200,7 @@ fn triples(which: Which, words: &[&String]) -> anyhow::Result<Spec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(line: &str) -> anyhow::Result<Spec> {
         parse(line.split_whitespace().map(OsString::from).collect())?.into_spec()
@@ -263,6 +259,6 @@ mod tests {
 
     #[test]
     fn command_is_well_formed() {
-        command().debug_assert();
+        Args::command().debug_assert();
     }
 }

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
+use clap::{ArgAction, Parser};
 use isolab_core::cgroup;
 use isolab_core::cli::Explain;
 use isolab_core::ns::{self, Flags, KINDS};
@@ -43,7 +43,7 @@ EXIT STATUS:
 #[command(name = "nsenter-lite", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 #[command(group(clap::ArgGroup::new("who").args(["target", "container", "pidfile"])))]
 #[command(mut_arg("explain", |a| a.help("Print every kernel step (setns with each namespace's inode) on stderr")))]
-struct Raw {
+pub struct Args {
     /// The target process
     #[arg(short = 't', long = "target", value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     target: Option<i32>,
@@ -86,50 +86,53 @@ struct Raw {
     /// The command to run (default: $SHELL, or /bin/sh)
     #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     command: Vec<OsString>,
+    #[command(flatten)]
+    kinds: Kinds,
 }
 
-/// The parsed command line: clap's fields and the namespace flags from the kind table.
-#[derive(Debug)]
-pub struct Args {
-    raw: Raw,
-    kinds: Flags,
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    KINDS.iter().fold(Raw::command(), |cmd, k| {
-        cmd.arg(
+/// The namespace flags `-U -m -p -n -u -i -C -T`, one per kind of core's table, as CLONE_NEW* bits.
+#[derive(Debug, Clone, Copy, Default)]
+struct Kinds(Flags);
+
+impl clap::FromArgMatches for Kinds {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Kinds(KINDS.iter().filter(|k| matches.get_flag(k.long)).fold(0, |acc, k| acc | k.flag)))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for Kinds {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(KINDS.iter().map(|k| {
             clap::Arg::new(k.long)
                 .short(k.short)
                 .long(k.long)
                 .action(ArgAction::SetTrue)
                 .help_heading("Namespaces")
-                .help(format!("Enter the target's {} namespace ({})", k.proc_name, k.man)),
-        )
-    })
-}
+                .help(format!("Enter the target's {} namespace ({})", k.proc_name, k.man))
+        }))
+    }
 
-impl AsRef<Explain> for Args {
-    fn as_ref(&self) -> &Explain {
-        &self.raw.explain
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 
 impl Args {
-    pub fn try_parse_from<I, T>(argv: I) -> Result<Args, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        let matches = command().try_get_matches_from(argv)?;
-        let raw = Raw::from_arg_matches(&matches)?;
-        let kinds = KINDS.iter().filter(|k| matches.get_flag(k.long)).fold(0, |acc, k| acc | k.flag);
-        Ok(Args { raw, kinds })
-    }
-
     /// Check the flags against each other and turn strings into typed values.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        let raw = self.raw;
+        let kinds = self.kinds.0;
+        let raw = self;
         let files = ns_files(&raw.ns_file)?;
         if raw.cgroup_parent.is_some() && raw.container.is_none() {
             bail!("--cgroup-parent only says where --container looks: give --container NAME too");
@@ -144,8 +147,8 @@ impl Args {
         };
         let from_files = files.iter().fold(0, |acc, f| acc | f.kind.flag);
         if target.is_none() {
-            need_target(self.kinds & !from_files, raw.all, raw.root, raw.wd, files.is_empty())?;
-        } else if !raw.all && self.kinds == 0 && files.is_empty() && !raw.root && !raw.wd {
+            need_target(kinds & !from_files, raw.all, raw.root, raw.wd, files.is_empty())?;
+        } else if !raw.all && kinds == 0 && files.is_empty() && !raw.root && !raw.wd {
             bail!("nothing to join: give -a or namespace flags (-U -m -p -n -u -i -C -T)");
         }
         let user_id = raw.user_id.as_deref().map(parse_user_id).transpose()?;
@@ -154,7 +157,7 @@ impl Args {
         }
         Ok(Spec {
             target,
-            kinds: self.kinds,
+            kinds,
             all: raw.all,
             files,
             root: raw.root,
@@ -241,6 +244,7 @@ fn default_shell() -> OsString {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(args: &[&str]) -> anyhow::Result<Spec> {
         let argv = std::iter::once("nsenter-lite").chain(args.iter().copied());
@@ -331,8 +335,8 @@ mod tests {
 
     #[test]
     fn help_renders() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("--net") && help.contains("network_namespaces(7)") && help.contains("EXIT STATUS"));
-        command().debug_assert();
+        Args::command().debug_assert();
     }
 }

@@ -1,4 +1,5 @@
 //! nsenter-lite: join the namespaces of a running process and exec COMMAND. See setns(2), nsenter(1).
+use clap::Parser as _;
 use nsenter_lite::{args::Args, join};
 
 fn main() -> std::process::ExitCode {

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use isolab_core::cli::Explain;
 use isolab_core::creds::{self, Creds, UserSpec};
 use isolab_core::idmap::{self, Setgroups};
@@ -47,6 +47,63 @@ EXIT STATUS:
   (bad flag, set-up refused by the kernel); 126 when the command cannot be executed;
   127 when it is not found.";
 
+/// nsexec's words for each namespace flag, in the order --help lists them (util-linux unshare's).
+const NEW: [(&Kind, &str); 8] = [
+    (&ns::USER, "New user namespace"),
+    (&ns::MNT, "New mount namespace"),
+    (&ns::PID, "New PID namespace: the command is its PID 1"),
+    (&ns::NET, "New network namespace, with lo up"),
+    (&ns::UTS, "New UTS namespace (host and domain name)"),
+    (&ns::IPC, "New IPC namespace"),
+    (&ns::CGROUP, "New cgroup namespace"),
+    (&ns::TIME, "New time namespace"),
+];
+
+/// The namespace flags `-U -m -p -n -u -i -C -T`, made from core's kind table: each takes an
+/// optional `=FILE` to persist the new namespace on (`unshare --net=FILE`).
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    given: Vec<(&'static Kind, String)>,
+}
+
+impl Namespaces {
+    /// The flag's FILE (empty when given without one), or `None` when the flag was not given.
+    fn given(&self, kind: &Kind) -> Option<&str> {
+        self.given.iter().find(|(k, _)| *k == kind).map(|(_, file)| file.as_str())
+    }
+}
+
+impl clap::FromArgMatches for Namespaces {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let given = NEW.iter().filter_map(|(k, _)| Some((*k, matches.get_one::<String>(k.long)?.clone()))).collect();
+        Ok(Namespaces { given })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for Namespaces {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(NEW.iter().map(|(k, help)| {
+            clap::Arg::new(k.long)
+                .short(k.short)
+                .long(k.long)
+                .value_name("FILE")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("")
+                .help(format!("{help} [persist on FILE]"))
+        }))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
 /// Run a command in new namespaces, with its own root, ids and credentials.
 #[derive(Parser, Debug)]
 #[command(
@@ -61,30 +118,8 @@ EXIT STATUS:
     mut_arg("explain", |a| a.help_heading("Process"))
 )]
 pub struct Args {
-    /// New user namespace [persist on FILE]
-    #[arg(short = 'U', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub user: Option<String>,
-    /// New mount namespace [persist on FILE]
-    #[arg(short = 'm', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub mount: Option<String>,
-    /// New PID namespace: the command is its PID 1 [persist on FILE]
-    #[arg(short = 'p', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub pid: Option<String>,
-    /// New network namespace, with lo up [persist on FILE]
-    #[arg(short = 'n', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub net: Option<String>,
-    /// New UTS namespace (host and domain name) [persist on FILE]
-    #[arg(short = 'u', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub uts: Option<String>,
-    /// New IPC namespace [persist on FILE]
-    #[arg(short = 'i', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub ipc: Option<String>,
-    /// New cgroup namespace [persist on FILE]
-    #[arg(short = 'C', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub cgroup: Option<String>,
-    /// New time namespace [persist on FILE]
-    #[arg(short = 'T', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub time: Option<String>,
+    #[command(flatten)]
+    pub namespaces: Namespaces,
     /// Every namespace kind this kernel has
     #[arg(short = 'a', long)]
     pub all: bool,
@@ -189,11 +224,6 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
-}
-
 impl AsRef<Explain> for Args {
     fn as_ref(&self) -> &Explain {
         &self.explain
@@ -201,25 +231,11 @@ impl AsRef<Explain> for Args {
 }
 
 impl Args {
-    /// The namespace flags and their FILE values, in the table's order.
-    fn namespaces(&self) -> [(&'static Kind, &Option<String>); 8] {
-        [
-            (&ns::USER, &self.user),
-            (&ns::CGROUP, &self.cgroup),
-            (&ns::IPC, &self.ipc),
-            (&ns::UTS, &self.uts),
-            (&ns::NET, &self.net),
-            (&ns::PID, &self.pid),
-            (&ns::MNT, &self.mount),
-            (&ns::TIME, &self.time),
-        ]
-    }
-
     /// Turn the flags into a checked [`Spec`]; every refusal names the flag.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         let mut spec = Spec { argv: self.command.clone(), ..Spec::default() };
-        for (kind, value) in self.namespaces() {
-            if let Some(file) = value {
+        for kind in &ns::KINDS {
+            if let Some(file) = self.namespaces.given(kind) {
                 spec.flags |= kind.flag;
                 if !file.is_empty() {
                     spec.persist.push((kind, PathBuf::from(file)));
