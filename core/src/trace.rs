@@ -163,42 +163,10 @@ impl Step {
         )
     }
 
-    fn op(&self) -> &'static str {
-        match self {
-            Step::Unshare(_) => "unshare",
-            Step::Setns { .. } => "setns",
-            Step::Fork => "fork",
-            Step::Exec { .. } => "execve",
-            Step::Write { .. } => "write",
-            Step::Read { .. } => "read",
-            Step::Mkdir(_) => "mkdir",
-            Step::Rmdir(_) => "rmdir",
-            Step::Open(_) => "open",
-            Step::Mount { .. } => "mount",
-            Step::Creat(_) => "creat",
-            Step::Symlink { .. } => "symlink",
-            Step::Umount(_) => "umount2",
-            Step::OpenTree(_) => "open_tree",
-            Step::MountSetattr { .. } => "mount_setattr",
-            Step::MoveMount { .. } => "move_mount",
-            Step::PivotRoot { .. } => "pivot_root",
-            Step::Chdir(_) => "chdir",
-            Step::Fchdir(_) => "fchdir",
-            Step::Chroot(_) => "chroot",
-            Step::Sethostname(_) => "sethostname",
-            Step::Setdomainname(_) => "setdomainname",
-            Step::Setgroups(_) => "setgroups",
-            Step::Setresgid(_) => "setresgid",
-            Step::Setresuid(_) => "setresuid",
-            Step::Seteuid(_) => "seteuid",
-            Step::Setsid => "setsid",
-            Step::Prctl(_) => "prctl",
-            Step::Capset(_) => "capset",
-            Step::Kill { .. } => "kill",
-            Step::PidfdOpen(_) => "pidfd_open",
-            Step::PidfdSendSignal { .. } => "pidfd_send_signal",
-            Step::SetLinkUp(_) => "ioctl",
-        }
+    /// The syscall's name, as the JSON trace gives it: the text up to the first `(` or blank.
+    fn op(&self) -> String {
+        let shown = self.to_string();
+        shown[..shown.find(['(', ' ']).unwrap_or(shown.len())].to_string()
     }
 
     fn path(&self) -> Option<&Path> {
@@ -477,6 +445,23 @@ mod tests {
         assert_eq!(s.to_string(), "unshare(CLONE_NEWUSER|CLONE_NEWPID)");
         let w = Step::Write { path: "/sys/fs/cgroup/memory/x/memory.limit_in_bytes".into(), value: "104857600".into() };
         assert_eq!(w.to_string(), "write /sys/fs/cgroup/memory/x/memory.limit_in_bytes = 104857600");
+        // The JSON trace's "op" is the syscall's name, as the text begins with it.
+        let ops = [
+            (s, "unshare"),
+            (w, "write"),
+            (Step::Read { path: "/proc/stat".into() }, "read"),
+            (Step::Mkdir("/g".into()), "mkdir"),
+            (Step::Open("/proc/1/ns/net".into()), "open"),
+            (Step::Fork, "fork"),
+            (Step::Exec { argv: vec!["true".into()] }, "execve"),
+            (Step::Umount(".".into()), "umount2"),
+            (Step::Setns { target: "x".into(), flags: libc::CLONE_NEWNET }, "setns"),
+            (Step::Kill { pid: 1, signal: "SIGKILL".into() }, "kill"),
+            (Step::Capset("x".into()), "capset"),
+        ];
+        for (step, op) in ops {
+            assert_eq!(step.op(), op, "{step}");
+        }
     }
 
     // What the steps that were once free-form `call`s print: the same text as before, now with
@@ -505,7 +490,7 @@ mod tests {
             (Step::Prctl(Prctl::SetDumpable(false)), "prctl(PR_SET_DUMPABLE, 0)", "prctl"),
         ];
         for (step, text, op) in cases {
-            assert_eq!((step.to_string().as_str(), step.op()), (text, op));
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
             assert!(step.shows_return(), "{text}");
         }
         let death = Step::Prctl(Prctl::SetPdeathsig(nix::sys::signal::Signal::SIGKILL));

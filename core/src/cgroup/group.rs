@@ -79,6 +79,13 @@ pub struct Place {
     pub controllers: Vec<String>,
 }
 
+impl Place {
+    /// The place of a group at `dir`, on a hierarchy of version 2 or 1, with `controllers`.
+    pub fn new(dir: impl Into<PathBuf>, v2: bool, controllers: &[&str]) -> Place {
+        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|c| c.to_string()).collect() }
+    }
+}
+
 /// A cgroup with the same name in one or more hierarchies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
@@ -299,10 +306,6 @@ impl Found {
 mod tests {
     use super::*;
 
-    fn place(dir: &str, v2: bool, controllers: &[&str]) -> Place {
-        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|s| s.to_string()).collect() }
-    }
-
     #[test]
     fn default_parent_follows_the_no_internal_processes_rule() {
         assert_eq!(default_parent_path("/", true, true), "/isolab");
@@ -318,9 +321,9 @@ mod tests {
         let hybrid = Group::new(
             "web",
             vec![
-                place("/sys/fs/cgroup/memory/isolab/web", false, &["memory"]),
-                place("/sys/fs/cgroup/blkio/isolab/web", false, &["blkio"]),
-                place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+                Place::new("/sys/fs/cgroup/memory/isolab/web", false, &["memory"]),
+                Place::new("/sys/fs/cgroup/blkio/isolab/web", false, &["blkio"]),
+                Place::new("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
             ],
         );
         assert_eq!(hybrid.dir("io"), Some(Path::new("/sys/fs/cgroup/blkio/isolab/web")));
@@ -328,7 +331,7 @@ mod tests {
         assert!(!hybrid.is_v2("memory"));
         assert_eq!(hybrid.dir("pids"), None);
 
-        let v2 = Group::new("web", vec![place("/sys/fs/cgroup/isolab/web", true, &["memory", "pids"])]);
+        let v2 = Group::new("web", vec![Place::new("/sys/fs/cgroup/isolab/web", true, &["memory", "pids"])]);
         assert_eq!(v2.dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/isolab/web")));
         assert!(v2.is_v2("memory"));
         assert_eq!(v2.dir("blkio"), None, "io is not enabled for this group");

@@ -155,15 +155,16 @@ pub(crate) mod tests {
     pub fn group(v2: bool) -> Group {
         let ctrls = ["memory", "cpu", "cpuacct", "cpuset", "blkio", "io", "pids"];
         let places = if v2 {
-            vec![Place { dir: "/cg/g".into(), v2: true, controllers: ctrls.iter().map(|s| s.to_string()).collect() }]
+            vec![Place::new("/cg/g", true, &ctrls)]
         } else {
-            ctrls
-                .iter()
-                .filter(|c| **c != "io")
-                .map(|c| Place { dir: format!("/cg/{c}/g").into(), v2: false, controllers: vec![c.to_string()] })
-                .collect()
+            ctrls.iter().filter(|c| **c != "io").map(|c| Place::new(format!("/cg/{c}/g"), false, &[c])).collect()
         };
         Group::new("g", places)
+    }
+
+    /// Golden pairs as owned strings.
+    pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     /// (file name, value) pairs of a plan, for golden tables.

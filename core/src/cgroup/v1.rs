@@ -100,11 +100,7 @@ mod tests {
     use super::*;
     use crate::cgroup::limits::DeviceLimit;
     use crate::cgroup::plan::plan;
-    use crate::cgroup::plan::tests::{files, group};
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
-    }
+    use crate::cgroup::plan::tests::{files, group, pairs};
 
     #[test]
     fn memory_golden() {

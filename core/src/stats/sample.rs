@@ -207,20 +207,16 @@ mod tests {
     use super::*;
     use crate::cgroup::Place;
 
-    fn place(dir: &str, v2: bool, controllers: &[&str]) -> Place {
-        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|c| c.to_string()).collect() }
-    }
-
     #[test]
     fn hybrid_group_reads_v1_controllers() {
         // As cgexec-rs places a group on the development hosts: v1 cpu and cpuacct apart.
         let g = Group::new(
             "web",
             vec![
-                place("/sys/fs/cgroup/cpu/isolab/web", false, &["cpu"]),
-                place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
-                place("/sys/fs/cgroup/memory/a/isolab/web", false, &["memory"]),
-                place("/sys/fs/cgroup/pids/isolab/web", false, &["pids"]),
+                Place::new("/sys/fs/cgroup/cpu/isolab/web", false, &["cpu"]),
+                Place::new("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+                Place::new("/sys/fs/cgroup/memory/a/isolab/web", false, &["memory"]),
+                Place::new("/sys/fs/cgroup/pids/isolab/web", false, &["pids"]),
             ],
         );
         let t = GroupFiles::of(&g, "web");
@@ -232,7 +228,7 @@ mod tests {
 
     #[test]
     fn v2_group_reads_cpu_stat_without_the_cpu_controller() {
-        let g = Group::new("web", vec![place("/sys/fs/cgroup/isolab/web", true, &["memory", "io"])]);
+        let g = Group::new("web", vec![Place::new("/sys/fs/cgroup/isolab/web", true, &["memory", "io"])]);
         let t = GroupFiles::of(&g, "web");
         let v2 = Some(Ctl { dir: "/sys/fs/cgroup/isolab/web".into(), v2: true });
         assert_eq!((t.cpu, t.memory, t.io.clone(), t.pids), (v2.clone(), v2.clone(), v2, None));
