@@ -92,16 +92,22 @@ pub struct PinnedProcess {
 }
 
 impl PinnedProcess {
-    /// Pin process `pid`: its start time, then (as `pidfd` asks) a pidfd, then proof that the
-    /// pidfd was not opened on a newcomer that took the PID after the start time was read.
+    /// Pin process `pid`: a pidfd (as `pidfd` asks) and its start time, then proof that both
+    /// are the same process's. Where a pidfd is required it is the identity and comes first;
+    /// where it may be missing the start time is, and comes first, so that a pidfd opened on a
+    /// newcomer that took the PID meanwhile is caught by the check.
     pub fn pin(pid: i32, pidfd: Pidfd) -> Result<PinnedProcess, PinError> {
-        let start_time = match stat(pid) {
-            Ok(s) if pid > 0 => s.start_time,
-            _ => return Err(PinError::NoSuchProcess),
+        let start_time = || match stat(pid) {
+            Ok(s) if pid > 0 => Ok(s.start_time),
+            _ => Err(PinError::NoSuchProcess),
         };
-        let pidfd = match pidfd {
-            Pidfd::Never => None,
-            wanted => open_pidfd(pid, wanted == Pidfd::Required)?,
+        let (pidfd, start_time) = match pidfd {
+            Pidfd::Never => (None, start_time()?),
+            Pidfd::Preferred => {
+                let t = start_time()?;
+                (open_pidfd(pid, false)?, t)
+            }
+            Pidfd::Required => (open_pidfd(pid, true)?, start_time()?),
         };
         let pinned = PinnedProcess { pid, pidfd, start_time };
         if pinned.is_alive() {
