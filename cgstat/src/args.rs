@@ -93,7 +93,7 @@ pub struct Args {
 const MAX_INTERVAL_SECS: f64 = 86_400.0;
 
 impl Args {
-    /// Check the flags and turn them into what `stats::run` needs.
+    /// Check the flags and turn them into what cgstat's [`run`](crate::run::run) needs.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         for name in &self.names {
             cgroup::validate_name(name)?;

@@ -12,7 +12,7 @@
 //!   grant file capabilities that would be honoured outside it.
 //!
 //! Submodules: [`parse`] (the map syntaxes and the kernel's validity rules, pure),
-//! [`subid`] (/etc/subuid, /etc/subgid), [`write`] (the writes, with explained refusals),
+//! [`subid`] (/etc/subuid, /etc/subgid), [`write`](mod@write) (the writes, with explained refusals),
 //! [`privileged`] (setuid mode, as newuidmap). The process whose maps are written is pinned by
 //! [`crate::procfs`]; the idmap tool's flow is the idmap crate's.
 
