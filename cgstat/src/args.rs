@@ -1,5 +1,5 @@
 //! cgstat's command line: clap's flags, then [`Args::into_spec`] checks them into a
-//! [`isolab_core::stats::Spec`].
+//! [`Spec`](crate::run::Spec).
 
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 //! namespaces(7), nsenter(1).
 //!
 //! Rules that bite:
-//! - The target is pinned with a pidfd before anything is read about it ([`target`]); the join
-//!   itself is one atomic setns on that pidfd where the kernel allows ([`enter`]).
+//! - The target is pinned with a pidfd before anything is read about it (`target.rs`); the join
+//!   itself is one atomic setns on that pidfd where the kernel allows (`enter.rs`).
 //! - setns(CLONE_NEWPID) and setns(CLONE_NEWTIME) change only what children get: we fork so the
 //!   command is inside, and the parent forwards signals and passes the status on.
 //! - setns(CLONE_NEWNS) resets root and cwd to the new namespace's root, and its /proc may belong
