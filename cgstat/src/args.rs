@@ -1,5 +1,5 @@
 //! cgstat's command line: clap's flags, then [`Args::into_spec`] checks them into a
-//! [`Spec`](crate::run::Spec).
+//! [`Spec`].
 
 use std::time::Duration;
 

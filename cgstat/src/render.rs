@@ -83,7 +83,7 @@ impl Sample {
     }
 }
 
-/// A name cut to [`NAME_WIDTH`] characters, keeping the end (`...ice/web.service`).
+/// A name cut to `NAME_WIDTH` characters, keeping the end (`...ice/web.service`).
 pub fn truncate_name(name: &str) -> String {
     let n = name.chars().count();
     if n <= NAME_WIDTH {
