@@ -54,7 +54,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     let name = spec.name.clone().unwrap_or_else(|| format!("cgexec-{}", std::process::id()));
     validate_name(&name).context("--name")?;
-    let mut limits = spec.limits.clone();
+    let mut limits = spec.limits.clone().zeros_unset();
     limits.check()?;
     host::resolve_devices(&mut limits)?;
     let setup = Setup::detect()?;
@@ -82,7 +82,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 
 fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     let plan = plan::plan(limits, group, &Facts::probe(group))?;
-    for w in &plan.warnings {
+    for w in plan.warnings.iter().chain(&host::weights_without_bfq(&plan, limits)) {
         exit::warn(w);
     }
     plan::apply(&plan)
@@ -124,7 +124,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
     if oom > 0 {
         let limit =
             limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", bytes_size(m as f64)));
-        eprintln!("{}: {}: killed by the OOM killer ({limit})", exit::tool(), group.name());
+        exit::say(format_args!("{}: {}: killed by the OOM killer ({limit})", exit::tool(), group.name()));
         return Ok(137);
     }
     Ok(process::die_like(status))

@@ -5,9 +5,10 @@
 //! under a parent is listed again at each sample (groups come and go); named groups once.
 //! Sampling and Docker's formulas are core's (`isolab_core::stats`).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Duration;
 
+use isolab_core::exit;
 use isolab_core::stats::cpu::{self, CpuSnapshot, HostCpu};
 use isolab_core::stats::net::NetReader;
 use isolab_core::stats::sample::{self, GroupFiles, Reading};
@@ -31,6 +32,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
     let mut groups = select::resolve(&spec.selection)?;
+    if groups.is_empty() && select::relists(&spec.selection) {
+        // Docker prints a bare header for no containers; here the reason goes with it.
+        exit::say(format_args!("{}: {}", exit::tool(), select::why_empty(&spec.selection)));
+    }
     let mut before = CpuSnapshot::take(&groups);
     let mut out = Output::new(&spec);
     for n in 0.. {
@@ -110,7 +115,7 @@ impl Output {
 
     /// One write per sample; an error (EPIPE when the reader left) goes to the caller, whom
     /// `cli` turns into exit 0 for a broken pipe.
-    fn write(&mut self, samples: &[Sample], n: u64) -> std::io::Result<()> {
+    fn write(&mut self, samples: &[Sample], n: u64) -> anyhow::Result<()> {
         let text = if self.json {
             samples.iter().map(|s| format!("{}\n", s.json(n))).collect()
         } else if self.redraw {
@@ -118,9 +123,7 @@ impl Output {
         } else {
             render::table(samples, self.no_trunc)
         };
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        stdout.flush()
+        exit::write_stdout(&text)
     }
 }
 
@@ -166,6 +169,19 @@ mod tests {
         assert_eq!(s.cells()[1..4], ["100.00%", "440KiB / 100MiB", "0.43%"]);
         // A group first seen in this sample has no "before": `--`, not a made-up number.
         assert_eq!(compute(&target(), &r, None, (Some(hb), Some(ha)), None).cells()[1], "--");
+    }
+
+    // Issue 14.11: unknown counters print `--` and are null in --json, never 0.
+    #[test]
+    fn unknown_counters_are_dashes_and_null() {
+        let r = Reading { cpu_ns: None, memory: None, block: None, pids: Some(2), net: net::Net::NoProcess };
+        let s = compute(&target(), &r, None, (None, None), Some(1 << 34));
+        assert_eq!(s.cells()[1..6], ["--", "-- / --", "--", "--", "--"]);
+        let json = s.json(0);
+        for key in ["block_read_bytes", "block_write_bytes", "mem_usage_bytes", "mem_limit_bytes", "cpu_percent"] {
+            assert!(json[key].is_null(), "{key}: {json}");
+        }
+        assert_eq!(json["BlockIO"], "--");
     }
 
     #[test]

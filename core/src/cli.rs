@@ -2,12 +2,13 @@
 //! rule that nothing a user can type ends in a panic or a backtrace. The one module of core that
 //! knows it runs a tool's front door: argv, clap's usage errors (mapped to 125, as coreutils
 //! `env`/`chroot` and `docker run` do; clap's own default is 2). Statuses and messages are
-//! [`crate::exit`]'s, which the mechanisms use too.
+//! [`crate::exit`]'s, which the mechanisms use too; every line goes out through [`exit::say`],
+//! which cannot panic on a full or closed stderr.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use crate::exit::{self, tool, EXIT_TOOL};
+use crate::exit::{self, say, tool, EXIT_TOOL};
 
 /// `--explain`, the one switch every tool has: flattened into each tool's clap struct
 /// (`#[command(flatten)] explain: Explain`) and acted on once, by [`run`], before the tool's flow.
@@ -33,6 +34,7 @@ where
 {
     exit::set_tool(name);
     crate::trace::init_from_env();
+    crate::process::inherit_tether();
     std::panic::set_hook(Box::new(|info| {
         let what = info
             .payload()
@@ -41,7 +43,7 @@ where
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("{}: internal error: {}{} (please report this)", tool(), exit::one_line(&what), place);
+        say(format_args!("{}: internal error: {}{} (please report this)", tool(), exit::one_line(&what), place));
         std::process::exit(EXIT_TOOL.into());
     }));
     let result = parse(std::env::args_os().collect()).map_err(anyhow::Error::from).and_then(|args| {
@@ -82,7 +84,7 @@ fn report_usage(usage: &clap::Error) -> u8 {
             let first: Vec<&str> =
                 rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
             let first = first.join(" ");
-            eprintln!("{}: {} (see --help)", tool(), first.trim_start_matches("error: "));
+            say(format_args!("{}: {} (see --help)", tool(), first.trim_start_matches("error: ")));
             EXIT_TOOL
         }
     }

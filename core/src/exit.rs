@@ -7,8 +7,13 @@
 //!
 //! Mechanisms use this module (a forked child reports its own failure and exits with the status
 //! it means); [`crate::cli`] adds what only a tool's front door knows (argv, clap's usage errors).
+//!
+//! Nothing here may panic on a failed write: with stderr on /dev/full, `eprintln!` panics and the
+//! panic hook's own `eprintln!` aborts (134). Lines go out through [`say`], whose failure is
+//! ignored, so the exit status still tells what happened.
 
 use std::fmt;
+use std::io::Write as _;
 use std::sync::OnceLock;
 
 /// The tool failed before or while setting up the payload.
@@ -57,7 +62,7 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
 
 /// Print `err` as the one line the conventions ask for and return the exit status it means.
 pub fn report(err: &anyhow::Error) -> u8 {
-    eprintln!("{}: {}", tool(), one_line(&format!("{err:#}")));
+    say(format_args!("{}: {}", tool(), one_line(&format!("{err:#}"))));
     code_of(err)
 }
 
@@ -73,7 +78,24 @@ pub fn one_line(s: &str) -> String {
 
 /// Print a warning line (a limit the host cannot honour, a fallback taken).
 pub fn warn(msg: impl fmt::Display) {
-    eprintln!("{}: warning: {}", tool(), msg);
+    say(format_args!("{}: warning: {}", tool(), msg));
+}
+
+/// One line on stderr, in one write(2). A failure to write it (stderr on /dev/full, or closed)
+/// is ignored: there is nowhere left to say it, and the exit status still says what happened.
+pub fn say(line: impl fmt::Display) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
+/// A tool's report (idmap --show, cgstat's table) to stdout. A reader that went away is a broken
+/// pipe, which [`crate::cli::run`] turns into exit 0; any other failure is one plain line.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        Err(e) => Err(anyhow::anyhow!("cannot write to standard output: {}", crate::process::plain_io(&e))),
+        Ok(()) => Ok(()),
+    }
 }
 
 #[cfg(test)]

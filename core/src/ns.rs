@@ -103,7 +103,12 @@ fn clone_flags(flags: Flags) -> CloneFlags {
 
 /// unshare(2), traced.
 pub fn unshare(flags: Flags) -> anyhow::Result<()> {
-    trace::run(Step::Unshare(flags), || nix::sched::unshare(clone_flags(flags)))
+    trace::run(Step::Unshare(flags), || nix::sched::unshare(clone_flags(flags)))?;
+    if flags & libc::CLONE_NEWUSER != 0 {
+        // New credentials (those of the new namespace): keep the parent-death signal.
+        crate::process::rearm_tether()?;
+    }
+    Ok(())
 }
 
 /// setns(2) on a namespace file or a pidfd (then `flags` may name several kinds), traced as

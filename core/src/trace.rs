@@ -76,6 +76,12 @@ pub enum Step {
         path: PathBuf,
     },
     Mkdir(PathBuf),
+    /// A mount point made in the new root (`dir`: a directory, else an empty file), shown by
+    /// its path inside that root.
+    MountPoint {
+        path: PathBuf,
+        dir: bool,
+    },
     Rmdir(PathBuf),
     Open(PathBuf),
     Mount {
@@ -92,12 +98,16 @@ pub enum Step {
         link: PathBuf,
     },
     Umount(PathBuf),
+    /// unlink(2) of a file made earlier (a mount point undone).
+    Unlink(PathBuf),
     /// open_tree(OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the tree at `path`.
     OpenTree(PathBuf),
-    /// mount_setattr(AT_RECURSIVE) setting `attr` (`MOUNT_ATTR_RDONLY`) on the tree at `path`.
+    /// mount_setattr(AT_RECURSIVE) setting `attr` (`MOUNT_ATTR_RDONLY`) on the tree at `path`,
+    /// or clearing it (`clear`: a read-only root made writable again to undo its mount points).
     MountSetattr {
         path: PathBuf,
         attr: &'static str,
+        clear: bool,
     },
     /// move_mount of a detached tree onto `to`.
     MoveMount {
@@ -125,6 +135,10 @@ pub enum Step {
         signal: String,
     },
     PidfdOpen(i32),
+    /// close_range(first, ~0U, CLOSE_RANGE_CLOEXEC): every descriptor from `first` on close-on-exec.
+    CloseRange {
+        first: u32,
+    },
     /// pidfd_send_signal(2); signal 0 only asks whether the process is still alive.
     PidfdSendSignal {
         pidfd: i32,
@@ -159,7 +173,13 @@ impl Step {
     fn shows_return(&self) -> bool {
         !matches!(
             self,
-            Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_) | Step::Fork
+            Step::Write { .. }
+                | Step::Read { .. }
+                | Step::Mkdir(_)
+                | Step::MountPoint { dir: true, .. }
+                | Step::Rmdir(_)
+                | Step::Open(_)
+                | Step::Fork
         )
     }
 
@@ -176,6 +196,7 @@ impl Step {
                 Some(p)
             }
             Step::Mount { target, .. } => Some(target),
+            Step::MountPoint { path, .. } => Some(path),
             Step::PivotRoot { new_root, .. } => Some(new_root),
             _ => None,
         }
@@ -191,7 +212,8 @@ impl fmt::Display for Step {
             Step::Exec { argv } => write!(f, "execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv),
             Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
             Step::Read { path } => write!(f, "read {}", path.display()),
-            Step::Mkdir(p) => write!(f, "mkdir {}", p.display()),
+            Step::Mkdir(p) | Step::MountPoint { path: p, dir: true } => write!(f, "mkdir {}", p.display()),
+            Step::MountPoint { path, dir: false } => write!(f, "creat({:?})", path.display().to_string()),
             Step::Rmdir(p) => write!(f, "rmdir {}", p.display()),
             Step::Open(p) => write!(f, "open {}", p.display()),
             Step::Mount { source, target, fstype, flags, data } => write!(
@@ -203,9 +225,11 @@ impl fmt::Display for Step {
             Step::Creat(p) => write!(f, "creat({:?})", p.display().to_string()),
             Step::Symlink { target, link } => write!(f, "symlink({target:?}, {:?})", link.display().to_string()),
             Step::Umount(p) => write!(f, "umount2({:?}, MNT_DETACH)", p.display().to_string()),
+            Step::Unlink(p) => write!(f, "unlink({:?})", p.display().to_string()),
             Step::OpenTree(p) => write!(f, "open_tree({:?}, OPEN_TREE_CLONE|AT_RECURSIVE)", p.display().to_string()),
-            Step::MountSetattr { path, attr } => {
-                write!(f, "mount_setattr({:?}, AT_RECURSIVE, {attr})", path.display().to_string())
+            Step::MountSetattr { path, attr, clear } => {
+                let verb = if *clear { "clear " } else { "" };
+                write!(f, "mount_setattr({:?}, AT_RECURSIVE, {verb}{attr})", path.display().to_string())
             }
             Step::MoveMount { to } => write!(f, "move_mount(tree, {:?})", to.display().to_string()),
             Step::PivotRoot { new_root, put_old } => {
@@ -225,6 +249,7 @@ impl fmt::Display for Step {
             Step::Capset(what) => write!(f, "capset({what})"),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
+            Step::CloseRange { first } => write!(f, "close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"),
             Step::PidfdSendSignal { pidfd, signal } => write!(f, "pidfd_send_signal({pidfd}, {signal}, NULL, 0)"),
             Step::SetLinkUp(name) => write!(f, "ioctl(SIOCSIFFLAGS, {name:?}, IFF_UP)"),
         }
@@ -337,6 +362,7 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         Step::Write { path, value } => format!("cannot write {:?} to {}", value.trim_end(), path.display()),
         Step::Read { path } => format!("cannot read {}", path.display()),
         Step::Mkdir(p) => format!("cannot create {}", p.display()),
+        Step::MountPoint { path, .. } => format!("cannot create mount point {}", path.display()),
         Step::Rmdir(p) => format!("cannot remove {}", p.display()),
         Step::Open(p) => format!("cannot open {}", p.display()),
         other => other.to_string(),
@@ -349,9 +375,12 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
 }
 
 /// What a kernel refusal means in plain words. This table is where the teaching value lives.
+/// A hint is chosen by the step and what it acts on, never by the errno alone: the same ENOENT
+/// means a missing controller file in a group, and a missing directory for a pidfile.
 fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
     use Errno::*;
     let file = step.path().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    let group = || step.path().is_some_and(on_cgroupfs);
     Some(match (step, errno) {
         (Step::Unshare(f), EPERM) if f & libc::CLONE_NEWUSER != 0 => {
             "this kernel refuses user namespaces to this caller (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns)"
@@ -379,14 +408,22 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
             "cgroup v2's no-internal-processes rule: a group that holds processes cannot hand controllers to children"
         }
         (Step::Write { .. }, EBUSY) if file.starts_with("memory.") => "the group already uses more memory than the new limit",
+        (Step::Write { .. }, EOPNOTSUPP) if file.ends_with(".bfq.weight_device") => {
+            "a per-device weight needs the disk's I/O scheduler to be bfq (cat /sys/block/DISK/queue/scheduler)"
+        }
         (Step::Write { .. }, EINVAL) if file.starts_with("cpuset.") => "a CPU or memory node that is not online or not allowed to the parent group",
         (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
             "the group's cpuset.cpus or cpuset.mems is empty"
         }
-        (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) => "the file does not exist (controller not enabled or not mounted here?)",
-        (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) => "permission denied: run as root or get the group delegated",
-        (Step::Mkdir(_), EEXIST) => "a group of that name already exists",
-        (Step::Rmdir(_), EBUSY) => "the group still has processes or children",
+        (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) if group() => "the file does not exist (controller not enabled or not mounted here?)",
+        (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) if group() => "permission denied: run as root or get the group delegated",
+        (Step::Mkdir(_), EEXIST) if group() => "a group of that name already exists",
+        (Step::Rmdir(_), EBUSY) if group() => "the group still has processes or children",
+        (Step::Write { .. }, ENOENT) => "the directory it would go in does not exist",
+        (Step::MountPoint { .. }, EACCES) => "root of the new user namespace writes only where its host uid may: create the mount point in the rootfs first, or give the rootfs to the host uid root inside maps to (chown -R 100000:100000 DIR for --map-users 0:100000:65536, as Docker's userns-remap does with its images)",
+        (Step::MountPoint { .. }, EOVERFLOW) | (Step::Mkdir(_), EOVERFLOW) => {
+            "the new user namespace has no uid and gid map yet, and a file needs an owner: map ids with --map-root or --map-users/--map-groups"
+        }
         (Step::Mount { .. }, EPERM) => "mounting needs CAP_SYS_ADMIN in the mount namespace's owning user namespace; some file systems (proc) also need a matching pid namespace",
         (Step::Mount { .. }, ENOENT) => "the source or the mount point does not exist",
         (Step::PivotRoot { .. }, EINVAL) => "the new root must be a mount point, not the current root, and not shared with the host",
@@ -396,6 +433,17 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Chdir(_), ENOENT) => "the working directory does not exist in the new root",
         _ => return None,
     })
+}
+
+/// Whether `path` (or, when it does not exist, the nearest directory above it) is in a cgroup
+/// file system: a mkdir there makes a group, a missing file is a controller file.
+fn on_cgroupfs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    path.is_absolute()
+        && path
+            .ancestors()
+            .find_map(|p| statfs(p).ok())
+            .is_some_and(|fs| [CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC].contains(&fs.filesystem_type()))
 }
 
 /// Write `value` to a kernel file in one write(2), traced. Kernel files (uid_map, cgroup knobs)
@@ -458,6 +506,8 @@ mod tests {
             (Step::Setns { target: "x".into(), flags: libc::CLONE_NEWNET }, "setns"),
             (Step::Kill { pid: 1, signal: "SIGKILL".into() }, "kill"),
             (Step::Capset("x".into()), "capset"),
+            (Step::MountPoint { path: "/www".into(), dir: true }, "mkdir"),
+            (Step::MountPoint { path: "/dev/null".into(), dir: false }, "creat"),
         ];
         for (step, op) in ops {
             assert_eq!(step.op(), op, "{step}");
@@ -468,7 +518,7 @@ mod tests {
     // their own names in the JSON trace.
     #[test]
     fn every_syscall_has_its_own_step() {
-        let cases: [(Step, &str, &str); 11] = [
+        let cases: [(Step, &str, &str); 14] = [
             (Step::Seteuid(1000), "seteuid(1000)", "seteuid"),
             (Step::Setsid, "setsid()", "setsid"),
             (Step::PidfdSendSignal { pidfd: 3, signal: 0 }, "pidfd_send_signal(3, 0, NULL, 0)", "pidfd_send_signal"),
@@ -480,7 +530,7 @@ mod tests {
             ),
             (Step::OpenTree("/srv".into()), "open_tree(\"/srv\", OPEN_TREE_CLONE|AT_RECURSIVE)", "open_tree"),
             (
-                Step::MountSetattr { path: "/".into(), attr: "MOUNT_ATTR_RDONLY" },
+                Step::MountSetattr { path: "/".into(), attr: "MOUNT_ATTR_RDONLY", clear: false },
                 "mount_setattr(\"/\", AT_RECURSIVE, MOUNT_ATTR_RDONLY)",
                 "mount_setattr",
             ),
@@ -488,6 +538,13 @@ mod tests {
             (Step::Creat("/run/x.net".into()), "creat(\"/run/x.net\")", "creat"),
             (Step::Fchdir("<target's root>".into()), "fchdir(<target's root>)", "fchdir"),
             (Step::Prctl(Prctl::SetDumpable(false)), "prctl(PR_SET_DUMPABLE, 0)", "prctl"),
+            (
+                Step::MountSetattr { path: "/ (the new root)".into(), attr: "MOUNT_ATTR_RDONLY", clear: true },
+                "mount_setattr(\"/ (the new root)\", AT_RECURSIVE, clear MOUNT_ATTR_RDONLY)",
+                "mount_setattr",
+            ),
+            (Step::Unlink("/www".into()), "unlink(\"/www\")", "unlink"),
+            (Step::CloseRange { first: 3 }, "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", "close_range"),
         ];
         for (step, text, op) in cases {
             assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
@@ -504,5 +561,27 @@ mod tests {
         assert!(msg.starts_with("cannot write \"0 100000 65536\" to /proc/4242/uid_map: Operation not permitted (EPERM): a map can be written only once"), "{msg}");
         let u = failure(&Step::Unshare(libc::CLONE_NEWNET), Errno::EPERM).to_string();
         assert!(u.contains("CAP_SYS_ADMIN"), "{u}");
+    }
+
+    // Issue 13: a hint follows the step and its object, never the errno alone.
+    #[test]
+    fn cgroup_hints_only_for_cgroup_files() {
+        let pidfile = Step::Write { path: "/nonexistent-isolab/pid".into(), value: "1\n".into() };
+        let msg = failure(&pidfile, Errno::ENOENT).to_string();
+        assert!(msg.ends_with("(ENOENT): the directory it would go in does not exist"), "{msg}");
+        let ns_file = failure(&Step::Open("/nonexistent-isolab/net".into()), Errno::ENOENT).to_string();
+        assert!(!ns_file.contains("controller"), "{ns_file}");
+        let mount_point = Step::MountPoint { path: "/www".into(), dir: true };
+        let msg = failure(&mount_point, Errno::EACCES).to_string();
+        assert!(
+            msg.starts_with(
+                "cannot create mount point /www: Permission denied (EACCES): root of the new user namespace"
+            ),
+            "{msg}"
+        );
+        let msg = failure(&Step::MountPoint { path: "/dev/null".into(), dir: false }, Errno::EOVERFLOW).to_string();
+        assert!(msg.contains("no uid and gid map yet"), "{msg}");
+        let not_a_group = failure(&Step::Mkdir("/tmp/isolab-no-such/x".into()), Errno::EACCES).to_string();
+        assert!(!not_a_group.contains("delegated"), "{not_a_group}");
     }
 }

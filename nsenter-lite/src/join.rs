@@ -91,6 +91,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     };
     entries.extend(files);
     let joined = by_pidfd | enter::join_files(entries)?;
+    if joined & ns::USER.flag != 0 {
+        // Joining a user namespace gives new credentials: keep the parent-death signal.
+        process::rearm_tether()?;
+    }
     enter_dirs(root, wd)?;
     if joined & (ns::PID.flag | ns::TIME.flag) == 0 {
         creds.after_join(dropped_groups, our_proc.as_ref())?;

@@ -12,6 +12,7 @@
 //! 4. In the process that will exec: host name, loopback up, mounts, /proc, credentials last.
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
@@ -19,7 +20,7 @@ use anyhow::{bail, Context as _};
 use isolab_core::exit;
 use isolab_core::idmap::{self, Extent, Setgroups, Which};
 use isolab_core::ns::{self, Flags, Kind};
-use isolab_core::process::{self, ForkResult, Gate, GateKey, Pid, Signal};
+use isolab_core::process::{self, FdReceiver, FdSender, ForkResult, Gate, GateKey, Pid, Signal};
 use isolab_core::trace::{self, Step};
 use isolab_core::{creds, mount};
 
@@ -62,6 +63,11 @@ pub struct Spec {
     /// The command's environment (`--clear-env`, `--env`), handed to execve(2).
     pub env: process::Env,
     pub new_session: bool,
+    /// `--preserve-fds N`: with a root of its own, the command keeps N descriptors from 3 on
+    /// (after the socket-activation ones) beside 0, 1 and 2, as `runc run --preserve-fds`.
+    pub preserve_fds: u32,
+    /// Filled in by [`run`] for a container: the first descriptor the command does not get.
+    pub first_closed_fd: Option<u32>,
     pub pidfile: Option<PathBuf>,
     pub argv: Vec<OsString>,
 }
@@ -114,21 +120,34 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    let spec = Spec { first_closed_fd: kept_fds(&spec)?, ..spec };
     let maps = resolve_maps(&spec)?;
     if !spec.has(ns::USER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
     }
-    let opened = if spec.has(ns::MNT) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let mut opened = if spec.has(ns::MNT) { Some(mount::open_sources(&spec.mounts)?) } else { None };
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
-    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() {
-        Some(Helper::start(maps.clone(), &spec.persist)?)
+    // Root of a new user namespace may not pass the caller's directories: the helper opens the
+    // sources again in the new mount namespace, as the caller.
+    let sources = match &opened {
+        Some(o) if spec.has(ns::USER) => o.paths(),
+        _ => Vec::new(),
+    };
+    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() || !sources.is_empty() {
+        let helper_maps = if self_mapped { None } else { maps.clone() };
+        Some(Helper::start(helper_maps, &spec.persist, sources)?)
     } else {
         None
     };
     ns::unshare(spec.flags)?;
     if let Some(helper) = helper {
-        if !helper.release_and_wait()? {
-            return Ok(exit::EXIT_TOOL); // the helper printed why
+        match helper.release_and_wait()? {
+            Some(fds) => {
+                if let Some(o) = opened.as_mut() {
+                    o.adopt(fds);
+                }
+            }
+            None => return Ok(exit::EXIT_TOOL), // the helper printed why
         }
     }
     if let Some(maps) = maps.as_ref().filter(|_| self_mapped) {
@@ -142,6 +161,21 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         return Err(finish_and_exec(&spec, opened, false));
     }
     fork_payload(&spec, opened)
+}
+
+/// A container (`--rootfs`) gets 0, 1 and 2, then the socket-activation descriptors (LISTEN_FDS
+/// for LISTEN_PID = ours) and `--preserve-fds` more, as runc passes them; every other
+/// descriptor the caller left open stays out (runc CVE-2024-21626 was one of the host's that got
+/// in). Without a root of its own the command keeps what the caller gave it, as with unshare.
+/// Checked first, before anything of ours is open.
+fn kept_fds(spec: &Spec) -> anyhow::Result<Option<u32>> {
+    if spec.mounts.rootfs.is_none() {
+        return Ok(None);
+    }
+    let listen = process::listen_fds();
+    process::check_inherited(3, listen, &format!("LISTEN_FDS={listen}"))?;
+    process::check_inherited(3 + listen as i32, spec.preserve_fds, &format!("--preserve-fds {}", spec.preserve_fds))?;
+    Ok(Some(3 + listen + spec.preserve_fds))
 }
 
 /// Whether the maps are only the caller's own uid and gid, with setgroups denied: the one map
@@ -179,7 +213,7 @@ fn become_root() -> anyhow::Result<()> {
 fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
     if let Some(file) = &spec.pidfile {
         let step = Step::Write { path: file.clone(), value: format!("{pid}\n") };
-        trace::run_io(step, || std::fs::write(file, format!("{pid}\n")))?;
+        trace::run_io(step, || std::fs::write(file, format!("{pid}\n"))).context("--pidfile")?;
     }
     Ok(())
 }
@@ -193,10 +227,10 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
         }
         ForkResult::Parent { child } => {
             write_pidfile(spec, child)?;
-            if spec.has(ns::PID) && !spec.init {
-                // The command is PID 1: without a handler it never sees a forwarded SIGTERM.
-                process::escalate_stop_after(spec.stop_timeout);
-            }
+            // docker stop's rule, in every mode: a command that does not end on a forwarded
+            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it) gets
+            // SIGKILL after the timeout. With --init the SIGKILL ends the whole PID namespace.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, false)?;
             Ok(process::die_like(status))
         }
@@ -206,10 +240,15 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
 fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
     // The world is set up once, here, so the command and every orphan share it.
-    let result = setup_world(spec, opened, true).and_then(|()| process::fork_supervised());
-    let err = match result {
-        Ok(ForkResult::Child) => exec_command(spec),
+    let made = match setup_world(spec, opened, true) {
+        Ok(made) => made,
+        Err(err) => exit::report_and_exit(&err),
+    };
+    let err = match process::fork_supervised() {
+        Ok(ForkResult::Child) => exec_command(spec, made),
         Ok(ForkResult::Parent { child }) => {
+            // A stop request sent to the init itself escalates as one sent to nsexec.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
             std::process::exit(status.map_or(exit::EXIT_TOOL, process::status_code).into())
         }
@@ -221,12 +260,14 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
 /// Set up the world and exec; returns only the error that stopped it.
 fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
     match setup_world(spec, opened, new_pid_ns && spec.has(ns::PID)) {
-        Ok(()) => exec_command(spec),
+        Ok(made) => exec_command(spec, made),
         Err(e) => e,
     }
 }
 
-fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<()> {
+/// Host name, loopback, mounts (last). Returns the mount points made, which go again if the
+/// command cannot run.
+fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<mount::Made> {
     if let Some(name) = &spec.hostname {
         ns::set_hostname(name)?;
     }
@@ -236,21 +277,26 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     if spec.has(ns::NET) {
         ns::loopback_up()?;
     }
-    if let Some(opened) = opened {
-        mount::setup(opened, in_new_pid_ns)?;
+    match opened {
+        Some(opened) => mount::setup(opened, in_new_pid_ns),
+        None => Ok(mount::Made::default()),
     }
-    Ok(())
 }
 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
-fn exec_command(spec: &Spec) -> anyhow::Error {
-    if let Err(e) = prepare_exec(spec) {
-        return e;
-    }
-    process::exec(&spec.argv, &spec.env)
+/// When the command does not start, the mount points made for it go (as far as the credentials
+/// it was given still allow).
+fn exec_command(spec: &Spec, made: mount::Made) -> anyhow::Error {
+    let err = match prepare_exec(spec) {
+        Ok(env) => process::exec(&spec.argv, &env),
+        Err(e) => e,
+    };
+    made.undo();
+    err
 }
 
-fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
+/// Credentials, cwd, descriptors, session; returns the environment to exec with.
+fn prepare_exec(spec: &Spec) -> anyhow::Result<process::Env> {
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
         mount::chdir(dir).with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
@@ -259,37 +305,64 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
         std::env::current_dir()
             .map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
     }
+    let mut env = spec.env.clone();
+    if let Some(first) = spec.first_closed_fd {
+        let listen = first - 3 - spec.preserve_fds;
+        if listen > 0 {
+            // sd_listen_fds(3) in the command checks that LISTEN_PID is its own PID (1 with --pid).
+            env.set.push(("LISTEN_FDS".into(), listen.to_string().into()));
+            env.set.push(("LISTEN_PID".into(), Pid::this().to_string().into()));
+        }
+        process::close_on_exec_from(first)?;
+    }
     if spec.new_session {
         process::new_session()?;
     }
-    Ok(())
+    Ok(env)
 }
 
-/// The process that writes the maps and persists namespaces from outside (step 1 above).
+/// The process that writes the maps, persists namespaces and opens the mount sources from
+/// outside (step 1 above).
 struct Helper {
     pid: Pid,
     go: GateKey,
+    /// Where the helper sends the sources' descriptors.
+    fds: FdReceiver,
+    sources: usize,
 }
 
 impl Helper {
-    fn start(maps: Option<Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<Helper> {
+    fn start(
+        maps: Option<Maps>,
+        persist: &[(&'static Kind, PathBuf)],
+        sources: Vec<PathBuf>,
+    ) -> anyhow::Result<Helper> {
         let target = Pid::this();
         let (gate, key) = process::gate()?;
+        let (sender, receiver) = process::fd_channel()?;
         match process::fork()? {
             ForkResult::Child => {
                 drop(key);
-                let code = match Helper::serve(target, gate, maps.as_ref(), persist) {
+                drop(receiver);
+                let code = match Helper::serve(target, gate, maps.as_ref(), persist, &sources, &sender) {
                     Ok(()) => 0,
                     Err(e) => exit::report(&e),
                 };
                 process::exit_now(code)
             }
-            ForkResult::Parent { child } => Ok(Helper { pid: child, go: key }),
+            ForkResult::Parent { child } => Ok(Helper { pid: child, go: key, fds: receiver, sources: sources.len() }),
         }
     }
 
-    /// In the helper: wait until the caller has unshared, then map and persist.
-    fn serve(target: Pid, go: Gate, maps: Option<&Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<()> {
+    /// In the helper: wait until the caller has unshared, then map, persist and open the sources.
+    fn serve(
+        target: Pid,
+        go: Gate,
+        maps: Option<&Maps>,
+        persist: &[(&'static Kind, PathBuf)],
+        sources: &[PathBuf],
+        fds: &FdSender,
+    ) -> anyhow::Result<()> {
         if !go.wait()? {
             // The caller failed to unshare and reports it itself.
             process::exit_now(0);
@@ -310,13 +383,30 @@ impl Helper {
             mount::persist(&proc_dir.join("ns").join(ns::for_children_name(kind)), file)
                 .with_context(|| format!("cannot persist the {} namespace on {}", kind.proc_name, file.display()))?;
         }
+        if !sources.is_empty() {
+            trace::note("the helper opens the mount sources as the caller, in the new mount namespace: root inside may not pass the caller's directories");
+        }
+        for source in sources {
+            let fd = mount::open_in_root_of(target.as_raw(), source)
+                .with_context(|| format!("cannot open {} in the new mount namespace", source.display()))?;
+            fds.send(&fd).context("sending a mount source to nsexec")?;
+        }
         Ok(())
     }
 
-    /// Let the helper act and wait for it; false when it failed (it printed why).
-    fn release_and_wait(self) -> anyhow::Result<bool> {
+    /// Let the helper act and wait for it: the sources it opened, or None when it failed (it
+    /// printed why).
+    fn release_and_wait(self) -> anyhow::Result<Option<Vec<OwnedFd>>> {
         self.go.open().context("releasing the id-map helper")?;
+        // A helper that fails sends fewer descriptors and exits: its end closes, recv sees EOF.
+        let mut fds = Vec::with_capacity(self.sources);
+        for _ in 0..self.sources {
+            match self.fds.recv().context("receiving a mount source from the helper")? {
+                Some(fd) => fds.push(fd),
+                None => break,
+            }
+        }
         let status = process::wait_for(self.pid)?;
-        Ok(process::status_code(status) == 0)
+        Ok((process::status_code(status) == 0 && fds.len() == self.sources).then_some(fds))
     }
 }

@@ -16,9 +16,12 @@ use super::files::read_procs;
 use super::limits::Limits;
 use super::{name_on, validate_name, validate_parent, CGROUP_PROCS, CONTROLLERS, DEFAULT_PARENT};
 
-/// Controllers a new group gets for accounting even without a limit, so cgstat can read it
-/// (blkio too: docker stats shows a group without I/O limits as `0B / 0B`, not as unknown).
-const ACCOUNTING: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "blkio"];
+/// Controllers a new group gets for accounting even without a limit, so cgstat can read it. Not
+/// the I/O controller (v1 blkio, v2 io): a group joins it only when an I/O flag asks for it (see
+/// the README: v1's counters count only where a throttle rule is set, so a plain group would show
+/// a false `0B / 0B`; and an I/O controller not asked for is one more that must be enabled in
+/// every ancestor, where it may not be delegated).
+const ACCOUNTING: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
 
 /// Where a new group goes in one hierarchy, decided before anything is created.
 #[derive(Debug, Clone)]
@@ -46,6 +49,14 @@ pub fn placements<'a>(
     parent: Option<&str>,
     name: &str,
 ) -> anyhow::Result<Vec<Placement<'a>>> {
+    for (file, _) in &limits.set {
+        let c = file.split('.').next().unwrap_or_default();
+        if setup.for_controller(c).is_none() {
+            anyhow::bail!(
+                "--set {file}: the {c} controller is not available on this host (no mounted hierarchy has it)"
+            );
+        }
+    }
     let mut required: Vec<&str> = limits.controllers();
     required.extend(limits.set.iter().filter_map(|(f, _)| f.split('.').next()));
     if let Some(c) = required.iter().find(|c| setup.for_controller(c).is_none()) {
@@ -225,6 +236,21 @@ pub fn list(parent: Option<&str>) -> anyhow::Result<Vec<Group>> {
         found.children_of(h, &h.dir_of(&parent_path(h, parent)));
     }
     Ok(found.groups())
+}
+
+/// The directories [`list`] looks in, one per hierarchy, each with why it gave no group when it
+/// gave none: missing, unreadable (the kernel's error), or empty.
+pub fn parent_dirs(parent: Option<&str>) -> anyhow::Result<Vec<(PathBuf, std::io::Result<usize>)>> {
+    let setup = Setup::detect()?;
+    Ok(setup
+        .hierarchies
+        .iter()
+        .map(|h| {
+            let dir = h.dir_of(&parent_path(h, parent));
+            let entries = std::fs::read_dir(&dir).map(|e| e.flatten().filter(|e| e.path().is_dir()).count());
+            (dir, entries)
+        })
+        .collect())
 }
 
 /// Every group under any directory named `isolab` in any hierarchy (a few levels deep).

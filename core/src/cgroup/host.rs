@@ -1,5 +1,6 @@
 //! What the host offers a new group, checked before anything is created: the block devices a
-//! limit names, and the CPUs and memory nodes the caller may give it. See cgroups(7), cpuset(7).
+//! limit names, and the CPUs and memory nodes the caller may give it; and, once the plan is
+//! known, the disks a BFQ weight would not act on. See cgroups(7), cpuset(7).
 //!
 //! Rules that bite:
 //! - blkio throttles and io.max take whole disks only (ENODEV for a partition): a partition
@@ -12,6 +13,7 @@ use crate::units::IdList;
 
 use super::detect::Setup;
 use super::limits::Limits;
+use super::plan::WritePlan;
 
 /// Fill in each device's numbers: stat(2) the path, refuse what is not a block device, and use
 /// the whole disk for a partition.
@@ -60,6 +62,36 @@ pub fn check_cpus(setup: &Setup, limits: &Limits) -> anyhow::Result<()> {
         mems = read_list(&own.join(m).to_string_lossy()).filter(|l| !l.0.is_empty()).unwrap_or(mems);
     }
     limits.check_host(online.0.len().max(1), &cpus, &mems)
+}
+
+/// A BFQ weight (`blkio.bfq.weight`, `io.bfq.weight`) acts only on disks whose I/O scheduler
+/// is bfq; elsewhere (`none`, `mq-deadline`) the kernel takes `--blkio-weight`'s write and
+/// ignores it (a per-device weight it refuses: EOPNOTSUPP, with its own hint). One warning per
+/// disk of the host (a block device with a `device`: not loop, ram or zram) not under bfq.
+pub fn weights_without_bfq(plan: &WritePlan, limits: &Limits) -> Vec<String> {
+    let written = plan.writes.iter().any(|w| w.path.to_string_lossy().ends_with(".bfq.weight"));
+    let mut disks: Vec<std::path::PathBuf> = Vec::new();
+    if written && limits.blkio_weight.is_some() {
+        let all = std::fs::read_dir("/sys/block").into_iter().flatten().flatten().map(|e| e.path());
+        disks.extend(all.filter(|p| p.join("device").exists()));
+    }
+    let mut warnings = Vec::new();
+    for sys in disks {
+        let name = sys.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(sys.join("queue/scheduler")).unwrap_or_default();
+        // "none [mq-deadline] kyber bfq": the one in brackets is in use.
+        let Some(scheduler) = text.split_whitespace().find_map(|s| s.strip_prefix('[')?.strip_suffix(']')) else {
+            continue;
+        };
+        trace::note(format!("{name}: I/O scheduler {scheduler} (from {})", sys.join("queue/scheduler").display()));
+        if scheduler != "bfq" {
+            warnings.push(format!(
+                "--blkio-weight: no effect on {name}, whose I/O scheduler is {scheduler}: a blkio weight acts only \
+                 under bfq (echo bfq > /sys/block/{name}/queue/scheduler)"
+            ));
+        }
+    }
+    warnings
 }
 
 fn read_list(path: &str) -> Option<IdList> {

@@ -25,7 +25,7 @@ pub mod v1;
 pub mod v2;
 
 pub use detect::{Hierarchy, Layout, Setup};
-pub use group::{at_path, list, list_all, locate, placements, Group, Place, Placement};
+pub use group::{at_path, list, list_all, locate, parent_dirs, placements, Group, Place, Placement};
 pub use limits::{DeviceLimit, Limits};
 
 /// The kernel's file names, spelled as the kernel spells them.

@@ -21,7 +21,7 @@ pub mod privileged;
 pub mod subid;
 pub mod write;
 
-pub use parse::{parse_extent, parse_proc_map, render, validate};
+pub use parse::{parse_extent, parse_proc_map, parse_triple, render, validate};
 pub use subid::{auto_map, subid_ranges};
 pub use write::{write_map, write_setgroups};
 

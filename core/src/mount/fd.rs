@@ -12,6 +12,7 @@ use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 use rustix::mount::{MoveMountFlags, OpenTreeFlags};
 
+use super::made::Made;
 use crate::trace::{self, Step};
 
 /// rustix's errno as nix's, which `trace` takes.
@@ -35,11 +36,30 @@ pub(super) fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<Owne
     // open may be out of its reach (a 0700 directory on the way, say).
     let fd =
         open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
+    same_object(path, checked, fd)
+}
+
+/// `fd` if it is the object `checked` was (same device and inode), else a refusal.
+pub(super) fn same_object(path: &Path, checked: &OwnedFd, fd: OwnedFd) -> anyhow::Result<OwnedFd> {
     let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         bail!("{} changed while {} was starting: refused", path.display(), crate::exit::tool());
     }
     Ok(fd)
+}
+
+/// Open `path` (absolute, as the caller resolved it) in the root of process `pid`, as the
+/// calling process: the object in that process's mount namespace, reached with our credentials.
+/// Symlinks met on the way resolve inside that root (RESOLVE_IN_ROOT), never in ours.
+pub fn open_in_root_of(pid: i32, path: &Path) -> anyhow::Result<OwnedFd> {
+    let root_dir = PathBuf::from(format!("/proc/{pid}/root"));
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    trace::run(Step::Open(root_dir.join(rel)), || {
+        let root = nix::fcntl::open(&root_dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT);
+        nix::fcntl::openat2(&root, rel, how)
+    })
 }
 
 /// `/proc/self/fd/N`: a path through which mount(2) reaches exactly the object `fd` is.
@@ -63,9 +83,16 @@ pub(super) fn clone_tree(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow:
 }
 
 pub(super) fn setattr_rdonly(fd: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
-    let attr = libc::mount_attr { attr_set: libc::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    setattr(fd, shown, true)
+}
+
+/// mount_setattr(2): make the tree at `fd` read-only, or (`read_only` false) writable again.
+pub(super) fn setattr(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow::Result<()> {
+    let rdonly = libc::MOUNT_ATTR_RDONLY;
+    let (set, clr) = if read_only { (rdonly, 0) } else { (0, rdonly) };
+    let attr = libc::mount_attr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
     let flags = libc::AT_RECURSIVE | libc::AT_EMPTY_PATH;
-    let step = Step::MountSetattr { path: shown.to_path_buf(), attr: "MOUNT_ATTR_RDONLY" };
+    let step = Step::MountSetattr { path: shown.to_path_buf(), attr: "MOUNT_ATTR_RDONLY", clear: !read_only };
     trace::run(step, || {
         // SAFETY: attr is a mount_attr of the size passed; fd is open; the empty path with
         // AT_EMPTY_PATH names fd itself. (Neither nix nor rustix wraps mount_setattr.)
@@ -96,14 +123,21 @@ pub(super) fn attach(tree: &OwnedFd, target: &OwnedFd, shown: &Path) -> anyhow::
 }
 
 /// Resolve `path` under `root` without leaving it; create it (a directory or an empty file)
-/// if missing and `may_create`. The last component may not be a symlink: a mount target fails closed.
-pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool) -> anyhow::Result<OwnedFd> {
+/// if missing and `may_create`, and note what was made in `made`. The last component may not be
+/// a symlink: a mount target fails closed.
+pub(super) fn target(
+    root: &OwnedFd,
+    path: &Path,
+    is_dir: bool,
+    may_create: bool,
+    made: &mut Made,
+) -> anyhow::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
     if rel.as_os_str().is_empty() {
         return dup(root);
     }
     let parent = match rel.parent() {
-        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create)?,
+        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create, made)?,
         _ => dup(root)?,
     };
     let name = rel.file_name().ok_or_else(|| anyhow::anyhow!("bad mount target '{}'", path.display()))?;
@@ -120,6 +154,7 @@ pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool
         ),
         Err(Errno::ENOENT) => {
             create_at(&parent, name, is_dir, path)?;
+            made.add(&parent, name, is_dir, path);
             openat_nofollow(&parent, name)
                 .map_err(|e| anyhow::anyhow!("cannot open mount target {}: {}", path.display(), e.desc()))
         }
@@ -148,11 +183,10 @@ pub(super) fn openat_nofollow(dir: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Er
 pub(super) fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path) -> anyhow::Result<()> {
     // O_PATH fds cannot be used for mkdirat/openat creation directly: go through /proc/self/fd.
     let dir_path = fd_path(dir).join(name);
+    let step = Step::MountPoint { path: shown.to_path_buf(), dir: is_dir };
     if is_dir {
-        trace::run_io(Step::Mkdir(shown.to_path_buf()), || std::fs::create_dir(&dir_path))
-            .with_context(|| format!("cannot create mount point {}", shown.display()))
+        trace::run_io(step, || std::fs::create_dir(&dir_path))
     } else {
-        let step = Step::Creat(shown.to_path_buf());
         trace::run_io(step, || std::fs::OpenOptions::new().write(true).create_new(true).open(&dir_path).map(drop))
     }
 }

@@ -105,7 +105,7 @@ pub fn parse_cpu_stat_usage(text: &str) -> Option<u64> {
 
 /// v1 `cpuacct.usage`: one number of nanoseconds.
 pub fn parse_cpuacct_usage(text: &str) -> Option<u64> {
-    text.trim().parse().ok()
+    crate::cgroup::files::param_uint(text)
 }
 
 #[cfg(test)]
