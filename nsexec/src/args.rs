@@ -361,25 +361,19 @@ impl Args {
     fn creds(&self) -> anyhow::Result<Creds> {
         let is_all = |c: &String| c.eq_ignore_ascii_case("all");
         let drop_all = self.cap_drop.iter().any(is_all);
+        // The capabilities a flag names, ALL aside (add_all, drop_all).
+        let named = |flag: &str, names: &[String]| {
+            names.iter().filter(|c| !is_all(c)).map(|c| cap(flag, c)).collect::<anyhow::Result<Vec<_>>>()
+        };
         for g in self.groups.iter().flatten().filter_map(|g| g.parse::<u32>().ok()) {
             creds::check_id("invalid --groups", g)?;
         }
         Ok(Creds {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
-            cap_add: self
-                .cap_add
-                .iter()
-                .filter(|c| !is_all(c))
-                .map(|c| cap("--cap-add", c))
-                .collect::<anyhow::Result<_>>()?,
+            cap_add: named("--cap-add", &self.cap_add)?,
             add_all: self.cap_add.iter().any(is_all),
-            cap_drop: self
-                .cap_drop
-                .iter()
-                .filter(|c| !is_all(c))
-                .map(|c| cap("--cap-drop", c))
-                .collect::<anyhow::Result<_>>()?,
+            cap_drop: named("--cap-drop", &self.cap_drop)?,
             drop_all,
             no_new_privs: self.no_new_privs,
         })
