@@ -19,8 +19,8 @@ use measure::interleave;
 use report::Measured;
 use rows::{Paths, Row};
 
-/// A row that needs set-up first (groups, a bundle, an image), made when it is wanted.
-type MakeRow<'a> = &'a dyn Fn() -> Result<Row, String>;
+/// A row measured on demand (the cgroup rows share the test groups).
+type RowFn<'a> = dyn Fn() -> Result<Row, String> + 'a;
 
 struct Options {
     quick: bool,
@@ -116,7 +116,7 @@ fn run() -> Result<bool, String> {
     }
     match &groups {
         Ok(g) => {
-            let cg_rows: [(&str, MakeRow); 6] = [
+            let cg_rows: [(&str, &RowFn); 6] = [
                 ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
                 ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
                 ("chain", &|| chain_row(&o.paths, g, &scratch)),

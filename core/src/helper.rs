@@ -11,8 +11,7 @@
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command};
 
-use nix::sys::signal::Signal;
-
+use crate::process::{self, Pid, Signal};
 use crate::trace::{self, Step};
 
 /// Start `argv` (program first) tethered to this process, traced as one spawn step.
@@ -40,9 +39,8 @@ pub fn spawn_tethered(argv: &[String], configure: impl FnOnce(&mut Command)) -> 
 
 /// Ask a helper to stop (SIGTERM) and reap it; SIGKILL if it is still there after `grace`.
 pub fn stop(child: &mut Child, grace: std::time::Duration) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let step = Step::Kill { pid: pid.as_raw(), signal: "SIGTERM".into() };
-    if trace::run(step, || nix::sys::signal::kill(pid, Signal::SIGTERM)).is_err() {
+    let pid = Pid::from_raw(child.id() as i32);
+    if process::kill(pid, Signal::SIGTERM).is_err() {
         let _ = child.wait();
         return;
     }

@@ -19,8 +19,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::mount::{MntFlags, MsFlags};
-use nix::sched::CloneFlags;
 
+use crate::ns::{self, NET};
 use crate::trace::{self, Step};
 
 /// Where ip-netns(8) keeps named network namespaces; `ip netns exec NAME` and
@@ -30,15 +30,14 @@ pub const NETNS_DIR: &str = "/run/netns";
 /// The file resolv.conf(5) lives in; `ip netns exec` binds /etc/netns/NAME/resolv.conf over it.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
-/// Open a namespace file (O_RDONLY, close-on-exec), traced.
+/// Open a network namespace file (O_RDONLY, close-on-exec), traced.
 pub fn open(file: &Path) -> anyhow::Result<OwnedFd> {
-    trace::run_io(Step::Open(file.to_path_buf()), || Ok(std::fs::File::open(file)?.into()))
+    Ok(ns::open(file)?.fd)
 }
 
 /// setns(2) into the network namespace `fd` refers to (`shown` names it in the trace).
 pub fn join(fd: impl AsFd, shown: &Path) -> anyhow::Result<()> {
-    let step = Step::Setns { target: shown.display().to_string(), flags: libc::CLONE_NEWNET };
-    trace::run(step, || nix::sched::setns(fd, CloneFlags::CLONE_NEWNET))
+    ns::setns(fd, NET.flag, shown.display().to_string())
 }
 
 /// A new network namespace with `lo` up and `sysctls` (names under /proc/sys) written in it,
@@ -49,9 +48,9 @@ pub fn create_bound(file: &Path, sysctls: &[(&str, &str)]) -> anyhow::Result<()>
         trace::run_io(step, || std::fs::DirBuilder::new().recursive(true).create(dir))?;
     }
     let home = open(Path::new("/proc/self/ns/net"))?;
-    crate::ns::unshare(libc::CLONE_NEWNET)?;
+    ns::unshare(NET.flag)?;
     // /proc/sys/net/* opened now are the new namespace's: a file's namespace is the opener's.
-    let made = crate::ns::loopback_up()
+    let made = ns::loopback_up()
         .and_then(|()| sysctls.iter().try_for_each(|(k, v)| trace::write_file(Path::new("/proc/sys").join(k), v)))
         .and_then(|()| crate::mount::persist(Path::new("/proc/self/ns/net"), file));
     // Back home whatever happened: every later step (plugins, the host's veth end) runs there.
@@ -81,21 +80,22 @@ pub fn bound_inode(file: &Path) -> Option<u64> {
     std::fs::metadata(file).ok().map(|m| m.ino())
 }
 
-/// The inode of a process's network namespace (the namespace's identity).
-pub fn inode_of(pid: i32) -> Option<u64> {
-    std::fs::metadata(format!("/proc/{pid}/ns/net")).ok().map(|m| m.ino())
-}
-
 /// Without root: a new user namespace in which the caller's uid and gid are 0 (`unshare -r`,
 /// rootless podman), and a new network namespace it owns, with `lo` up.
 pub fn unshare_user_and_net() -> anyhow::Result<()> {
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
-    crate::ns::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET)?;
+    ns::unshare(ns::USER.flag | NET.flag)?;
     let me = Path::new("/proc/self");
     trace::write_file(me.join("setgroups"), "deny")?;
     trace::write_file(me.join("uid_map"), format!("0 {uid} 1\n"))?;
     trace::write_file(me.join("gid_map"), format!("0 {gid} 1\n"))?;
-    crate::ns::loopback_up()
+    ns::loopback_up()
+}
+
+/// Without a user namespace (root): a new network namespace with `lo` up.
+pub fn unshare_net() -> anyhow::Result<()> {
+    ns::unshare(NET.flag)?;
+    ns::loopback_up()
 }
 
 /// What `ip netns exec` gives a command, in a new mount namespace of its own (a slave of the
@@ -103,7 +103,7 @@ pub fn unshare_user_and_net() -> anyhow::Result<()> {
 /// network namespace on /sys (sysfs shows the network devices of the namespace that mounted
 /// it, so the inherited one lists the host's), and `resolv` bound over /etc/resolv.conf.
 pub fn private_mounts(resolv: Option<&Path>) -> anyhow::Result<()> {
-    crate::ns::unshare(libc::CLONE_NEWNS)?;
+    ns::unshare(ns::MNT.flag)?;
     let slave = MsFlags::MS_REC | MsFlags::MS_SLAVE;
     let step = mount_step("none", "/", "", "MS_REC|MS_SLAVE");
     trace::run(step, || nix::mount::mount(None::<&str>, "/", None::<&str>, slave, None::<&str>))?;

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use clap::{ArgGroup, CommandFactory, Parser};
+use clap::{ArgGroup, Parser};
+use isolab_core::cli::Explain;
 
 const LONG_ABOUT: &str = "\
 Attach a new network namespace to a network, run COMMAND in it, and detach it when COMMAND
@@ -64,6 +65,9 @@ pub const DEFAULT_CACHE_DIR: &str = "/var/lib/cni";
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
     group(ArgGroup::new("mode").args(["keep", "rm", "gc", "check"]).multiple(false)),
+    mut_arg("explain", |a| a.help(
+        "Print every step: each plugin call with the configuration on stdin and the result (also ISOLAB_EXPLAIN=1)"
+    )),
 )]
 pub struct Args {
     /// The network: a name from the configuration directory, a file (a path with a /), or
@@ -109,18 +113,18 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "NETEXEC_CACHE_DIR", default_value = DEFAULT_CACHE_DIR, help_heading = "CNI")]
     pub cni_cache_dir: PathBuf,
 
-    /// Print every step: each plugin call with the configuration on stdin and the result (also ISOLAB_EXPLAIN=1)
-    #[arg(long)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 
     /// The command and its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
 /// What netexec is asked to do.
@@ -211,7 +215,6 @@ pub struct Spec {
     pub mac: Option<String>,
     pub dns: Vec<IpAddr>,
     pub dirs: Dirs,
-    pub explain: bool,
     pub command: Vec<OsString>,
 }
 
@@ -281,7 +284,6 @@ impl Args {
             mac,
             dns,
             dirs: Dirs { config: self.cni_config_dir, cni_path, cache: self.cni_cache_dir },
-            explain: self.explain,
             command: self.command,
         })
     }

@@ -15,10 +15,8 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use isolab_core::{netns, process, trace};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::wait::WaitStatus;
-use nix::unistd::ForkResult;
+use isolab_core::process::{self, Env, ForkResult, SigSet, Signal, WaitStatus};
+use isolab_core::{exit, netns, procfs, trace};
 use serde_json::{json, Map, Value};
 
 use crate::args::{Mode, Network, Spec, UserNet};
@@ -217,7 +215,7 @@ fn attach(
     let me = std::process::id() as i32;
     let owner = Owner {
         pid: me,
-        start_time: process::start_time(me).context("reading /proc/self/stat")?,
+        start_time: procfs::start_time(me).context("reading /proc/self/stat")?,
         netns_file: netns_file.to_path_buf(),
         netns_inode: netns::bound_inode(netns_file).unwrap_or(0),
         kept,
@@ -309,9 +307,9 @@ fn child_main(ns: &OwnedFd, shown: &Path, resolv: Option<&Path>, command: &[OsSt
     let err = match ready {
         Ok(()) => {
             process::restore_mask(mask);
-            process::exec(command)
+            process::exec(command, &Env::default())
         }
         Err(err) => err,
     };
-    std::process::exit(isolab_core::cli::report(&err).into())
+    exit::report_and_exit(&err)
 }

@@ -64,7 +64,7 @@ pub struct Resolved<'a> {
 pub fn resolve<'a>(list: &'a NetworkList, cni_path: &[PathBuf]) -> anyhow::Result<Resolved<'a>> {
     let mut paths = Vec::new();
     for (i, p) in list.plugins.iter().enumerate() {
-        match conf::find_plugin(&p.kind, cni_path) {
+        match conf::find_program(&p.kind, cni_path) {
             Some(path) => paths.push(path),
             None => anyhow::bail!(
                 "plugin {:?} (plugin {} of network {} in {}) is not in CNI_PATH {}: is it installed? (Debian: containernetworking-plugins)",

@@ -235,12 +235,12 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     all.iter().filter_map(|f| load_file(f).ok()).map(|l| l.name).collect()
 }
 
-/// Where `kind`'s binary is: the first executable file of that name in `cni_path`.
-pub fn find_plugin(kind: &str, cni_path: &[PathBuf]) -> Option<PathBuf> {
+/// The first executable file called `name` in `dirs`: a plugin's binary in CNI_PATH, or the
+/// user-mode network's helper on PATH.
+pub fn find_program(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
-    cni_path
-        .iter()
-        .map(|dir| dir.join(kind))
+    dirs.iter()
+        .map(|dir| dir.join(name))
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 

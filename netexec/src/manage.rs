@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use isolab_core::{netns, process, trace};
+use isolab_core::{netns, procfs, trace};
 
 use crate::args::Spec;
 use crate::cache::{self, Entry};
@@ -81,7 +81,7 @@ fn stale(entry: &Entry) -> bool {
     if owner.kept {
         return netns::bound_inode(&owner.netns_file) != Some(owner.netns_inode);
     }
-    process::start_time(owner.pid).ok() != Some(owner.start_time)
+    procfs::start_time(owner.pid).ok() != Some(owner.start_time)
 }
 
 /// `--gc`: detach every stale attachment; one line per attachment on stdout.

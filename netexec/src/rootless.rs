@@ -13,14 +13,12 @@
 //!   namespace), so its first packet does not race the set-up.
 
 use std::io::{Read as _, Write as _};
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use isolab_core::{helper, netns, process, trace};
-use nix::sys::signal::{SigSet, Signal};
-use nix::unistd::{ForkResult, Pid};
+use isolab_core::process::{self, Env, ForkResult, Gate, GateKey, Pid, SigSet, Signal};
+use isolab_core::{exit, helper, netns, trace};
 
 use crate::args::{Mode, Proto, Spec, UserNet};
 use crate::attach::ResolvConf;
@@ -32,7 +30,10 @@ pub fn run(spec: &Spec, how: UserNet) -> anyhow::Result<u8> {
     if let Mode::Keep(name) = &spec.mode {
         bail!("--keep {name}: a user-mode network lives only as long as its command (use a CNI network, as root)");
     }
-    let program = find_in_path(how.program()).with_context(|| {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let program = crate::conf::find_program(how.program(), &dirs).map(|p| p.display().to_string());
+    let program = program.with_context(|| {
         let package = if how == UserNet::Pasta { "passt" } else { "slirp4netns" };
         format!("--network {}: {} is not installed (Debian package {package})", how.program(), how.program())
     })?;
@@ -41,32 +42,34 @@ pub fn run(spec: &Spec, how: UserNet) -> anyhow::Result<u8> {
     }
     let resolv = ResolvConf::write(&format!("user-{}", how.program()), &spec.dns)?;
     let log = Log::create(how)?;
-    let (ready_r, ready_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
+    // The child opens `ready` once its namespaces are made; netexec opens `go` once the helper
+    // has brought the network up.
+    let (ready, ready_key) = process::gate()?;
+    let (go, go_key) = process::gate()?;
     let caller_mask = process::block_forwarded();
     let child = match process::fork_tethered(Some(Signal::SIGKILL))? {
         ForkResult::Child => {
-            drop((ready_r, go_w));
-            child_main(spec, resolv.as_ref().map(|r| r.0.clone()), ready_w, go_r, caller_mask)
+            drop((ready, go_key));
+            child_main(spec, resolv.as_ref().map(|r| r.0.clone()), ready_key, go, caller_mask)
         }
         ForkResult::Parent { child } => child,
     };
-    drop((ready_w, go_r));
+    drop((ready_key, go));
     // The child reports its own failure (one line) and exits; we pass its status on.
-    if std::fs::File::from(ready_r).read(&mut [0u8]).unwrap_or(0) == 0 {
+    if !ready.wait().unwrap_or(false) {
         process::restore_mask(caller_mask);
         return Ok(process::status_code(process::wait_for(child)?));
     }
     let mut pasta = match start_helper(spec, how, &program, child, &log) {
         Ok(h) => h,
         Err(e) => {
-            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            let _ = process::kill(child, Signal::SIGKILL);
             let _ = process::wait_for(child);
             process::restore_mask(caller_mask);
             return Err(e);
         }
     };
-    let _ = std::fs::File::from(go_w).write_all(b"g");
+    let _ = go_key.open();
     process::forward_signals_to(child);
     process::restore_mask(caller_mask);
     let status = process::supervise(child, false);
@@ -78,32 +81,20 @@ pub fn run(spec: &Spec, how: UserNet) -> anyhow::Result<u8> {
 }
 
 /// In the forked child: new namespaces, resolv.conf, tell the parent, wait for the network, exec.
-fn child_main(spec: &Spec, resolv: Option<PathBuf>, ready: OwnedFd, go: OwnedFd, mask: SigSet) -> ! {
-    let set_up = if netns::privileged() {
-        isolab_core::ns::unshare(libc_newnet()).and_then(|()| isolab_core::ns::loopback_up())
-    } else {
-        netns::unshare_user_and_net()
-    }
-    .and_then(|()| netns::private_mounts(resolv.as_deref()));
+fn child_main(spec: &Spec, resolv: Option<PathBuf>, ready: GateKey, go: Gate, mask: SigSet) -> ! {
+    let set_up = if netns::privileged() { netns::unshare_net() } else { netns::unshare_user_and_net() }
+        .and_then(|()| netns::private_mounts(resolv.as_deref()));
     if let Err(err) = set_up {
-        std::process::exit(isolab_core::cli::report(&err).into());
+        exit::report_and_exit(&err);
     }
-    let _ = std::fs::File::from(ready).write_all(b"r");
-    if std::fs::File::from(go).read(&mut [0u8]).unwrap_or(0) == 0 {
+    let _ = ready.open();
+    if !go.wait().unwrap_or(false) {
         // The parent gave up (and said why): end quietly.
-        std::process::exit(isolab_core::cli::EXIT_TOOL.into());
+        std::process::exit(exit::EXIT_TOOL.into());
     }
     process::restore_mask(mask);
-    let err = process::exec(&spec.command);
-    std::process::exit(isolab_core::cli::report(&err).into())
-}
-
-fn libc_newnet() -> i32 {
-    isolab_core::ns::kind_by_name("net").expect("net is in the table").flag
-}
-
-fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
+    let err = process::exec(&spec.command, &Env::default());
+    exit::report_and_exit(&err)
 }
 
 /// The helper's stderr, kept in a file that has no name (created, then unlinked at once):
@@ -258,16 +249,6 @@ fn slirp_forward(spec: &Spec, pid: i32) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The first executable `name` on PATH.
-fn find_in_path(name: &str) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-        .map(|p| p.display().to_string())
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ impl Made {
         let text = |v: &Value| v["step"].as_str().unwrap_or("").to_string();
         let add = steps
             .iter()
-            .position(|s| s["op"] == "cni" && text(s).contains("CNI_COMMAND=ADD") && text(s).ends_with("/bridge"))
+            .position(|s| s["op"] == "env" && text(s).contains("CNI_COMMAND=ADD") && text(s).ends_with("/bridge"))
             .unwrap_or_else(|| panic!("no bridge ADD in the trace: {trace}"));
         let id =
             text(&steps[add]).split_whitespace().find_map(|w| w.strip_prefix("CNI_CONTAINERID=")).unwrap().to_string();
@@ -626,7 +626,7 @@ fn rootless_through_pasta_as_an_unprivileged_user() {
     let script = format!("ip -o -4 addr show eth0 >&2; exec busybox httpd -f -p 80 -h {}", net.www());
     let mut cmd = as_user(&args).arg(&script).command();
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     let page = fetch("127.0.0.1", port, Duration::from_secs(15));
     // SAFETY: kill(2) on the setpriv/netexec this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -83,7 +83,7 @@ impl NetReader {
     /// NET I/O of a group whose members are `pids`: the first member still alive in a namespace
     /// other than cgstat's decides. A supervisor that stays on the host's network while its
     /// command runs in the container's (netexec, as Docker's shim) does not make it the host's.
-    pub fn read(&mut self, pids: &[u32]) -> Net {
+    pub fn read(&mut self, pids: &[i32]) -> Net {
         if pids.is_empty() {
             return Net::NoProcess;
         }
@@ -97,7 +97,7 @@ impl NetReader {
                 continue;
             }
             let counters = *self.seen.entry(inode).or_insert_with(|| {
-                super::sample::read_file(format!("/proc/{pid}/net/dev")).as_deref().and_then(parse_net_dev)
+                crate::trace::read_file(format!("/proc/{pid}/net/dev")).ok().as_deref().and_then(parse_net_dev)
             });
             return match counters {
                 Some((rx, tx)) => Net::Private { rx, tx },
@@ -133,12 +133,12 @@ mod tests {
         // Our own process is on "the host's" network as the reader sees it (own_inode = ours):
         // alone it makes the group Host; a member that is gone is skipped, not decisive.
         let own = NetReader::own_inode();
-        let me = std::process::id();
+        let me = std::process::id() as i32;
         assert_eq!(NetReader::new(own).read(&[me]), Net::Host);
-        assert_eq!(NetReader::new(own).read(&[u32::MAX, me]), Net::Host);
+        assert_eq!(NetReader::new(own).read(&[i32::MAX, me]), Net::Host);
         assert_eq!(NetReader::new(own).read(&[]), Net::NoProcess);
         // Seen from a reader in another namespace, the same member is a private one.
-        assert!(matches!(NetReader::new(Some(1)).read(&[me, u32::MAX]), Net::Private { .. }));
+        assert!(matches!(NetReader::new(Some(1)).read(&[me, i32::MAX]), Net::Private { .. }));
     }
 
     #[test]
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn own_process_is_the_host() {
         let mut reader = NetReader::new(NetReader::own_inode());
-        assert_eq!(reader.read(&[std::process::id()]), Net::Host);
+        assert_eq!(reader.read(&[std::process::id() as i32]), Net::Host);
     }
 
     proptest::proptest! {
