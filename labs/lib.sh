@@ -173,7 +173,7 @@ has() {
 }
 
 payload() {
-    grep -vE '^(nsexec|nsenter-lite|cgexec-rs|idmap|cgstat): ' "$OUT" || true
+    grep -vE '^(nsexec|nsenter-lite|cgexec-rs|netexec|idmap|cgstat): ' "$OUT" || true
 }
 
 at_exit() {
