@@ -1,6 +1,6 @@
 //! isolab-core: the lower floor. The kernel mechanisms any isolab tool may need, each once.
 //!
-//! A tool crate (nsexec, nsenter-lite, cgexec-rs, idmap, cgstat) owns its flow: a thin `main.rs`
+//! A tool crate (nsexec, nsenter-lite, cgexec-rs, netexec, idmap, cgstat) owns its flow: a thin `main.rs`
 //! over [`cli::run`], `args.rs` (clap's struct, then a checked spec, without side effects), and
 //! the modules that do, in order, what the tool is for, with its supervision and its report.
 //! This crate holds the mechanisms and knows no tool. Every syscall the tools make is made here,
@@ -9,8 +9,11 @@
 //! tool's front door (tests/tests/floors.rs reads the `use` lines to keep it so).
 //!
 //! - [`ns`]: the namespace kinds, unshare, setns, host and domain names, loopback up
+//! - [`netns`]: network namespaces kept on a file (/run/netns/NAME), joined by that file
 //! - [`procfs`]: a process pinned by pidfd and start time; /proc/PID/stat
-//! - [`process`]: fork, exec, wait, signal forwarding, exit status, the tether to a child
+//! - [`process`]: fork, exec, wait, kill, signal forwarding, exit status, the tether to a child
+//! - [`helper`]: a program run beside the command for as long as it runs (pasta), tethered
+//! - [`port`]: a host port held by a bound socket while it is published
 //! - [`mount`]: propagation, a new root, binds, tmpfs, /proc, a minimal /dev, persisted namespaces
 //! - [`creds`]: groups, gid, uid, capabilities, no_new_privs
 //! - [`idmap`]: id maps: their syntax, the kernel's rules, /etc/subuid, the writes
