@@ -8,7 +8,7 @@ TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat
 PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace
 BIN := target/debug
 
-.PHONY: all build release deps test test-host demo install clean
+.PHONY: all build release deps test test-host test-user demo install clean
 
 all: build
 
@@ -33,6 +33,12 @@ test: deps build test-host test-vm lab
 
 test-host:
 	$(CARGO) test --workspace --quiet
+
+# The unprivileged user the tests run as: isolab-test, a system user, with the subordinate ranges
+# isolab-test:1200000:65536 and UID:1265536:100 in /etc/subuid and /etc/subgid. Idempotent; the
+# tests call scripts/test-user themselves; it is the one thing they leave on the machine.
+test-user:
+	@scripts/test-user >/dev/null
 
 demo: deps build
 	@scripts/demo $(BIN)

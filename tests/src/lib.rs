@@ -267,3 +267,4 @@ impl Drop for Scratch {
     }
 }
 pub mod cgroups;
+pub mod user;
