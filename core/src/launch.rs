@@ -19,6 +19,7 @@ use anyhow::{bail, Context as _};
 use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid};
 
+use crate::idmap::helper::{self, SetuidHelper};
 use crate::idmap::{self, Extent, Setgroups, Which};
 use crate::ns::{self, Kind};
 use crate::process;
@@ -87,13 +88,17 @@ struct Maps {
     uid: Vec<Extent>,
     gid: Vec<Extent>,
     setgroups: Option<Setgroups>,
+    /// For an unprivileged caller's ranges: the setuid helper that writes them.
+    helper: Option<SetuidHelper>,
 }
 
 fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     let single = |inside, outside| vec![Extent { inside, outside, count: 1 }];
     let (uids, gids, mut setgroups) = match &spec.maps {
-        MapRequest::None => return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s) })),
+        MapRequest::None => {
+            return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s), helper: None }))
+        }
         // util-linux -r: deny setgroups, which an unprivileged gid_map needs anyway.
         MapRequest::Root => (single(0, uid), single(0, gid), Some(Setgroups::Deny)),
         MapRequest::Ranges { uid, gid } => (uid.clone(), gid.clone(), None),
@@ -109,13 +114,16 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
     if spec.setgroups.is_some() {
         setgroups = spec.setgroups;
     }
-    if setgroups.is_none() && uid != 0 && !gids.is_empty() {
+    idmap::validate(Which::Uid, &uids)?;
+    idmap::validate(Which::Gid, &gids)?;
+    // Ranges beyond our own ids without CAP_SETUID/CAP_SETGID: a setuid helper writes them (and
+    // decides setgroups), found now so that a missing one is refused before anything is made.
+    let helper = helper::needed(&uids, &gids).then(|| helper::find(&uids, &gids)).transpose()?;
+    if setgroups.is_none() && uid != 0 && !gids.is_empty() && helper.is_none() {
         // The kernel lets an unprivileged writer write gid_map only after setgroups is denied.
         setgroups = Some(Setgroups::Deny);
     }
-    idmap::validate(Which::Uid, &uids)?;
-    idmap::validate(Which::Gid, &gids)?;
-    Ok(Some(Maps { uid: uids, gid: gids, setgroups }))
+    Ok(Some(Maps { uid: uids, gid: gids, setgroups, helper }))
 }
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
@@ -331,7 +339,9 @@ impl Helper {
             unsafe { libc::_exit(0) };
         }
         let proc_dir = PathBuf::from(format!("/proc/{target}"));
-        if let Some(maps) = maps {
+        if let Some(Maps { helper: Some(setuid), uid, gid, setgroups }) = maps {
+            setuid.write(target.as_raw(), uid, gid, *setgroups)?;
+        } else if let Some(maps) = maps {
             if let Some(sg) = maps.setgroups {
                 idmap::write_setgroups(&proc_dir, sg)?;
             }

@@ -61,6 +61,11 @@ pub enum Step {
     Exec {
         argv: Vec<String>,
     },
+    /// A helper program run to completion (fork + execve + wait, as std's posix_spawn does it).
+    Spawn {
+        path: PathBuf,
+        argv: Vec<String>,
+    },
     Write {
         path: PathBuf,
         value: String,
@@ -106,7 +111,13 @@ impl Step {
     fn shows_return(&self) -> bool {
         !matches!(
             self,
-            Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_) | Step::Fork
+            Step::Write { .. }
+                | Step::Read { .. }
+                | Step::Mkdir(_)
+                | Step::Rmdir(_)
+                | Step::Open(_)
+                | Step::Fork
+                | Step::Spawn { .. }
         )
     }
 
@@ -117,6 +128,7 @@ impl Step {
             Step::Clone { .. } => "clone",
             Step::Fork => "fork",
             Step::Exec { .. } => "execve",
+            Step::Spawn { .. } => "posix_spawn",
             Step::Write { .. } => "write",
             Step::Read { .. } => "read",
             Step::Mkdir(_) => "mkdir",
@@ -161,6 +173,7 @@ impl fmt::Display for Step {
             Step::Clone { flags } => write!(f, "clone({}|SIGCHLD)", clone_flag_names(*flags)),
             Step::Fork => f.write_str("fork()"),
             Step::Exec { argv } => write!(f, "execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv),
+            Step::Spawn { path, argv } => write!(f, "posix_spawn({:?}, {argv:?})", path.display().to_string()),
             Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
             Step::Read { path } => write!(f, "read {}", path.display()),
             Step::Mkdir(p) => write!(f, "mkdir {}", p.display()),

@@ -5,11 +5,12 @@
 //! process: no capability, its own uid and gid, its own groups.
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::Tool;
+use crate::{bin, skip, Scratch, Tool};
 
 pub const USER: &str = "isolab-test";
 /// The user's first range (by name) in /etc/subuid and /etc/subgid.
@@ -51,10 +52,37 @@ pub fn test_user() -> TestUser {
 /// `program` run by `setpriv` as the test user: real and effective ids, its groups, no
 /// capabilities, and an environment of its own (HOME, USER, LOGNAME) as a login would give.
 pub fn as_user(user: TestUser, program: impl AsRef<OsStr>) -> Tool {
-    Tool::program("setpriv")
+    // By path: a test may give the tool a PATH of its own, which std would search for setpriv too.
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists());
+    Tool::program(setpriv.unwrap_or("setpriv"))
         .args(["--reuid", &user.uid.to_string(), "--regid", &user.gid.to_string(), "--init-groups"])
         .env("HOME", "/")
         .env("USER", USER)
         .env("LOGNAME", USER)
         .arg(program)
+}
+
+/// A setuid-root copy of the built idmap in `scratch`, as an administrator would install it;
+/// None (after a printed skip) when the scratch directory is mounted nosuid.
+pub fn setuid_idmap(scratch: &Scratch) -> Option<PathBuf> {
+    let dir = scratch.path();
+    let copy = copy_idmap(scratch, 0o4755);
+    let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+    // SAFETY: statvfs writes into the zeroed struct we pass; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let nosuid = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 && st.f_flag & libc::ST_NOSUID != 0;
+    if nosuid {
+        skip("idmap setuid", &format!("{} is mounted nosuid", dir.display()));
+        return None;
+    }
+    Some(copy)
+}
+
+/// A copy of the built idmap in `scratch` (readable by every user), with `mode`.
+pub fn copy_idmap(scratch: &Scratch, mode: u32) -> PathBuf {
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = scratch.path().join("idmap");
+    std::fs::copy(bin("idmap"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
+    copy
 }

@@ -12,37 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
-use isolab_tests::user::{self, TestUser, BY_UID_COUNT, BY_UID_START, SUB_COUNT, SUB_START};
-use isolab_tests::{bin, need_root, skip, Run, Scratch, Tool};
+use isolab_tests::user::{self, copy_idmap, setuid_idmap, TestUser, BY_UID_COUNT, BY_UID_START, SUB_COUNT, SUB_START};
+use isolab_tests::{need_root, skip, Run, Scratch, Tool};
 
 /// The shared test user (scripts/test-user), once per run.
 fn test_user() -> &'static TestUser {
     static ONCE: OnceLock<TestUser> = OnceLock::new();
     ONCE.get_or_init(user::test_user)
-}
-
-/// A setuid-root copy of the built idmap, as an administrator would install it.
-fn setuid_idmap(scratch: &Scratch) -> Option<PathBuf> {
-    let dir = scratch.path();
-    let copy = copy_idmap(scratch, 0o4755);
-    let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
-    // SAFETY: statvfs writes into the zeroed struct we pass; the path is NUL-terminated.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let nosuid = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 && st.f_flag & libc::ST_NOSUID != 0;
-    if nosuid {
-        skip("idmap setuid", &format!("{} is mounted nosuid", dir.display()));
-        return None;
-    }
-    Some(copy)
-}
-
-/// A copy of the built idmap in `scratch` (readable by every user), with `mode`.
-fn copy_idmap(scratch: &Scratch, mode: u32) -> PathBuf {
-    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = scratch.path().join("idmap");
-    std::fs::copy(bin("idmap"), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
-    copy
 }
 
 /// A subdirectory of `scratch` that `uid` may write (pid files written by the target itself).

@@ -14,8 +14,9 @@
 //! Submodules: [`parse`] (the map syntaxes and the kernel's validity rules, pure),
 //! [`subid`] (/etc/subuid, /etc/subgid), [`write`] (the writes, with explained refusals),
 //! [`target`] (pidfd-pinned target process), [`privileged`] (setuid mode, as newuidmap),
-//! [`run`] (the idmap tool's actions).
+//! [`run`] (the idmap tool's actions), [`helper`] (a setuid helper for an unprivileged caller).
 
+pub mod helper;
 pub mod parse;
 pub mod privileged;
 pub mod run;

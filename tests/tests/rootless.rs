@@ -1,0 +1,111 @@
+//! The tools as a student runs them: an unprivileged user (`isolab-test`, made by
+//! scripts/test-user, with ranges in /etc/subuid and /etc/subgid), not root. Experiment 3
+//! through nsexec and the setuid helper the system has; joining one's own --init container;
+//! cgstat and cgexec-rs where cgroups are not delegated (the delegated v2 case runs in the test
+//! VM: `delegated` in the names).
+//!
+//! The tests start as root (to provision the user) and run every tool through `setpriv` as the
+//! user: a real unprivileged process, no capability.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use isolab_tests::user::{as_user, setuid_idmap, test_user, TestUser, SUB_COUNT, SUB_START};
+use isolab_tests::{bin, need_root, Run, Scratch, Tool};
+
+/// A root-owned directory (0755) holding a root-owned file, as the article's /bin/touch.bak.
+fn host_dir_with_touch_bak() -> Scratch {
+    let dir = Scratch::new("rootless-host");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("touch.bak"), "host\n").unwrap();
+    dir
+}
+
+/// nsexec as the test user, with `path` as its PATH (where it looks for the helper).
+fn nsexec_as(user: TestUser, path: &str) -> Tool {
+    as_user(user, bin("nsexec")).env("PATH", path)
+}
+
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// PATH values that select each helper: shadow's newuidmap/newgidmap (the system's PATH), and
+/// a setuid-root idmap in front of it (None, after a skip, where the scratch dir is nosuid).
+fn helpers(scratch: &Scratch) -> Vec<(&'static str, String)> {
+    let mut list = Vec::new();
+    if Path::new("/usr/bin/newuidmap").exists() {
+        list.push(("newuidmap", SYSTEM_PATH.to_string()));
+    }
+    if let Some(idmap) = setuid_idmap(scratch) {
+        list.push(("idmap", format!("{}:{SYSTEM_PATH}", idmap.parent().unwrap().display())));
+    }
+    assert!(!list.is_empty(), "neither newuidmap (package uidmap, make deps) nor a setuid idmap");
+    list
+}
+
+// Lab 3 without root: userns remap through the setuid helper; root inside, the host file survives.
+#[test]
+fn experiment_3_as_a_user_through_each_helper() {
+    need_root!("experiment_3_as_a_user_through_each_helper");
+    let user = test_user();
+    let scratch = Scratch::new("rootless-helpers");
+    for (helper, path) in helpers(&scratch) {
+        let dir = host_dir_with_touch_bak();
+        let range = format!("0:{SUB_START}:{SUB_COUNT}");
+        let run = nsexec_as(user, &path)
+            .args(["--explain", "--map-users", &range, "--map-groups", &range, "--mount"])
+            .arg("--bind")
+            .arg(format!("{}:/mnt", dir.path().display()))
+            .args(["--", "sh", "-c", "id -u; id -g; cat /proc/self/uid_map; rm -f /mnt/touch.bak"])
+            .run();
+        assert_eq!(run.code, 1, "{helper}: rm must fail{run:?}");
+        let out: Vec<String> = run.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(out, ["0", "0", &format!("0 {SUB_START} {SUB_COUNT}")], "{helper}: {run:?}");
+        run.stderr_has("Permission denied").stderr_has(&format!("posix_spawn(\"{}", dir_of_helper(&path, helper)));
+        assert_eq!(std::fs::read_to_string(dir.path().join("touch.bak")).unwrap(), "host\n", "the host file survives");
+
+        // --map-auto: the first range of /etc/subuid and /etc/subgid, to 0.
+        let auto = nsexec_as(user, &path).args(["--map-auto", "--", "sh", "-c", "id -u; cat /proc/self/gid_map"]).run();
+        auto.ok();
+        assert!(auto.stdout.starts_with("0\n"), "{helper}: {auto:?}");
+        assert!(
+            auto.stdout.split_whitespace().collect::<Vec<_>>()
+                == ["0", "0", &SUB_START.to_string(), &SUB_COUNT.to_string()]
+        );
+    }
+}
+
+/// Where `helper` lives on `path` (its first directory that has it).
+fn dir_of_helper(path: &str, helper: &str) -> String {
+    path.split(':').map(|d| format!("{d}/{helper}")).find(|p| Path::new(p).exists()).unwrap()
+}
+
+// A range /etc/subuid does not grant is refused by each helper: one line naming the file.
+#[test]
+fn ungranted_range_is_refused_through_each_helper() {
+    need_root!("ungranted_range_is_refused_through_each_helper");
+    let user = test_user();
+    let scratch = Scratch::new("rootless-refuse");
+    for (helper, path) in helpers(&scratch) {
+        let run = nsexec_as(user, &path)
+            .args(["--map-users", "0:100000:65536", "--map-groups", &format!("0:{SUB_START}:{SUB_COUNT}"), "--"])
+            .args(["sh", "-c", "echo must not run"])
+            .run();
+        run.refused("uid range 0-65535 -> 100000-165535 is not granted to isolab-test by /etc/subuid");
+        run.stderr_has(&format!("({helper}: "));
+        assert_eq!(run.stdout, "", "{helper}");
+    }
+}
+
+// No helper on PATH: one line naming the file that grants ranges and the missing helper,
+// before anything is made (no fork, no namespace).
+#[test]
+fn missing_helper_is_one_line() {
+    need_root!("missing_helper_is_one_line");
+    let user = test_user();
+    let empty = Scratch::new("rootless-nopath");
+    std::fs::set_permissions(empty.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run: Run =
+        nsexec_as(user, empty.path().to_str().unwrap()).args(["--explain", "--map-auto", "--", "/bin/true"]).run();
+    run.refused("/etc/subuid").refused("no setuid-root idmap and no newuidmap on PATH");
+    // Explained steps would be on stderr too: refused() already checked there is exactly one line.
+}
