@@ -22,9 +22,9 @@ use nix::unistd::{ForkResult, Pid};
 use crate::idmap::helper::{self, SetuidHelper};
 use crate::idmap::{self, Extent, Setgroups, Which};
 use crate::ns::{self, Kind};
-use crate::process;
 use crate::trace::{self, Step};
 use crate::{creds, mount};
+use crate::{process, pty};
 
 /// How the user namespace's ids are mapped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,6 +65,8 @@ pub struct Spec {
     pub env: Vec<(OsString, OsString)>,
     pub clear_env: bool,
     pub new_session: bool,
+    /// `-t`: a pty of its own as the command's controlling terminal, relayed to ours.
+    pub tty: bool,
     pub pidfile: Option<PathBuf>,
     pub argv: Vec<OsString>,
 }
@@ -78,7 +80,12 @@ impl Spec {
         // setsid(2) refuses a process-group leader (a command started by a shell usually is):
         // then the new session is made in a child.
         let setsid_needs_child = self.new_session && nix::unistd::getpgrp() == nix::unistd::getpid();
-        self.fork || self.init || setsid_needs_child || self.has(libc::CLONE_NEWPID) || self.has(libc::CLONE_NEWTIME)
+        self.fork
+            || self.init
+            || self.tty
+            || setsid_needs_child
+            || self.has(libc::CLONE_NEWPID)
+            || self.has(libc::CLONE_NEWTIME)
     }
 }
 
@@ -153,7 +160,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     if !spec.must_fork() {
         write_pidfile(&spec, nix::unistd::getpid())?;
-        return Err(finish_and_exec(&spec, opened, false));
+        return Err(finish_and_exec(&spec, opened, false, None));
     }
     fork_payload(&spec, opened)
 }
@@ -201,30 +208,46 @@ fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
 
 /// Fork the process that becomes PID 1 of the new PID namespace, and supervise it.
 fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
+    // -t: the pty is made inside (its /dev/ptmx) and its master handed back to us to relay.
+    let (console, relay) = if spec.tty { pty::channel().map(|(s, r)| (Some(s), Some(r)))? } else { (None, None) };
     match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
-            let err = if spec.init { return run_init(spec, opened) } else { finish_and_exec(spec, opened, true) };
+            drop(relay);
+            let err = if spec.init {
+                return run_init(spec, opened, console);
+            } else {
+                finish_and_exec(spec, opened, true, console)
+            };
             std::process::exit(crate::cli::report(&err).into())
         }
         ForkResult::Parent { child } => {
+            drop(console);
             write_pidfile(spec, child)?;
-            if spec.has(libc::CLONE_NEWPID) && !spec.init {
-                // The command is PID 1: without a handler it never sees a forwarded SIGTERM.
+            if (spec.has(libc::CLONE_NEWPID) && !spec.init) || spec.tty {
+                // The command is PID 1 (or an interactive shell, which ignores SIGTERM):
+                // without a handler it never sees a forwarded SIGTERM.
                 process::escalate_stop_after(spec.stop_timeout);
             }
-            let status = process::supervise(child, false)?;
+            let status = match relay {
+                Some(relay) => pty::supervise(child, relay)?,
+                None => process::supervise(child, false)?,
+            };
             Ok(process::die_like(status))
         }
     }
 }
 
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
-fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
-    // The world is set up once, here, so the command and every orphan share it.
-    let result = setup_world(spec, opened, true).and_then(|()| process::fork_supervised());
+fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<pty::Sender>) -> anyhow::Result<u8> {
+    // The world is set up once, here, so the command and every orphan share it; so is the pty,
+    // whose slave only the command keeps.
+    let result = setup_world(spec, opened, true)
+        .and_then(|()| console.map(pty::allocate).transpose())
+        .and_then(|slave| process::fork_supervised().map(|forked| (forked, slave)));
     let err = match result {
-        Ok(ForkResult::Child) => exec_command(spec),
-        Ok(ForkResult::Parent { child }) => {
+        Ok((ForkResult::Child, slave)) => exec_command(spec, slave),
+        Ok((ForkResult::Parent { child }, slave)) => {
+            drop(slave);
             let status = process::supervise(child, true);
             std::process::exit(status.map_or(crate::cli::EXIT_TOOL, process::status_code).into())
         }
@@ -234,9 +257,15 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
 }
 
 /// Set up the world and exec; returns only the error that stopped it.
-fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
-    match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
-        Ok(()) => exec_command(spec),
+fn finish_and_exec(
+    spec: &Spec,
+    opened: Option<mount::Opened>,
+    new_pid_ns: bool,
+    console: Option<pty::Sender>,
+) -> anyhow::Error {
+    let world = setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID));
+    match world.and_then(|()| console.map(pty::allocate).transpose()) {
+        Ok(slave) => exec_command(spec, slave),
         Err(e) => e,
     }
 }
@@ -265,14 +294,14 @@ fn set_domainname(name: &str) -> anyhow::Result<()> {
 }
 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
-fn exec_command(spec: &Spec) -> anyhow::Error {
-    if let Err(e) = prepare_exec(spec) {
+fn exec_command(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Error {
+    if let Err(e) = prepare_exec(spec, tty) {
         return e;
     }
     process::exec(&spec.argv)
 }
 
-fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
+fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
         trace::run(Step::Chdir(dir.clone()), || nix::unistd::chdir(dir.as_path()))
@@ -291,7 +320,9 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
     for (k, v) in &spec.env {
         std::env::set_var(k, v);
     }
-    if spec.new_session {
+    if let Some(slave) = tty {
+        pty::attach(slave)?;
+    } else if spec.new_session {
         trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;
     }
     Ok(())

@@ -13,6 +13,7 @@ pub mod launch;
 pub mod mount;
 pub mod ns;
 pub mod process;
+pub mod pty;
 pub mod stats;
 pub mod trace;
 pub mod units;

@@ -102,6 +102,25 @@ pub enum Step {
         signal: String,
     },
     PidfdOpen(i32),
+    /// ioctl(2) on a terminal or a pseudo-terminal: `ioctl(pty master, TIOCSWINSZ, {rows=24, cols=80})`.
+    Ioctl {
+        fd: String,
+        request: &'static str,
+        arg: String,
+    },
+    Setsid,
+    /// tcsetattr(3) with TCSADRAIN: `tcsetattr(0, TCSADRAIN, raw)`.
+    Tcsetattr {
+        fd: i32,
+        mode: String,
+    },
+    Dup2 {
+        from: String,
+        to: i32,
+    },
+    /// A descriptor handed to another process over a socket (SCM_RIGHTS): sendmsg / recvmsg.
+    SendFd(String),
+    RecvFd(String),
     /// Anything else, spelled as strace would spell it.
     Call(String),
 }
@@ -148,6 +167,12 @@ impl Step {
             Step::Capset(_) => "capset",
             Step::Kill { .. } => "kill",
             Step::PidfdOpen(_) => "pidfd_open",
+            Step::Ioctl { .. } => "ioctl",
+            Step::Setsid => "setsid",
+            Step::Tcsetattr { .. } => "tcsetattr",
+            Step::Dup2 { .. } => "dup2",
+            Step::SendFd(_) => "sendmsg",
+            Step::RecvFd(_) => "recvmsg",
             Step::Call(_) => "call",
         }
     }
@@ -200,6 +225,12 @@ impl fmt::Display for Step {
             Step::Capset(what) => write!(f, "capset({what})"),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
+            Step::Ioctl { fd, request, arg } => write!(f, "ioctl({fd}, {request}, {arg})"),
+            Step::Setsid => f.write_str("setsid()"),
+            Step::Tcsetattr { fd, mode } => write!(f, "tcsetattr({fd}, TCSADRAIN, {mode})"),
+            Step::Dup2 { from, to } => write!(f, "dup2({from}, {to})"),
+            Step::SendFd(what) => write!(f, "sendmsg(socket, SCM_RIGHTS [{what}])"),
+            Step::RecvFd(what) => write!(f, "recvmsg(socket, SCM_RIGHTS [{what}])"),
             Step::Call(s) => f.write_str(s),
         }
     }
@@ -335,6 +366,9 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
             "the group's cpuset.cpus or cpuset.mems is empty"
         }
+        (Step::Open(p), ENOENT) if p.ends_with("ptmx") => {
+            "no /dev/ptmx here: the namespace's /dev has no devpts (nsexec --rootfs mounts one)"
+        }
         (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) => "the file does not exist (controller not enabled or not mounted here?)",
         (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) => "permission denied: run as root or get the group delegated",
         (Step::Mkdir(_), EEXIST) => "a group of that name already exists",
@@ -346,6 +380,12 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Setgroups(_), EPERM) => "setgroups is 'deny' in this user namespace, or the caller lacks CAP_SETGID",
         (Step::Setresuid(_), EINVAL) | (Step::Setresgid(_), EINVAL) => "that id is not mapped in this user namespace",
         (Step::Chdir(_), ENOENT) => "the working directory does not exist in the new root",
+        (Step::Ioctl { request: "TIOCSCTTY", .. }, EPERM) => {
+            "a controlling terminal is taken by a session leader (setsid) from a terminal no other session holds"
+        }
+        (Step::Ioctl { request: "TIOCGPTN", .. }, _) => {
+            "that is not a pseudo-terminal multiplexer (a devpts ptmx): the new root's /dev/ptmx is not usable"
+        }
         _ => return None,
     })
 }

@@ -78,6 +78,10 @@ struct Raw {
     /// Join through the /proc/PID/ns files one by one, as on kernels before 5.8
     #[arg(long)]
     no_pidfd: bool,
+    /// A terminal of the command's own (docker exec -it): a new pty from the joined /dev/ptmx,
+    /// its controlling terminal in a session of its own, relayed to ours in raw mode
+    #[arg(long)]
+    tty: bool,
     /// Print every kernel step (setns with each namespace's inode) on stderr
     #[arg(long, global = true)]
     explain: bool,
@@ -158,6 +162,7 @@ impl Args {
             user_id,
             pidfd: !raw.no_pidfd,
             join_cgroup: !raw.no_join_cgroup,
+            tty: raw.tty,
             command: if raw.command.is_empty() { vec![default_shell()] } else { raw.command },
         })
     }

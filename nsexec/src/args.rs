@@ -175,8 +175,13 @@ pub struct Args {
     #[arg(long, help_heading = "Process", conflicts_with = "no_new_session")]
     pub new_session: bool,
     /// Keep the caller's session and terminal (job control works; see --new-session)
-    #[arg(long, help_heading = "Process")]
+    #[arg(long, help_heading = "Process", conflicts_with = "tty")]
     pub no_new_session: bool,
+    /// A terminal of the command's own (docker run -it): a new pty, its controlling terminal in
+    /// a session of its own, relayed to ours in raw mode; input that is not a terminal is
+    /// copied in and ends with EOF
+    #[arg(short = 't', long, help_heading = "Process")]
+    pub tty: bool,
     /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
     #[arg(long, help_heading = "Process")]
     pub explain: bool,
@@ -251,6 +256,7 @@ impl Args {
         spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
         spec.clear_env = self.clear_env;
         spec.new_session = self.new_session || (!self.no_new_session && isolab_core::process::stdin_is_terminal());
+        spec.tty = self.tty;
         Ok(spec)
     }
 

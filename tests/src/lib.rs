@@ -267,4 +267,17 @@ impl Drop for Scratch {
     }
 }
 pub mod cgroups;
+pub mod pty;
 pub mod user;
+
+/// The PID a tool writes to `file` (`--pidfile`), once it is there (panics after 10 s).
+pub fn wait_for_pidfile(file: &std::path::Path) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} was not written within 10 s", file.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

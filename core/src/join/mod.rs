@@ -26,8 +26,11 @@ use enter::{Entry, TargetNs};
 use target::Process;
 
 use crate::cli::{coded, EXIT_TOOL};
-use crate::process;
 use crate::trace::{self, Step};
+use crate::{process, pty};
+
+/// With `--tty`: seconds the command gets after a forwarded SIGTERM before SIGKILL (docker stop).
+const STOP_TIMEOUT: u32 = 10;
 
 /// Whose namespaces to join.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,8 @@ pub struct Spec {
     pub pidfd: bool,
     /// With a container target: move into its group first, as `docker exec` does.
     pub join_cgroup: bool,
+    /// `--tty`: a pty of the command's own, made in the joined mount namespace, relayed to ours.
+    pub tty: bool,
     pub command: Vec<OsString>,
 }
 
@@ -95,15 +100,32 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     entries.extend(files);
     let joined = by_pidfd | enter::join_files(entries)?;
     enter_dirs(root, wd)?;
-    if joined & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) == 0 {
+    if joined & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) == 0 && !spec.tty {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
         return Err(process::exec(&spec.command));
     }
+    let (console, relay) = if spec.tty { pty::channel().map(|(s, r)| (Some(s), Some(r)))? } else { (None, None) };
     // Tethered: a SIGKILLed nsenter-lite takes its command along.
     match process::fork_tethered(Some(nix::sys::signal::Signal::SIGKILL))? {
-        ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
+        ForkResult::Parent { child } => {
+            drop(console);
+            let status = match relay {
+                Some(relay) => {
+                    // An interactive shell ignores SIGTERM: docker stop's 10 s, then SIGKILL.
+                    process::escalate_stop_after(STOP_TIMEOUT);
+                    pty::supervise(child, relay)?
+                }
+                None => process::supervise(child, false)?,
+            };
+            Ok(process::die_like(status))
+        }
         ForkResult::Child => {
+            drop(relay);
             creds.after_join(dropped_groups, our_proc.as_ref())?;
+            // The pty comes from the joined /dev/ptmx, opened with the ids the command runs with (runc exec).
+            if let Some(slave) = console.map(pty::allocate).transpose()? {
+                pty::attach(slave)?;
+            }
             Err(process::exec(&spec.command))
         }
     }
