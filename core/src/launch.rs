@@ -140,6 +140,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         bail!("id maps need a new user namespace: add --user");
     }
     let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let pidfile = Pidfile::create(&spec)?;
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
     let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() {
         Some(Helper::start(maps.clone(), &spec.persist)?)
@@ -159,10 +160,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         become_root()?;
     }
     if !spec.must_fork() {
-        write_pidfile(&spec, nix::unistd::getpid())?;
+        pidfile.write(nix::unistd::getpid())?;
         return Err(finish_and_exec(&spec, opened, false, None));
     }
-    fork_payload(&spec, opened)
+    fork_payload(&spec, opened, pidfile)
 }
 
 /// Whether the maps are only the caller's own uid and gid, with setgroups denied: the one map
@@ -198,21 +199,33 @@ fn become_root() -> anyhow::Result<()> {
     creds::set_uid(0)
 }
 
-fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
-    if let Some(file) = &spec.pidfile {
-        let step = Step::Write { path: file.clone(), value: format!("{pid}\n") };
-        trace::run_io(step, || std::fs::write(file, format!("{pid}\n")))?;
+/// `--pidfile`, created before unshare while we are still the caller: once the maps are written
+/// we are root of the new namespace, which may be a host uid (100000) that cannot write there.
+struct Pidfile(Option<(PathBuf, std::fs::File)>);
+
+impl Pidfile {
+    fn create(spec: &Spec) -> anyhow::Result<Pidfile> {
+        let Some(path) = &spec.pidfile else { return Ok(Pidfile(None)) };
+        let file = trace::run_io(Step::Open(path.clone()), || std::fs::File::create(path))?;
+        Ok(Pidfile(Some((path.clone(), file))))
     }
-    Ok(())
+
+    fn write(self, pid: Pid) -> anyhow::Result<()> {
+        if let Some((path, mut file)) = self.0 {
+            let step = Step::Write { path, value: format!("{pid}\n") };
+            trace::run_io(step, || std::io::Write::write_all(&mut file, format!("{pid}\n").as_bytes()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Fork the process that becomes PID 1 of the new PID namespace, and supervise it.
-fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
+fn fork_payload(spec: &Spec, opened: Option<mount::Opened>, pidfile: Pidfile) -> anyhow::Result<u8> {
     // -t: the pty is made inside (its /dev/ptmx) and its master handed back to us to relay.
     let (console, relay) = if spec.tty { pty::channel().map(|(s, r)| (Some(s), Some(r)))? } else { (None, None) };
     match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
-            drop(relay);
+            drop((relay, pidfile));
             let err = if spec.init {
                 return run_init(spec, opened, console);
             } else {
@@ -222,7 +235,7 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
         }
         ForkResult::Parent { child } => {
             drop(console);
-            write_pidfile(spec, child)?;
+            pidfile.write(child)?;
             if (spec.has(libc::CLONE_NEWPID) && !spec.init) || spec.tty {
                 // The command is PID 1 (or an interactive shell, which ignores SIGTERM):
                 // without a handler it never sees a forwarded SIGTERM.

@@ -12,6 +12,7 @@ pub mod join;
 pub mod launch;
 pub mod mount;
 pub mod ns;
+pub mod nsinit;
 pub mod process;
 pub mod pty;
 pub mod stats;

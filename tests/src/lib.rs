@@ -281,3 +281,25 @@ pub fn wait_for_pidfile(file: &std::path::Path) -> i32 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// A tool left running (a container) whose `--pidfile` names its target; killed on drop (an
+/// nsexec takes its PID namespace along: PR_SET_PDEATHSIG).
+pub struct Running {
+    child: std::process::Child,
+    pub pid: i32,
+}
+
+impl Running {
+    /// Start `tool` (which must write `pidfile`) and wait for the PID.
+    pub fn start(tool: Tool, pidfile: &std::path::Path) -> Running {
+        let child = tool.command().spawn().expect("start a background tool");
+        Running { child, pid: wait_for_pidfile(pidfile) }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use isolab_tests::user::{as_user, setuid_idmap, test_user, TestUser, SUB_COUNT, SUB_START};
-use isolab_tests::{bin, need_root, Run, Scratch, Tool};
+use isolab_tests::{bin, need_root, Run, Running, Scratch, Tool};
 
 /// A root-owned directory (0755) holding a root-owned file, as the article's /bin/touch.bak.
 fn host_dir_with_touch_bak() -> Scratch {
@@ -108,4 +108,45 @@ fn missing_helper_is_one_line() {
         nsexec_as(user, empty.path().to_str().unwrap()).args(["--explain", "--map-auto", "--", "/bin/true"]).run();
     run.refused("/etc/subuid").refused("no setuid-root idmap and no newuidmap on PATH");
     // Explained steps would be on stderr too: refused() already checked there is exactly one line.
+}
+
+/// A scratch directory the test user may write (pid files of the tools it runs).
+fn user_dir(user: TestUser, tag: &str) -> Scratch {
+    let dir = Scratch::new(tag);
+    std::os::unix::fs::chown(dir.path(), Some(user.uid), Some(user.gid)).unwrap();
+    dir
+}
+
+/// A user's own `nsexec --init` container running `sleep 60`, its init's PID in dir/init.pid.
+fn own_container(user: TestUser, dir: &Scratch, args: &[&str]) -> Running {
+    let pidfile = dir.path().join("init.pid");
+    let tool = as_user(user, bin("nsexec")).args(args).arg("--pidfile").arg(&pidfile).args(["--", "sleep", "60"]);
+    Running::start(tool, &pidfile)
+}
+
+// docker exec into one's own container: the init stays closed (CVE-2019-5736), its command is joined.
+#[test]
+fn nsenter_lite_into_ones_own_init_container() {
+    need_root!("nsenter_lite_into_ones_own_init_container");
+    let user = test_user();
+    let dir = user_dir(user, "rootless-exec");
+    let box_ = own_container(user, &dir, &["--init", "-p", "-m", "-n", "-u", "--hostname", "box", "--map-auto"]);
+    let pid = box_.pid.to_string();
+    let run = as_user(user, bin("nsenter-lite"))
+        .args(["--explain", "-t", &pid, "-U", "-n", "-u", "--", "sh", "-c", "id -u; hostname; ip -o link | wc -l"])
+        .run();
+    run.ok();
+    assert_eq!(run.stdout, "0\nbox\n1\n", "{run:?}");
+    run.stderr_has(&format!("process {pid} is PID 1 of its namespace and not dumpable"));
+    // Every namespace (-a), by pidfile too: the PID namespace shows the init as PID 1.
+    let all = as_user(user, bin("nsenter-lite"))
+        .arg("--pidfile")
+        .arg(dir.path().join("init.pid"))
+        .args(["-a", "--", "sh", "-c", "ps -o pid=,args= | head -n 2; readlink /proc/1/exe || echo closed"])
+        .run();
+    all.ok().stdout_has("closed");
+    assert!(all.stdout.trim_start().starts_with("1 "), "{all:?}");
+    // The init itself stays closed to its owner: not dumpable, as CVE-2019-5736 wants.
+    let init = as_user(user, "readlink").arg(format!("/proc/{pid}/ns/user")).run();
+    assert_ne!(init.code, 0, "the init's namespaces must stay closed to the user: {init:?}");
 }

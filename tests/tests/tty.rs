@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use isolab_tests::pty::Terminal;
 use isolab_tests::user::{as_user, test_user};
-use isolab_tests::{bin, need_root, Scratch, Tool};
+use isolab_tests::{bin, need_root, Running, Scratch, Tool};
 
 const SECS: u64 = 20;
 
@@ -154,22 +154,25 @@ fn tty_forwards_stdin_that_is_not_a_terminal() {
     cat.ok().stdout_has("done");
 }
 
-/// docker exec -it: nsenter-lite --tty into a running container, as root.
+/// docker exec -it: nsenter-lite --tty into a running container, as root, and as a user into
+/// the user's own (whose init is closed to it: its command is joined).
 #[test]
 fn nsenter_lite_tty_into_a_container() {
     need_root!("nsenter_lite_tty_into_a_container");
+    let user = test_user();
     let scratch = Scratch::new("tty-exec");
+    std::os::unix::fs::chown(scratch.path(), Some(user.uid), Some(user.gid)).unwrap();
     let pidfile = scratch.path().join("pid");
-    let mut container = Tool::new("nsexec")
-        .args(["--init", "-p", "-m", "-u", "--hostname", "boxed", "--pidfile"])
-        .arg(&pidfile)
-        .args(["--", "sleep", "60"])
-        .command()
-        .spawn()
-        .unwrap();
-    let pid = isolab_tests::wait_for_pidfile(&pidfile);
-    let tool = Tool::new("nsenter-lite").args(["-t", &pid.to_string(), "-a", "--tty", "--", "sh"]);
-    issue_session(Terminal::spawn(tool, 24, 80), "# ");
-    let _ = container.kill();
-    let _ = container.wait();
+    let init = ["--init", "-p", "-m", "-u", "--hostname", "boxed", "--pidfile"];
+    for as_root in [true, false] {
+        let (nsexec, nsenter) = if as_root {
+            (Tool::new("nsexec"), Tool::new("nsenter-lite"))
+        } else {
+            (as_user(user, bin("nsexec")).arg("--map-root"), as_user(user, bin("nsenter-lite")))
+        };
+        let container = Running::start(nsexec.args(init).arg(&pidfile).args(["--", "sleep", "60"]), &pidfile);
+        let tool = nsenter.args(["-t", &container.pid.to_string(), "-a", "--tty", "--", "sh"]);
+        issue_session(Terminal::spawn(tool, 24, 80), "# ");
+        let _ = std::fs::remove_file(&pidfile);
+    }
 }

@@ -72,6 +72,9 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         Some(t) => pid_of(t)?,
         None => (None, None),
     };
+    // The owner's own nsexec --init container: its init is closed even to the owner (see
+    // nsinit), so its command, which has its namespaces, is joined instead.
+    let pid = pid.map(crate::nsinit::joinable);
     let process = pid.map(|pid| Process::pin(pid, spec.pidfd)).transpose()?;
     let root = open_target_dir(process.as_ref(), spec.root, "root")?;
     let wd = open_target_dir(process.as_ref(), spec.wd, "cwd")?;
