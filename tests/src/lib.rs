@@ -79,6 +79,25 @@ impl Tool {
         self
     }
 
+    /// Start the tool in the cgroup-v2 group `dir`: the child writes "0" (itself) to its
+    /// cgroup.procs before exec, with the test's privileges (then `setpriv` may drop them).
+    pub fn in_cgroup(mut self, dir: &std::path::Path) -> Tool {
+        use std::os::unix::process::CommandExt;
+        let procs = std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: open, write and close are async-signal-safe; the path was allocated before fork.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+                Ok(())
+            });
+        }
+        self
+    }
+
     /// The underlying command, for tests that need to spawn and interact.
     pub fn command(self) -> Command {
         self.cmd

@@ -10,6 +10,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use isolab_tests::cgroups::{existing_dirs, layout, Delegated, Layout};
 use isolab_tests::user::{as_user, setuid_idmap, test_user, TestUser, SUB_COUNT, SUB_START};
 use isolab_tests::{bin, need_root, Run, Running, Scratch, Tool};
 
@@ -149,4 +150,65 @@ fn nsenter_lite_into_ones_own_init_container() {
     // The init itself stays closed to its owner: not dumpable, as CVE-2019-5736 wants.
     let init = as_user(user, "readlink").arg(format!("/proc/{pid}/ns/user")).run();
     assert_ne!(init.code, 0, "the init's namespaces must stay closed to the user: {init:?}");
+}
+
+const NEED: &str = "cgroup limits need root or a delegated cgroup-v2 subtree";
+
+// cgexec-rs, cgstat and nsenter-lite --container as a user. On a pure v2 host (the test VM),
+// beneath a subtree delegated the way systemd's Delegate=yes does it: the limits are written, the
+// caller's own processes move into a leaf (no internal processes), the group is found and joined
+// by name and removed after. Elsewhere (hybrid, v1) and without delegation: one line saying what
+// is missing, nothing made.
+#[test]
+fn cgroup_limits_as_a_user() {
+    need_root!("cgroup_limits_as_a_user");
+    let user = test_user();
+    let name = isolab_tests::cgroups::unique_name();
+    let refused = as_user(user, bin("cgexec-rs")).args(["--name", &name, "-m", "64m", "--", "true"]).run();
+    // cgstat finds no group of the user's: the header, and one line saying why.
+    let parent = format!("{name}-parent");
+    let stat =
+        as_user(user, bin("cgstat")).args(["--no-stream", "--interval", "0.1", "--cgroup-parent", &parent]).run();
+    stat.ok().stderr_has("no groups under").stderr_has(NEED);
+    assert_eq!(stat.stdout.lines().count(), 1, "the header only: {stat:?}");
+    if layout() != Layout::V2 {
+        refused.refused(NEED).refused("cgroup v1");
+        stat.stderr_has("memory is on cgroup v1 here");
+        assert!(existing_dirs(&name).is_empty(), "nothing made: {:?}", existing_dirs(&name));
+        return;
+    }
+    refused.refused(NEED).refused("belongs to uid 0");
+    stat.stderr_has(&format!("is not delegated to uid {}", user.uid));
+    let deleg = Delegated::new(user.uid, user.gid);
+    let script =
+        "cat /proc/self/cgroup; g=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup); cat $g/memory.max $g/pids.max";
+    let run = as_user(user, bin("cgexec-rs"))
+        .in_cgroup(&deleg.dir)
+        .args(["--explain", "--name", "web", "-m", "64m", "--pids-limit", "20", "--", "sh", "-c", script])
+        .run();
+    run.ok().stderr_has("holds processes: moving them into caller/");
+    assert_eq!(run.stdout, format!("0::{}/isolab/web\n67108864\n20\n", deleg.path), "{run:?}");
+    assert!(!deleg.dir.join("isolab/web").exists(), "the group is removed after");
+    assert_eq!(std::fs::read_to_string(deleg.dir.join("cgroup.procs")).unwrap(), "", "no internal process");
+
+    // A container by name, from the leaf a shell of the user's would now sit in.
+    let leaf = deleg.dir.join("caller");
+    let dir = user_dir(user, "rootless-deleg");
+    let pidfile = dir.path().join("init.pid");
+    let launch = as_user(user, bin("cgexec-rs"))
+        .in_cgroup(&leaf)
+        .args(["--name", "box", "--pids-limit", "50", "--", &bin("nsexec").display().to_string()])
+        .args(["--init", "-p", "-m", "-u", "--hostname", "box", "--map-root", "--pidfile"])
+        .arg(&pidfile)
+        .args(["--", "sleep", "60"]);
+    let _box = Running::start(launch, &pidfile);
+    let exec = as_user(user, bin("nsenter-lite"))
+        .in_cgroup(&leaf)
+        .args(["--container", "box", "-U", "-u", "--", "sh", "-c", "hostname; cat /proc/self/cgroup"])
+        .run();
+    exec.ok();
+    assert_eq!(exec.stdout, format!("box\n0::{}/isolab/box\n", deleg.path), "{exec:?}");
+    let stat = as_user(user, bin("cgstat")).in_cgroup(&leaf).args(["--no-stream", "--interval", "0.2"]).run();
+    stat.ok();
+    assert!(stat.stdout.lines().any(|l| l.starts_with("box ")), "cgstat lists the user's group: {stat:?}");
 }

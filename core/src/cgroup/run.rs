@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use nix::sys::signal::SigSet;
 use nix::unistd::ForkResult;
 
+use super::delegate;
 use super::detect::Setup;
 use super::group::{locate, parent_path, Group};
 use super::lifecycle::{self, Target};
@@ -67,10 +68,12 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     resolve_devices(&mut limits)?;
     let setup = Setup::detect()?;
     check_host(&setup, &limits)?;
-    let targets = targets(&setup, &limits, spec.parent.as_deref(), &name)?;
+    let mut targets = targets(&setup, &limits, spec.parent.as_deref(), &name)?;
+    let room = delegate::admit(&mut targets, &limits)?;
     // From the first mkdir on, a SIGTERM must end in clean-up: hold the forwarded signals
     // until the child exists and the parent forwards them.
     let caller_mask = (spec.mode != Mode::Exec).then(process::block_forwarded);
+    room.map(|r| r.make()).transpose()?;
     let group = lifecycle::create(&name, &targets)?;
     if let Err(err) = configure(&group, &limits) {
         let _ = lifecycle::remove(&group);

@@ -91,6 +91,14 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
     let mut targets = lookup::resolve(&spec.selection)?;
+    if targets.is_empty() {
+        // The header alone says nothing: say where we looked and, for a user, what is missing.
+        match &spec.selection {
+            Selection::Parent { parent, .. } => crate::cli::warn(crate::cgroup::delegate::why_none(parent.as_deref())),
+            Selection::All => crate::cli::warn("no groups under any isolab parent in the cgroup hierarchies"),
+            Selection::Paths(_) => {}
+        }
+    }
     let mut before = Instant::take(&targets);
     let mut out = Output::new(&spec);
     for n in 0.. {
