@@ -212,3 +212,32 @@ fn cgroup_limits_as_a_user() {
     stat.ok();
     assert!(stat.stdout.lines().any(|l| l.starts_with("box ")), "cgstat lists the user's group: {stat:?}");
 }
+
+/// The repository's top directory.
+fn top() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+// make demo and make rootfs without root: the demo's namespaces through the user's own range,
+// the group only where delegated (else one line); a busybox rootfs with no file given away.
+#[test]
+fn demo_and_rootfs_as_a_user() {
+    need_root!("demo_and_rootfs_as_a_user");
+    let user = test_user();
+    let bin_dir = bin("nsexec").parent().unwrap().to_path_buf();
+    let demo = as_user(user, top().join("scripts/demo")).arg(&bin_dir).env("PATH", SYSTEM_PATH).run();
+    demo.ok()
+        .stdout_has("uid=0(root) gid=0(root)")
+        .stdout_has("isolab-demo")
+        .stdout_has("read-only: touch /probe fails");
+    if layout() != Layout::V2 {
+        demo.stderr_has(&format!("demo: without the group and cgstat: {NEED}"));
+    }
+    let dir = user_dir(user, "rootless-rootfs");
+    let rootfs = dir.path().join("rootfs");
+    as_user(user, top().join("labs/mkrootfs")).arg(&rootfs).run().ok();
+    assert!(rootfs.join("bin/busybox").exists());
+    let home = std::fs::metadata(rootfs.join("home/user")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((home.uid(), home.mode() & 0o7777), (user.uid, 0o1777), "no chown without root: a sticky, open home");
+}
