@@ -28,8 +28,8 @@ release:
 
 # Every test: unit and property tests, kernel tests on this host (the hybrid layout), then the
 # layout-dependent tests again in the test VM (pure v2, pure v1), then the labs as a student
-# runs them.
-test: deps build test-host test-vm lab
+# runs them, as root and as an unprivileged user.
+test: deps build test-host test-vm lab lab-user
 
 test-host:
 	$(CARGO) test --workspace --quiet
