@@ -42,11 +42,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub cgroup_parent: Option<String>,
 
-    /// Memory limit (e.g. 100m, 1.5g; at least 6m)
-    #[arg(short = 'm', long, value_name = "SIZE", help_heading = "Memory")]
+    /// Memory limit (e.g. 100m, 1.5g; at least 6m; 0: none)
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory: Option<String>,
     /// Soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low)
-    #[arg(long, value_name = "SIZE", help_heading = "Memory")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory_reservation: Option<String>,
     /// Memory plus swap; -1 for unlimited swap [default: twice --memory]
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
@@ -55,19 +55,19 @@ pub struct Args {
     #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory_swappiness: Option<i64>,
     /// Kernel memory limit (v1 before Linux 6.1 only)
-    #[arg(long, value_name = "SIZE", help_heading = "Memory")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub kernel_memory: Option<String>,
     /// Disable the OOM killer for the group (v1 only)
     #[arg(long, help_heading = "Memory")]
     pub oom_kill_disable: bool,
 
-    /// Relative CPU weight, 2-262144 (v2: converted to cpu.weight, 1024 -> 100)
+    /// Relative CPU weight, 2-262144 (v2: converted to cpu.weight, 1024 -> 100; 0: unset)
     #[arg(short = 'c', long, value_name = "SHARES", help_heading = "CPU")]
     pub cpu_shares: Option<u64>,
     /// cgroup v2 cpu.weight, 1-10000, written as given
     #[arg(long, value_name = "WEIGHT", help_heading = "CPU")]
     pub cpu_weight: Option<u64>,
-    /// CFS period in microseconds (1000-1000000)
+    /// CFS period in microseconds (1000-1000000; 0: unset)
     #[arg(long, value_name = "US", help_heading = "CPU")]
     pub cpu_period: Option<u64>,
     /// CFS quota in microseconds per period; -1 for unlimited
@@ -83,7 +83,7 @@ pub struct Args {
     #[arg(long, value_name = "LIST", help_heading = "CPU")]
     pub cpuset_mems: Option<String>,
 
-    /// Block IO weight, 10-1000
+    /// Block IO weight, 10-1000 (0: unset)
     #[arg(long, value_name = "W", help_heading = "Block IO")]
     pub blkio_weight: Option<u64>,
     /// Per-device weight, DEV:W (repeatable)
@@ -150,7 +150,7 @@ impl Args {
         if self.explain {
             isolab_core::trace::enable();
         }
-        let limits = self.limits()?;
+        let limits = self.limits()?.zeros_unset();
         limits.check()?;
         let mode = match (&self.rm, self.keep, self.exec) {
             (Some(_), ..) => Mode::Remove,
@@ -189,14 +189,14 @@ impl Args {
             },
             kernel_memory: size("--kernel-memory", &self.kernel_memory)?,
             oom_kill_disable: self.oom_kill_disable,
-            cpu_shares: self.cpu_shares.filter(|&s| s != 0),
+            cpu_shares: self.cpu_shares,
             cpu_weight: self.cpu_weight,
             cpu_period: self.cpu_period,
             cpu_quota: self.cpu_quota,
             nano_cpus: self.cpus.as_deref().map(|s| flag("--cpus", parse_cpus(s))).transpose()?,
             cpuset_cpus: list("--cpuset-cpus", &self.cpuset_cpus)?,
             cpuset_mems: list("--cpuset-mems", &self.cpuset_mems)?,
-            blkio_weight: self.blkio_weight.filter(|&w| w != 0),
+            blkio_weight: self.blkio_weight,
             blkio_weight_device: devices(
                 "--blkio-weight-device",
                 &self.blkio_weight_device,
@@ -212,13 +212,19 @@ impl Args {
     }
 }
 
-/// `--cpus 1.5` as billionths of a CPU (Docker's NanoCPUs).
+/// `--cpus 1.5` as billionths of a CPU (Docker's NanoCPUs); 0 is unset, as in Docker. Like
+/// docker/cli's ParseCPUs, a value that is not a whole number of billionths is refused ("value is
+/// too precise"), not rounded.
 fn parse_cpus(s: &str) -> anyhow::Result<u64> {
     let n: f64 = s
         .parse()
         .ok()
-        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
         .with_context(|| format!("invalid number of CPUs {s:?} (e.g. 1.5)"))?;
+    let digits = s.split_once('.').map_or("", |(_, frac)| frac).trim_end_matches('0');
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits.len() > 9 {
+        anyhow::bail!("invalid number of CPUs {s:?}: value is too precise (at most 9 decimals, as Docker)");
+    }
     Ok((n * 1e9).round() as u64)
 }
 

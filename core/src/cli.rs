@@ -5,9 +5,14 @@
 //! signal N; 125 when the tool itself failed; 126 when the command cannot be executed; 127 when
 //! it is not found. clap's usage errors are mapped to 125 (clap's own default is 2), as
 //! coreutils `env`/`chroot` and `docker run` do.
+//!
+//! Nothing here may panic on a failed write: with stderr on /dev/full, `eprintln!` panics and the
+//! panic hook's own `eprintln!` aborts (134). Lines go out through [`say`], whose failure is
+//! ignored, so the exit status still tells what happened.
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
@@ -52,6 +57,7 @@ where
 {
     let _ = TOOL.set(name);
     crate::trace::init_from_env();
+    crate::process::inherit_tether();
     std::panic::set_hook(Box::new(|info| {
         let what = info
             .payload()
@@ -60,7 +66,7 @@ where
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("{}: internal error: {}{} (please report this)", tool(), one_line(&what), place);
+        say(format_args!("{}: internal error: {}{} (please report this)", tool(), one_line(&what), place));
         std::process::exit(EXIT_TOOL.into());
     }));
     match main(std::env::args_os().collect()) {
@@ -78,7 +84,7 @@ pub fn report(err: &anyhow::Error) -> u8 {
         // `tool | head -1`: the reader went away; that is success, not an error (ripgrep).
         return 0;
     }
-    eprintln!("{}: {}", tool(), one_line(&format!("{err:#}")));
+    say(format_args!("{}: {}", tool(), one_line(&format!("{err:#}"))));
     exit_code_of(err)
 }
 
@@ -101,7 +107,7 @@ fn report_usage(usage: &clap::Error) -> u8 {
             let first: Vec<&str> =
                 rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
             let first = first.join(" ");
-            eprintln!("{}: {} (see --help)", tool(), first.trim_start_matches("error: "));
+            say(format_args!("{}: {} (see --help)", tool(), first.trim_start_matches("error: ")));
             EXIT_TOOL
         }
     }
@@ -119,7 +125,24 @@ pub fn one_line(s: &str) -> String {
 
 /// Print a warning line (a limit the host cannot honour, a fallback taken).
 pub fn warn(msg: impl fmt::Display) {
-    eprintln!("{}: warning: {}", tool(), msg);
+    say(format_args!("{}: warning: {}", tool(), msg));
+}
+
+/// One line on stderr, in one write(2). A failure to write it (stderr on /dev/full, or closed)
+/// is ignored: there is nowhere left to say it, and the exit status still says what happened.
+pub fn say(line: impl fmt::Display) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
+/// A tool's report (idmap --show, cgstat's table) to stdout. A reader that went away is a broken
+/// pipe, which [`report`] turns into exit 0; any other failure is one plain line.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        Err(e) => Err(anyhow::anyhow!("cannot write to standard output: {}", crate::process::plain_io(&e))),
+        Ok(()) => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,11 @@ pub struct Spec {
     pub new_session: bool,
     /// `-t`: a pty of its own as the command's controlling terminal, relayed to ours.
     pub tty: bool,
+    /// `--preserve-fds N`: with a root of its own, the command keeps N descriptors from 3 on
+    /// (after the socket-activation ones) beside 0, 1 and 2, as `runc run --preserve-fds`.
+    pub preserve_fds: u32,
+    /// Filled in by [`run`] for a container: the first descriptor the command does not get.
+    pub first_closed_fd: Option<u32>,
     pub pidfile: Option<PathBuf>,
     pub argv: Vec<OsString>,
 }
@@ -135,22 +140,35 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    let spec = Spec { first_closed_fd: kept_fds(&spec)?, ..spec };
     let maps = resolve_maps(&spec)?;
     if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
     }
-    let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let mut opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
     let pidfile = Pidfile::create(&spec)?;
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
-    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() {
-        Some(Helper::start(maps.clone(), &spec.persist)?)
+    // Root of a new user namespace may not pass the caller's directories: the helper opens the
+    // sources again in the new mount namespace, as the caller.
+    let sources = match &opened {
+        Some(o) if spec.has(libc::CLONE_NEWUSER) => o.paths(),
+        _ => Vec::new(),
+    };
+    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() || !sources.is_empty() {
+        let helper_maps = if self_mapped { None } else { maps.clone() };
+        Some(Helper::start(helper_maps, &spec.persist, sources)?)
     } else {
         None
     };
     ns::unshare(spec.flags)?;
     if let Some(helper) = helper {
-        if !helper.release_and_wait()? {
-            return Ok(crate::cli::EXIT_TOOL); // the helper printed why
+        match helper.release_and_wait()? {
+            Some(fds) => {
+                if let Some(o) = opened.as_mut() {
+                    o.adopt(fds);
+                }
+            }
+            None => return Ok(crate::cli::EXIT_TOOL), // the helper printed why
         }
     }
     if let Some(maps) = maps.as_ref().filter(|_| self_mapped) {
@@ -164,6 +182,21 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         return Err(finish_and_exec(&spec, opened, false, None));
     }
     fork_payload(&spec, opened, pidfile)
+}
+
+/// A container (`--rootfs`) gets 0, 1 and 2, then the socket-activation descriptors (LISTEN_FDS
+/// for LISTEN_PID = ours) and `--preserve-fds` more, as runc passes them; every other
+/// descriptor the caller left open stays out (runc CVE-2024-21626 was one of the host's that got
+/// in). Without a root of its own the command keeps what the caller gave it, as with unshare.
+/// Checked first, before anything of ours is open.
+fn kept_fds(spec: &Spec) -> anyhow::Result<Option<u32>> {
+    if spec.mounts.rootfs.is_none() {
+        return Ok(None);
+    }
+    let listen = process::listen_fds();
+    process::check_inherited(3, listen, &format!("LISTEN_FDS={listen}"))?;
+    process::check_inherited(3 + listen as i32, spec.preserve_fds, &format!("--preserve-fds {}", spec.preserve_fds))?;
+    Ok(Some(3 + listen + spec.preserve_fds))
 }
 
 /// Whether the maps are only the caller's own uid and gid, with setgroups denied: the one map
@@ -206,14 +239,15 @@ struct Pidfile(Option<(PathBuf, std::fs::File)>);
 impl Pidfile {
     fn create(spec: &Spec) -> anyhow::Result<Pidfile> {
         let Some(path) = &spec.pidfile else { return Ok(Pidfile(None)) };
-        let file = trace::run_io(Step::Open(path.clone()), || std::fs::File::create(path))?;
+        let file = trace::run_io(Step::Create(path.clone()), || std::fs::File::create(path)).context("--pidfile")?;
         Ok(Pidfile(Some((path.clone(), file))))
     }
 
     fn write(self, pid: Pid) -> anyhow::Result<()> {
         if let Some((path, mut file)) = self.0 {
             let step = Step::Write { path, value: format!("{pid}\n") };
-            trace::run_io(step, || std::io::Write::write_all(&mut file, format!("{pid}\n").as_bytes()))?;
+            trace::run_io(step, || std::io::Write::write_all(&mut file, format!("{pid}\n").as_bytes()))
+                .context("--pidfile")?;
         }
         Ok(())
     }
@@ -236,11 +270,11 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>, pidfile: Pidfile) ->
         ForkResult::Parent { child } => {
             drop(console);
             pidfile.write(child)?;
-            if (spec.has(libc::CLONE_NEWPID) && !spec.init) || spec.tty {
-                // The command is PID 1 (or an interactive shell, which ignores SIGTERM):
-                // without a handler it never sees a forwarded SIGTERM.
-                process::escalate_stop_after(spec.stop_timeout);
-            }
+            // docker stop's rule, in every mode: a command that does not end on a forwarded
+            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it, as an
+            // interactive shell on -t does) gets SIGKILL after the timeout. With --init the
+            // SIGKILL ends the whole PID namespace.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = match relay {
                 Some(relay) => pty::supervise(child, relay)?,
                 None => process::supervise(child, false)?,
@@ -254,13 +288,23 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>, pidfile: Pidfile) ->
 fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<pty::Sender>) -> anyhow::Result<u8> {
     // The world is set up once, here, so the command and every orphan share it; so is the pty,
     // whose slave only the command keeps.
-    let result = setup_world(spec, opened, true)
-        .and_then(|()| console.map(pty::allocate).transpose())
-        .and_then(|slave| process::fork_supervised().map(|forked| (forked, slave)));
-    let err = match result {
-        Ok((ForkResult::Child, slave)) => exec_command(spec, slave),
-        Ok((ForkResult::Parent { child }, slave)) => {
+    let made = match setup_world(spec, opened, true) {
+        Ok(made) => made,
+        Err(err) => std::process::exit(crate::cli::report(&err).into()),
+    };
+    let slave = match console.map(pty::allocate).transpose() {
+        Ok(slave) => slave,
+        Err(err) => {
+            made.undo();
+            std::process::exit(crate::cli::report(&err).into())
+        }
+    };
+    let err = match process::fork_supervised() {
+        Ok(ForkResult::Child) => exec_command(spec, made, slave),
+        Ok(ForkResult::Parent { child }) => {
             drop(slave);
+            // A stop request sent to the init itself escalates as one sent to nsexec.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
             std::process::exit(status.map_or(crate::cli::EXIT_TOOL, process::status_code).into())
         }
@@ -276,14 +320,22 @@ fn finish_and_exec(
     new_pid_ns: bool,
     console: Option<pty::Sender>,
 ) -> anyhow::Error {
-    let world = setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID));
-    match world.and_then(|()| console.map(pty::allocate).transpose()) {
-        Ok(slave) => exec_command(spec, slave),
-        Err(e) => e,
+    let made = match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
+        Ok(made) => made,
+        Err(e) => return e,
+    };
+    match console.map(pty::allocate).transpose() {
+        Ok(slave) => exec_command(spec, made, slave),
+        Err(e) => {
+            made.undo();
+            e
+        }
     }
 }
 
-fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<()> {
+/// Host name, loopback, mounts (last). Returns the mount points made, which go again if the
+/// command cannot run.
+fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<mount::Made> {
     if let Some(name) = &spec.hostname {
         trace::run(Step::Sethostname(name.clone()), || nix::unistd::sethostname(name))?;
     }
@@ -293,10 +345,10 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     if spec.has(libc::CLONE_NEWNET) {
         ns::loopback_up()?;
     }
-    if let Some(opened) = opened {
-        mount::setup(opened, in_new_pid_ns)?;
+    match opened {
+        Some(opened) => mount::setup(opened, in_new_pid_ns),
+        None => Ok(mount::Made::default()),
     }
-    Ok(())
 }
 
 fn set_domainname(name: &str) -> anyhow::Result<()> {
@@ -307,11 +359,15 @@ fn set_domainname(name: &str) -> anyhow::Result<()> {
 }
 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
-fn exec_command(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Error {
-    if let Err(e) = prepare_exec(spec, tty) {
-        return e;
-    }
-    process::exec(&spec.argv)
+/// When the command does not start, the mount points made for it go (as far as the credentials
+/// it was given still allow).
+fn exec_command(spec: &Spec, made: mount::Made, tty: Option<OwnedFd>) -> anyhow::Error {
+    let err = match prepare_exec(spec, tty) {
+        Ok(()) => process::exec(&spec.argv),
+        Err(e) => e,
+    };
+    made.undo();
+    err
 }
 
 fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
@@ -333,6 +389,15 @@ fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     for (k, v) in &spec.env {
         std::env::set_var(k, v);
     }
+    if let Some(first) = spec.first_closed_fd {
+        let listen = first - 3 - spec.preserve_fds;
+        if listen > 0 {
+            // sd_listen_fds(3) in the command checks that LISTEN_PID is its own PID (1 with --pid).
+            std::env::set_var("LISTEN_FDS", listen.to_string());
+            std::env::set_var("LISTEN_PID", nix::unistd::getpid().to_string());
+        }
+        process::close_on_exec_from(first)?;
+    }
     if let Some(slave) = tty {
         pty::attach(slave)?;
     } else if spec.new_session {
@@ -345,20 +410,30 @@ fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
 }
 
-/// The process that writes the maps and persists namespaces from outside (step 1 above).
+/// The process that writes the maps, persists namespaces and opens the mount sources from
+/// outside (step 1 above).
 struct Helper {
     pid: Pid,
     go: OwnedFd,
+    /// Our end of the socket the helper sends the sources' descriptors on (SCM_RIGHTS).
+    fds: OwnedFd,
+    sources: usize,
 }
 
 impl Helper {
-    fn start(maps: Option<Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<Helper> {
+    fn start(
+        maps: Option<Maps>,
+        persist: &[(&'static Kind, PathBuf)],
+        sources: Vec<PathBuf>,
+    ) -> anyhow::Result<Helper> {
         let target = nix::unistd::getpid();
         let (go_r, go_w) = pipe()?;
+        let (ours, theirs) = socketpair()?;
         match process::fork()? {
             ForkResult::Child => {
                 drop(go_w);
-                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist) {
+                drop(ours);
+                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist, &sources, &theirs) {
                     Ok(()) => 0,
                     Err(e) => crate::cli::report(&e),
                 };
@@ -366,16 +441,18 @@ impl Helper {
                 // SAFETY: _exit is always safe to call.
                 unsafe { libc::_exit(code.into()) }
             }
-            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w }),
+            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w, fds: ours, sources: sources.len() }),
         }
     }
 
-    /// In the helper: wait until the caller has unshared, then map and persist.
+    /// In the helper: wait until the caller has unshared, then map, persist and open the sources.
     fn serve(
         target: Pid,
         go: &OwnedFd,
         maps: Option<&Maps>,
         persist: &[(&'static Kind, PathBuf)],
+        sources: &[PathBuf],
+        fds: &OwnedFd,
     ) -> anyhow::Result<()> {
         let mut byte = [0u8; 1];
         if nix::unistd::read(go, &mut byte)? == 0 {
@@ -400,14 +477,67 @@ impl Helper {
             mount::persist(&proc_dir.join("ns").join(ns::for_children_name(kind)), file)
                 .with_context(|| format!("cannot persist the {} namespace on {}", kind.proc_name, file.display()))?;
         }
+        if !sources.is_empty() {
+            trace::note("the helper opens the mount sources as the caller, in the new mount namespace: root inside may not pass the caller's directories");
+        }
+        for source in sources {
+            let fd = mount::open_in_root_of(target.as_raw(), source)
+                .with_context(|| format!("cannot open {} in the new mount namespace", source.display()))?;
+            send_fd(fds, &fd)?;
+        }
         Ok(())
     }
 
-    /// Let the helper act and wait for it; false when it failed (it printed why).
-    fn release_and_wait(self) -> anyhow::Result<bool> {
+    /// Let the helper act and wait for it: the sources it opened, or None when it failed (it
+    /// printed why).
+    fn release_and_wait(self) -> anyhow::Result<Option<Vec<OwnedFd>>> {
         nix::unistd::write(&self.go, b"1").context("releasing the id-map helper")?;
         drop(self.go);
+        // A helper that fails sends fewer descriptors and exits: its end closes, recv sees EOF.
+        let mut fds = Vec::with_capacity(self.sources);
+        for _ in 0..self.sources {
+            match recv_fd(&self.fds)? {
+                Some(fd) => fds.push(fd),
+                None => break,
+            }
+        }
         let status = process::wait_for(self.pid)?;
-        Ok(process::status_code(status) == 0)
+        Ok((process::status_code(status) == 0 && fds.len() == self.sources).then_some(fds))
     }
+}
+
+fn socketpair() -> anyhow::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair")
+}
+
+/// One descriptor in one message (SCM_RIGHTS).
+fn send_fd(sock: &OwnedFd, fd: &OwnedFd) -> anyhow::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let raw = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"f")];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&raw)], MsgFlags::MSG_NOSIGNAL, None)
+        .context("sending a mount source to nsexec")?;
+    Ok(())
+}
+
+/// The descriptor of one message, or None at end of stream.
+fn recv_fd(sock: &OwnedFd) -> anyhow::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .context("receiving a mount source from the helper")?;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel installed this descriptor for us; nobody else owns it.
+                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -91,7 +91,12 @@ pub fn unshare(flags: libc::c_int) -> anyhow::Result<()> {
     crate::trace::run(crate::trace::Step::Unshare(flags), || {
         // SAFETY: unshare takes a plain flag word and touches no memory of ours.
         nix::errno::Errno::result(unsafe { libc::unshare(flags) }).map(drop)
-    })
+    })?;
+    if flags & libc::CLONE_NEWUSER != 0 {
+        // New credentials (those of the new namespace): keep the parent-death signal.
+        crate::process::rearm_tether()?;
+    }
+    Ok(())
 }
 
 /// Bring `lo` up in the current network namespace, as Docker does: a new network namespace

@@ -9,6 +9,11 @@
 //!   SIGPIPE and a raw exec would hand that on (`yes | head` would never end); std resets it.
 //! - PR_SET_PDEATHSIG fires when the parent *thread* exits and is cleared by exec of a set-id
 //!   binary; check the parent is still the expected one right after setting it.
+//! - The kernel also clears it whenever the process's effective or filesystem uid or gid change
+//!   (commit_creds): a tethered process that becomes another user (setresuid into a user
+//!   namespace, --user-id) is set free. [`rearm_tether`] sets it again after every credential
+//!   change, and [`inherit_tether`] remembers one a tool was exec'd with, so the chain
+//!   `cgexec-rs -- nsexec --map-users ...` holds.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -39,7 +44,68 @@ pub fn fork() -> anyhow::Result<ForkResult> {
     // Traced before the call: the child often runs (and traces) before the parent returns.
     trace::explain(&Step::Fork, None);
     // SAFETY: the tools are single-threaded, so the child may run any code after fork.
-    unsafe { nix::unistd::fork() }.map_err(|e| trace::failure(&Step::Fork, e))
+    let forked = unsafe { nix::unistd::fork() }.map_err(|e| trace::failure(&Step::Fork, e))?;
+    if forked.is_child() {
+        // The kernel gives a child no parent-death signal: nor does our record of it.
+        *tether() = None;
+    }
+    Ok(forked)
+}
+
+/// The parent-death signal this process holds and how to tell that its parent is still there.
+struct Tether {
+    signal: Signal,
+    parent: Parent,
+}
+
+enum Parent {
+    /// The read end of a pipe whose write end only the parent holds: EOF once it is gone.
+    Pipe(std::os::fd::OwnedFd),
+    /// The parent's PID when the tool started (it was exec'd with the signal already set).
+    Pid(Pid),
+}
+
+impl Tether {
+    fn parent_gone(&self) -> bool {
+        use std::os::fd::AsFd;
+        match &self.parent {
+            Parent::Pipe(alive) => {
+                let mut fds = [nix::poll::PollFd::new(alive.as_fd(), nix::poll::PollFlags::POLLIN)];
+                nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
+            }
+            // Re-parented (to init or a subreaper): the parent that set the signal is gone. In a
+            // new PID namespace the parent is outside and shows as 0: that cannot be told.
+            Parent::Pid(ppid) => ppid.as_raw() != 0 && nix::unistd::getppid() != *ppid,
+        }
+    }
+}
+
+/// This process's tether (single-threaded tools: the lock is never contended).
+fn tether() -> std::sync::MutexGuard<'static, Option<Tether>> {
+    static TETHER: std::sync::Mutex<Option<Tether>> = std::sync::Mutex::new(None);
+    TETHER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// At start: a tool exec'd by a tethered process (cgexec-rs's child execs nsexec) holds its
+/// parent-death signal across exec; remember it, to set it again after a credential change.
+pub fn inherit_tether() {
+    if let Ok(Some(signal)) = nix::sys::prctl::get_pdeathsig() {
+        *tether() = Some(Tether { signal, parent: Parent::Pid(nix::unistd::getppid()) });
+    }
+}
+
+/// Set the parent-death signal again, and die now if the parent died while it was off. Call
+/// after every credential change (setresuid, setresgid, capset, unshare or setns of a user
+/// namespace); a no-op for a process without a tether.
+pub fn rearm_tether() -> anyhow::Result<()> {
+    let held = tether();
+    let Some(t) = held.as_ref() else { return Ok(()) };
+    trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {}", t.signal)), || nix::sys::prctl::set_pdeathsig(t.signal))?;
+    if t.parent_gone() {
+        let _ = signal::raise(t.signal);
+        std::process::exit(crate::cli::EXIT_TOOL.into());
+    }
+    Ok(())
 }
 
 /// Block the forwarded signals; returns the mask to restore with [`restore_mask`].
@@ -77,9 +143,12 @@ pub fn fork_tethered(death_signal: Option<Signal>) -> anyhow::Result<ForkResult>
     match forked {
         ForkResult::Child => {
             drop(alive_w);
-            // The child must never return an error into its parent's code paths (clean-up).
-            if let Err(e) = death_signal.map_or(Ok(()), |sig| die_with_parent(sig, &alive_r)) {
-                std::process::exit(crate::cli::report(&e).into());
+            if let Some(signal) = death_signal {
+                *tether() = Some(Tether { signal, parent: Parent::Pipe(alive_r) });
+                // The child must never return an error into its parent's code paths (clean-up).
+                if let Err(e) = rearm_tether() {
+                    std::process::exit(crate::cli::report(&e).into());
+                }
             }
         }
         ForkResult::Parent { .. } => std::mem::forget(alive_w),
@@ -100,17 +169,80 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
-/// The PID written in a pidfile (`nsexec --pidfile`, `echo $$ > F`) (first line, surrounding blanks ignored).
+/// The most a pidfile is read: a PID and the blanks around it fit; a longer file holds no PID
+/// (and `--pidfile /dev/zero` must not read for ever).
+const PIDFILE_MAX: usize = 64;
+
+/// The PID written in a pidfile (`nsexec --pidfile`, `echo $$ > F`) (first line, surrounding
+/// blanks ignored). At most [`PIDFILE_MAX`] bytes are read, and what was read is never shown:
+/// a tool with privileges (idmap installed setuid) must not become a way to read files.
 pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let cannot = |e: std::io::Error| {
         crate::cli::coded(crate::cli::EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), plain_io(&e)))
-    })?;
-    let first = text.lines().next().unwrap_or("").trim();
-    first
-        .parse::<i32>()
-        .ok()
-        .filter(|&pid| pid > 0)
-        .with_context(|| format!("--pidfile: {} does not hold a process id (found {first:?})", path.display()))
+    };
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOCTTY).open(path).map_err(cannot)?;
+    let mut bytes = Vec::with_capacity(PIDFILE_MAX + 1);
+    file.take(PIDFILE_MAX as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    let pid = Some(bytes)
+        .filter(|b| b.len() <= PIDFILE_MAX)
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|text| text.lines().next().and_then(|first| first.trim().parse::<i32>().ok()))
+        .filter(|&pid| pid > 0);
+    pid.with_context(|| {
+        format!("--pidfile: {} does not hold a process id (a number above 0 on its first line)", path.display())
+    })
+}
+
+/// Socket activation (sd_listen_fds(3)): how many descriptors from 3 on were passed to this
+/// process, when `LISTEN_PID` names it; 0 otherwise (runc honours them the same way).
+pub fn listen_fds() -> u32 {
+    let pid = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<i32>().ok());
+    if pid != Some(nix::unistd::getpid().as_raw()) {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Check that descriptors `first..first+count` came from the caller: open, and not
+/// close-on-exec (which no descriptor that survived an exec is). `what` names the flag.
+pub fn check_inherited(first: i32, count: u32, what: &str) -> anyhow::Result<()> {
+    for fd in (first..).take(count as usize) {
+        // SAFETY: F_GETFD only reads the flags of a descriptor number, open or not.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            anyhow::bail!("{what}: descriptor {fd} was not passed by the caller (runc: unable to stat preserved-fd)");
+        }
+    }
+    Ok(())
+}
+
+/// Every descriptor from `first` on becomes close-on-exec, so the command gets only those below
+/// it: close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11), else one fcntl per open descriptor.
+pub fn close_on_exec_from(first: u32) -> anyhow::Result<()> {
+    let step = Step::Call(format!("close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"));
+    // SAFETY: close_range only sets FD_CLOEXEC on descriptors; no memory is touched.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    match Errno::result(r) {
+        Ok(_) => {
+            trace::explain(&step, None);
+            Ok(())
+        }
+        Err(Errno::ENOSYS | Errno::EINVAL) => {
+            let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+                .context("listing /proc/self/fd to close descriptors")?
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&fd: &i32| fd >= first as i32)
+                .collect();
+            for fd in open {
+                // SAFETY: F_SETFD on a descriptor number; a stale one (the listing's own) fails harmlessly.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            Ok(())
+        }
+        Err(e) => Err(trace::failure(&step, e)),
+    }
 }
 
 /// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
@@ -234,22 +366,6 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
     name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal '{s}'"))
 }
 
-/// Ask the kernel to send `sig` to this process when its parent dies, and close the race where
-/// the parent died before we asked. `alive` is the read end of a pipe whose write end only the
-/// parent holds: it reads as EOF once the parent is gone. (getppid() cannot tell: in a new PID
-/// namespace the parent is outside and shows as 0.)
-pub fn die_with_parent(sig: Signal, alive: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
-    use std::os::fd::AsFd;
-    trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {sig}")), || nix::sys::prctl::set_pdeathsig(sig))?;
-    let mut fds = [nix::poll::PollFd::new(alive.as_fd(), nix::poll::PollFlags::POLLIN)];
-    let gone = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0);
-    if gone {
-        let _ = signal::raise(sig);
-        std::process::exit(crate::cli::EXIT_TOOL.into());
-    }
-    Ok(())
-}
-
 /// Supervise `child` until it ends, forwarding signals; returns its wait status.
 /// As PID 1 of a namespace (`reap_orphans`), also reaps every orphan re-parented to us (Docker `--init`).
 pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
@@ -291,6 +407,12 @@ mod tests {
         assert_eq!(read_pidfile(&dir).unwrap(), 4242);
         std::fs::write(&dir, "0\n").unwrap();
         assert!(read_pidfile(&dir).unwrap_err().to_string().contains("does not hold a process id"));
+        // What was read is never shown, and a long file is not read to its end.
+        std::fs::write(&dir, "secret\n").unwrap();
+        assert!(!format!("{:#}", read_pidfile(&dir).unwrap_err()).contains("secret"));
+        std::fs::write(&dir, format!("42{}\n", " ".repeat(PIDFILE_MAX))).unwrap();
+        assert!(read_pidfile(&dir).is_err());
+        assert!(read_pidfile(std::path::Path::new("/dev/zero")).is_err());
         std::fs::remove_file(&dir).unwrap();
         assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
     }

@@ -74,8 +74,16 @@ pub enum Step {
         path: PathBuf,
     },
     Mkdir(PathBuf),
+    /// A mount point made in the new root (`dir`: a directory, else an empty file), shown by
+    /// its path inside that root.
+    MountPoint {
+        path: PathBuf,
+        dir: bool,
+    },
     Rmdir(PathBuf),
     Open(PathBuf),
+    /// A file created (or truncated) for writing: creat(2).
+    Create(PathBuf),
     Mount {
         source: String,
         target: PathBuf,
@@ -133,6 +141,7 @@ impl Step {
             Step::Write { .. }
                 | Step::Read { .. }
                 | Step::Mkdir(_)
+                | Step::MountPoint { dir: true, .. }
                 | Step::Rmdir(_)
                 | Step::Open(_)
                 | Step::Fork
@@ -150,9 +159,11 @@ impl Step {
             Step::Spawn { .. } => "posix_spawn",
             Step::Write { .. } => "write",
             Step::Read { .. } => "read",
-            Step::Mkdir(_) => "mkdir",
+            Step::Mkdir(_) | Step::MountPoint { dir: true, .. } => "mkdir",
+            Step::MountPoint { dir: false, .. } => "creat",
             Step::Rmdir(_) => "rmdir",
             Step::Open(_) => "open",
+            Step::Create(_) => "creat",
             Step::Mount { .. } => "mount",
             Step::Umount(_) => "umount2",
             Step::PivotRoot { .. } => "pivot_root",
@@ -180,10 +191,15 @@ impl Step {
     fn path(&self) -> Option<&Path> {
         match self {
             Step::Write { path, .. } | Step::Read { path } => Some(path),
-            Step::Mkdir(p) | Step::Rmdir(p) | Step::Open(p) | Step::Umount(p) | Step::Chdir(p) | Step::Chroot(p) => {
-                Some(p)
-            }
+            Step::Mkdir(p)
+            | Step::Rmdir(p)
+            | Step::Open(p)
+            | Step::Create(p)
+            | Step::Umount(p)
+            | Step::Chdir(p)
+            | Step::Chroot(p) => Some(p),
             Step::Mount { target, .. } => Some(target),
+            Step::MountPoint { path, .. } => Some(path),
             Step::PivotRoot { new_root, .. } => Some(new_root),
             _ => None,
         }
@@ -201,9 +217,11 @@ impl fmt::Display for Step {
             Step::Spawn { path, argv } => write!(f, "posix_spawn({:?}, {argv:?})", path.display().to_string()),
             Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
             Step::Read { path } => write!(f, "read {}", path.display()),
-            Step::Mkdir(p) => write!(f, "mkdir {}", p.display()),
+            Step::Mkdir(p) | Step::MountPoint { path: p, dir: true } => write!(f, "mkdir {}", p.display()),
+            Step::MountPoint { path, dir: false } => write!(f, "creat({:?})", path.display().to_string()),
             Step::Rmdir(p) => write!(f, "rmdir {}", p.display()),
             Step::Open(p) => write!(f, "open {}", p.display()),
+            Step::Create(p) => write!(f, "creat({:?})", p.display().to_string()),
             Step::Mount { source, target, fstype, flags, data } => write!(
                 f,
                 "mount({source:?}, {:?}, {fstype:?}, {flags}, {})",
@@ -321,8 +339,10 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         Step::Write { path, value } => format!("cannot write {:?} to {}", value.trim_end(), path.display()),
         Step::Read { path } => format!("cannot read {}", path.display()),
         Step::Mkdir(p) => format!("cannot create {}", p.display()),
+        Step::MountPoint { path, .. } => format!("cannot create mount point {}", path.display()),
         Step::Rmdir(p) => format!("cannot remove {}", p.display()),
         Step::Open(p) => format!("cannot open {}", p.display()),
+        Step::Create(p) => format!("cannot create {}", p.display()),
         other => other.to_string(),
     };
     match hint(step, errno) {
@@ -332,9 +352,12 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
 }
 
 /// What a kernel refusal means in plain words. This table is where the teaching value lives.
+/// A hint is chosen by the step and what it acts on, never by the errno alone: the same ENOENT
+/// means a missing controller file in a group, and a missing directory for a pidfile.
 fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
     use Errno::*;
     let file = step.path().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    let group = || step.path().is_some_and(on_cgroupfs);
     Some(match (step, errno) {
         (Step::Unshare(f), EPERM) if f & libc::CLONE_NEWUSER != 0 => {
             "this kernel refuses user namespaces to this caller (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns)"
@@ -362,6 +385,9 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
             "cgroup v2's no-internal-processes rule: a group that holds processes cannot hand controllers to children"
         }
         (Step::Write { .. }, EBUSY) if file.starts_with("memory.") => "the group already uses more memory than the new limit",
+        (Step::Write { .. }, EOPNOTSUPP) if file.ends_with(".bfq.weight_device") => {
+            "a per-device weight needs the disk's I/O scheduler to be bfq (cat /sys/block/DISK/queue/scheduler)"
+        }
         (Step::Write { .. }, EINVAL) if file.starts_with("cpuset.") => "a CPU or memory node that is not online or not allowed to the parent group",
         (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
             "the group's cpuset.cpus or cpuset.mems is empty"
@@ -369,10 +395,15 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Open(p), ENOENT) if p.ends_with("ptmx") => {
             "no /dev/ptmx here: the namespace's /dev has no devpts (nsexec --rootfs mounts one)"
         }
-        (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) => "the file does not exist (controller not enabled or not mounted here?)",
-        (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) => "permission denied: run as root or get the group delegated",
-        (Step::Mkdir(_), EEXIST) => "a group of that name already exists",
-        (Step::Rmdir(_), EBUSY) => "the group still has processes or children",
+        (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) if group() => "the file does not exist (controller not enabled or not mounted here?)",
+        (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) if group() => "permission denied: run as root or get the group delegated",
+        (Step::Mkdir(_), EEXIST) if group() => "a group of that name already exists",
+        (Step::Rmdir(_), EBUSY) if group() => "the group still has processes or children",
+        (Step::Write { .. }, ENOENT) | (Step::Create(_), ENOENT) => "the directory it would go in does not exist",
+        (Step::MountPoint { .. }, EACCES) => "root of the new user namespace writes only where its host uid may: create the mount point in the rootfs first, or give the rootfs to the host uid root inside maps to (chown -R 100000:100000 DIR for --map-users 0:100000:65536, as Docker's userns-remap does with its images)",
+        (Step::MountPoint { .. }, EOVERFLOW) | (Step::Mkdir(_), EOVERFLOW) => {
+            "the new user namespace has no uid and gid map yet, and a file needs an owner: map ids with --map-root or --map-users/--map-groups"
+        }
         (Step::Mount { .. }, EPERM) => "mounting needs CAP_SYS_ADMIN in the mount namespace's owning user namespace; some file systems (proc) also need a matching pid namespace",
         (Step::Mount { .. }, ENOENT) => "the source or the mount point does not exist",
         (Step::PivotRoot { .. }, EINVAL) => "the new root must be a mount point, not the current root, and not shared with the host",
@@ -388,6 +419,17 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+/// Whether `path` (or, when it does not exist, the nearest directory above it) is in a cgroup
+/// file system: a mkdir there makes a group, a missing file is a controller file.
+fn on_cgroupfs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    path.is_absolute()
+        && path
+            .ancestors()
+            .find_map(|p| statfs(p).ok())
+            .is_some_and(|fs| [CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC].contains(&fs.filesystem_type()))
 }
 
 /// Write `value` to a kernel file in one write(2), traced. Kernel files (uid_map, cgroup knobs)
@@ -437,5 +479,27 @@ mod tests {
         assert!(msg.starts_with("cannot write \"0 100000 65536\" to /proc/4242/uid_map: Operation not permitted (EPERM): a map can be written only once"), "{msg}");
         let u = failure(&Step::Unshare(libc::CLONE_NEWNET), Errno::EPERM).to_string();
         assert!(u.contains("CAP_SYS_ADMIN"), "{u}");
+    }
+
+    // Issue 13: a hint follows the step and its object, never the errno alone.
+    #[test]
+    fn cgroup_hints_only_for_cgroup_files() {
+        let pidfile = Step::Write { path: "/nonexistent-isolab/pid".into(), value: "1\n".into() };
+        let msg = failure(&pidfile, Errno::ENOENT).to_string();
+        assert!(msg.ends_with("(ENOENT): the directory it would go in does not exist"), "{msg}");
+        let ns_file = failure(&Step::Open("/nonexistent-isolab/net".into()), Errno::ENOENT).to_string();
+        assert!(!ns_file.contains("controller"), "{ns_file}");
+        let mount_point = Step::MountPoint { path: "/www".into(), dir: true };
+        let msg = failure(&mount_point, Errno::EACCES).to_string();
+        assert!(
+            msg.starts_with(
+                "cannot create mount point /www: Permission denied (EACCES): root of the new user namespace"
+            ),
+            "{msg}"
+        );
+        let msg = failure(&Step::MountPoint { path: "/dev/null".into(), dir: false }, Errno::EOVERFLOW).to_string();
+        assert!(msg.contains("no uid and gid map yet"), "{msg}");
+        let not_a_group = failure(&Step::Mkdir("/tmp/isolab-no-such/x".into()), Errno::EACCES).to_string();
+        assert!(!not_a_group.contains("delegated"), "{not_a_group}");
     }
 }

@@ -62,9 +62,10 @@ proptest! {
         }
     }
 
-    // A whole number of any unit, in any of Docker's spellings, is that many units.
+    // A whole number of any unit, in any of Docker's spellings, is that many units (go-units
+    // takes `k`, `kb` and `kib`, not `ki`).
     #[test]
-    fn sizes_with_units(n in 0u64..1 << 13, unit in 0usize..6, suffix in prop::sample::select(vec!["", "b", "i", "ib"]),
+    fn sizes_with_units(n in 0u64..1 << 13, unit in 0usize..6, suffix in prop::sample::select(vec!["", "b", "ib"]),
                         upper: bool, space: bool) {
         let (letter, shift) = UNITS[unit];
         let suffix = if letter.is_empty() { if suffix == "b" { "b" } else { "" } } else { suffix };
@@ -181,6 +182,25 @@ proptest! {
         let _ = idmap::parse_proc_map(&s);
     }
 
+    // newuidmap's argument list: never a panic; what is taken fits; every spelling of an extent
+    // strtoul(3) reads (decimal, 0x hex, 0 octal, a sign) is the same extent (issue 14.5).
+    #[test]
+    fn newuidmap_triples_never_panic(a in hostile("0123456789xX+- "), b in hostile("0123456789abcdefx"), c in near("0123456789")) {
+        if let Ok(e) = idmap::parse_triple(&a, &b, &c) {
+            prop_assert!(e.count > 0 && fits(e.inside, e.count) && fits(e.outside, e.count), "{a:?} {b:?} {c:?} -> {e:?}");
+        }
+    }
+
+    #[test]
+    fn newuidmap_spellings_agree(e in extent()) {
+        let decimal = idmap::parse_triple(&e.inside.to_string(), &e.outside.to_string(), &e.count.to_string());
+        let hex = idmap::parse_triple(&format!("{:#x}", e.inside), &format!("{:#X}", e.outside), &format!("+{:#x}", e.count));
+        let octal = idmap::parse_triple(&format!("0{:o}", e.inside), &format!("0{:o}", e.outside), &format!(" 0{:o}", e.count));
+        prop_assert_eq!(decimal.as_ref().ok(), hex.as_ref().ok());
+        prop_assert_eq!(decimal.as_ref().ok(), octal.as_ref().ok());
+        prop_assert_eq!(decimal.is_ok(), fits(e.inside, e.count) && fits(e.outside, e.count));
+    }
+
     // Both syntaxes name the same extent (util-linux 2.38 swaps the first two fields), and an
     // extent is accepted exactly when neither side wraps past 2^32-1 (shadow CVE-2016-6252).
     #[test]
@@ -264,7 +284,7 @@ proptest! {
             prop_assert!(name != "." && name != ".." && !name.starts_with('.') && !name.starts_with('-'));
             let joined = Path::new("/sys/fs/cgroup/pids/isolab").join(&name);
             prop_assert_eq!(joined.parent(), Some(Path::new("/sys/fs/cgroup/pids/isolab")));
-            prop_assert!(matches!(joined.components().last(), Some(Component::Normal(_))));
+            prop_assert!(matches!(joined.components().next_back(), Some(Component::Normal(_))));
         }
     }
 

@@ -1,14 +1,15 @@
 //! idmap's command line: clap's struct, then `into_spec()` into a checked [`Spec`].
 //!
 //! Two grammars: ours (`idmap PID --uid 0:100000:65536 --gid ...`) and shadow's newuidmap triple
-//! form (`idmap uid PID 0 100000 65536 ...`), so scripts written for newuidmap/newgidmap port over.
+//! form (`idmap uid PID 0 100000 65536 ...`), so scripts written for newuidmap/newgidmap port over:
+//! the triples' numbers are read as newuidmap reads them (0x hex, leading 0 octal).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{CommandFactory as _, Parser};
-use isolab_core::idmap::{parse_extent, Extent, Pid, Setgroups, Source, Spec, Which};
+use isolab_core::idmap::{parse_extent, parse_triple, Extent, Pid, Setgroups, Source, Spec, Which};
 
 const AFTER_HELP: &str = "\
 EXAMPLES:
@@ -161,10 +162,8 @@ fn triples(which: Which, words: &[String]) -> anyhow::Result<Spec> {
         bail!("usage: idmap {} PID INNER OUTER COUNT [INNER OUTER COUNT]...", which.name());
     }
     let pid = Pid::Number(pid_number(words[0])?);
-    let given = words[1..]
-        .chunks(3)
-        .map(|t| parse_extent(&format!("{}:{}:{}", t[0], t[1], t[2])))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Numbers as newuidmap reads them (strtoul base 0), so the same argv maps the same ranges.
+    let given = words[1..].chunks(3).map(|t| parse_triple(t[0], t[1], t[2])).collect::<anyhow::Result<Vec<_>>>()?;
     let source = Source { given, ..Default::default() };
     let (uid, gid) = match which {
         Which::Uid => (source, Source::default()),
@@ -211,6 +210,10 @@ mod tests {
         assert_eq!(gid.given, vec![e(0, 1000, 1), e(1, 100000, 65535)]);
         assert!(spec("idmap gid 42 0 1000").unwrap_err().to_string().starts_with("usage: idmap gid PID"));
         assert!(format!("{:#}", spec("idmap uid 42 0 4294967295 2").unwrap_err()).contains("overflows"));
+        // newuidmap's reading: octal and hex; our own grammar refuses the octal-looking one.
+        let Spec::Write { uid, .. } = spec("idmap uid 42 0 01200000 0x10").unwrap() else { panic!() };
+        assert_eq!(uid.given, vec![e(0, 0o1200000, 16)]);
+        assert!(format!("{:#}", spec("idmap 42 --uid 0:01200000:1").unwrap_err()).contains("leading zero"));
     }
 
     #[test]

@@ -213,7 +213,7 @@ fn ns_files(values: &[String]) -> anyhow::Result<Vec<NsFile>> {
 
 /// `UID[:GID]`, numeric (names would be looked up in the host's /etc/passwd, not the target's).
 fn parse_user_id(value: &str) -> anyhow::Result<(u32, u32)> {
-    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n != u32::MAX);
+    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| isolab_core::creds::check_id("--user-id", n).is_ok());
     let parsed = match value.split_once(':') {
         Some((u, g)) => number(u).zip(number(g)),
         None => number(value).map(|u| (u, 0)),
@@ -244,7 +244,7 @@ mod tests {
 
     fn spec(args: &[&str]) -> anyhow::Result<Spec> {
         let argv = std::iter::once("nsenter-lite").chain(args.iter().copied());
-        Ok(Args::try_parse_from(argv)?.into_spec()?)
+        Args::try_parse_from(argv)?.into_spec()
     }
 
     fn flag(name: &str) -> c_int {

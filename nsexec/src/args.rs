@@ -96,8 +96,8 @@ pub struct Args {
     /// Let the command live on if nsexec dies
     #[arg(long, conflicts_with = "kill_child")]
     pub no_kill_child: bool,
-    /// With --pid (no --init): seconds the command, as PID 1, gets after a forwarded SIGTERM or
-    /// SIGINT before SIGKILL, as `docker stop` does (0: wait for ever)
+    /// Seconds the command gets after a forwarded SIGTERM or SIGINT before SIGKILL, as
+    /// `docker stop` does, in every mode that forks (--pid, --init, -f) (0: wait for ever)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub stop_timeout: u32,
     /// Write the command's PID (as the caller sees it) to FILE
@@ -182,6 +182,10 @@ pub struct Args {
     /// copied in and ends with EOF
     #[arg(short = 't', long, help_heading = "Process")]
     pub tty: bool,
+    /// With --rootfs: pass N more descriptors from 3 on (after LISTEN_FDS ones) to the command,
+    /// which otherwise gets only 0, 1 and 2 (runc's flag)
+    #[arg(long, value_name = "N", help_heading = "Process")]
+    pub preserve_fds: Option<u32>,
     /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
     #[arg(long, help_heading = "Process")]
     pub explain: bool,
@@ -221,7 +225,10 @@ impl Args {
             let kind = ns::kind_by_name(name).expect("table name");
             if let Some(file) = value {
                 spec.flags |= kind.flag;
+                // The file becomes a mount point (a bind of the namespace), on the host.
+                mount::no_control_chars(&format!("--{} file", kind.long), file)?;
                 if !file.is_empty() {
+                    check_ns_file(kind.long, file)?;
                     spec.persist.push((kind, PathBuf::from(file)));
                 }
             } else if self.all && ns::supported(kind) {
@@ -233,6 +240,11 @@ impl Args {
             spec.flags |= ns_flag("user");
         }
         spec.setgroups = self.setgroups.as_deref().map(Setgroups::parse).transpose()?;
+        if spec.setgroups.is_some() && spec.flags & ns_flag("user") == 0 {
+            // /proc/PID/setgroups belongs to a user namespace: without a new one it would be
+            // the host's, which no process may change.
+            bail!("--setgroups applies to a new user namespace: add -U/--user");
+        }
         spec.fork = self.fork;
         spec.init = self.init;
         spec.stop_timeout = self.stop_timeout;
@@ -255,6 +267,10 @@ impl Args {
         spec.workdir = self.workdir.clone();
         spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
         spec.clear_env = self.clear_env;
+        if self.preserve_fds.is_some() && self.rootfs.is_none() {
+            bail!("--preserve-fds goes with --rootfs: without a root of its own the command keeps every descriptor the caller gave it");
+        }
+        spec.preserve_fds = self.preserve_fds.unwrap_or(0);
         spec.new_session = self.new_session || (!self.no_new_session && isolab_core::process::stdin_is_terminal());
         spec.tty = self.tty;
         Ok(spec)
@@ -317,15 +333,25 @@ impl Args {
     }
 
     fn creds(&self) -> anyhow::Result<Creds> {
-        let drop_all = self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("all"));
+        let is_all = |c: &String| c.eq_ignore_ascii_case("all");
+        let drop_all = self.cap_drop.iter().any(is_all);
+        for g in self.groups.iter().flatten().filter_map(|g| g.parse::<u32>().ok()) {
+            creds::check_id("invalid --groups", g)?;
+        }
         Ok(Creds {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
-            cap_add: self.cap_add.iter().map(|c| cap("--cap-add", c)).collect::<anyhow::Result<_>>()?,
+            cap_add: self
+                .cap_add
+                .iter()
+                .filter(|c| !is_all(c))
+                .map(|c| cap("--cap-add", c))
+                .collect::<anyhow::Result<_>>()?,
+            add_all: self.cap_add.iter().any(is_all),
             cap_drop: self
                 .cap_drop
                 .iter()
-                .filter(|c| !c.eq_ignore_ascii_case("all"))
+                .filter(|c| !is_all(c))
                 .map(|c| cap("--cap-drop", c))
                 .collect::<anyhow::Result<_>>()?,
             drop_all,
@@ -343,10 +369,29 @@ fn cap(flag: &str, name: &str) -> anyhow::Result<creds::Capability> {
     creds::parse_capability(name).map_err(|e| anyhow::anyhow!("{flag}: {e:#}"))
 }
 
-/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no NUL or newline.
+/// A namespace flag's FILE (`--user=FILE`) that reads as `UID[:GID]` is Docker's `--user`
+/// typed where nsexec has `--user-id`: refused, or the namespace would be kept on a file of
+/// that name (`./1000:1000`) and the command would run as root.
+fn check_ns_file(flag: &str, file: &str) -> anyhow::Result<()> {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let looks_like_ids = match file.split_once(':') {
+        Some((u, g)) => number(u) && number(g),
+        None => number(file),
+    };
+    if looks_like_ids {
+        bail!(
+            "--{flag}={file}: FILE keeps the namespace on a file; to run as {file} use --user-id {file} \
+             (Docker's --user), or write ./{file} to mean a file"
+        );
+    }
+    Ok(())
+}
+
+/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no control character.
 fn check_name(flag: &str, name: &str) -> anyhow::Result<String> {
-    if name.is_empty() || name.len() > 64 || name.contains(['\0', '\n']) {
-        bail!("invalid {flag} '{}': must be 1 to 64 bytes, without NUL or newline", name.escape_debug());
+    mount::no_control_chars(flag, name)?;
+    if name.is_empty() || name.len() > 64 {
+        bail!("invalid {flag} '{}': must be 1 to 64 bytes", name.escape_debug());
     }
     Ok(name.to_string())
 }
@@ -410,6 +455,33 @@ mod tests {
         assert!(err(&["--setgroups", "maybe", "true"]).contains("--setgroups"));
         assert!(err(&["-e", "=x", "true"]).contains("--env"));
         assert!(err(&["--kill-child=NOPE", "true"]).contains("NOPE"));
+        assert!(err(&["--user-id", "4294967295", "true"]).contains("(uid_t)-1"));
+        assert!(err(&["--preserve-fds", "2", "true"]).contains("--preserve-fds goes with --rootfs"));
+        assert!(err(&["--groups", "0,4294967295", "true"]).contains("--groups"));
         assert!(spec(&["-U"]).is_err(), "a command is required");
+        assert!(err(&["-u", "--setgroups", "deny", "true"]).contains("--setgroups applies to a new user namespace"));
+    }
+
+    // Docker's `--user=1000:1000` typed as nsexec's namespace flag: a hint, not a file `1000:1000`.
+    #[test]
+    fn ids_as_a_namespace_file_point_to_user_id() {
+        for (arg, flag) in
+            [("--user=1000:1000", "--user=1000:1000"), ("--user=0", "--user=0"), ("--net=1000", "--net=1000")]
+        {
+            let e = err(&[arg, "id"]);
+            assert!(e.starts_with(&format!("{flag}: FILE keeps the namespace on a file")), "{e}");
+            assert!(e.contains("use --user-id"), "{e}");
+        }
+        assert_eq!(spec(&["--user=./1000:1000", "id"]).unwrap().persist.len(), 1);
+        assert_eq!(spec(&["--net=/run/1000.net", "id"]).unwrap().persist.len(), 1);
+    }
+
+    // Docker accepts --cap-add ALL: every capability, less what --cap-drop names.
+    #[test]
+    fn cap_add_all_is_docker_s() {
+        let s = spec(&["--cap-add", "ALL", "--cap-drop", "NET_RAW", "true"]).unwrap();
+        assert!(s.creds.add_all && s.creds.cap_add.is_empty());
+        assert_eq!(s.creds.cap_drop, vec![creds::Capability::CAP_NET_RAW]);
+        assert!(spec(&["--cap-add", "all", "true"]).unwrap().creds.add_all);
     }
 }

@@ -82,7 +82,11 @@ pub fn setuid_idmap(scratch: &Scratch) -> Option<PathBuf> {
 pub fn copy_idmap(scratch: &Scratch, mode: u32) -> PathBuf {
     std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let copy = scratch.path().join("idmap");
-    std::fs::copy(bin("idmap"), &copy).unwrap();
+    // cp writes the copy, not this process: a child that another test thread forks meanwhile
+    // would inherit a descriptor open for writing on it, and exec of the copy would fail with
+    // ETXTBSY until that child execs.
+    let status = Command::new("cp").arg(bin("idmap")).arg(&copy).status().unwrap();
+    assert!(status.success(), "cp idmap");
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
     copy
 }

@@ -169,7 +169,7 @@ fn cgroup_limits_as_a_user() {
     let parent = format!("{name}-parent");
     let stat =
         as_user(user, bin("cgstat")).args(["--no-stream", "--interval", "0.1", "--cgroup-parent", &parent]).run();
-    stat.ok().stderr_has("no groups under").stderr_has(NEED);
+    stat.ok().stderr_has("no group under").stderr_has(NEED);
     assert_eq!(stat.stdout.lines().count(), 1, "the header only: {stat:?}");
     if layout() != Layout::V2 {
         refused.refused(NEED).refused("cgroup v1");

@@ -185,23 +185,22 @@ impl Room {
     }
 }
 
-/// Why a listing of the groups under the isolab parent (or `parent`) found none, in one line:
-/// where it looked, and, for a user, what is missing for groups of its own.
-pub fn why_none(parent: Option<&str>) -> String {
-    let Ok(setup) = super::Setup::detect() else { return "no cgroup hierarchy is mounted".into() };
-    let main = setup.for_controller("memory").or(setup.hierarchies.first());
-    let Some(h) = main else { return "no cgroup hierarchy is mounted".into() };
-    let looked = h.dir_of(&super::group::parent_path(h, parent));
-    let more = setup.hierarchies.len().saturating_sub(1);
-    let also = if more > 0 { format!(" (and {more} other hierarchies)") } else { String::new() };
-    let why = if euid() == 0 || home(h).is_some() {
-        "cgexec-rs --name NAME makes one".to_string()
-    } else if !h.v2 {
-        format!("{NEED}, and memory is on cgroup v1 here")
-    } else {
+/// For a user without groups of its own, what is missing, in words (None for root, or where a
+/// subtree is delegated): cgstat adds it to an empty listing's line.
+pub fn user_lacks() -> Option<String> {
+    if euid() == 0 {
+        return None;
+    }
+    let setup = super::Setup::detect().ok()?;
+    let h = setup.for_controller("memory").or(setup.hierarchies.first())?;
+    if home(h).is_some() {
+        return None;
+    }
+    Some(if h.v2 {
         format!("{NEED}, and {} is not delegated to uid {}", h.dir_of(&h.own).display(), euid())
-    };
-    format!("no groups under {}{also}: {why}", looked.display())
+    } else {
+        format!("{NEED}, and memory is on cgroup v1 here")
+    })
 }
 
 #[cfg(test)]

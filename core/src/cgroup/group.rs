@@ -181,6 +181,21 @@ pub fn list(parent: Option<&str>) -> anyhow::Result<Vec<Group>> {
     Ok(found.groups())
 }
 
+/// The directories [`list`] looks in, one per hierarchy, each with why it gave no group when it
+/// gave none: missing, unreadable (the kernel's error), or empty.
+pub fn parent_dirs(parent: Option<&str>) -> anyhow::Result<Vec<(PathBuf, std::io::Result<usize>)>> {
+    let setup = Setup::detect()?;
+    Ok(setup
+        .hierarchies
+        .iter()
+        .map(|h| {
+            let dir = h.dir_of(&parent_path(h, parent));
+            let entries = std::fs::read_dir(&dir).map(|e| e.flatten().filter(|e| e.path().is_dir()).count());
+            (dir, entries)
+        })
+        .collect())
+}
+
 /// Every group under any directory named `isolab` in any hierarchy (a few levels deep).
 pub fn list_all() -> anyhow::Result<Vec<Group>> {
     const DEPTH: usize = 5;

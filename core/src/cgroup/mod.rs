@@ -25,7 +25,7 @@ pub mod v1;
 pub mod v2;
 
 pub use detect::{Hierarchy, Layout, Setup};
-pub use group::{at_path, list, list_all, locate, Group, Place};
+pub use group::{at_path, list, list_all, locate, parent_dirs, Group, Place};
 pub use limits::{DeviceLimit, Limits};
 pub use run::{run, Mode, Spec};
 

@@ -47,9 +47,12 @@ pub struct Spec {
     pub command: Vec<OsString>,
 }
 
-/// Controllers used for accounting even without a limit, so cgstat can read the group (blkio
-/// too: docker stats shows a group without I/O limits as `0B / 0B`, not as unknown).
-const ACCOUNTING: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "blkio"];
+/// Controllers used for accounting even without a limit, so cgstat can read the group. Not the
+/// I/O controller (v1 blkio, v2 io): a group joins it only when an I/O flag asks for it (see the
+/// README: v1's counters count only where a throttle rule is set, so a plain group would show a
+/// false `0B / 0B`; and an I/O controller not asked for is one more that must be enabled in every
+/// ancestor, where it may not be delegated).
+const ACCOUNTING: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
 
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if let Some(p) = &spec.parent {
@@ -63,7 +66,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     let name = spec.name.clone().unwrap_or_else(|| format!("cgexec-{}", std::process::id()));
     validate_name(&name).context("--name")?;
-    let mut limits = spec.limits.clone();
+    let mut limits = spec.limits.clone().zeros_unset();
     limits.check()?;
     resolve_devices(&mut limits)?;
     let setup = Setup::detect()?;
@@ -87,10 +90,40 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 
 fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     let plan = plan::plan(limits, group, &Facts::probe(group))?;
-    for w in &plan.warnings {
+    for w in plan.warnings.iter().chain(&weights_without_bfq(&plan, limits)) {
         crate::cli::warn(w);
     }
     plan::apply(&plan)
+}
+
+/// A BFQ weight (`blkio.bfq.weight`, `io.bfq.weight`) acts only on disks whose I/O scheduler
+/// is bfq; elsewhere (`none`, `mq-deadline`) the kernel takes `--blkio-weight`'s write and
+/// ignores it (a per-device weight it refuses: EOPNOTSUPP, with its own hint). One warning per
+/// disk of the host (a block device with a `device`: not loop, ram or zram) not under bfq.
+fn weights_without_bfq(plan: &plan::Plan, limits: &Limits) -> Vec<String> {
+    let written = plan.writes.iter().any(|w| w.path.to_string_lossy().ends_with(".bfq.weight"));
+    let mut disks: Vec<std::path::PathBuf> = Vec::new();
+    if written && limits.blkio_weight.is_some() {
+        let all = std::fs::read_dir("/sys/block").into_iter().flatten().flatten().map(|e| e.path());
+        disks.extend(all.filter(|p| p.join("device").exists()));
+    }
+    let mut warnings = Vec::new();
+    for sys in disks {
+        let name = sys.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(sys.join("queue/scheduler")).unwrap_or_default();
+        // "none [mq-deadline] kyber bfq": the one in brackets is in use.
+        let Some(scheduler) = text.split_whitespace().find_map(|s| s.strip_prefix('[')?.strip_suffix(']')) else {
+            continue;
+        };
+        trace::note(format!("{name}: I/O scheduler {scheduler} (from {})", sys.join("queue/scheduler").display()));
+        if scheduler != "bfq" {
+            warnings.push(format!(
+                "--blkio-weight: no effect on {name}, whose I/O scheduler is {scheduler}: a blkio weight acts only \
+                 under bfq (echo bfq > /sys/block/{name}/queue/scheduler)"
+            ));
+        }
+    }
+    warnings
 }
 
 fn exec_in(group: &Group, targets: &[Target], command: &[OsString]) -> anyhow::Result<u8> {
@@ -128,7 +161,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
     }
     if oom > 0 {
         let limit = limits.memory.map_or("no limit of its own".into(), |m| format!("memory limit {}", human_bytes(m)));
-        eprintln!("{}: {}: killed by the OOM killer ({limit})", crate::cli::tool(), group.name());
+        crate::cli::say(format_args!("{}: {}: killed by the OOM killer ({limit})", crate::cli::tool(), group.name()));
         return Ok(137);
     }
     Ok(process::die_like(status))
@@ -154,6 +187,14 @@ pub fn targets<'a>(
     parent: Option<&str>,
     name: &str,
 ) -> anyhow::Result<Vec<Target<'a>>> {
+    for (file, _) in &limits.set {
+        let c = file.split('.').next().unwrap_or_default();
+        if setup.for_controller(c).is_none() {
+            anyhow::bail!(
+                "--set {file}: the {c} controller is not available on this host (no mounted hierarchy has it)"
+            );
+        }
+    }
     let mut required: Vec<String> = limits.controllers().into_iter().map(String::from).collect();
     required.extend(limits.set.iter().filter_map(|(f, _)| f.split('.').next()).map(String::from));
     for c in &required {

@@ -24,7 +24,7 @@ pub mod subid;
 pub mod target;
 pub mod write;
 
-pub use parse::{parse_extent, parse_proc_map, render, validate};
+pub use parse::{parse_extent, parse_proc_map, parse_triple, render, validate};
 pub use run::{run, Pid, Source, Spec};
 pub use subid::{auto_map, subid_ranges};
 pub use target::Target;

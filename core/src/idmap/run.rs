@@ -1,6 +1,7 @@
 //! The idmap tool's two actions: write the maps of a process, and show them.
 //!
-//! Order of a write, so that a refusal leaves nothing written: drop to the caller (setuid mode),
+//! Both start by dropping to the caller (setuid mode), so every file the caller names is opened
+//! with the caller's rights. Order of a write, so that a refusal leaves nothing written: drop,
 //! pin the target (pidfd), build and validate both maps, check grants and ownership, check that
 //! neither map is written yet, and only then write uid_map, setgroups, gid_map.
 
@@ -162,6 +163,7 @@ fn setgroups_to_write(
 }
 
 fn show(pid: &Pid, json: bool) -> anyhow::Result<u8> {
+    privileged::drop_all(&Caller::current())?;
     let pid = resolve(pid)?;
     let dir = PathBuf::from(format!("/proc/{pid}"));
     let mut out = Vec::new();
@@ -170,8 +172,7 @@ fn show(pid: &Pid, json: bool) -> anyhow::Result<u8> {
     }
     let setgroups = write::read_proc(&dir.join("setgroups")).unwrap_or_default();
     let text = if json { render_json(pid, &out) } else { render_table(&out, setgroups.trim()) };
-    use std::io::Write as _;
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    crate::cli::write_stdout(&text)?;
     Ok(0)
 }
 
@@ -249,7 +250,7 @@ mod tests {
 
     #[test]
     fn map_root_with_auto_leaves_a_hole_for_the_caller() {
-        let caller = Caller { uid: 4_000_000_002, gid: 7, name: Some("isolab-no-such-user".into()) };
+        let caller = Caller { uid: 4_000_000_002, gid: 7, name: Some("isolab-no-such-user".into()), pw_gid: Some(7) };
         let src = Source { root: true, ..Default::default() };
         assert_eq!(build(&caller, Which::Gid, &src).unwrap(), vec![Extent { inside: 0, outside: 7, count: 1 }]);
         let other = Source { auto: Some(Some("root".into())), ..Default::default() };

@@ -12,8 +12,6 @@
 
 use std::os::fd::OwnedFd;
 
-use nix::unistd::{Gid, Uid};
-
 use crate::trace::{self, Step};
 
 /// What to do with our ids, decided before the join.
@@ -54,12 +52,8 @@ impl Plan {
                 return Err(e);
             }
         }
-        trace::run(Step::Setresgid(gid), || {
-            nix::unistd::setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))
-        })?;
-        trace::run(Step::Setresuid(uid), || {
-            nix::unistd::setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))
-        })?;
+        crate::creds::set_gid(gid)?;
+        crate::creds::set_uid(uid)?;
         Ok(())
     }
 }

@@ -140,7 +140,13 @@ pub fn open_target_files(process: &Process, namespaces: &[TargetNs]) -> anyhow::
 
 /// Open `--ns-file` namespaces, checking each is a namespace of the kind it was given as.
 pub fn open_files(files: &[NsFile]) -> anyhow::Result<Vec<Entry>> {
-    files.iter().map(|f| open_entry(f.kind, f.path.clone())).collect()
+    files
+        .iter()
+        .map(|f| {
+            open_entry(f.kind, f.path.clone())
+                .map_err(|e| e.context(format!("--ns-file {}={}", f.kind.proc_name, f.path.display())))
+        })
+        .collect()
 }
 
 fn open_entry(kind: &'static Kind, path: PathBuf) -> anyhow::Result<Entry> {

@@ -102,6 +102,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     };
     entries.extend(files);
     let joined = by_pidfd | enter::join_files(entries)?;
+    if joined & libc::CLONE_NEWUSER != 0 {
+        // Joining a user namespace gives new credentials: keep the parent-death signal.
+        process::rearm_tether()?;
+    }
     enter_dirs(root, wd)?;
     if joined & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) == 0 && !spec.tty {
         creds.after_join(dropped_groups, our_proc.as_ref())?;

@@ -96,8 +96,3 @@ fn pidfd_signal0(fd: &OwnedFd) -> nix::Result<()> {
     Errno::result(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), 0, std::ptr::null::<u8>(), 0) })
         .map(drop)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}

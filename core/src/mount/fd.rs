@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use nix::errno::Errno;
 
+use super::made::Made;
 use crate::trace::{self, Step};
 
 pub(super) fn cstr(p: &Path) -> anyhow::Result<CString> {
@@ -32,11 +33,44 @@ pub(super) fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<Owne
     // open may be out of its reach (a 0700 directory on the way, say).
     let fd =
         open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
+    same_object(path, checked, fd)
+}
+
+/// `fd` if it is the object `checked` was (same device and inode), else a refusal.
+pub(super) fn same_object(path: &Path, checked: &OwnedFd, fd: OwnedFd) -> anyhow::Result<OwnedFd> {
     let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         bail!("{} changed while nsexec was starting: refused", path.display());
     }
     Ok(fd)
+}
+
+/// Open `path` (absolute, as the caller resolved it) in the root of process `pid`, as the
+/// calling process: the object in that process's mount namespace, reached with our credentials.
+/// Symlinks met on the way resolve inside that root (RESOLVE_IN_ROOT), never in ours.
+pub fn open_in_root_of(pid: i32, path: &Path) -> anyhow::Result<OwnedFd> {
+    let root_dir = PathBuf::from(format!("/proc/{pid}/root"));
+    let shown = root_dir.join(path.strip_prefix("/").unwrap_or(path));
+    trace::run(Step::Open(shown), || {
+        let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+        let root = nix::fcntl::open(&root_dir, flags, nix::sys::stat::Mode::empty())?;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let c = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let how = OpenHow { flags: (libc::O_PATH | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_IN_ROOT };
+        // SAFETY: how is a valid open_how of the size passed; c is a valid C string.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        // SAFETY: on success the kernel returned a new fd that we now own.
+        Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    })
 }
 
 /// `/proc/self/fd/N`: a path through which mount(2) reaches exactly the object `fd` is.
@@ -90,9 +124,16 @@ pub(super) fn clone_tree(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow:
 }
 
 pub(super) fn setattr_rdonly(fd: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    setattr(fd, shown, true)
+}
+
+/// mount_setattr(2): make the tree at `fd` read-only, or (`read_only` false) writable again.
+pub(super) fn setattr(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow::Result<()> {
+    let (set, clr, verb) = if read_only { (MOUNT_ATTR_RDONLY, 0, "") } else { (0, MOUNT_ATTR_RDONLY, "clear ") };
+    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
     let flags = AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
-    let step = Step::Call(format!("mount_setattr({:?}, AT_RECURSIVE, MOUNT_ATTR_RDONLY)", shown.display().to_string()));
+    let step =
+        Step::Call(format!("mount_setattr({:?}, AT_RECURSIVE, {verb}MOUNT_ATTR_RDONLY)", shown.display().to_string()));
     trace::run(step, || {
         // SAFETY: attr is a valid mount_attr of the size passed; fd is open.
         let r = unsafe {
@@ -127,14 +168,21 @@ pub(super) fn attach(tree: &OwnedFd, target: &OwnedFd, shown: &Path) -> anyhow::
 }
 
 /// Resolve `path` under `root` without leaving it; create it (a directory or an empty file)
-/// if missing and `may_create`. The last component may not be a symlink: a mount target fails closed.
-pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool) -> anyhow::Result<OwnedFd> {
+/// if missing and `may_create`, and note what was made in `made`. The last component may not be
+/// a symlink: a mount target fails closed.
+pub(super) fn target(
+    root: &OwnedFd,
+    path: &Path,
+    is_dir: bool,
+    may_create: bool,
+    made: &mut Made,
+) -> anyhow::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
     if rel.as_os_str().is_empty() {
         return dup(root);
     }
     let parent = match rel.parent() {
-        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create)?,
+        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create, made)?,
         _ => dup(root)?,
     };
     let name = rel.file_name().ok_or_else(|| anyhow::anyhow!("bad mount target '{}'", path.display()))?;
@@ -150,6 +198,7 @@ pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool
         ),
         Err(Errno::ENOENT) => {
             create_at(&parent, name, is_dir, path)?;
+            made.add(&parent, name, is_dir, path);
             openat_nofollow(&parent, name)
                 .map_err(|e| anyhow::anyhow!("cannot open mount target {}: {}", path.display(), e.desc()))
         }
@@ -193,11 +242,10 @@ pub(super) fn openat_nofollow(dir: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Er
 pub(super) fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path) -> anyhow::Result<()> {
     // O_PATH fds cannot be used for mkdirat/openat creation directly: go through /proc/self/fd.
     let dir_path = fd_path(dir).join(name);
+    let step = Step::MountPoint { path: shown.to_path_buf(), dir: is_dir };
     if is_dir {
-        trace::run_io(Step::Mkdir(shown.to_path_buf()), || std::fs::create_dir(&dir_path))
-            .with_context(|| format!("cannot create mount point {}", shown.display()))
+        trace::run_io(step, || std::fs::create_dir(&dir_path))
     } else {
-        let step = Step::Call(format!("creat({:?})", shown.display().to_string()));
         trace::run_io(step, || std::fs::OpenOptions::new().write(true).create_new(true).open(&dir_path).map(drop))
     }
 }

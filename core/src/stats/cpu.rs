@@ -64,7 +64,7 @@ pub fn parse_cpu_stat_usage(text: &str) -> Option<u64> {
 
 /// v1 `cpuacct.usage`: one number of nanoseconds.
 pub fn parse_cpuacct_usage(text: &str) -> Option<u64> {
-    text.trim().parse().ok()
+    super::sample::param_uint(text)
 }
 
 #[cfg(test)]

@@ -25,6 +25,36 @@ pub fn resolve(selection: &Selection) -> anyhow::Result<Vec<Target>> {
     })
 }
 
+/// Why a listing shows no group, in one line: the directories it looked in and what each was
+/// (missing, unreadable to this user, empty), so an empty table is never a silent answer.
+pub fn why_empty(selection: &Selection) -> String {
+    let Selection::Parent { parent, .. } = selection else {
+        return "no group under any isolab parent in the hierarchies (groups in directories this user \
+                cannot read are not seen: run as root)"
+            .into();
+    };
+    let dirs = match cgroup::parent_dirs(parent.as_deref()) {
+        Ok(dirs) => dirs,
+        Err(e) => return format!("no group: {e:#}"),
+    };
+    let denied: Vec<String> = dirs
+        .iter()
+        .filter_map(|(d, r)| r.as_ref().err().filter(|e| e.kind() == std::io::ErrorKind::PermissionDenied).map(|_| d))
+        .map(|d| d.display().to_string())
+        .collect();
+    if !denied.is_empty() {
+        return format!("no group could be read: permission denied listing {} (run as root)", denied.join(", "));
+    }
+    let looked = match dirs.as_slice() {
+        [] => "no hierarchy".to_string(),
+        [(one, _)] => one.display().to_string(),
+        [(first, _), rest @ ..] => format!("{} and {} more hierarchies", first.display(), rest.len()),
+    };
+    let whose =
+        if parent.is_some() { "--cgroup-parent" } else { "the isolab parent beneath this process's own cgroup" };
+    format!("no group under {whose} ({looked}): cgexec-rs --name NAME makes one there; --all looks under every isolab parent")
+}
+
 /// Whether the selection is re-listed at each sample (groups come and go), or was named once.
 pub fn relists(selection: &Selection) -> bool {
     matches!(selection, Selection::All) || matches!(selection, Selection::Parent { names, .. } if names.is_empty())

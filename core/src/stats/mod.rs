@@ -25,7 +25,7 @@ pub mod render;
 pub mod sample;
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -91,13 +91,15 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
     let mut targets = lookup::resolve(&spec.selection)?;
-    if targets.is_empty() {
-        // The header alone says nothing: say where we looked and, for a user, what is missing.
-        match &spec.selection {
-            Selection::Parent { parent, .. } => crate::cli::warn(crate::cgroup::delegate::why_none(parent.as_deref())),
-            Selection::All => crate::cli::warn("no groups under any isolab parent in the cgroup hierarchies"),
-            Selection::Paths(_) => {}
-        }
+    if targets.is_empty() && lookup::relists(&spec.selection) {
+        // Docker prints a bare header for no containers; here the reason goes with it, and for
+        // a user, what is missing for groups of its own.
+        let why = lookup::why_empty(&spec.selection);
+        let why = match crate::cgroup::delegate::user_lacks() {
+            Some(lacks) => format!("{why}; {lacks}"),
+            None => why,
+        };
+        let _ = writeln!(std::io::stderr(), "{}: {}", crate::cli::tool(), why);
     }
     let mut before = Instant::take(&targets);
     let mut out = Output::new(&spec);
@@ -179,7 +181,7 @@ impl Output {
 
     /// One write per sample; an error (EPIPE when the reader left) goes to the caller, whom
     /// `cli` turns into exit 0 for a broken pipe.
-    fn write(&mut self, samples: &[Sample], n: u64) -> std::io::Result<()> {
+    fn write(&mut self, samples: &[Sample], n: u64) -> anyhow::Result<()> {
         let text = if self.json {
             samples.iter().map(|s| format!("{}\n", s.json(n))).collect()
         } else if self.redraw {
@@ -187,9 +189,7 @@ impl Output {
         } else {
             render::table(samples, self.no_trunc)
         };
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        stdout.flush()
+        crate::cli::write_stdout(&text)
     }
 }
 
@@ -234,6 +234,19 @@ mod tests {
         assert_eq!(s.cells()[1..4], ["100.00%", "440KiB / 100MiB", "0.43%"]);
         // A group first seen in this sample has no "before": `--`, not a made-up number.
         assert_eq!(compute(&target(), &r, None, (Some(hb), Some(ha)), None).cells()[1], "--");
+    }
+
+    // Issue 14.11: unknown counters print `--` and are null in --json, never 0.
+    #[test]
+    fn unknown_counters_are_dashes_and_null() {
+        let r = Reading { cpu_ns: None, memory: None, block: None, pids: Some(2), net: net::Net::NoProcess };
+        let s = compute(&target(), &r, None, (None, None), Some(1 << 34));
+        assert_eq!(s.cells()[1..6], ["--", "-- / --", "--", "--", "--"]);
+        let json = s.json(0);
+        for key in ["block_read_bytes", "block_write_bytes", "mem_usage_bytes", "mem_limit_bytes", "cpu_percent"] {
+            assert!(json[key].is_null(), "{key}: {json}");
+        }
+        assert_eq!(json["BlockIO"], "--");
     }
 
     #[test]

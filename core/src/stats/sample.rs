@@ -12,6 +12,10 @@
 //! - v1 blkio.throttle.* counts only on a queue where blk-throttle is active: since Linux 6.9
 //!   that is once some group has a throttle rule on the device; before, nothing but zeros.
 //! - The v2 root group has no memory.current or pids.current; missing files print `--`.
+//! - Files are parsed as runc (opencontainers/cgroups) parses them, and what runc refuses is
+//!   unknown (`--`, null in --json), never 0: one malformed line makes the file's counter
+//!   unknown. Numbers are Go's ParseUint (digits only), where runc tolerates a negative value
+//!   (a kernel bug) as 0.
 
 use std::path::{Path, PathBuf};
 
@@ -92,12 +96,48 @@ fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
     read_file(ctl.dir.join(file))
 }
 
-/// The value of `key` in a flat-keyed file (`memory.stat`, `cpu.stat`: `key value` per line).
+/// Go's `strconv.ParseUint(s, 10, 64)`: decimal digits only (no sign, no blank), no overflow.
+fn go_uint(s: &str) -> Option<u64> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+}
+
+/// runc's `fscommon.ParseUint`: [`go_uint`], but a negative number (which some memory cgroup
+/// counters show through kernel bugs) is 0.
+fn fs_uint(s: &str) -> Option<u64> {
+    if let Some(n) = go_uint(s) {
+        return Some(n);
+    }
+    // Go's ParseInt: "-0" is 0, not negative, and stays an error; a too negative one is negative.
+    let digits = s.strip_prefix('-')?;
+    let negative =
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.bytes().any(|b| b != b'0');
+    negative.then_some(0)
+}
+
+/// A one-number file as runc's `GetCgroupParamUint` reads it (blanks around, `max` is
+/// u64::MAX): cpuacct.usage, memory.usage_in_bytes, memory.current, pids.current.
+pub fn param_uint(text: &str) -> Option<u64> {
+    match text.trim() {
+        "max" => Some(u64::MAX),
+        n => fs_uint(n),
+    }
+}
+
+/// A flat-keyed file (`memory.stat`, `cpu.stat`) as runc's `ParseKeyValue` reads each line:
+/// `key value`, split at the first space, both non-empty, the value by [`fs_uint`]. `None` when
+/// any line is malformed: the whole file is unknown then.
+pub fn flat_keyed(text: &str) -> Option<Vec<(&str, u64)>> {
+    text.lines()
+        .map(|line| {
+            let (k, v) = line.split_once(' ')?;
+            (!k.is_empty()).then(|| Some((k, fs_uint(v)?))).flatten()
+        })
+        .collect()
+}
+
+/// The value of `key` in a flat-keyed file; `None` when it is missing or the file malformed.
 pub fn keyed(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let (k, v) = line.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
+    flat_keyed(text)?.into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 /// The group's cumulative CPU time in nanoseconds.
@@ -115,7 +155,7 @@ pub fn read_cpu(target: &Target) -> Option<u64> {
 fn parse_limit(text: &str) -> Option<Option<u64>> {
     match text.trim() {
         "max" => Some(None),
-        n => n.parse().ok().map(Some),
+        n => fs_uint(n).map(Some),
     }
 }
 
@@ -125,20 +165,37 @@ fn read_memory(ctl: &Ctl) -> Option<Memory> {
     } else {
         ("memory.usage_in_bytes", "memory.limit_in_bytes", "total_inactive_file")
     };
-    let usage = read_in(ctl, usage_file)?.trim().parse().ok()?;
-    let inactive_file = read_in(ctl, "memory.stat").and_then(|s| keyed(&s, inactive_key));
-    let limit = read_in(ctl, limit_file).and_then(|s| parse_limit(&s)).unwrap_or(None);
+    let usage = param_uint(&read_in(ctl, usage_file)?)?;
+    // A missing memory.stat leaves usage as it is; a malformed one (or limit) makes it unknown.
+    let inactive_file = match read_in(ctl, "memory.stat") {
+        Some(text) => flat_keyed(&text)?.into_iter().find(|(k, _)| *k == inactive_key).map(|(_, v)| v),
+        None => None,
+    };
+    let limit = match read_in(ctl, limit_file) {
+        Some(text) => parse_limit(&text)?,
+        None => None,
+    };
     Some(Memory { usage, inactive_file, limit })
 }
 
-/// v1 `blkio.throttle.io_service_bytes_recursive`: `MAJ:MIN Op bytes` lines and a `Total`.
-/// Docker counts the ops that start with R (Read) and W (Write), not Sync/Async/Total.
+/// v1 `blkio.throttle.io_service_bytes_recursive`: `MAJ:MIN Op bytes` lines and a `Total`,
+/// read as runc's getBlkioStat: fields split at ' ' and ':'; under three only `Total N` is
+/// allowed; MAJ and MIN are numbers; the value is the fourth field of a four-field line, else
+/// the third. Docker counts the ops that start with R (Read) and W (Write).
 pub fn parse_blkio(text: &str) -> Option<(u64, u64)> {
     let (mut read, mut write) = (0u64, 0u64);
     for line in text.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_device, op, value] = fields[..] else { continue }; // `Total N` has two fields
-        let value: u64 = value.parse().ok()?;
+        let fields: Vec<&str> = line.split([' ', ':']).filter(|f| !f.is_empty()).collect();
+        if fields.len() < 3 {
+            if fields.len() == 2 && fields[0] == "Total" {
+                continue;
+            }
+            return None;
+        }
+        go_uint(fields[0])?;
+        go_uint(fields[1])?;
+        let (op, value) = if fields.len() == 4 { (fields[2], fields[3]) } else { ("", fields[2]) };
+        let value = go_uint(value)?;
         match op.as_bytes().first() {
             Some(b'R' | b'r') => read = read.saturating_add(value),
             Some(b'W' | b'w') => write = write.saturating_add(value),
@@ -148,19 +205,42 @@ pub fn parse_blkio(text: &str) -> Option<(u64, u64)> {
     Some((read, write))
 }
 
-/// v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N ...` per device, summed.
+/// v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N ...` per device, summed; read as runc's
+/// statIo: lines of under two fields and device keys without one ':' are passed over (a later
+/// line of the same device replaces an earlier one), MAJ and MIN must be numbers, entries
+/// without exactly one '=' and unknown keys are passed over, a known key's value must be a number.
 pub fn parse_io_stat(text: &str) -> Option<(u64, u64)> {
-    let (mut read, mut write) = (0u64, 0u64);
-    for pair in text.lines().flat_map(|l| l.split_whitespace().skip(1)) {
-        let Some((key, value)) = pair.split_once('=') else { continue };
-        let total = match key {
-            "rbytes" => &mut read,
-            "wbytes" => &mut write,
-            _ => continue,
-        };
-        *total = total.saturating_add(value.parse().ok()?);
+    const KNOWN: [&str; 8] =
+        ["rbytes", "wbytes", "rios", "wios", "cost.usage", "cost.wait", "cost.indebt", "cost.indelay"];
+    let mut devices: Vec<(&str, (u64, u64))> = Vec::new();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [device, items @ ..] = &parts[..] else { continue };
+        if items.is_empty() {
+            continue;
+        }
+        let numbers: Vec<&str> = device.split(':').collect();
+        let [major, minor] = numbers[..] else { continue };
+        go_uint(major)?;
+        go_uint(minor)?;
+        let (mut read, mut write) = (0u64, 0u64);
+        for item in items {
+            let kv: Vec<&str> = item.split('=').collect();
+            let [key, value] = kv[..] else { continue };
+            if !KNOWN.contains(&key) {
+                continue;
+            }
+            let value = go_uint(value)?;
+            match key {
+                "rbytes" => read = read.saturating_add(value),
+                "wbytes" => write = write.saturating_add(value),
+                _ => {}
+            }
+        }
+        devices.retain(|(d, _)| d != device);
+        devices.push((device, (read, write)));
     }
-    Some((read, write))
+    Some(devices.iter().fold((0, 0), |(r, w), (_, (a, b))| (r.saturating_add(*a), w.saturating_add(*b))))
 }
 
 fn read_block(ctl: &Ctl) -> Option<(u64, u64)> {
@@ -180,8 +260,7 @@ pub fn parse_procs(text: &str) -> Vec<u32> {
 /// moment the host's /proc/stat was (see the module `stats`).
 pub fn read(target: &Target, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
     let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
-    let pids_current =
-        target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
+    let pids_current = target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| param_uint(&s));
     Reading {
         cpu_ns,
         memory: target.memory.as_ref().and_then(read_memory),
@@ -257,6 +336,70 @@ mod tests {
         assert_eq!(parse_io_stat("8:0 rbytes=x\n"), None);
     }
 
+    // Issue 14.11: a line runc refuses makes the counter unknown (`--`, null), never 0. runc's
+    // getBlkioStat splits on ' ' and ':'; a four-field line's value is its fourth field, any
+    // other length's its third (so `8:0 Read 100 100` reads `Read` as the value and fails).
+    #[test]
+    fn malformed_counters_are_unknown() {
+        for bad in [
+            "8:0 Read 100 100\n",
+            "8:0 Read 1 2 3\n",
+            "8:0 Read\n",
+            "Read 100\n",
+            "Total\n",
+            "x:0 Read 5\n",
+            "8:0 Read +5\n",
+            "8:0 Read -5\n",
+            "8:0 Read 5\n\n8:0 Write 1\n",
+            "8:0 Read 18446744073709551616\n",
+        ] {
+            assert_eq!(parse_blkio(bad), None, "{bad:?}");
+        }
+        // What runc takes: the Total line, a value without an op (counted as neither).
+        assert_eq!(parse_blkio("8:0 100\n8:0 Read 7\nTotal 107\n"), Some((7, 0)));
+        // io.stat as runc's statIo: a bad device number or value of a known key fails the file;
+        // an entry without one '=', a device key without ':', an unknown key are passed over.
+        for bad in ["8:0 rbytes=x\n", "x:0 rbytes=5\n", "8:0 rios=x\n", "8:0 wbytes=+5\n", "8:0 cost.wait=-1\n"] {
+            assert_eq!(parse_io_stat(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_io_stat("8:0 rbytes=1=2 dbytes=x rbytes\n8 rbytes=5\n8:0\n8:1 wbytes=3\n"), Some((0, 3)));
+        // "key value" files (memory.stat, cpu.stat) as runc's ParseKeyValue: one bad line and
+        // the file is unknown; a negative value is 0 (fscommon.ParseUint: kernel bugs).
+        for bad in ["inactive_file 5 6\n", "inactive_file\n", "file 1\n\ninactive_file 2\n", "inactive_file +4\n"] {
+            assert_eq!(flat_keyed(bad), None, "{bad:?}");
+        }
+        assert_eq!(flat_keyed("a 1\nb -5\n").unwrap(), [("a", 1), ("b", 0)]);
+        assert_eq!(param_uint("+12\n"), None);
+        assert_eq!(param_uint(" -3\n"), Some(0));
+        assert_eq!(param_uint("-0\n"), None); // Go's ParseInt("-0") is 0, not negative: an error
+        assert_eq!(param_uint("max\n"), Some(u64::MAX));
+    }
+
+    // The same files on disk: a malformed memory.stat makes MEM USAGE unknown, a malformed blkio
+    // file BLOCK I/O; the rest of the group is still read.
+    #[test]
+    fn a_malformed_file_is_one_unknown_column() {
+        let dir = std::env::temp_dir().join(format!("isolab-stats-malformed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("memory.usage_in_bytes"), "4096\n").unwrap();
+        std::fs::write(dir.join("memory.limit_in_bytes"), "104857600\n").unwrap();
+        std::fs::write(dir.join("memory.stat"), "cache 0\ntotal_inactive_file 5 6\n").unwrap();
+        std::fs::write(dir.join("blkio.throttle.io_service_bytes_recursive"), "8:0 Read 100 100\nTotal 100\n").unwrap();
+        std::fs::write(dir.join("pids.current"), "3\n").unwrap();
+        let ctl = Ctl { dir: dir.clone(), v2: false };
+        let target = Target {
+            name: "odd".into(),
+            cpu: None,
+            memory: Some(ctl.clone()),
+            io: Some(ctl.clone()),
+            pids: Some(ctl),
+            procs: None,
+        };
+        let r = read(&target, None, &mut NetReader::new(None));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((r.memory, r.block, r.pids), (None, None, Some(3)));
+    }
+
     #[test]
     fn meminfo_and_procs() {
         assert_eq!(parse_meminfo_total("MemTotal:       24684092 kB\nMemFree: 1 kB\n"), Some(24684092 * 1024));
@@ -292,7 +435,9 @@ mod tests {
         }
 
         #[test]
-        fn io_stat_sums_bytes(rows in proptest::collection::vec((0u32..300, 0u64..1 << 50, 0u64..1 << 50, 0u64..1000), 0..8)) {
+        fn io_stat_sums_bytes(devices in proptest::collection::btree_map(0u32..300, (0u64..1 << 50, 0u64..1 << 50, 0u64..1000), 0..8)) {
+            // One line per device, as the kernel writes it.
+            let rows: Vec<(u32, u64, u64, u64)> = devices.into_iter().map(|(m, (r, w, n))| (m, r, w, n)).collect();
             let text: String = rows.iter().map(|(m, r, w, n)| format!("8:{m} rbytes={r} wbytes={w} rios={n} wios={n} dbytes=0 dios=0\n")).collect();
             let want = rows.iter().fold((0, 0), |(a, b), (_, r, w, _)| (a + r, b + w));
             proptest::prop_assert_eq!(parse_io_stat(&text), Some(want));
