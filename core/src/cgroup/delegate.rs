@@ -23,11 +23,12 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 
 use super::detect::Hierarchy;
-use super::group::read_procs;
-use super::lifecycle::{join_dir, Target};
+use super::files::read_procs;
+use super::group::Placement;
+use super::lifecycle::join_dir;
 use super::limits::Limits;
-use super::{CGROUP_PROCS, CONTROLLERS, SUBTREE_CONTROL};
-use crate::trace;
+use super::{name_on, CGROUP_PROCS, CONTROLLERS, SUBTREE_CONTROL};
+use crate::{procfs, trace};
 
 /// The leaf a delegated group's own processes move into, so that it may hand out controllers.
 pub const LEAF: &str = "caller";
@@ -67,17 +68,17 @@ pub struct Room {
     dir: PathBuf,
 }
 
-/// For a caller who is not root, before anything is made: each target must lie in a subtree
+/// For a caller who is not root, before anything is made: each placement must lie in a subtree
 /// the caller may write (a delegated v2 group), and only controllers that group was given are
 /// enabled below it (a limit's controller missing is refused, by name). Returns the group whose
 /// processes must move into its leaf first, if any (see [`Room::make`]).
-pub fn admit(targets: &mut [Target], limits: &Limits) -> anyhow::Result<Option<Room>> {
+pub fn admit(placements: &mut [Placement], limits: &Limits) -> anyhow::Result<Option<Room>> {
     if euid() == 0 {
         return Ok(None);
     }
     let mut room = None;
     let mut on_v1: Vec<String> = Vec::new();
-    for t in targets.iter_mut() {
+    for t in placements.iter_mut() {
         let h = t.hierarchy;
         let beneath = |home: &String| t.path.starts_with(&format!("{}/", home.trim_end_matches('/')));
         let Some(home) = home(h).filter(beneath) else {
@@ -98,7 +99,7 @@ pub fn admit(targets: &mut [Target], limits: &Limits) -> anyhow::Result<Option<R
         };
         let home_dir = h.dir_of(&home);
         let given = read_list(&home_dir.join(CONTROLLERS));
-        for c in limits.controllers().into_iter().map(v2_name) {
+        for c in limits.controllers().into_iter().filter_map(|c| name_on(c, true)) {
             if !given.iter().any(|g| g == c) {
                 bail!(
                     "the {c} controller is not delegated to {} (its {CONTROLLERS}: {}): ask for Delegate={c}",
@@ -119,14 +120,6 @@ pub fn admit(targets: &mut [Target], limits: &Limits) -> anyhow::Result<Option<R
     Ok(room)
 }
 
-fn v2_name(c: &str) -> &str {
-    if c == "blkio" {
-        "io"
-    } else {
-        c
-    }
-}
-
 fn read_list(file: &Path) -> Vec<String> {
     std::fs::read_to_string(file).unwrap_or_default().split_whitespace().map(String::from).collect()
 }
@@ -141,9 +134,7 @@ fn writable(dir: &Path) -> bool {
 fn check_own_processes(dir: &Path) -> anyhow::Result<Room> {
     let me = nix::unistd::getuid().as_raw();
     for pid in read_procs(dir) {
-        let uid = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("Uid:")?.split_whitespace().next()?.parse::<u32>().ok())
-        });
+        let uid = procfs::status(pid).ok().and_then(|s| s.uid);
         if uid.is_some_and(|u| u != me) {
             bail!(
                 "{} holds process {pid} of uid {}: cgroup v2 gives controllers only to a group without processes, and another user's are not ours to move into {LEAF}/",
@@ -218,6 +209,5 @@ mod tests {
         if euid() != 0 {
             assert_eq!(home(&hierarchy("/", true)), None);
         }
-        assert_eq!(v2_name("blkio"), "io");
     }
 }

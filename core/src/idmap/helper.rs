@@ -23,6 +23,7 @@ use caps::Capability;
 
 use super::privileged::{self, Caller};
 use super::{write::write_setgroups, Extent, Setgroups, Which};
+use crate::creds;
 use crate::trace::{self, Step};
 
 /// The setuid helper that writes the maps.
@@ -38,8 +39,8 @@ pub enum SetuidHelper {
 /// own single id, without CAP_SETUID (CAP_SETGID).
 pub fn needed_for(which: Which, extents: &[Extent]) -> bool {
     let (cap, own) = match which {
-        Which::Uid => (Capability::CAP_SETUID, privileged::effective_ids().0),
-        Which::Gid => (Capability::CAP_SETGID, privileged::effective_ids().1),
+        Which::Uid => (Capability::CAP_SETUID, creds::effective_ids().0),
+        Which::Gid => (Capability::CAP_SETGID, creds::effective_ids().1),
     };
     let own_only = matches!(extents, [e] if e.outside == own && e.count == 1);
     !extents.is_empty() && !own_only && !privileged::holds(cap)
@@ -78,7 +79,7 @@ pub fn find_on(path: &OsStr, uid: &[Extent], gid: &[Extent]) -> anyhow::Result<S
     };
     let helper = SetuidHelper::Shadow { uid: pick(Which::Uid, uid), gid: pick(Which::Gid, gid) };
     if let Some((which, name)) = missing.first() {
-        let (uid, _) = privileged::effective_ids();
+        let (uid, _) = creds::effective_ids();
         bail!(
             "mapping the {} ranges {} grants needs a setuid helper when not root (uid {uid}): no setuid-root idmap and no {name} on PATH (install package uidmap, or idmap with install -m 4755)",
             which.name(),
@@ -187,7 +188,7 @@ mod tests {
 
     #[test]
     fn own_single_id_needs_no_helper() {
-        let (uid, gid) = privileged::effective_ids();
+        let (uid, gid) = creds::effective_ids();
         let own = |id| [Extent { inside: 0, outside: id, count: 1 }];
         assert!(!needed(&own(uid), &own(gid)));
         assert!(!needed(&[], &[]));

@@ -41,9 +41,9 @@ pub use self::made::Made;
 pub use self::spec::{clean_dest, no_control_chars, Bind, Propagation};
 use crate::trace::{self, Step};
 
-/// Everything nsexec mounts, as asked on the command line.
+/// Everything a new mount namespace gets: propagation, a new root, binds, tmpfs, /proc, /dev.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct Mounts {
     pub propagation: Propagation,
     pub rootfs: Option<PathBuf>,
     pub binds: Vec<Bind>,
@@ -55,9 +55,9 @@ pub struct Plan {
     pub dev: bool,
 }
 
-/// The sources of a [`Plan`], opened (O_PATH) before any namespace or mount exists.
+/// The sources of a [`Mounts`], opened (O_PATH) before any namespace or mount exists.
 pub struct Opened {
-    plan: Plan,
+    plan: Mounts,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
     /// Whether each bind's source is a directory (then so is its mount point).
@@ -81,7 +81,7 @@ impl Opened {
 }
 
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
-pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
+pub fn open_sources(plan: &Mounts) -> anyhow::Result<Opened> {
     let rootfs = match &plan.rootfs {
         Some(dir) => {
             if !dir.is_dir() {
@@ -219,7 +219,7 @@ impl Planned {
     }
 }
 
-fn mount_order(plan: &Plan, bind_is_dir: &[bool]) -> Vec<Planned> {
+fn mount_order(plan: &Mounts, bind_is_dir: &[bool]) -> Vec<Planned> {
     let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
     let mut order = Vec::new();
     if plan.dev {
@@ -295,6 +295,21 @@ fn mount_proc(target: &OwnedFd, shown: &Path, new_pid_ns: bool) -> anyhow::Resul
     }
 }
 
+/// chdir(2), traced.
+pub fn chdir(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chdir(dir.to_path_buf()), || nix::unistd::chdir(dir))
+}
+
+/// fchdir(2) to a directory opened earlier, traced as `shown` (`<target's root>`).
+pub fn fchdir(dir: &OwnedFd, shown: &str) -> anyhow::Result<()> {
+    trace::run(Step::Fchdir(shown.into()), || nix::unistd::fchdir(dir))
+}
+
+/// chroot(2), traced.
+pub fn chroot(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chroot(dir.to_path_buf()), || nix::unistd::chroot(dir))
+}
+
 /// Make `root` the root: pivot_root(".", "."), then detach the old root stacked on top.
 fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
     trace::run(Step::Chdir("<new root>".into()), || nix::unistd::fchdir(root))?;
@@ -309,7 +324,7 @@ fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
 /// the binding stays even if a later set-up step fails: `umount FILE` releases it.
 pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
     if !file.exists() {
-        let step = Step::Call(format!("creat({:?})", file.display().to_string()));
+        let step = Step::Creat(file.to_path_buf());
         trace::run_io(step, || {
             std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(file).map(drop)
         })?;

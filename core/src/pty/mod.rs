@@ -5,7 +5,9 @@
 //! Rules that bite:
 //! - The pty is made where the command lives, from that mount namespace's /dev/ptmx (a devpts
 //!   of its own: `tty` inside then names /dev/pts/N of its /dev, as runc does it); the master
-//!   goes back to the supervisor outside over a socket (SCM_RIGHTS). The container controls its
+//!   goes back to the supervisor outside over a [`process::fd_channel`] made before the fork
+//!   (SCM_RIGHTS; each side drops the other's end, so a child that dies first reads as "no
+//!   terminal"). The container controls its
 //!   /dev: the master is proved a ptmx with TIOCGPTN, and the slave is opened from it with
 //!   TIOCGPTPEER (Linux 4.13), never by a path the container could swap.
 //! - A controlling terminal is taken by a session leader: setsid(), then TIOCSCTTY on the slave,
@@ -23,34 +25,18 @@ mod relay;
 
 pub use relay::supervise;
 
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use anyhow::Context as _;
 use nix::errno::Errno;
-use nix::sys::socket::{self, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
 
+use crate::process::{self, FdSender};
 use crate::trace::{self, Step};
-
-/// The end of a socket pair that the process making the pty keeps: it sends the master.
-pub struct Sender(OwnedFd);
-
-/// The supervisor's end: it receives the master.
-pub struct Receiver(OwnedFd);
-
-/// A socket pair to hand the pty master from the command's side to the supervisor. Made before
-/// fork; each side drops the other's end, so a child that dies first reads as "no terminal".
-pub fn channel() -> anyhow::Result<(Sender, Receiver)> {
-    let (a, b) = socket::socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .context("socketpair(AF_UNIX, SOCK_SEQPACKET)")?;
-    Ok((Sender(a), Receiver(b)))
-}
 
 /// In the process that becomes the command (or its init): make the pty in this mount
 /// namespace, give it the caller's window size, send the master to the supervisor, and return
 /// the slave for [`attach`].
-pub fn allocate(to: Sender) -> anyhow::Result<OwnedFd> {
+pub fn allocate(to: &FdSender) -> anyhow::Result<OwnedFd> {
     let (master, number) = open_master(Path::new("/dev/ptmx"))?;
     let peer = Step::Ioctl { fd: "pty master".into(), request: "TIOCGPTPEER", arg: "O_RDWR|O_NOCTTY".into() };
     let slave = trace::run(peer, || {
@@ -64,12 +50,7 @@ pub fn allocate(to: Sender) -> anyhow::Result<OwnedFd> {
     if let Some(size) = caller_window_size() {
         set_window_size(master.as_fd(), &size)?;
     }
-    let fds = [master.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let step = Step::SendFd(format!("pty master /dev/pts/{number}"));
-    trace::run(step, || {
-        socket::sendmsg::<()>(to.0.as_raw_fd(), &[IoSlice::new(b"m")], &cmsg, MsgFlags::empty(), None)
-    })?;
+    to.send(&master, &format!("pty master /dev/pts/{number}"))?;
     Ok(slave)
 }
 
@@ -95,7 +76,7 @@ fn open_master(ptmx: &Path) -> anyhow::Result<(OwnedFd, u32)> {
 /// In the command, last before exec: a session of its own, the slave as its controlling
 /// terminal, and as its stdin, stdout and stderr.
 pub fn attach(slave: OwnedFd) -> anyhow::Result<()> {
-    trace::run(Step::Setsid, || nix::unistd::setsid().map(drop))?;
+    process::new_session()?;
     trace::run(Step::Ioctl { fd: "pty slave".into(), request: "TIOCSCTTY", arg: "0".into() }, || {
         // SAFETY: TIOCSCTTY takes an int (0: do not steal it from another session).
         Errno::result(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
@@ -112,35 +93,6 @@ fn dup2(from: BorrowedFd, to: RawFd) -> anyhow::Result<()> {
         // SAFETY: dup2 onto 0-2 replaces our standard descriptors, which is the point.
         Errno::result(unsafe { libc::dup2(from.as_raw_fd(), to) }).map(drop)
     })
-}
-
-impl Receiver {
-    /// In the supervisor: the master, or None when the other side ended without sending one
-    /// (it failed before; its own error is its status). Retries when a signal interrupts.
-    pub fn receive(self) -> anyhow::Result<Option<OwnedFd>> {
-        let mut byte = [0u8; 1];
-        loop {
-            let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-            let mut space = nix::cmsg_space!([RawFd; 1]);
-            let flags = MsgFlags::MSG_CMSG_CLOEXEC;
-            match socket::recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), flags) {
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(trace::failure(&Step::RecvFd("pty master".into()), e)),
-                Ok(msg) => {
-                    let fd = msg.cmsgs()?.find_map(|c| match c {
-                        ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                        _ => None,
-                    });
-                    // SAFETY: SCM_RIGHTS installed this descriptor in our table for us.
-                    let master = fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-                    if master.is_some() {
-                        trace::explain(&Step::RecvFd("pty master".into()), None);
-                    }
-                    return Ok(master);
-                }
-            }
-        }
-    }
 }
 
 /// The caller's window size: from the first of stdin, stdout, stderr that is a terminal.

@@ -16,7 +16,7 @@
 //! - Writes to the master never block the loop: input waits in a buffer until the pty takes it,
 //!   and stdin is not read meanwhile, so a command that does not read cannot stall its output.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,8 +27,10 @@ use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{caller_window_size, set_window_size, Receiver};
-use crate::trace::{self, Step};
+use super::{caller_window_size, set_window_size};
+use crate::process::{self, FdReceiver};
+use crate::procfs::{Pidfd, PinnedProcess};
+use crate::trace::{self, Prctl, Step};
 
 const STDIN: RawFd = 0;
 const STDOUT: RawFd = 1;
@@ -38,12 +40,12 @@ const DRAIN: Duration = Duration::from_millis(500);
 /// Supervise `child` with a terminal: receive the pty master it made, relay until it ends,
 /// return its wait status with the caller's terminal as it was. Signals are forwarded to it (as
 /// `process::supervise` does), except SIGWINCH, which becomes the pty's window size.
-pub fn supervise(child: Pid, from: Receiver) -> anyhow::Result<WaitStatus> {
+pub fn supervise(child: Pid, from: FdReceiver) -> anyhow::Result<WaitStatus> {
     // runc CVE-2019-5736, as in process::supervise: a supervisor the payload can see stays closed to it.
-    trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
-    crate::process::forward_signals_to(child);
-    let Some(master) = from.receive()? else {
-        return crate::process::wait_for(child); // it failed before the pty existed, and said why
+    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
+    process::forward_signals_to(child);
+    let Some(master) = from.recv("pty master")? else {
+        return process::wait_for(child); // it failed before the pty existed, and said why
     };
     Relay::new(master, child)?.run()
 }
@@ -103,8 +105,9 @@ enum Source {
 struct Relay {
     master: OwnedFd,
     child: Pid,
-    /// Readable once the child has exited; None on kernels before 5.3 (then polled every 100 ms).
-    pidfd: Option<OwnedFd>,
+    /// The child pinned by a pidfd, which is readable once it has exited; None on kernels
+    /// before 5.3 (then polled every 100 ms).
+    pinned: Option<PinnedProcess>,
     winch: Option<OwnedFd>,
     _winch_w: Option<OwnedFd>,
     stdin_open: bool,
@@ -118,14 +121,14 @@ struct Relay {
 impl Relay {
     fn new(master: OwnedFd, child: Pid) -> anyhow::Result<Relay> {
         set_nonblocking(master.as_fd())?;
-        let pidfd = pidfd_open(child);
+        let pinned = PinnedProcess::pin(child.as_raw(), Pidfd::Preferred).ok().filter(|p| p.pidfd().is_some());
         let raw = RawMode::enter()?;
         let stdin_tty = raw.is_some();
         let (winch, winch_w) = if caller_window_size().is_some() { watch_window()? } else { (None, None) };
         Ok(Relay {
             master,
             child,
-            pidfd,
+            pinned,
             winch,
             _winch_w: winch_w,
             stdin_open: true,
@@ -164,7 +167,7 @@ impl Relay {
             sources.push(Source::Master);
             fds.push(PollFd::new(self.master.as_fd(), master_events));
         }
-        if let Some(pidfd) = &self.pidfd {
+        if let Some(pidfd) = self.pinned.as_ref().and_then(PinnedProcess::pidfd) {
             sources.push(Source::Child);
             fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
         }
@@ -172,7 +175,7 @@ impl Relay {
             sources.push(Source::Winch);
             fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
         }
-        let timeout = if self.pidfd.is_some() { PollTimeout::NONE } else { PollTimeout::from(100u16) };
+        let timeout = if self.pinned.is_some() { PollTimeout::NONE } else { PollTimeout::from(100u16) };
         match nix::poll::poll(&mut fds, timeout) {
             Err(Errno::EINTR) => return Ok(self.reaped()),
             Err(e) => return Err(anyhow::anyhow!("poll: {}", e.desc())),
@@ -197,7 +200,7 @@ impl Relay {
         if !r_stdin.is_empty() {
             self.input_from_stdin();
         }
-        if self.pidfd.is_none() || !r_child.is_empty() {
+        if self.pinned.is_none() || !r_child.is_empty() {
             return Ok(self.reaped());
         }
         Ok(None)
@@ -306,13 +309,6 @@ fn watch_window() -> anyhow::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
     // SAFETY: the handler only calls write(2), which is async-signal-safe.
     unsafe { signal::sigaction(Signal::SIGWINCH, &action) }?;
     Ok((Some(r), Some(w)))
-}
-
-fn pidfd_open(child: Pid) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
-    // SAFETY: a non-negative result is a descriptor we now own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 fn set_nonblocking(fd: BorrowedFd) -> anyhow::Result<()> {

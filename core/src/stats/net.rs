@@ -81,7 +81,7 @@ impl NetReader {
     }
 
     /// NET I/O of a group whose members are `pids`: the first member still alive decides.
-    pub fn read(&mut self, pids: &[u32]) -> Net {
+    pub fn read(&mut self, pids: &[i32]) -> Net {
         if pids.is_empty() {
             return Net::NoProcess;
         }
@@ -93,7 +93,7 @@ impl NetReader {
                 return Net::Host;
             }
             let counters = *self.seen.entry(inode).or_insert_with(|| {
-                super::sample::read_file(format!("/proc/{pid}/net/dev")).as_deref().and_then(parse_net_dev)
+                crate::trace::read_file(format!("/proc/{pid}/net/dev")).ok().as_deref().and_then(parse_net_dev)
             });
             return match counters {
                 Some((rx, tx)) => Net::Private { rx, tx },
@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn own_process_is_the_host() {
         let mut reader = NetReader::new(NetReader::own_inode());
-        assert_eq!(reader.read(&[std::process::id()]), Net::Host);
+        assert_eq!(reader.read(&[std::process::id() as i32]), Net::Host);
     }
 
     proptest::proptest! {
