@@ -15,6 +15,9 @@ pub struct Terminal {
     master: std::fs::File,
     /// The test's own descriptor of the slave: its termios are the tool's terminal's.
     slave: OwnedFd,
+    /// The terminal's mode before the tool started (a tool that goes raw at once would
+    /// otherwise be seen raw by a first look taken after spawn returns).
+    initial: Mode,
     child: Child,
     /// Everything the terminal printed so far.
     pub transcript: String,
@@ -66,8 +69,10 @@ impl Terminal {
                 Ok(())
             });
         }
+        let initial = mode_of(&slave);
         let child = cmd.spawn().expect("spawn under a pty");
-        Terminal { master: std::fs::File::from(master), slave, child, transcript: String::new(), read_upto: 0 }
+        let master = std::fs::File::from(master);
+        Terminal { master, slave, initial, child, transcript: String::new(), read_upto: 0 }
     }
 
     pub fn pid(&self) -> i32 {
@@ -117,11 +122,12 @@ impl Terminal {
 
     /// The tool's terminal mode now.
     pub fn mode(&self) -> Mode {
-        // SAFETY: tcgetattr fills the zeroed termios we pass.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: a descriptor we own, a termios of ours.
-        assert_eq!(unsafe { libc::tcgetattr(self.slave.as_raw_fd(), &mut t) }, 0);
-        Mode { iflag: t.c_iflag, oflag: t.c_oflag, lflag: t.c_lflag }
+        mode_of(&self.slave)
+    }
+
+    /// The terminal's mode before the tool started: what it must be given back.
+    pub fn initial_mode(&self) -> Mode {
+        self.initial
     }
 
     /// Resize the terminal (the kernel sends SIGWINCH to its foreground process group).
@@ -148,6 +154,14 @@ impl Terminal {
             }
         }
     }
+}
+
+fn mode_of(slave: &OwnedFd) -> Mode {
+    // SAFETY: tcgetattr fills the zeroed termios we pass.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor we own, a termios of ours.
+    assert_eq!(unsafe { libc::tcgetattr(slave.as_raw_fd(), &mut t) }, 0);
+    Mode { iflag: t.c_iflag, oflag: t.c_oflag, lflag: t.c_lflag }
 }
 
 impl Drop for Terminal {

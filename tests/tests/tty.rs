@@ -16,7 +16,7 @@ const SECS: u64 = 20;
 /// job control lists, and `exit 3`, whose status comes back. Checks the caller's terminal is raw
 /// meanwhile and restored after.
 fn issue_session(mut term: Terminal, prompt: &str) {
-    let before = term.mode();
+    let before = term.initial_mode();
     assert!(before.canonical() && before.echoes(), "the test's terminal starts cooked: {before:?}");
     term.expect(prompt, SECS);
     term.send("tty\n");
@@ -80,7 +80,7 @@ fn tty_raw_mode_is_restored_on_every_exit_path() {
     let start = || {
         let tool = Tool::new("nsexec").args(["-t", "-p", "-m", "--stop-timeout", "1", "--pidfile"]);
         let mut term = Terminal::spawn(tool.arg(&pidfile).args(["--", "sh"]), 24, 80);
-        let before = term.mode();
+        let before = term.initial_mode();
         term.expect("# ", SECS);
         assert!(!term.mode().canonical(), "raw while it runs");
         (term, before)
