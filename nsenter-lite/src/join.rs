@@ -10,6 +10,11 @@
 //! - setns(CLONE_NEWNS) resets root and cwd to the new namespace's root, and its /proc may belong
 //!   to a PID namespace we are not in (/proc/self then fails): the target's root and cwd
 //!   (`--root`, `--wd`) and our own /proc are opened before the first setns and used by descriptor.
+//! - `--tty` forks too: the command's pty comes from the joined /dev/ptmx, made in the child with
+//!   the ids the command runs with, and its master goes back to the parent, which relays it
+//!   (core's `pty`).
+//! - The owner's own `nsexec --init` container has a non-dumpable init nobody but root may read:
+//!   its command is joined instead (`target::joinable`).
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
