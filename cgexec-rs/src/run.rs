@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use anyhow::Context as _;
 
 use isolab_core::cgroup::plan::{self, Facts};
-use isolab_core::cgroup::{host, lifecycle, locate, placements, validate_name, validate_parent};
+use isolab_core::cgroup::{delegate, host, lifecycle, locate, placements, validate_name, validate_parent};
 use isolab_core::cgroup::{Group, Limits, Placement, Setup};
 use isolab_core::exit;
 use isolab_core::process::{self, ForkResult, SigSet, Signal};
@@ -59,7 +59,9 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     host::resolve_devices(&mut limits)?;
     let setup = Setup::detect()?;
     host::check_cpus(&setup, &limits)?;
-    let placements = placements(&setup, &limits, spec.parent.as_deref(), &name)?;
+    let mut placements = placements(&setup, &limits, spec.parent.as_deref(), &name)?;
+    // A user who is not root: only beneath its delegated v2 subtree, with what was delegated.
+    let room = delegate::admit(&mut placements, &limits)?;
     for p in &placements {
         if p.dir().exists() {
             anyhow::bail!("--name: a group named {name:?} already exists ({})", p.dir().display());
@@ -69,6 +71,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     // From the first mkdir on, a SIGTERM must end in clean-up: hold the forwarded signals
     // until the child exists and the parent forwards them.
     let caller_mask = (spec.mode != Mode::Exec).then(process::block_forwarded);
+    room.map(|r| r.make()).transpose()?;
     let group = lifecycle::create(&name, &placements)?;
     if let Err(err) = configure(&group, &limits) {
         let _ = lifecycle::remove(&group);

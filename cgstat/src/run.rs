@@ -8,10 +8,10 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use isolab_core::exit;
 use isolab_core::stats::cpu::{self, CpuSnapshot, HostCpu};
 use isolab_core::stats::net::NetReader;
 use isolab_core::stats::sample::{self, GroupFiles, Reading};
+use isolab_core::{cgroup, exit};
 
 use crate::render::{self, Sample};
 use crate::select::{self, Selection};
@@ -33,8 +33,14 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let own_net = NetReader::own_inode();
     let mut groups = select::resolve(&spec.selection)?;
     if groups.is_empty() && select::relists(&spec.selection) {
-        // Docker prints a bare header for no containers; here the reason goes with it.
-        exit::say(format_args!("{}: {}", exit::tool(), select::why_empty(&spec.selection)));
+        // Docker prints a bare header for no containers; here the reason goes with it, and for
+        // a user, what is missing for groups of its own.
+        let why = select::why_empty(&spec.selection);
+        let why = match cgroup::delegate::user_lacks() {
+            Some(lacks) => format!("{why}; {lacks}"),
+            None => why,
+        };
+        exit::say(format_args!("{}: {why}", exit::tool()));
     }
     let mut before = CpuSnapshot::take(&groups);
     let mut out = Output::new(&spec);

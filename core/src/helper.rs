@@ -34,7 +34,7 @@ pub fn spawn_tethered(argv: &[String], configure: impl FnOnce(&mut Command)) -> 
             Ok(())
         });
     }
-    trace::run_io(Step::Spawn { argv: argv.to_vec() }, || cmd.spawn())
+    trace::run_io(Step::ForkExec { argv: argv.to_vec() }, || cmd.spawn())
 }
 
 /// Ask a helper to stop (SIGTERM) and reap it; SIGKILL if it is still there after `grace`.

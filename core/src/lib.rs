@@ -10,14 +10,18 @@
 //!
 //! - [`ns`]: the namespace kinds, unshare, setns, host and domain names, loopback up
 //! - [`netns`]: network namespaces kept on a file (/run/netns/NAME), joined by that file
-//! - [`procfs`]: a process pinned by pidfd and start time; /proc/PID/stat
-//! - [`process`]: fork, exec, wait, kill, signal forwarding, exit status, the tether to a child
+//! - [`procfs`]: a process pinned by pidfd and start time; /proc/PID/stat, status, children
+//! - [`process`]: fork, exec, wait, kill, signal forwarding, exit status, the tether to a child,
+//!   descriptors handed over a socket
 //! - [`helper`]: a program run beside the command for as long as it runs (pasta), tethered
 //! - [`port`]: a host port held by a bound socket while it is published
+//! - [`pty`]: a terminal of the command's own: a new pty, its controlling terminal, the relay
 //! - [`mount`]: propagation, a new root, binds, tmpfs, /proc, a minimal /dev, persisted namespaces
 //! - [`creds`]: groups, gid, uid, capabilities, no_new_privs
-//! - [`idmap`]: id maps: their syntax, the kernel's rules, /etc/subuid, the writes
-//! - [`cgroup`]: detection, placement, Docker's limits, a plan per version, a group's life
+//! - [`idmap`]: id maps: their syntax, the kernel's rules, /etc/subuid, the writes, the setuid
+//!   helper an unprivileged caller's ranges are written by
+//! - [`cgroup`]: detection, placement (a user's beneath its delegated v2 subtree), Docker's
+//!   limits, a plan per version, a group's life
 //! - [`stats`]: sampling groups, Docker's formulas and way of printing numbers
 //! - [`units`]: Docker's value syntax (sizes, rates, CPU lists, devices)
 //! - [`trace`]: the steps, their `--explain` trace and the errors worded from them
@@ -36,6 +40,7 @@ pub mod ns;
 pub mod port;
 pub mod process;
 pub mod procfs;
+pub mod pty;
 pub mod stats;
 pub mod trace;
 pub mod units;

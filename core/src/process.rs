@@ -182,32 +182,41 @@ pub struct FdSender(OwnedFd);
 pub struct FdReceiver(OwnedFd);
 
 impl FdSender {
-    /// One descriptor in one message.
-    pub fn send(&self, fd: &OwnedFd) -> anyhow::Result<()> {
+    /// One descriptor in one message, traced as `sendmsg(socket, SCM_RIGHTS [what])`.
+    pub fn send(&self, fd: &OwnedFd, what: &str) -> anyhow::Result<()> {
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
         use std::os::fd::AsRawFd;
         let raw = [fd.as_raw_fd()];
         let iov = [std::io::IoSlice::new(b"f")];
-        sendmsg::<()>(self.0.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&raw)], MsgFlags::MSG_NOSIGNAL, None)
-            .context("sendmsg(SCM_RIGHTS)")?;
+        trace::run(Step::SendFd(what.to_string()), || {
+            sendmsg::<()>(self.0.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&raw)], MsgFlags::MSG_NOSIGNAL, None)
+        })?;
         Ok(())
     }
 }
 
 impl FdReceiver {
     /// The descriptor of the next message, or None at end of stream (the helper is gone: a
-    /// helper that fails sends fewer and exits, and its end closes).
-    pub fn recv(&self) -> anyhow::Result<Option<OwnedFd>> {
+    /// helper that fails sends fewer and exits, and its end closes). A signal that interrupts
+    /// the wait (a supervisor forwards them meanwhile) is waited through.
+    pub fn recv(&self, what: &str) -> anyhow::Result<Option<OwnedFd>> {
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
         use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+        let step = Step::RecvFd(what.to_string());
         let mut byte = [0u8; 1];
         let mut iov = [std::io::IoSliceMut::new(&mut byte)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-            .context("recvmsg(SCM_RIGHTS)")?;
+        let msg = loop {
+            match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(trace::failure(&step, e)),
+                Ok(msg) => break msg,
+            }
+        };
         for cmsg in msg.cmsgs()? {
             if let ControlMessageOwned::ScmRights(fds) = cmsg {
                 if let Some(&fd) = fds.first() {
+                    trace::explain(&step, None);
                     // SAFETY: the kernel installed this descriptor for us; nobody else owns it.
                     return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
                 }

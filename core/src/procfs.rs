@@ -52,6 +52,52 @@ pub fn start_time(pid: i32) -> std::io::Result<u64> {
     stat(pid).map(|s| s.start_time)
 }
 
+/// The fields of /proc/PID/status the tools use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// The real uid (first of `Uid:`).
+    pub uid: Option<u32>,
+    /// `NSpid:`: the PID in each nested PID namespace, outermost first.
+    pub nspid: Vec<i32>,
+}
+
+impl Status {
+    /// PID 1 of a PID namespace below the outermost: a container's init.
+    pub fn is_namespace_init(&self) -> bool {
+        self.nspid.len() > 1 && self.nspid.last() == Some(&1)
+    }
+}
+
+/// Parse /proc/PID/status (lines `Key:\tvalue`); a field it lacks stays empty.
+pub fn parse_status(text: &str) -> Status {
+    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':'));
+    Status {
+        uid: field("Uid").and_then(|v| v.split_whitespace().next()?.parse().ok()),
+        nspid: field("NSpid")
+            .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// /proc/PID/status of process `pid`.
+pub fn status(pid: i32) -> std::io::Result<Status> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map(|t| parse_status(&t))
+}
+
+/// The children of process `pid`'s main thread (/proc/PID/task/PID/children, Linux 3.5): PIDs
+/// as this process's PID namespace sees them. Empty when it cannot be read.
+pub fn children(pid: i32) -> Vec<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    text.split_whitespace().filter_map(|c| c.parse().ok()).collect()
+}
+
+/// Whether this process may read process `pid`'s namespaces (/proc/PID/ns/user): a ptrace
+/// access check, which a non-dumpable process fails for anyone without CAP_SYS_PTRACE over the
+/// user namespace it was exec'd in (ptrace(2) "Ptrace access mode checking").
+pub fn namespaces_readable(pid: i32) -> std::io::Result<()> {
+    std::fs::read_link(format!("/proc/{pid}/ns/user")).map(drop)
+}
+
 /// This process's own /proc, opened (traced) before joining a mount namespace whose /proc may
 /// show a PID namespace this process is not in (then /proc/self would not be found there).
 pub fn open_own() -> anyhow::Result<OwnedFd> {
@@ -235,6 +281,23 @@ mod tests {
         assert_eq!(parse_stat("garbage"), None);
         let me = std::process::id() as i32;
         assert_eq!(start_time(me).unwrap(), start_time(me).unwrap());
+    }
+
+    #[test]
+    fn status_gives_the_real_uid_and_every_pid_level() {
+        let parsed = parse_status("Name:\tsh\nUid:\t1000\t0\t0\t0\nNSpid:\t4242\t7\t1\n");
+        assert_eq!(parsed, Status { uid: Some(1000), nspid: vec![4242, 7, 1] });
+        assert!(parsed.is_namespace_init());
+        assert!(parse_status("Name:\tsleep\nNSpid:\t21370\t1\n").is_namespace_init());
+        assert!(!parse_status("NSpid:\t21370\t5\n").is_namespace_init());
+        // PID 1 of the host (the outermost namespace) is not a container's init.
+        assert!(!parse_status("NSpid:\t1\n").is_namespace_init());
+        assert_eq!(parse_status("Name:\tx\n"), Status::default());
+        // A key that only begins like another is not it.
+        assert_eq!(parse_status("Uidx:\t5\n").uid, None);
+        let me = std::process::id() as i32;
+        assert_eq!(status(me).unwrap().uid, Some(nix::unistd::getuid().as_raw()));
+        assert!(namespaces_readable(me).is_ok());
     }
 
     #[test]

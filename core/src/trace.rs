@@ -68,6 +68,11 @@ pub enum Step {
     Exec {
         argv: Vec<String>,
     },
+    /// A helper program run to completion (fork + execve + wait, as std's posix_spawn does it).
+    Spawn {
+        path: PathBuf,
+        argv: Vec<String>,
+    },
     Write {
         path: PathBuf,
         value: String,
@@ -91,7 +96,8 @@ pub enum Step {
         flags: String,
         data: String,
     },
-    /// creat(2) of an empty file (a mount point, a namespace file to bind onto).
+    /// creat(2): an empty file (a mount point, a namespace file to bind onto), or one created to
+    /// be written (`--pidfile`).
     Creat(PathBuf),
     Symlink {
         target: String,
@@ -154,7 +160,7 @@ pub enum Step {
         env: Vec<(String, String)>,
     },
     /// A helper program started beside the tool (fork + execve), e.g. pasta(1).
-    Spawn {
+    ForkExec {
         argv: Vec<String>,
     },
     /// bind(2) of a socket to a local address (a published host port held while in use).
@@ -162,6 +168,24 @@ pub enum Step {
         proto: &'static str,
         addr: std::net::SocketAddr,
     },
+    /// ioctl(2) on a terminal or a pseudo-terminal: `ioctl(pty master, TIOCSWINSZ, {rows=24, cols=80})`.
+    Ioctl {
+        fd: String,
+        request: &'static str,
+        arg: String,
+    },
+    /// tcsetattr(3) with TCSADRAIN: `tcsetattr(0, TCSADRAIN, raw)`.
+    Tcsetattr {
+        fd: i32,
+        mode: String,
+    },
+    Dup2 {
+        from: String,
+        to: i32,
+    },
+    /// A descriptor handed to another process over a socket (SCM_RIGHTS): sendmsg / recvmsg.
+    SendFd(String),
+    RecvFd(String),
 }
 
 /// The prctl(2) operations the tools use.
@@ -197,6 +221,7 @@ impl Step {
                 | Step::Open(_)
                 | Step::Fork
                 | Step::CniPlugin { .. }
+                | Step::ForkExec { .. }
                 | Step::Spawn { .. }
         )
     }
@@ -213,6 +238,7 @@ impl Step {
             Step::Mkdir(p)
             | Step::Rmdir(p)
             | Step::Open(p)
+            | Step::Creat(p)
             | Step::Umount(p)
             | Step::Chdir(p)
             | Step::Chroot(p)
@@ -233,6 +259,7 @@ impl fmt::Display for Step {
             Step::Setns { target, flags } => write!(f, "setns({target}, {})", clone_flag_names(*flags)),
             Step::Fork => f.write_str("fork()"),
             Step::Exec { argv } => write!(f, "execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv),
+            Step::Spawn { path, argv } => write!(f, "posix_spawn({:?}, {argv:?})", path.display().to_string()),
             Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
             Step::Read { path } => write!(f, "read {}", path.display()),
             Step::Mkdir(p) | Step::MountPoint { path: p, dir: true } => write!(f, "mkdir {}", p.display()),
@@ -282,10 +309,15 @@ impl fmt::Display for Step {
                 }
                 write!(f, " {}", plugin.display())
             }
-            Step::Spawn { argv } => {
+            Step::ForkExec { argv } => {
                 write!(f, "fork() + execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv)
             }
             Step::Bind { proto, addr } => write!(f, "bind({proto} {addr})"),
+            Step::Ioctl { fd, request, arg } => write!(f, "ioctl({fd}, {request}, {arg})"),
+            Step::Tcsetattr { fd, mode } => write!(f, "tcsetattr({fd}, TCSADRAIN, {mode})"),
+            Step::Dup2 { from, to } => write!(f, "dup2({from}, {to})"),
+            Step::SendFd(what) => write!(f, "sendmsg(socket, SCM_RIGHTS [{what}])"),
+            Step::RecvFd(what) => write!(f, "recvmsg(socket, SCM_RIGHTS [{what}])"),
         }
     }
 }
@@ -401,6 +433,7 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         Step::Open(p) => format!("cannot open {}", p.display()),
         Step::Unlink(p) => format!("cannot remove {}", p.display()),
         Step::Bind { proto, addr } => format!("cannot hold host port {}/{proto} on {}", addr.port(), addr.ip()),
+        Step::Creat(p) => format!("cannot create {}", p.display()),
         other => other.to_string(),
     };
     let message = match hint(step, errno) {
@@ -451,11 +484,14 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
             "the group's cpuset.cpus or cpuset.mems is empty"
         }
+        (Step::Open(p), ENOENT) if p.ends_with("ptmx") => {
+            "no /dev/ptmx here: the namespace's /dev has no devpts (nsexec --rootfs mounts one)"
+        }
         (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) if group() => "the file does not exist (controller not enabled or not mounted here?)",
         (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) if group() => "permission denied: run as root or get the group delegated",
         (Step::Mkdir(_), EEXIST) if group() => "a group of that name already exists",
         (Step::Rmdir(_), EBUSY) if group() => "the group still has processes or children",
-        (Step::Write { .. }, ENOENT) => "the directory it would go in does not exist",
+        (Step::Write { .. }, ENOENT) | (Step::Creat(_), ENOENT) => "the directory it would go in does not exist",
         (Step::MountPoint { .. }, EACCES) => "root of the new user namespace writes only where its host uid may: create the mount point in the rootfs first, or give the rootfs to the host uid root inside maps to (chown -R 100000:100000 DIR for --map-users 0:100000:65536, as Docker's userns-remap does with its images)",
         (Step::MountPoint { .. }, EOVERFLOW) | (Step::Mkdir(_), EOVERFLOW) => {
             "the new user namespace has no uid and gid map yet, and a file needs an owner: map ids with --map-root or --map-users/--map-groups"
@@ -470,6 +506,12 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Bind { .. }, EADDRINUSE) => "another process uses that port (ss -ltnup shows which)",
         (Step::Bind { .. }, EADDRNOTAVAIL) => "no interface of this host has that address",
         (Step::Bind { .. }, EACCES) => "ports below 1024 need root (CAP_NET_BIND_SERVICE)",
+        (Step::Ioctl { request: "TIOCSCTTY", .. }, EPERM) => {
+            "a controlling terminal is taken by a session leader (setsid) from a terminal no other session holds"
+        }
+        (Step::Ioctl { request: "TIOCGPTN", .. }, _) => {
+            "that is not a pseudo-terminal multiplexer (a devpts ptmx): the new root's /dev/ptmx is not usable"
+        }
         _ => return None,
     })
 }
@@ -601,7 +643,7 @@ mod tests {
             plugin: "/usr/lib/cni/bridge".into(),
             env: vec![("CNI_COMMAND".into(), "ADD".into()), ("CNI_ARGS".into(), String::new())],
         };
-        let spawn = Step::Spawn { argv: vec!["pasta".into(), "--quiet".into()] };
+        let spawn = Step::ForkExec { argv: vec!["pasta".into(), "--quiet".into()] };
         let bind = Step::Bind { proto: "tcp", addr: "0.0.0.0:18080".parse().unwrap() };
         let cases = [
             (&cni, "env CNI_COMMAND=ADD CNI_ARGS= /usr/lib/cni/bridge", "env", false),
@@ -619,6 +661,44 @@ mod tests {
         );
         let msg = failure(&Step::Unlink("/run/netns/web".into()), Errno::EBUSY).to_string();
         assert!(msg.starts_with("cannot remove /run/netns/web: "), "{msg}");
+    }
+
+    // The terminal's steps (nsexec -t, nsenter-lite --tty), the descriptors passed over a socket,
+    // and a setuid helper run for an unprivileged caller's id ranges.
+    #[test]
+    fn terminal_and_helper_steps_have_their_own_names() {
+        let ioctl = Step::Ioctl { fd: "pty master".into(), request: "TIOCSWINSZ", arg: "{rows=24, cols=80}".into() };
+        let cases: [(Step, &str, &str); 6] = [
+            (ioctl, "ioctl(pty master, TIOCSWINSZ, {rows=24, cols=80})", "ioctl"),
+            (Step::Tcsetattr { fd: 0, mode: "raw".into() }, "tcsetattr(0, TCSADRAIN, raw)", "tcsetattr"),
+            (Step::Dup2 { from: "pty slave".into(), to: 2 }, "dup2(pty slave, 2)", "dup2"),
+            (
+                Step::SendFd("pty master /dev/pts/3".into()),
+                "sendmsg(socket, SCM_RIGHTS [pty master /dev/pts/3])",
+                "sendmsg",
+            ),
+            (Step::RecvFd("pty master".into()), "recvmsg(socket, SCM_RIGHTS [pty master])", "recvmsg"),
+            (Step::Creat("/run/nsexec.pid".into()), "creat(\"/run/nsexec.pid\")", "creat"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let spawn = Step::Spawn { path: "/usr/bin/newuidmap".into(), argv: vec!["newuidmap".into(), "42".into()] };
+        assert_eq!(spawn.to_string(), "posix_spawn(\"/usr/bin/newuidmap\", [\"newuidmap\", \"42\"])");
+        assert_eq!(spawn.op(), "posix_spawn");
+        assert!(!spawn.shows_return(), "traced before it runs, as fork is");
+        let sctty = Step::Ioctl { fd: "pty slave".into(), request: "TIOCSCTTY", arg: "0".into() };
+        assert!(failure(&sctty, Errno::EPERM).to_string().contains("session leader"));
+        let ptmx = failure(&Step::Open("/dev/ptmx".into()), Errno::ENOENT).to_string();
+        assert!(
+            ptmx.ends_with(
+                "(ENOENT): no /dev/ptmx here: the namespace's /dev has no devpts (nsexec --rootfs mounts one)"
+            ),
+            "{ptmx}"
+        );
+        let pidfile = failure(&Step::Creat("/nonexistent-isolab/pid".into()), Errno::ENOENT).to_string();
+        assert_eq!(pidfile, "cannot create /nonexistent-isolab/pid: No such file or directory (ENOENT): the directory it would go in does not exist");
     }
 
     #[test]

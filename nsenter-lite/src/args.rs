@@ -81,6 +81,10 @@ pub struct Args {
     /// Join through the /proc/PID/ns files one by one, as on kernels before 5.8
     #[arg(long)]
     no_pidfd: bool,
+    /// A terminal of the command's own (docker exec -it): a new pty from the joined /dev/ptmx,
+    /// its controlling terminal in a session of its own, relayed to ours in raw mode
+    #[arg(long)]
+    tty: bool,
     #[command(flatten)]
     explain: Explain,
     /// The command to run (default: $SHELL, or /bin/sh)
@@ -166,6 +170,7 @@ impl Args {
             user_id,
             pidfd: !raw.no_pidfd,
             join_cgroup: !raw.no_join_cgroup,
+            tty: raw.tty,
             command: if raw.command.is_empty() { vec![default_shell()] } else { raw.command },
         })
     }

@@ -10,6 +10,11 @@
 //! - setns(CLONE_NEWNS) resets root and cwd to the new namespace's root, and its /proc may belong
 //!   to a PID namespace we are not in (/proc/self then fails): the target's root and cwd
 //!   (`--root`, `--wd`) and our own /proc are opened before the first setns and used by descriptor.
+//! - `--tty` forks too: the command's pty comes from the joined /dev/ptmx, made in the child with
+//!   the ids the command runs with, and its master goes back to the parent, which relays it
+//!   (core's `pty`).
+//! - The owner's own `nsexec --init` container has a non-dumpable init nobody but root may read:
+//!   its command is joined instead (`target::joinable`).
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
@@ -19,12 +24,15 @@ use isolab_core::exit::{coded, EXIT_TOOL};
 use isolab_core::ns::{self, Flags};
 use isolab_core::process::{self, ForkResult, Signal};
 use isolab_core::procfs::{self, PinnedProcess};
-use isolab_core::{mount, trace};
+use isolab_core::{mount, pty, trace};
 
 use crate::creds;
 pub use crate::enter::NsFile;
 use crate::enter::{self, Entry, TargetNs};
 use crate::target;
+
+/// With `--tty`: seconds the command gets after a forwarded SIGTERM before SIGKILL (docker stop).
+const STOP_TIMEOUT: u32 = 10;
 
 /// Whose namespaces to join.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +63,8 @@ pub struct Spec {
     pub pidfd: bool,
     /// With a container target: move into its group first, as `docker exec` does.
     pub join_cgroup: bool,
+    /// `--tty`: a pty of the command's own, made in the joined mount namespace, relayed to ours.
+    pub tty: bool,
     pub command: Vec<OsString>,
 }
 
@@ -64,6 +74,9 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         Some(t) => pid_of(t)?,
         None => (None, None),
     };
+    // The owner's own nsexec --init container: its init is closed even to the owner, so its
+    // command, which has its namespaces, is joined instead (see target::joinable).
+    let pid = pid.map(target::joinable);
     let process = pid.map(|pid| target::pin(pid, spec.pidfd)).transpose()?;
     let root = open_target_dir(process.as_ref(), spec.root, "root")?;
     let wd = open_target_dir(process.as_ref(), spec.wd, "cwd")?;
@@ -96,15 +109,33 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         process::rearm_tether()?;
     }
     enter_dirs(root, wd)?;
-    if joined & (ns::PID.flag | ns::TIME.flag) == 0 {
+    if joined & (ns::PID.flag | ns::TIME.flag) == 0 && !spec.tty {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
         return Err(process::exec(&spec.command, &process::Env::default()));
     }
+    // --tty: the command's side makes the pty and hands its master back over this channel.
+    let (console, relay) = spec.tty.then(process::fd_channel).transpose()?.unzip();
     // Tethered: a SIGKILLed nsenter-lite takes its command along.
     match process::fork_tethered(Some(Signal::SIGKILL))? {
-        ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
+        ForkResult::Parent { child } => {
+            drop(console);
+            let status = match relay {
+                Some(relay) => {
+                    // An interactive shell ignores SIGTERM: docker stop's 10 s, then SIGKILL.
+                    process::escalate_stop_after(STOP_TIMEOUT);
+                    pty::supervise(child, relay)?
+                }
+                None => process::supervise(child, false)?,
+            };
+            Ok(process::die_like(status))
+        }
         ForkResult::Child => {
+            drop(relay);
             creds.after_join(dropped_groups, our_proc.as_ref())?;
+            // The pty comes from the joined /dev/ptmx, opened with the ids the command runs with (runc exec).
+            if let Some(console) = console {
+                pty::attach(pty::allocate(&console)?)?;
+            }
             Err(process::exec(&spec.command, &process::Env::default()))
         }
     }
@@ -129,25 +160,13 @@ fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<(i32, isola
     let group =
         isolab_core::cgroup::locate(name, parent).map_err(|e| coded(EXIT_TOOL, format!("--container: {e:#}")))?;
     let members = group.procs();
-    let init = members.iter().copied().find(|&pid| is_namespace_init(pid));
+    let init = members.iter().copied().find(|&pid| procfs::status(pid).is_ok_and(|s| s.is_namespace_init()));
     let pid = init.or(members.first().copied());
     let pid = pid.ok_or_else(|| coded(EXIT_TOOL, format!("--container {name}: the group has no processes left")))?;
     let dir = group.places().first().map_or(String::new(), |p| p.dir.display().to_string());
     let role = if init.is_some() { "init of its PID namespace" } else { "oldest member" };
     trace::note(format_args!("--container {name}: group {dir}, target {pid} ({role})"));
     Ok((pid, group))
-}
-
-fn is_namespace_init(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| nspid_is_init(&s))
-}
-
-/// The `NSpid:` line of /proc/PID/status lists the PID in each nested PID namespace, outermost
-/// first; a last value of 1 below the outermost means init of a namespace of its own.
-fn nspid_is_init(status: &str) -> bool {
-    let Some(line) = status.lines().find_map(|l| l.strip_prefix("NSpid:")) else { return false };
-    let ids: Vec<&str> = line.split_whitespace().collect();
-    ids.len() > 1 && ids.last() == Some(&"1")
 }
 
 /// Join the target's namespaces by pidfd; what is left (all of them, without a usable pidfd)
@@ -185,18 +204,4 @@ fn enter_dirs(root: Option<OwnedFd>, wd: Option<OwnedFd>) -> anyhow::Result<()> 
         mount::fchdir(&fd, "<target's cwd>")?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn namespace_inits_are_pid_1_inside() {
-        assert!(nspid_is_init("Name:\tsleep\nNSpid:\t21370\t1\n"));
-        assert!(!nspid_is_init("NSpid:\t21370\t5\n"));
-        // PID 1 of the host (the outermost namespace) is not a container's init.
-        assert!(!nspid_is_init("NSpid:\t1\n"));
-        assert!(!nspid_is_init("Name:\tx\n"));
-    }
 }

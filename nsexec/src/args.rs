@@ -214,8 +214,13 @@ pub struct Args {
     #[arg(long, help_heading = "Process", conflicts_with = "no_new_session")]
     pub new_session: bool,
     /// Keep the caller's session and terminal (job control works; see --new-session)
-    #[arg(long, help_heading = "Process")]
+    #[arg(long, help_heading = "Process", conflicts_with = "tty")]
     pub no_new_session: bool,
+    /// A terminal of the command's own (docker run -it): a new pty, its controlling terminal in
+    /// a session of its own, relayed to ours in raw mode; input that is not a terminal is
+    /// copied in and ends with EOF
+    #[arg(short = 't', long, help_heading = "Process")]
+    pub tty: bool,
     /// With --rootfs: pass N more descriptors from 3 on (after LISTEN_FDS ones) to the command,
     /// which otherwise gets only 0, 1 and 2 (runc's flag)
     #[arg(long, value_name = "N", help_heading = "Process")]
@@ -287,6 +292,7 @@ impl Args {
         }
         spec.preserve_fds = self.preserve_fds.unwrap_or(0);
         spec.new_session = self.new_session || (!self.no_new_session && process::stdin_is_terminal());
+        spec.tty = self.tty;
         Ok(spec)
     }
 

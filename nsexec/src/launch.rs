@@ -18,11 +18,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 
 use isolab_core::exit;
+use isolab_core::idmap::helper::{self, SetuidHelper};
 use isolab_core::idmap::{self, Extent, Setgroups, Which};
 use isolab_core::ns::{self, Flags, Kind};
 use isolab_core::process::{self, FdReceiver, FdSender, ForkResult, Gate, GateKey, Pid, Signal};
 use isolab_core::trace::{self, Step};
-use isolab_core::{creds, mount};
+use isolab_core::{creds, mount, pty};
 
 /// How the user namespace's ids are mapped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -63,6 +64,8 @@ pub struct Spec {
     /// The command's environment (`--clear-env`, `--env`), handed to execve(2).
     pub env: process::Env,
     pub new_session: bool,
+    /// `-t`: a pty of its own as the command's controlling terminal, relayed to ours.
+    pub tty: bool,
     /// `--preserve-fds N`: with a root of its own, the command keeps N descriptors from 3 on
     /// (after the socket-activation ones) beside 0, 1 and 2, as `runc run --preserve-fds`.
     pub preserve_fds: u32,
@@ -81,7 +84,7 @@ impl Spec {
         // setsid(2) refuses a process-group leader (a command started by a shell usually is):
         // then the new session is made in a child.
         let setsid_needs_child = self.new_session && process::is_group_leader();
-        self.fork || self.init || setsid_needs_child || self.has(ns::PID) || self.has(ns::TIME)
+        self.fork || self.init || self.tty || setsid_needs_child || self.has(ns::PID) || self.has(ns::TIME)
     }
 }
 
@@ -91,13 +94,17 @@ struct Maps {
     uid: Vec<Extent>,
     gid: Vec<Extent>,
     setgroups: Option<Setgroups>,
+    /// For an unprivileged caller's ranges: the setuid helper that writes them.
+    helper: Option<SetuidHelper>,
 }
 
 fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
     let (uid, gid) = creds::effective_ids();
     let single = |inside, outside| vec![Extent { inside, outside, count: 1 }];
     let (uids, gids, mut setgroups) = match &spec.maps {
-        MapRequest::None => return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s) })),
+        MapRequest::None => {
+            return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s), helper: None }))
+        }
         // util-linux -r: deny setgroups, which an unprivileged gid_map needs anyway.
         MapRequest::Root => (single(0, uid), single(0, gid), Some(Setgroups::Deny)),
         MapRequest::Ranges { uid, gid } => (uid.clone(), gid.clone(), None),
@@ -109,13 +116,16 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
     if spec.setgroups.is_some() {
         setgroups = spec.setgroups;
     }
-    if setgroups.is_none() && uid != 0 && !gids.is_empty() {
+    idmap::validate(Which::Uid, &uids)?;
+    idmap::validate(Which::Gid, &gids)?;
+    // Ranges beyond our own ids without CAP_SETUID/CAP_SETGID: a setuid helper writes them (and
+    // decides setgroups), found now so that a missing one is refused before anything is made.
+    let helper = helper::needed(&uids, &gids).then(|| helper::find(&uids, &gids)).transpose()?;
+    if setgroups.is_none() && uid != 0 && !gids.is_empty() && helper.is_none() {
         // The kernel lets an unprivileged writer write gid_map only after setgroups is denied.
         setgroups = Some(Setgroups::Deny);
     }
-    idmap::validate(Which::Uid, &uids)?;
-    idmap::validate(Which::Gid, &gids)?;
-    Ok(Some(Maps { uid: uids, gid: gids, setgroups }))
+    Ok(Some(Maps { uid: uids, gid: gids, setgroups, helper }))
 }
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
@@ -126,6 +136,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         bail!("id maps need a new user namespace: add --user");
     }
     let mut opened = if spec.has(ns::MNT) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let pidfile = Pidfile::create(&spec)?;
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
     // Root of a new user namespace may not pass the caller's directories: the helper opens the
     // sources again in the new mount namespace, as the caller.
@@ -157,10 +168,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         become_root()?;
     }
     if !spec.must_fork() {
-        write_pidfile(&spec, Pid::this())?;
-        return Err(finish_and_exec(&spec, opened, false));
+        pidfile.write(Pid::this())?;
+        return Err(finish_and_exec(&spec, opened, false, None));
     }
-    fork_payload(&spec, opened)
+    fork_payload(&spec, opened, pidfile)
 }
 
 /// A container (`--rootfs`) gets 0, 1 and 2, then the socket-activation descriptors (LISTEN_FDS
@@ -210,43 +221,77 @@ fn become_root() -> anyhow::Result<()> {
     creds::set_uid(0)
 }
 
-fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
-    if let Some(file) = &spec.pidfile {
-        let step = Step::Write { path: file.clone(), value: format!("{pid}\n") };
-        trace::run_io(step, || std::fs::write(file, format!("{pid}\n"))).context("--pidfile")?;
+/// `--pidfile`, created before unshare while we are still the caller: once the maps are written
+/// we are root of the new namespace, which may be a host uid (100000) that cannot write there.
+struct Pidfile(Option<(PathBuf, std::fs::File)>);
+
+impl Pidfile {
+    fn create(spec: &Spec) -> anyhow::Result<Pidfile> {
+        let Some(path) = &spec.pidfile else { return Ok(Pidfile(None)) };
+        let file = trace::run_io(Step::Creat(path.clone()), || std::fs::File::create(path)).context("--pidfile")?;
+        Ok(Pidfile(Some((path.clone(), file))))
     }
-    Ok(())
+
+    fn write(self, pid: Pid) -> anyhow::Result<()> {
+        if let Some((path, mut file)) = self.0 {
+            let step = Step::Write { path, value: format!("{pid}\n") };
+            trace::run_io(step, || std::io::Write::write_all(&mut file, format!("{pid}\n").as_bytes()))
+                .context("--pidfile")?;
+        }
+        Ok(())
+    }
 }
 
 /// Fork the process that becomes PID 1 of the new PID namespace, and supervise it.
-fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
+fn fork_payload(spec: &Spec, opened: Option<mount::Opened>, pidfile: Pidfile) -> anyhow::Result<u8> {
+    // -t: the pty is made inside (its /dev/ptmx) and its master handed back to us to relay.
+    let (console, relay) = spec.tty.then(process::fd_channel).transpose()?.unzip();
     match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
-            let err = if spec.init { return run_init(spec, opened) } else { finish_and_exec(spec, opened, true) };
+            drop((relay, pidfile));
+            let err = if spec.init {
+                return run_init(spec, opened, console);
+            } else {
+                finish_and_exec(spec, opened, true, console)
+            };
             exit::report_and_exit(&err)
         }
         ForkResult::Parent { child } => {
-            write_pidfile(spec, child)?;
+            drop(console);
+            pidfile.write(child)?;
             // docker stop's rule, in every mode: a command that does not end on a forwarded
-            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it) gets
-            // SIGKILL after the timeout. With --init the SIGKILL ends the whole PID namespace.
+            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it, as an
+            // interactive shell on -t does) gets SIGKILL after the timeout. With --init the
+            // SIGKILL ends the whole PID namespace.
             process::escalate_stop_after(spec.stop_timeout);
-            let status = process::supervise(child, false)?;
+            let status = match relay {
+                Some(relay) => pty::supervise(child, relay)?,
+                None => process::supervise(child, false)?,
+            };
             Ok(process::die_like(status))
         }
     }
 }
 
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
-fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
-    // The world is set up once, here, so the command and every orphan share it.
+fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender>) -> anyhow::Result<u8> {
+    // The world is set up once, here, so the command and every orphan share it; so is the pty,
+    // whose slave only the command keeps.
     let made = match setup_world(spec, opened, true) {
         Ok(made) => made,
         Err(err) => exit::report_and_exit(&err),
     };
+    let slave = match console.as_ref().map(pty::allocate).transpose() {
+        Ok(slave) => slave,
+        Err(err) => {
+            made.undo();
+            exit::report_and_exit(&err)
+        }
+    };
     let err = match process::fork_supervised() {
-        Ok(ForkResult::Child) => exec_command(spec, made),
+        Ok(ForkResult::Child) => exec_command(spec, made, slave),
         Ok(ForkResult::Parent { child }) => {
+            drop(slave);
             // A stop request sent to the init itself escalates as one sent to nsexec.
             process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
@@ -258,10 +303,22 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
 }
 
 /// Set up the world and exec; returns only the error that stopped it.
-fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
-    match setup_world(spec, opened, new_pid_ns && spec.has(ns::PID)) {
-        Ok(made) => exec_command(spec, made),
-        Err(e) => e,
+fn finish_and_exec(
+    spec: &Spec,
+    opened: Option<mount::Opened>,
+    new_pid_ns: bool,
+    console: Option<FdSender>,
+) -> anyhow::Error {
+    let made = match setup_world(spec, opened, new_pid_ns && spec.has(ns::PID)) {
+        Ok(made) => made,
+        Err(e) => return e,
+    };
+    match console.as_ref().map(pty::allocate).transpose() {
+        Ok(slave) => exec_command(spec, made, slave),
+        Err(e) => {
+            made.undo();
+            e
+        }
     }
 }
 
@@ -286,8 +343,8 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
 /// When the command does not start, the mount points made for it go (as far as the credentials
 /// it was given still allow).
-fn exec_command(spec: &Spec, made: mount::Made) -> anyhow::Error {
-    let err = match prepare_exec(spec) {
+fn exec_command(spec: &Spec, made: mount::Made, tty: Option<OwnedFd>) -> anyhow::Error {
+    let err = match prepare_exec(spec, tty) {
         Ok(env) => process::exec(&spec.argv, &env),
         Err(e) => e,
     };
@@ -295,8 +352,9 @@ fn exec_command(spec: &Spec, made: mount::Made) -> anyhow::Error {
     err
 }
 
-/// Credentials, cwd, descriptors, session; returns the environment to exec with.
-fn prepare_exec(spec: &Spec) -> anyhow::Result<process::Env> {
+/// Credentials, cwd, descriptors, session (with `-t`, the pty's); returns the environment to
+/// exec with.
+fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<process::Env> {
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
         mount::chdir(dir).with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
@@ -315,7 +373,9 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<process::Env> {
         }
         process::close_on_exec_from(first)?;
     }
-    if spec.new_session {
+    if let Some(slave) = tty {
+        pty::attach(slave)?;
+    } else if spec.new_session {
         process::new_session()?;
     }
     Ok(env)
@@ -368,7 +428,9 @@ impl Helper {
             process::exit_now(0);
         }
         let proc_dir = PathBuf::from(format!("/proc/{target}"));
-        if let Some(maps) = maps {
+        if let Some(Maps { helper: Some(setuid), uid, gid, setgroups }) = maps {
+            setuid.write(target.as_raw(), uid, gid, *setgroups)?;
+        } else if let Some(maps) = maps {
             if let Some(sg) = maps.setgroups {
                 idmap::write_setgroups(&proc_dir, sg)?;
             }
@@ -389,7 +451,7 @@ impl Helper {
         for source in sources {
             let fd = mount::open_in_root_of(target.as_raw(), source)
                 .with_context(|| format!("cannot open {} in the new mount namespace", source.display()))?;
-            fds.send(&fd).context("sending a mount source to nsexec")?;
+            fds.send(&fd, &format!("mount source {}", source.display())).context("sending a mount source to nsexec")?;
         }
         Ok(())
     }
@@ -401,7 +463,7 @@ impl Helper {
         // A helper that fails sends fewer descriptors and exits: its end closes, recv sees EOF.
         let mut fds = Vec::with_capacity(self.sources);
         for _ in 0..self.sources {
-            match self.fds.recv().context("receiving a mount source from the helper")? {
+            match self.fds.recv("mount source").context("receiving a mount source from the helper")? {
                 Some(fd) => fds.push(fd),
                 None => break,
             }

@@ -568,17 +568,6 @@ fn the_chain_serves_a_published_page_and_cgstat_counts_eth0() {
     Made::from_trace(&netexec_trace).assert_gone();
 }
 
-/// The unprivileged test user (made by the idmap tests too), created if missing.
-fn test_user() -> Option<(u32, u32)> {
-    let id = |flag: &str| -> Option<u32> { output("id", &[flag, "isolab-test"]).trim().parse().ok() };
-    if id("-u").is_none() {
-        let _ = Command::new("useradd")
-            .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "isolab-test"])
-            .status();
-    }
-    Some((id("-u")?, id("-g")?))
-}
-
 // Without root: pasta (or slirp4netns) in a new user namespace; -p works the same.
 #[test]
 fn rootless_through_pasta_as_an_unprivileged_user() {
@@ -592,10 +581,7 @@ fn rootless_through_pasta_as_an_unprivileged_user() {
         );
         return;
     }
-    let Some((uid, gid)) = test_user() else {
-        skip("rootless_through_pasta_as_an_unprivileged_user", "no user isolab-test");
-        return;
-    };
+    let isolab_tests::user::TestUser { uid, gid } = isolab_tests::user::test_user();
     let net = Net::new("rootless");
     let copy = net.dir.path().join("netexec");
     std::fs::copy(bin("netexec"), &copy).unwrap();

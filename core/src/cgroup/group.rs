@@ -167,6 +167,10 @@ pub fn parent_path(h: &Hierarchy, parent: Option<&str>) -> String {
         // Only the v2 rule needs to know whether our own group holds processes: reading
         // cgroup.procs (the root's lists every process) is skipped everywhere else.
         None => {
+            // A user's groups go beneath the cgroup delegated to it (see delegate).
+            if let Some(home) = super::delegate::home(h) {
+                return join(&home, DEFAULT_PARENT);
+            }
             let holds = h.v2 && h.own != "/" && !read_procs(&h.dir_of(&h.own)).is_empty();
             default_parent_path(&h.own, h.v2, holds)
         }

@@ -14,6 +14,7 @@
 //!   until they are filled (ENOSPC), so they are copied from the parent first.
 //! - rmdir fails with EBUSY while a member (even one just killed) is still being torn down.
 
+pub mod delegate;
 pub mod detect;
 pub mod files;
 pub mod group;

@@ -13,9 +13,11 @@
 //!
 //! Submodules: [`parse`] (the map syntaxes and the kernel's validity rules, pure),
 //! [`subid`] (/etc/subuid, /etc/subgid), [`write`](mod@write) (the writes, with explained refusals),
-//! [`privileged`] (setuid mode, as newuidmap). The process whose maps are written is pinned by
+//! [`privileged`] (setuid mode, as newuidmap), [`helper`] (the setuid helper an unprivileged
+//! caller's ranges are written by). The process whose maps are written is pinned by
 //! [`crate::procfs`]; the idmap tool's flow is the idmap crate's.
 
+pub mod helper;
 pub mod parse;
 pub mod privileged;
 pub mod subid;
