@@ -1,6 +1,9 @@
 # labs/lib.sh: what every lab's `run` script shares. Source it, then:
 #
-#   lab_begin TITLE          root check, scratch dir $S (0755), cleanup trap, tools from PATH
+#   lab_begin TITLE          scratch dir $S (0755), cleanup trap, tools from PATH
+#   lab_needs WHAT WHY       as a user who is not root: stop with "CANNOT RUN ... needs ..."
+#                            (exit 3) unless WHAT works here: root, userns, subids, cgroups
+#   $USERNS, $SUBIDS         nsexec flags for a user (--map-root, --map-auto); empty for root
 #   need TOOL...             fail the lab now when a tool is missing or not built yet
 #   step TEXT                a heading: what the next commands are about
 #   x CMD [ARGS...]          print `+ CMD ARGS`, run it (output shown live and kept in $OUT),
@@ -27,8 +30,8 @@
 #
 # Everything a lab makes lives in $S (or in the new namespaces it starts), never on the host's /.
 # Binaries come from PATH (labs/lab.mk puts target/debug first); ISOLAB_BIN=DIR goes first.
-# ISOLAB_LAB_REPORT=FILE (set by labs/run-all): each failed check and the end of the lab are
-# appended to FILE, one tab-separated line each, for the summary.
+# ISOLAB_LAB_REPORT=FILE (set by labs/run-all): each failed check, what a lab that cannot run
+# needs, and the end of the lab are appended to FILE, one tab-separated line each, for the summary.
 
 set -eu
 
@@ -44,12 +47,23 @@ _failed=0
 RC=none
 _cleanup=""
 
+# Root needs nothing more. A user gets namespaces through a user namespace of its own (the
+# caller as its root, or the user's /etc/subuid range through the setuid helper) and cgroups
+# beneath a delegated cgroup-v2 subtree (README "Without root").
+#   USERNS   nsexec: a user namespace whose root is the caller (root: none needed)
+#   SUBIDS   nsexec: a user namespace mapping the user's /etc/subuid range from 0
+#   REMAP    nsexec: the article's remap, 0-65535 -> 100000-165535 (a user: its own range)
+#   OUTSIDE  the host uid that root inside a REMAP namespace is
+#   JOIN_USERNS  nsenter-lite: the container's user namespace too (a user's rights are there)
+if [ "$(id -u)" = 0 ]; then
+    USERNS="" SUBIDS="" REMAP="--map-users 0:100000:65536 --map-groups 0:100000:65536" OUTSIDE=100000 JOIN_USERNS=""
+else
+    USERNS=--map-root SUBIDS=--map-auto REMAP=--map-auto JOIN_USERNS=--user
+    OUTSIDE=$(awk -F: -v u="$(id -un)" -v i="$(id -u)" '$1 == u || $1 == i { print $2; exit }' /etc/subuid 2>/dev/null)
+fi
+
 lab_begin() {
     echo "=== lab $LAB_NAME: $1"
-    if [ "$(id -u)" != 0 ]; then
-        echo "FAIL: labs run as root (namespaces, mounts and cgroups need it)"
-        exit 1
-    fi
     trap _lab_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -58,6 +72,29 @@ lab_begin() {
     chmod 0755 "$S"
     OUT=$S/.out
     at_exit "rm -rf '$S'"
+}
+
+# As a user who is not root, end the lab here (status 3: it cannot run, which labs/run-all counts
+# apart from a failure) unless WHAT works, probed with the tools themselves:
+#   root     only root can show it (WHY says why)
+#   userns   a user namespace of the user's own (nsexec --map-root)
+#   subids   the user's /etc/subuid and /etc/subgid range, through the setuid helper (--map-auto)
+#   cgroups  groups of the user's own: a delegated cgroup-v2 subtree (cgexec-rs)
+lab_needs() {
+    [ "$(id -u)" = 0 ] && return 0
+    case "$1" in
+        root) _why="root: $2" ;;
+        userns) _probe=$(nsexec --map-root -- true 2>&1) && return 0 ;;
+        subids) _probe=$(nsexec --map-auto -- true 2>&1) && return 0 ;;
+        cgroups) _probe=$(cgexec-rs -- true 2>&1) && return 0 ;;
+        *) echo "lab_needs: unknown requirement '$1'" >&2; exit 2 ;;
+    esac
+    [ "$1" = root ] || _why="$2: $(echo "$_probe" | tail -n 1 | sed 's/^[a-z-]*: //')"
+    echo "CANNOT RUN as $(id -un): lab $LAB_NAME needs $_why"
+    if [ -n "${ISOLAB_LAB_REPORT:-}" ]; then
+        printf 'needs\t%s\t%s\n' "$LAB_NAME" "$_why" >>"$ISOLAB_LAB_REPORT"
+    fi
+    exit 3
 }
 
 need() {
@@ -173,7 +210,7 @@ has() {
 }
 
 payload() {
-    grep -vE '^(nsexec|nsenter-lite|cgexec-rs|idmap|cgstat): ' "$OUT" || true
+    grep -vE '^(nsexec|nsenter-lite|cgexec-rs|netexec|idmap|cgstat): ' "$OUT" || true
 }
 
 at_exit() {

@@ -222,3 +222,50 @@ impl Drop for Bundle {
         let _ = Command::new("runc").args(["delete", "--force", &self.id]).stderr(Stdio::null()).status();
     }
 }
+
+/// The bench's rootfs as a podman image (`podman import`, offline), removed on drop.
+pub struct PodmanImage {
+    pub name: String,
+}
+
+impl PodmanImage {
+    pub fn new(rootfs: &Path) -> Result<PodmanImage, String> {
+        if Command::new("podman").arg("--version").output().is_err() {
+            return Err("podman is not installed".into());
+        }
+        let name = format!("localhost/isolab-bench-{}", std::process::id());
+        let tar = Command::new("tar").arg("-C").arg(rootfs).args(["-c", "."]).stdout(Stdio::piped()).spawn();
+        let mut tar = tar.map_err(|e| format!("tar: {e}"))?;
+        let import = Command::new("podman").args(["import", "-", &name]).stdin(tar.stdout.take().unwrap()).output();
+        let _ = tar.wait();
+        match import {
+            Ok(out) if out.status.success() => Ok(PodmanImage { name }),
+            Ok(out) => Err(format!("podman import: {}", String::from_utf8_lossy(&out.stderr).trim())),
+            Err(e) => Err(format!("podman import: {e}")),
+        }
+    }
+}
+
+impl Drop for PodmanImage {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rmi", "--force", &self.name]).output();
+    }
+}
+
+/// A configuration directory and result cache for netexec in the scratch directory (the
+/// default network is written there), and a host port for -p.
+pub struct NetDirs {
+    pub config: PathBuf,
+    pub cache: PathBuf,
+    pub port: u16,
+}
+
+impl NetDirs {
+    pub fn new(scratch: &Path) -> Result<NetDirs, String> {
+        let port = std::net::TcpListener::bind(("0.0.0.0", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a free port: {e}"))?
+            .port();
+        Ok(NetDirs { config: scratch.join("net.d"), cache: scratch.join("cni"), port })
+    }
+}

@@ -116,10 +116,11 @@ fn run() -> Result<bool, String> {
     }
     match &groups {
         Ok(g) => {
-            let cg_rows: [(&str, &RowFn); 5] = [
+            let cg_rows: [(&str, &RowFn); 6] = [
                 ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
                 ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
                 ("chain", &|| chain_row(&o.paths, g, &scratch)),
+                ("net-chain", &|| net_chain_row(&o.paths, g, &scratch)),
                 ("stats-100", &|| rows::stats(&o.paths, g, 100)),
                 ("stats-1000", &|| rows::stats(&o.paths, g, 1000)),
             ];
@@ -167,6 +168,18 @@ fn chain_row(p: &Paths, g: &Groups, scratch: &Scratch) -> Result<Row, String> {
         .ok();
     let mut row = rows::chain(p, g, bundle.as_ref())?;
     row.guard = bundle.map(|b| Box::new(b) as Box<dyn std::any::Any>);
+    Ok(row)
+}
+
+/// The network row, with podman when its image can be made; the row keeps the image, whose
+/// Drop removes it.
+fn net_chain_row(p: &Paths, g: &Groups, scratch: &Scratch) -> Result<Row, String> {
+    let image = fixtures::PodmanImage::new(&p.rootfs)
+        .map_err(|e| eprintln!("isolab-bench: net-chain: no podman side: {e}"))
+        .ok();
+    let net = fixtures::NetDirs::new(&scratch.0)?;
+    let mut row = rows::net_chain(p, g, &net, image.as_ref())?;
+    row.guard = image.map(|i| Box::new(i) as Box<dyn std::any::Any>);
     Ok(row)
 }
 

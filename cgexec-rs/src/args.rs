@@ -3,10 +3,13 @@
 use std::ffi::OsString;
 
 use anyhow::Context as _;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use isolab_core::cgroup::devices::{DeviceArg, Policy, Rule};
-use isolab_core::cgroup::{self, DeviceLimit, Limits, Mode, Spec};
+use isolab_core::cgroup::{self, DeviceLimit, Limits};
+use isolab_core::cli::Explain;
 use isolab_core::units::{self, IdList};
+
+use crate::run::{Mode, Spec};
 
 const LONG_ABOUT: &str = "\
 Create a cgroup with Docker's limit flags, move COMMAND into it before it runs, and remove the
@@ -41,6 +44,7 @@ EXIT STATUS:
 
 #[derive(Debug, Parser)]
 #[command(name = "cgexec-rs", version, allow_negative_numbers = true, about = "Run a command in a new cgroup with Docker's resource limits", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(mut_arg("explain", |a| a.help("Print every mkdir, write and rmdir (and the placement chosen) on stderr")))]
 pub struct Args {
     /// The group's name [default: cgexec-PID]
     #[arg(long, value_name = "NAME")]
@@ -136,18 +140,18 @@ pub struct Args {
     /// Kill what is left in group NAME and remove it
     #[arg(long, value_name = "NAME", conflicts_with_all = ["name", "keep", "exec"])]
     pub rm: Option<String>,
-    /// Print every mkdir, write and rmdir (and the placement chosen) on stderr
-    #[arg(long)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 
     /// The command and its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND", required_unless_present = "rm")]
     pub command: Vec<OsString>,
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
 fn flag<T>(name: &str, r: anyhow::Result<T>) -> anyhow::Result<T> {
@@ -165,9 +169,6 @@ fn devices(
 impl Args {
     /// Strings to typed, checked values; Docker's own checks included (no kernel needed).
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        if self.explain {
-            isolab_core::trace::enable();
-        }
         let limits = self.limits()?.zeros_unset();
         limits.check()?;
         let mode = match (&self.rm, self.keep, self.exec) {
@@ -269,6 +270,7 @@ fn parse_set(s: &str) -> anyhow::Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(args: &[&str]) -> anyhow::Result<Spec> {
         Args::try_parse_from(["cgexec-rs"].iter().chain(args))?.into_spec()
@@ -339,7 +341,7 @@ mod tests {
 
     #[test]
     fn the_help_has_examples_and_exit_status() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("EXAMPLES") && help.contains("EXIT STATUS"));
     }
 }

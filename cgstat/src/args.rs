@@ -1,12 +1,14 @@
 //! cgstat's command line: clap's flags, then [`Args::into_spec`] checks them into a
-//! [`isolab_core::stats::Spec`].
+//! [`Spec`].
 
 use std::time::Duration;
 
+use crate::run::Spec;
+use crate::select::Selection;
 use anyhow::{bail, Context};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use isolab_core::cgroup;
-use isolab_core::stats::{Selection, Spec};
+use isolab_core::cli::Explain;
 
 const LONG_ABOUT: &str = "\
 Show the usage of cgroups as `docker stats` does, without a daemon: CPU %, MEM USAGE / LIMIT, \
@@ -49,6 +51,7 @@ EXIT STATUS:
 /// cgstat's flags as typed on the command line.
 #[derive(Debug, Parser)]
 #[command(name = "cgstat", version, about = "Usage of cgroups, like `docker stats`", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(mut_arg("explain", |a| a.help("Print every file read, as it happens")))]
 pub struct Args {
     /// Groups to show, by the name given to cgexec-rs --name (default: every group under the parent)
     #[arg(value_name = "NAME")]
@@ -82,16 +85,15 @@ pub struct Args {
     #[arg(long)]
     pub no_trunc: bool,
 
-    /// Print every file read, as it happens
-    #[arg(long, global = true)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 }
 
 /// The longest interval accepted: a day.
 const MAX_INTERVAL_SECS: f64 = 86_400.0;
 
 impl Args {
-    /// Check the flags and turn them into what `stats::run` needs.
+    /// Check the flags and turn them into what cgstat's [`run`](crate::run::run) needs.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         for name in &self.names {
             cgroup::validate_name(name)?;
@@ -129,14 +131,16 @@ fn parse_interval(text: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(argv: &[&str]) -> anyhow::Result<Spec> {
         Args::try_parse_from(std::iter::once("cgstat").chain(argv.iter().copied()))?.into_spec()
@@ -198,7 +202,7 @@ mod tests {
 
     #[test]
     fn help_states_the_memory_formula() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("memory.usage_in_bytes - memory.stat total_inactive_file"), "{help}");
         assert!(help.contains("EXIT STATUS"));
     }

@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _};
 pub use caps::Capability;
 
 use crate::capabilities::{self, mask_of};
-use crate::trace::{self, Step};
+use crate::trace::{self, Prctl, Step};
 
 /// `(uid_t)-1`: setresuid(2), setresgid(2) and chown(2) read it as "leave this id unchanged", so
 /// as a uid or gid it would leave the payload with the ids (root's) it had. The kernel never
@@ -146,7 +146,7 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
     let keep = !creds.cap_add.is_empty() || creds.add_all || creds.sets.is_some();
     if let Some((uid, gid)) = ids {
         if keep {
-            trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
+            trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))?;
         }
         set_gid(gid)?;
         set_uid(uid)?;
@@ -171,7 +171,7 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         crate::process::rearm_tether()?;
     }
     if creds.no_new_privs {
-        trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
+        trace::run(Step::Prctl(Prctl::SetNoNewPrivs), nix::sys::prctl::set_no_new_privs)?;
     }
     Ok(())
 }
@@ -179,6 +179,32 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
 /// Whether setgroups(2) may be called here (a user namespace with setgroups 'deny' forbids it).
 pub fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+}
+
+/// [`setgroups_allowed`], read through `proc`, a /proc opened earlier: after joining a mount
+/// namespace the /proc in view may belong to a PID namespace this process is not in.
+pub fn setgroups_allowed_under(proc: &impl std::os::fd::AsFd) -> bool {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let Ok(fd) = nix::fcntl::openat(proc, "self/setgroups", flags, nix::sys::stat::Mode::empty()) else {
+        return true;
+    };
+    std::io::read_to_string(std::fs::File::from(fd)).map_or(true, |s| s.trim() != "deny")
+}
+
+/// The effective uid and gid.
+pub fn effective_ids() -> (u32, u32) {
+    (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+}
+
+/// The name /etc/passwd gives `uid`, if any.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+}
+
+/// The uid /etc/passwd gives user `name`, if any.
+pub fn uid_of(name: &str) -> Option<u32> {
+    nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
 }
 
 pub fn set_groups(gids: &[u32]) -> anyhow::Result<()> {

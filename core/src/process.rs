@@ -20,13 +20,18 @@ use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::Context as _;
-use nix::errno::Errno;
-use nix::sys::signal::{self, SigHandler, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use std::os::fd::OwnedFd;
 
-use crate::cli::{coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
-use crate::trace::{self, Step};
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigHandler};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+// The types of this module's API, so that a tool names them without a dependency of its own.
+pub use nix::sys::signal::{SigSet, Signal};
+pub use nix::sys::wait::WaitStatus;
+pub use nix::unistd::{ForkResult, Pid};
+
+use crate::exit::{self, coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TOOL};
+use crate::trace::{self, Prctl, Step};
 
 /// The signals a supervising parent passes on to its child (Docker `--sig-proxy`).
 pub const FORWARDED: [Signal; 7] = [
@@ -100,12 +105,125 @@ pub fn inherit_tether() {
 pub fn rearm_tether() -> anyhow::Result<()> {
     let held = tether();
     let Some(t) = held.as_ref() else { return Ok(()) };
-    trace::run(Step::Prctl(format!("PR_SET_PDEATHSIG, {}", t.signal)), || nix::sys::prctl::set_pdeathsig(t.signal))?;
+    trace::run(Step::Prctl(Prctl::SetPdeathsig(t.signal)), || nix::sys::prctl::set_pdeathsig(t.signal))?;
     if t.parent_gone() {
         let _ = signal::raise(t.signal);
-        std::process::exit(crate::cli::EXIT_TOOL.into());
+        std::process::exit(EXIT_TOOL.into());
     }
     Ok(())
+}
+
+/// End this process at once with `code`: _exit(2), so that no destructor or atexit handler of
+/// the parent's image runs twice in a forked helper.
+pub fn exit_now(code: u8) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code.into()) }
+}
+
+/// Whether this process leads its process group (setsid(2) refuses a group leader).
+pub fn is_group_leader() -> bool {
+    nix::unistd::getpgrp() == nix::unistd::getpid()
+}
+
+/// setsid(2), traced: a new session without a controlling terminal.
+pub fn new_session() -> anyhow::Result<()> {
+    trace::run(Step::Setsid, || nix::unistd::setsid().map(drop))
+}
+
+/// A one-time go signal from a parent to a helper it forks: the helper [`Gate::wait`]s until
+/// the parent [`GateKey::open`]s it, or learns that the parent dropped the key unused. A pipe,
+/// both ends close-on-exec.
+pub fn gate() -> anyhow::Result<(Gate, GateKey)> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    Ok((Gate(read), GateKey(write)))
+}
+
+/// The helper's end of [`gate`].
+pub struct Gate(OwnedFd);
+
+/// The parent's end of [`gate`].
+pub struct GateKey(OwnedFd);
+
+impl Gate {
+    /// Block until released (true), or until the key is gone unused (false).
+    pub fn wait(self) -> anyhow::Result<bool> {
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(&self.0, &mut byte) {
+                Ok(n) => return Ok(n > 0),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl GateKey {
+    pub fn open(self) -> anyhow::Result<()> {
+        nix::unistd::write(&self.0, b"1")?;
+        Ok(())
+    }
+}
+
+/// A channel on which a helper hands descriptors to the process that forked it, one per
+/// message (SCM_RIGHTS over a SOCK_SEQPACKET socket pair; both ends, and every descriptor
+/// received, close-on-exec). The helper keeps the [`FdSender`], the parent the [`FdReceiver`].
+pub fn fd_channel() -> anyhow::Result<(FdSender, FdReceiver)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (send, recv) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair")?;
+    Ok((FdSender(send), FdReceiver(recv)))
+}
+
+/// The helper's end of [`fd_channel`].
+pub struct FdSender(OwnedFd);
+
+/// The parent's end of [`fd_channel`].
+pub struct FdReceiver(OwnedFd);
+
+impl FdSender {
+    /// One descriptor in one message, traced as `sendmsg(socket, SCM_RIGHTS [what])`.
+    pub fn send(&self, fd: &OwnedFd, what: &str) -> anyhow::Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let raw = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(b"f")];
+        trace::run(Step::SendFd(what.to_string()), || {
+            sendmsg::<()>(self.0.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&raw)], MsgFlags::MSG_NOSIGNAL, None)
+        })?;
+        Ok(())
+    }
+}
+
+impl FdReceiver {
+    /// The descriptor of the next message, or None at end of stream (the helper is gone: a
+    /// helper that fails sends fewer and exits, and its end closes). A signal that interrupts
+    /// the wait (a supervisor forwards them meanwhile) is waited through.
+    pub fn recv(&self, what: &str) -> anyhow::Result<Option<OwnedFd>> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+        let step = Step::RecvFd(what.to_string());
+        let mut byte = [0u8; 1];
+        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = loop {
+            match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(trace::failure(&step, e)),
+                Ok(msg) => break msg,
+            }
+        };
+        for cmsg in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                if let Some(&fd) = fds.first() {
+                    trace::explain(&step, None);
+                    // SAFETY: the kernel installed this descriptor for us; nobody else owns it.
+                    return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+                }
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Block the forwarded signals; returns the mask to restore with [`restore_mask`].
@@ -147,26 +265,13 @@ pub fn fork_tethered(death_signal: Option<Signal>) -> anyhow::Result<ForkResult>
                 *tether() = Some(Tether { signal, parent: Parent::Pipe(alive_r) });
                 // The child must never return an error into its parent's code paths (clean-up).
                 if let Err(e) = rearm_tether() {
-                    std::process::exit(crate::cli::report(&e).into());
+                    exit::report_and_exit(&e);
                 }
             }
         }
         ForkResult::Parent { .. } => std::mem::forget(alive_w),
     }
     Ok(forked)
-}
-
-/// When a process started (field 22 of /proc/PID/stat, clock ticks since boot): with the PID,
-/// its identity, which a reused PID does not share.
-pub fn start_time(pid: i32) -> std::io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_start_time(&stat).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn parse_start_time(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
 /// The most a pidfile is read: a PID and the blanks around it fit; a longer file holds no PID
@@ -179,9 +284,8 @@ const PIDFILE_MAX: usize = 64;
 pub fn read_pidfile(path: &std::path::Path) -> anyhow::Result<i32> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let cannot = |e: std::io::Error| {
-        crate::cli::coded(crate::cli::EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), plain_io(&e)))
-    };
+    let cannot =
+        |e: std::io::Error| coded(EXIT_TOOL, format!("--pidfile: cannot read {}: {}", path.display(), plain_io(&e)));
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOCTTY).open(path).map_err(cannot)?;
     let mut bytes = Vec::with_capacity(PIDFILE_MAX + 1);
     file.take(PIDFILE_MAX as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
@@ -221,7 +325,7 @@ pub fn check_inherited(first: i32, count: u32, what: &str) -> anyhow::Result<()>
 /// Every descriptor from `first` on becomes close-on-exec, so the command gets only those below
 /// it: close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11), else one fcntl per open descriptor.
 pub fn close_on_exec_from(first: u32) -> anyhow::Result<()> {
-    let step = Step::Call(format!("close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"));
+    let step = Step::CloseRange { first };
     // SAFETY: close_range only sets FD_CLOEXEC on descriptors; no memory is touched.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     match Errno::result(r) {
@@ -245,14 +349,32 @@ pub fn close_on_exec_from(first: u32) -> anyhow::Result<()> {
     }
 }
 
-/// Replace this process with `argv`. Returns only on failure: 127 when not found, else 126.
-pub fn exec(argv: &[OsString]) -> anyhow::Error {
+/// The environment a command is exec'd with: the tool's own (by default) or an empty one, then
+/// `set`, in order. Passed to execve(2) explicitly: the tool never edits its own environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    /// Start from an empty environment instead of the tool's.
+    pub clear: bool,
+    pub set: Vec<(OsString, OsString)>,
+}
+
+/// Replace this process with `argv`, in `env`. Returns only on failure: 127 when not found, else 126.
+/// A tool traced by `--explain` hands the switch on ([`trace::exported`]) unless `env` is cleared.
+pub fn exec(argv: &[OsString], env: &Env) -> anyhow::Error {
     let Some((prog, args)) = argv.split_first() else {
-        return coded(crate::cli::EXIT_TOOL, "no command given");
+        return coded(EXIT_TOOL, "no command given");
     };
     let shown: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     trace::explain(&Step::Exec { argv: shown }, None);
-    let err = std::process::Command::new(prog).args(args).exec();
+    let mut command = std::process::Command::new(prog);
+    command.args(args);
+    if env.clear {
+        command.env_clear();
+    } else if let Some((key, value)) = trace::exported() {
+        command.env(key, value);
+    }
+    // A PATH in `env` is the one execvp searches, as if the tool had set it on itself.
+    let err = command.envs(env.set.iter().map(|(k, v)| (k, v))).exec();
     let name = prog.to_string_lossy();
     let code = if err.kind() == std::io::ErrorKind::NotFound { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC };
     coded(code, format!("cannot run '{name}': {}", plain_io(&err)))
@@ -262,13 +384,17 @@ pub fn exec(argv: &[OsString]) -> anyhow::Error {
 /// PATH entry): before a container's confinement goes in, so that a missing command is the same
 /// 127 with the set-up still undoable (without CAP_SYS_ADMIN and under the filter, mount points
 /// could no longer be unmounted).
-pub fn check_command(argv: &[OsString]) -> anyhow::Result<()> {
+/// The PATH searched is the one [`exec`] hands the command: the last PATH in `env`, else ours
+/// (none after `clear`: then glibc's default, /bin:/usr/bin).
+pub fn check_command(argv: &[OsString], env: &Env) -> anyhow::Result<()> {
     let Some(prog) = argv.first() else { return Ok(()) };
     let path = std::path::Path::new(prog);
     let found = if prog.as_encoded_bytes().contains(&b'/') {
         path.exists()
     } else {
-        let dirs = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let given = env.set.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let inherited = if env.clear { None } else { std::env::var_os("PATH") };
+        let dirs = given.or(inherited).unwrap_or_else(|| "/bin:/usr/bin".into());
         std::env::split_paths(&dirs).any(|d| d.join(path).is_file())
     };
     if found {
@@ -302,7 +428,7 @@ pub fn status_code(status: WaitStatus) -> u8 {
     match status {
         WaitStatus::Exited(_, code) => code as u8,
         WaitStatus::Signaled(_, sig, _) => 128u8.wrapping_add(sig as u8),
-        _ => crate::cli::EXIT_TOOL,
+        _ => EXIT_TOOL,
     }
 }
 
@@ -329,15 +455,18 @@ fn reraise(sig: Signal) {
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
 static STOP_TIMEOUT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+// The handlers call only kill(2) and alarm(2), which are async-signal-safe, through nix's thin
+// wrappers (no allocation, no lock).
 extern "C" fn forward(sig: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::Relaxed);
+    let Ok(signal) = Signal::try_from(sig) else { return };
     if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
+        let _ = signal::kill(Pid::from_raw(pid), signal);
         let timeout = STOP_TIMEOUT.load(Ordering::Relaxed);
-        if timeout > 0 && [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT].contains(&sig) {
-            // SAFETY: alarm(2) is async-signal-safe; SIGALRM then sends SIGKILL (docker stop).
-            unsafe { libc::alarm(timeout) };
+        let stop = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT].contains(&signal);
+        if timeout > 0 && stop {
+            // SIGALRM then sends SIGKILL (docker stop).
+            nix::unistd::alarm::set(timeout);
         }
     }
 }
@@ -345,8 +474,7 @@ extern "C" fn forward(sig: libc::c_int) {
 extern "C" fn stop_now(_: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::Relaxed);
     if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 
@@ -371,6 +499,11 @@ pub fn forward_signals_to(child: Pid) {
     }
 }
 
+/// kill(2), traced: send `signal` to `pid` (a helper or a child this tool started).
+pub fn kill(pid: Pid, signal: Signal) -> anyhow::Result<()> {
+    trace::run(Step::Kill { pid: pid.as_raw(), signal: signal.to_string() }, || signal::kill(pid, signal))
+}
+
 /// Whether standard input is a terminal (then a payload could inject keystrokes into it).
 pub fn stdin_is_terminal() -> bool {
     nix::unistd::isatty(std::io::stdin()).unwrap_or(false)
@@ -392,7 +525,7 @@ pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
     // runc CVE-2019-5736: a supervisor the payload can see (PID 1 with --init, or a parent in
     // its PID namespace) must not let it open /proc/PID/exe and overwrite the tool's binary.
     // Non-dumpable makes /proc/PID/* owned by root and closed to ptrace-style access.
-    trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
+    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
     forward_signals_to(child);
     if !reap_orphans {
         return wait_for(child);
@@ -409,16 +542,6 @@ pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_time_survives_odd_command_names() {
-        let stat = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
-        assert_eq!(parse_start_time(stat), Some(987654));
-        assert_eq!(parse_start_time("4242 (sleep) S 1"), None);
-        assert_eq!(parse_start_time("garbage"), None);
-        let me = std::process::id() as i32;
-        assert_eq!(start_time(me).unwrap(), start_time(me).unwrap());
-    }
 
     #[test]
     fn pidfiles_hold_one_positive_pid() {

@@ -10,9 +10,9 @@
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use nix::errno::Errno;
+pub use nix::errno::Errno;
 
 const OFF: u8 = 0;
 const TEXT: u8 = 1;
@@ -33,20 +33,30 @@ pub fn init_from_env() {
     MODE.store(mode, Ordering::Relaxed);
 }
 
+/// Set when `--explain` (not the environment) turned the trace on: then the commands the tool
+/// execs get `ISOLAB_EXPLAIN=1` from [`exported`], so one switch traces a whole chain.
+static FROM_FLAG: AtomicBool = AtomicBool::new(false);
+
 /// `--explain` on the command line: trace this tool and every tool it execs.
 pub fn enable() {
     if MODE.load(Ordering::Relaxed) == OFF {
         MODE.store(TEXT, Ordering::Relaxed);
-        // Tools call this before forking or starting any thread, so nothing races the write.
-        std::env::set_var(ENV, "1");
+        FROM_FLAG.store(true, Ordering::Relaxed);
     }
+}
+
+/// The variable a command this tool execs must get so that it traces too: `ISOLAB_EXPLAIN=1`
+/// after `--explain`; nothing when the switch came from the environment (it is inherited).
+pub fn exported() -> Option<(&'static str, &'static str)> {
+    FROM_FLAG.load(Ordering::Relaxed).then_some((ENV, "1"))
 }
 
 pub fn enabled() -> bool {
     MODE.load(Ordering::Relaxed) != OFF
 }
 
-/// One kernel-visible action.
+/// One kernel-visible action: every syscall the tools make is a variant with its arguments, so
+/// `ISOLAB_EXPLAIN=json` names each (`"op"`) and the hint table can match it.
 #[derive(Debug, Clone)]
 pub enum Step {
     Unshare(libc::c_int),
@@ -54,11 +64,13 @@ pub enum Step {
         target: String,
         flags: libc::c_int,
     },
-    Clone {
-        flags: libc::c_int,
-    },
     Fork,
     Exec {
+        argv: Vec<String>,
+    },
+    /// A helper program run to completion (fork + execve + wait, as std's posix_spawn does it).
+    Spawn {
+        path: PathBuf,
         argv: Vec<String>,
     },
     Write {
@@ -84,19 +96,45 @@ pub enum Step {
         flags: String,
         data: String,
     },
+    /// creat(2): an empty file (a mount point, a namespace file to bind onto), or one created to
+    /// be written (`--pidfile`).
+    Creat(PathBuf),
+    Symlink {
+        target: String,
+        link: PathBuf,
+    },
     Umount(PathBuf),
+    /// unlink(2) of a file made earlier (a mount point undone).
+    Unlink(PathBuf),
+    /// open_tree(OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the tree at `path`.
+    OpenTree(PathBuf),
+    /// mount_setattr(AT_RECURSIVE) setting `attr` (`MOUNT_ATTR_RDONLY`) on the tree at `path`,
+    /// or clearing it (`clear`: a read-only root made writable again to undo its mount points).
+    MountSetattr {
+        path: PathBuf,
+        attr: &'static str,
+        clear: bool,
+    },
+    /// move_mount of a detached tree onto `to`.
+    MoveMount {
+        to: PathBuf,
+    },
     PivotRoot {
         new_root: PathBuf,
         put_old: PathBuf,
     },
     Chdir(PathBuf),
+    /// fchdir(2) to a directory opened earlier, named for the reader (`<target's root>`).
+    Fchdir(String),
     Chroot(PathBuf),
     Sethostname(String),
     Setdomainname(String),
     Setgroups(Vec<u32>),
     Setresgid(u32),
     Setresuid(u32),
-    Prctl(String),
+    Seteuid(u32),
+    Setsid,
+    Prctl(Prctl),
     /// PR_CAPBSET_DROP of each capability listed (one prctl per capability).
     CapbsetDrop(Vec<caps::Capability>),
     /// capset(2) of the three sets (bit masks, as /proc/PID/status shows them).
@@ -125,6 +163,12 @@ pub enum Step {
         attach_type: &'static str,
         flags: &'static str,
     },
+    /// chown(2) of a file made for the command (a device node gets its host owner).
+    Chown {
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+    },
     /// mknod(2) of a device node.
     Mknod {
         path: PathBuf,
@@ -138,8 +182,71 @@ pub enum Step {
         signal: String,
     },
     PidfdOpen(i32),
-    /// Anything else, spelled as strace would spell it.
-    Call(String),
+    /// close_range(first, ~0U, CLOSE_RANGE_CLOEXEC): every descriptor from `first` on close-on-exec.
+    CloseRange {
+        first: u32,
+    },
+    /// pidfd_send_signal(2); signal 0 only asks whether the process is still alive.
+    PidfdSendSignal {
+        pidfd: i32,
+        signal: i32,
+    },
+    /// ioctl(SIOCSIFFLAGS) raising IFF_UP on interface `name`, see netdevice(7).
+    SetLinkUp(String),
+    /// A CNI plugin run (fork + execve), its configuration on stdin: `env` holds the CNI_*
+    /// variables as the plugin gets them (CNI_COMMAND first). Shown as the shell line a student
+    /// can paste, `env CNI_COMMAND=ADD ... PLUGIN`. See the CNI specification.
+    CniPlugin {
+        plugin: PathBuf,
+        env: Vec<(String, String)>,
+    },
+    /// A helper program started beside the tool (fork + execve), e.g. pasta(1).
+    ForkExec {
+        argv: Vec<String>,
+    },
+    /// bind(2) of a socket to a local address (a published host port held while in use).
+    Bind {
+        proto: &'static str,
+        addr: std::net::SocketAddr,
+    },
+    /// ioctl(2) on a terminal or a pseudo-terminal: `ioctl(pty master, TIOCSWINSZ, {rows=24, cols=80})`.
+    Ioctl {
+        fd: String,
+        request: &'static str,
+        arg: String,
+    },
+    /// tcsetattr(3) with TCSADRAIN: `tcsetattr(0, TCSADRAIN, raw)`.
+    Tcsetattr {
+        fd: i32,
+        mode: String,
+    },
+    Dup2 {
+        from: String,
+        to: i32,
+    },
+    /// A descriptor handed to another process over a socket (SCM_RIGHTS): sendmsg / recvmsg.
+    SendFd(String),
+    RecvFd(String),
+}
+
+/// The prctl(2) operations the tools use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prctl {
+    SetDumpable(bool),
+    SetKeepcaps(bool),
+    SetNoNewPrivs,
+    SetPdeathsig(nix::sys::signal::Signal),
+}
+
+impl fmt::Display for Prctl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prctl::SetDumpable(on) => write!(f, "PR_SET_DUMPABLE, {}", u8::from(*on)),
+            Prctl::SetKeepcaps(on) => write!(f, "PR_SET_KEEPCAPS, {}", u8::from(*on)),
+            Prctl::SetNoNewPrivs => f.write_str("PR_SET_NO_NEW_PRIVS, 1"),
+            Prctl::SetPdeathsig(sig) => write!(f, "PR_SET_PDEATHSIG, {sig}"),
+        }
+    }
 }
 
 impl Step {
@@ -154,53 +261,34 @@ impl Step {
                 | Step::Rmdir(_)
                 | Step::Open(_)
                 | Step::Fork
+                | Step::CniPlugin { .. }
+                | Step::ForkExec { .. }
+                | Step::Spawn { .. }
         )
     }
 
-    fn op(&self) -> &'static str {
-        match self {
-            Step::Unshare(_) => "unshare",
-            Step::Setns { .. } => "setns",
-            Step::Clone { .. } => "clone",
-            Step::Fork => "fork",
-            Step::Exec { .. } => "execve",
-            Step::Write { .. } => "write",
-            Step::Read { .. } => "read",
-            Step::Mkdir(_) | Step::MountPoint { dir: true, .. } => "mkdir",
-            Step::MountPoint { dir: false, .. } => "creat",
-            Step::Rmdir(_) => "rmdir",
-            Step::Open(_) => "open",
-            Step::Mount { .. } => "mount",
-            Step::Umount(_) => "umount2",
-            Step::PivotRoot { .. } => "pivot_root",
-            Step::Chdir(_) => "chdir",
-            Step::Chroot(_) => "chroot",
-            Step::Sethostname(_) => "sethostname",
-            Step::Setdomainname(_) => "setdomainname",
-            Step::Setgroups(_) => "setgroups",
-            Step::Setresgid(_) => "setresgid",
-            Step::Setresuid(_) => "setresuid",
-            Step::Prctl(_) => "prctl",
-            Step::CapbsetDrop(_) => "prctl",
-            Step::Capset { .. } => "capset",
-            Step::AmbientSet(_) => "prctl",
-            Step::SeccompLoad { .. } => "seccomp",
-            Step::BpfProgLoad { .. } | Step::BpfProgAttach { .. } => "bpf",
-            Step::Mknod { .. } => "mknod",
-            Step::Kill { .. } => "kill",
-            Step::PidfdOpen(_) => "pidfd_open",
-            Step::Call(_) => "call",
-        }
+    /// The syscall's name, as the JSON trace gives it: the text up to the first `(` or blank.
+    fn op(&self) -> String {
+        let shown = self.to_string();
+        shown[..shown.find(['(', ' ']).unwrap_or(shown.len())].to_string()
     }
 
     fn path(&self) -> Option<&Path> {
         match self {
             Step::Write { path, .. } | Step::Read { path } => Some(path),
-            Step::Mkdir(p) | Step::Rmdir(p) | Step::Open(p) | Step::Umount(p) | Step::Chdir(p) | Step::Chroot(p) => {
-                Some(p)
-            }
+            Step::Mkdir(p)
+            | Step::Rmdir(p)
+            | Step::Open(p)
+            | Step::Creat(p)
+            | Step::Umount(p)
+            | Step::Chdir(p)
+            | Step::Chroot(p)
+            | Step::Unlink(p) => Some(p),
+            Step::CniPlugin { plugin, .. } => Some(plugin),
             Step::Mount { target, .. } => Some(target),
-            Step::BpfProgAttach { target, .. } | Step::Mknod { path: target, .. } => Some(target),
+            Step::BpfProgAttach { target, .. }
+            | Step::Mknod { path: target, .. }
+            | Step::Chown { path: target, .. } => Some(target),
             Step::MountPoint { path, .. } => Some(path),
             Step::PivotRoot { new_root, .. } => Some(new_root),
             _ => None,
@@ -213,9 +301,9 @@ impl fmt::Display for Step {
         match self {
             Step::Unshare(flags) => write!(f, "unshare({})", clone_flag_names(*flags)),
             Step::Setns { target, flags } => write!(f, "setns({target}, {})", clone_flag_names(*flags)),
-            Step::Clone { flags } => write!(f, "clone({}|SIGCHLD)", clone_flag_names(*flags)),
             Step::Fork => f.write_str("fork()"),
             Step::Exec { argv } => write!(f, "execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv),
+            Step::Spawn { path, argv } => write!(f, "posix_spawn({:?}, {argv:?})", path.display().to_string()),
             Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
             Step::Read { path } => write!(f, "read {}", path.display()),
             Step::Mkdir(p) | Step::MountPoint { path: p, dir: true } => write!(f, "mkdir {}", p.display()),
@@ -228,17 +316,29 @@ impl fmt::Display for Step {
                 target.display().to_string(),
                 if data.is_empty() { "NULL".to_string() } else { format!("{data:?}") }
             ),
+            Step::Creat(p) => write!(f, "creat({:?})", p.display().to_string()),
+            Step::Symlink { target, link } => write!(f, "symlink({target:?}, {:?})", link.display().to_string()),
             Step::Umount(p) => write!(f, "umount2({:?}, MNT_DETACH)", p.display().to_string()),
+            Step::Unlink(p) => write!(f, "unlink({:?})", p.display().to_string()),
+            Step::OpenTree(p) => write!(f, "open_tree({:?}, OPEN_TREE_CLONE|AT_RECURSIVE)", p.display().to_string()),
+            Step::MountSetattr { path, attr, clear } => {
+                let verb = if *clear { "clear " } else { "" };
+                write!(f, "mount_setattr({:?}, AT_RECURSIVE, {verb}{attr})", path.display().to_string())
+            }
+            Step::MoveMount { to } => write!(f, "move_mount(tree, {:?})", to.display().to_string()),
             Step::PivotRoot { new_root, put_old } => {
                 write!(f, "pivot_root({:?}, {:?})", new_root.display().to_string(), put_old.display().to_string())
             }
             Step::Chdir(p) => write!(f, "chdir({:?})", p.display().to_string()),
+            Step::Fchdir(what) => write!(f, "fchdir({what})"),
             Step::Chroot(p) => write!(f, "chroot({:?})", p.display().to_string()),
             Step::Sethostname(h) => write!(f, "sethostname({h:?})"),
             Step::Setdomainname(h) => write!(f, "setdomainname({h:?})"),
             Step::Setgroups(g) => write!(f, "setgroups({}, {g:?})", g.len()),
             Step::Setresgid(g) => write!(f, "setresgid({g}, {g}, {g})"),
             Step::Setresuid(u) => write!(f, "setresuid({u}, {u}, {u})"),
+            Step::Seteuid(u) => write!(f, "seteuid({u})"),
+            Step::Setsid => f.write_str("setsid()"),
             Step::Prctl(what) => write!(f, "prctl({what})"),
             Step::CapbsetDrop(list) => {
                 let names: Vec<String> = list.iter().map(|c| c.to_string()).collect();
@@ -267,6 +367,7 @@ impl fmt::Display for Step {
                 "bpf(BPF_PROG_ATTACH, {{target_fd={:?}, attach_type={attach_type}, attach_flags={flags}}})",
                 target.display().to_string()
             ),
+            Step::Chown { path, uid, gid } => write!(f, "chown({:?}, {uid}, {gid})", path.display().to_string()),
             Step::Mknod { path, kind, major, minor, mode } => write!(
                 f,
                 "mknod({:?}, S_IF{}|{mode:#o}, makedev({major}, {minor}))",
@@ -275,7 +376,25 @@ impl fmt::Display for Step {
             ),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
-            Step::Call(s) => f.write_str(s),
+            Step::CloseRange { first } => write!(f, "close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"),
+            Step::PidfdSendSignal { pidfd, signal } => write!(f, "pidfd_send_signal({pidfd}, {signal}, NULL, 0)"),
+            Step::SetLinkUp(name) => write!(f, "ioctl(SIOCSIFFLAGS, {name:?}, IFF_UP)"),
+            Step::CniPlugin { plugin, env } => {
+                f.write_str("env")?;
+                for (k, v) in env {
+                    write!(f, " {k}={v}")?;
+                }
+                write!(f, " {}", plugin.display())
+            }
+            Step::ForkExec { argv } => {
+                write!(f, "fork() + execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv)
+            }
+            Step::Bind { proto, addr } => write!(f, "bind({proto} {addr})"),
+            Step::Ioctl { fd, request, arg } => write!(f, "ioctl({fd}, {request}, {arg})"),
+            Step::Tcsetattr { fd, mode } => write!(f, "tcsetattr({fd}, TCSADRAIN, {mode})"),
+            Step::Dup2 { from, to } => write!(f, "dup2({from}, {to})"),
+            Step::SendFd(what) => write!(f, "sendmsg(socket, SCM_RIGHTS [{what}])"),
+            Step::RecvFd(what) => write!(f, "recvmsg(socket, SCM_RIGHTS [{what}])"),
         }
     }
 }
@@ -340,11 +459,11 @@ pub fn explain(step: &Step, errno: Option<Errno>) {
                 (None, false) => String::new(),
                 (Some(e), _) => format!(" = -1 {e:?} ({})", e.desc()),
             };
-            emit(format!("{}: {}{}\n", crate::cli::tool(), step, result));
+            emit(format!("{}: {}{}\n", crate::exit::tool(), step, result));
         }
         JSON => {
             let mut obj = serde_json::json!({
-                "tool": crate::cli::tool(),
+                "tool": crate::exit::tool(),
                 "op": step.op(),
                 "step": step.to_string(),
                 "errno": errno.map(|e| format!("{e:?}")),
@@ -371,14 +490,35 @@ fn emit(line: String) {
 pub fn note(msg: impl fmt::Display) {
     match MODE.load(Ordering::Relaxed) {
         TEXT => {
-            emit(format!("{}: # {}\n", crate::cli::tool(), msg));
+            emit(format!("{}: # {}\n", crate::exit::tool(), msg));
         }
         JSON => {
-            let obj = serde_json::json!({"tool": crate::cli::tool(), "op": "note", "step": msg.to_string()});
+            let obj = serde_json::json!({"tool": crate::exit::tool(), "op": "note", "step": msg.to_string()});
             emit(format!("{obj}\n"));
         }
         _ => {}
     }
+}
+
+/// A step the kernel refused: the one-line message [`failure`] words, and the errno, for a
+/// caller that reacts to it (falls back, or words the error itself).
+#[derive(Debug)]
+pub struct Refused {
+    pub errno: Errno,
+    message: String,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The errno of a refused step anywhere in `err`'s chain.
+pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
+    err.chain().find_map(|e| e.downcast_ref::<Refused>()).map(|r| r.errno)
 }
 
 /// The one-line error for a failed step: what failed, the kernel's reason, and a plain hint.
@@ -390,12 +530,16 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         Step::MountPoint { path, .. } => format!("cannot create mount point {}", path.display()),
         Step::Rmdir(p) => format!("cannot remove {}", p.display()),
         Step::Open(p) => format!("cannot open {}", p.display()),
+        Step::Unlink(p) => format!("cannot remove {}", p.display()),
+        Step::Bind { proto, addr } => format!("cannot hold host port {}/{proto} on {}", addr.port(), addr.ip()),
+        Step::Creat(p) => format!("cannot create {}", p.display()),
         other => other.to_string(),
     };
-    match hint(step, errno) {
-        Some(h) => anyhow::anyhow!("{what}: {} ({errno:?}): {h}", errno.desc()),
-        None => anyhow::anyhow!("{what}: {} ({errno:?})", errno.desc()),
-    }
+    let message = match hint(step, errno) {
+        Some(h) => format!("{what}: {} ({errno:?}): {h}", errno.desc()),
+        None => format!("{what}: {} ({errno:?})", errno.desc()),
+    };
+    anyhow::Error::new(Refused { errno, message })
 }
 
 /// What a kernel refusal means in plain words. This table is where the teaching value lives.
@@ -413,7 +557,7 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Unshare(f), EINVAL) if f & libc::CLONE_NEWUSER != 0 => {
             "a user namespace cannot be created by a threaded or chrooted process"
         }
-        (Step::Unshare(_), ENOSPC) | (Step::Clone { .. }, ENOSPC) => {
+        (Step::Unshare(_), ENOSPC) => {
             "the per-user namespace limit is reached (/proc/sys/user/max_*_namespaces)"
         }
         (Step::Setns { .. }, EPERM) => "joining needs CAP_SYS_ADMIN over the target's user namespace (join its user namespace too, or run as root)",
@@ -439,11 +583,14 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
             "the group's cpuset.cpus or cpuset.mems is empty"
         }
+        (Step::Open(p), ENOENT) if p.ends_with("ptmx") => {
+            "no /dev/ptmx here: the namespace's /dev has no devpts (nsexec --rootfs mounts one)"
+        }
         (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) if group() => "the file does not exist (controller not enabled or not mounted here?)",
         (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) if group() => "permission denied: run as root or get the group delegated",
         (Step::Mkdir(_), EEXIST) if group() => "a group of that name already exists",
         (Step::Rmdir(_), EBUSY) if group() => "the group still has processes or children",
-        (Step::Write { .. }, ENOENT) => "the directory it would go in does not exist",
+        (Step::Write { .. }, ENOENT) | (Step::Creat(_), ENOENT) => "the directory it would go in does not exist",
         (Step::MountPoint { .. }, EACCES) => "root of the new user namespace writes only where its host uid may: create the mount point in the rootfs first, or give the rootfs to the host uid root inside maps to (chown -R 100000:100000 DIR for --map-users 0:100000:65536, as Docker's userns-remap does with its images)",
         (Step::MountPoint { .. }, EOVERFLOW) | (Step::Mkdir(_), EOVERFLOW) => {
             "the new user namespace has no uid and gid map yet, and a file needs an owner: map ids with --map-root or --map-users/--map-groups"
@@ -466,6 +613,15 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Setgroups(_), EPERM) => "setgroups is 'deny' in this user namespace, or the caller lacks CAP_SETGID",
         (Step::Setresuid(_), EINVAL) | (Step::Setresgid(_), EINVAL) => "that id is not mapped in this user namespace",
         (Step::Chdir(_), ENOENT) => "the working directory does not exist in the new root",
+        (Step::Bind { .. }, EADDRINUSE) => "another process uses that port (ss -ltnup shows which)",
+        (Step::Bind { .. }, EADDRNOTAVAIL) => "no interface of this host has that address",
+        (Step::Bind { .. }, EACCES) => "ports below 1024 need root (CAP_NET_BIND_SERVICE)",
+        (Step::Ioctl { request: "TIOCSCTTY", .. }, EPERM) => {
+            "a controlling terminal is taken by a session leader (setsid) from a terminal no other session holds"
+        }
+        (Step::Ioctl { request: "TIOCGPTN", .. }, _) => {
+            "that is not a pseudo-terminal multiplexer (a devpts ptmx): the new root's /dev/ptmx is not usable"
+        }
         _ => return None,
     })
 }
@@ -497,6 +653,15 @@ pub fn write_file(path: impl AsRef<Path>, value: impl AsRef<str>) -> anyhow::Res
     })
 }
 
+/// Read a (small, kernel) file whole, traced as `read PATH`.
+pub fn read_file(path: impl AsRef<Path>) -> std::io::Result<String> {
+    let path = path.as_ref();
+    let result = std::fs::read_to_string(path);
+    let errno = result.as_ref().err().map(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+    explain(&Step::Read { path: path.to_path_buf() }, errno);
+    result
+}
+
 /// mkdir, traced.
 pub fn mkdir(path: impl AsRef<Path>) -> anyhow::Result<()> {
     let path = path.as_ref();
@@ -519,6 +684,179 @@ mod tests {
         assert_eq!(s.to_string(), "unshare(CLONE_NEWUSER|CLONE_NEWPID)");
         let w = Step::Write { path: "/sys/fs/cgroup/memory/x/memory.limit_in_bytes".into(), value: "104857600".into() };
         assert_eq!(w.to_string(), "write /sys/fs/cgroup/memory/x/memory.limit_in_bytes = 104857600");
+        // The JSON trace's "op" is the syscall's name, as the text begins with it.
+        let ops = [
+            (s, "unshare"),
+            (w, "write"),
+            (Step::Read { path: "/proc/stat".into() }, "read"),
+            (Step::Mkdir("/g".into()), "mkdir"),
+            (Step::Open("/proc/1/ns/net".into()), "open"),
+            (Step::Fork, "fork"),
+            (Step::Exec { argv: vec!["true".into()] }, "execve"),
+            (Step::Umount(".".into()), "umount2"),
+            (Step::Setns { target: "x".into(), flags: libc::CLONE_NEWNET }, "setns"),
+            (Step::Kill { pid: 1, signal: "SIGKILL".into() }, "kill"),
+            (Step::Capset { effective: 0, permitted: 0, inheritable: 0 }, "capset"),
+            (Step::MountPoint { path: "/www".into(), dir: true }, "mkdir"),
+            (Step::MountPoint { path: "/dev/null".into(), dir: false }, "creat"),
+        ];
+        for (step, op) in ops {
+            assert_eq!(step.op(), op, "{step}");
+        }
+    }
+
+    // What the steps that were once free-form `call`s print: the same text as before, now with
+    // their own names in the JSON trace.
+    #[test]
+    fn every_syscall_has_its_own_step() {
+        let cases: [(Step, &str, &str); 14] = [
+            (Step::Seteuid(1000), "seteuid(1000)", "seteuid"),
+            (Step::Setsid, "setsid()", "setsid"),
+            (Step::PidfdSendSignal { pidfd: 3, signal: 0 }, "pidfd_send_signal(3, 0, NULL, 0)", "pidfd_send_signal"),
+            (Step::SetLinkUp("lo".into()), "ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)", "ioctl"),
+            (
+                Step::Symlink { target: "pts/ptmx".into(), link: "/dev/ptmx".into() },
+                "symlink(\"pts/ptmx\", \"/dev/ptmx\")",
+                "symlink",
+            ),
+            (Step::OpenTree("/srv".into()), "open_tree(\"/srv\", OPEN_TREE_CLONE|AT_RECURSIVE)", "open_tree"),
+            (
+                Step::MountSetattr { path: "/".into(), attr: "MOUNT_ATTR_RDONLY", clear: false },
+                "mount_setattr(\"/\", AT_RECURSIVE, MOUNT_ATTR_RDONLY)",
+                "mount_setattr",
+            ),
+            (Step::MoveMount { to: "/data".into() }, "move_mount(tree, \"/data\")", "move_mount"),
+            (Step::Creat("/run/x.net".into()), "creat(\"/run/x.net\")", "creat"),
+            (Step::Fchdir("<target's root>".into()), "fchdir(<target's root>)", "fchdir"),
+            (Step::Prctl(Prctl::SetDumpable(false)), "prctl(PR_SET_DUMPABLE, 0)", "prctl"),
+            (
+                Step::MountSetattr { path: "/ (the new root)".into(), attr: "MOUNT_ATTR_RDONLY", clear: true },
+                "mount_setattr(\"/ (the new root)\", AT_RECURSIVE, clear MOUNT_ATTR_RDONLY)",
+                "mount_setattr",
+            ),
+            (Step::Unlink("/www".into()), "unlink(\"/www\")", "unlink"),
+            (Step::CloseRange { first: 3 }, "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", "close_range"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let death = Step::Prctl(Prctl::SetPdeathsig(nix::sys::signal::Signal::SIGKILL));
+        assert_eq!(death.to_string(), "prctl(PR_SET_PDEATHSIG, SIGKILL)");
+    }
+
+    // Issue 17: netexec's steps. A plugin run reads as the shell line that repeats it (its
+    // configuration then goes on stdin); a helper as its fork and exec; a held port as its bind.
+    #[test]
+    fn netexec_steps_have_their_own_names() {
+        let cni = Step::CniPlugin {
+            plugin: "/usr/lib/cni/bridge".into(),
+            env: vec![("CNI_COMMAND".into(), "ADD".into()), ("CNI_ARGS".into(), String::new())],
+        };
+        let spawn = Step::ForkExec { argv: vec!["pasta".into(), "--quiet".into()] };
+        let bind = Step::Bind { proto: "tcp", addr: "0.0.0.0:18080".parse().unwrap() };
+        let cases = [
+            (&cni, "env CNI_COMMAND=ADD CNI_ARGS= /usr/lib/cni/bridge", "env", false),
+            (&spawn, "fork() + execve(\"pasta\", [\"pasta\", \"--quiet\"])", "fork", false),
+            (&bind, "bind(tcp 0.0.0.0:18080)", "bind", true),
+        ];
+        for (step, text, op, shows_return) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str(), step.shows_return()), (text, op, shows_return));
+        }
+        assert_eq!(cni.path(), Some(Path::new("/usr/lib/cni/bridge")));
+        let msg = failure(&bind, Errno::EADDRINUSE).to_string();
+        assert_eq!(
+            msg,
+            "cannot hold host port 18080/tcp on 0.0.0.0: Address already in use (EADDRINUSE): another process uses that port (ss -ltnup shows which)"
+        );
+        let msg = failure(&Step::Unlink("/run/netns/web".into()), Errno::EBUSY).to_string();
+        assert!(msg.starts_with("cannot remove /run/netns/web: "), "{msg}");
+    }
+
+    // The terminal's steps (nsexec -t, nsenter-lite --tty), the descriptors passed over a socket,
+    // and a setuid helper run for an unprivileged caller's id ranges.
+    #[test]
+    fn terminal_and_helper_steps_have_their_own_names() {
+        let ioctl = Step::Ioctl { fd: "pty master".into(), request: "TIOCSWINSZ", arg: "{rows=24, cols=80}".into() };
+        let cases: [(Step, &str, &str); 6] = [
+            (ioctl, "ioctl(pty master, TIOCSWINSZ, {rows=24, cols=80})", "ioctl"),
+            (Step::Tcsetattr { fd: 0, mode: "raw".into() }, "tcsetattr(0, TCSADRAIN, raw)", "tcsetattr"),
+            (Step::Dup2 { from: "pty slave".into(), to: 2 }, "dup2(pty slave, 2)", "dup2"),
+            (
+                Step::SendFd("pty master /dev/pts/3".into()),
+                "sendmsg(socket, SCM_RIGHTS [pty master /dev/pts/3])",
+                "sendmsg",
+            ),
+            (Step::RecvFd("pty master".into()), "recvmsg(socket, SCM_RIGHTS [pty master])", "recvmsg"),
+            (Step::Creat("/run/nsexec.pid".into()), "creat(\"/run/nsexec.pid\")", "creat"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let spawn = Step::Spawn { path: "/usr/bin/newuidmap".into(), argv: vec!["newuidmap".into(), "42".into()] };
+        assert_eq!(spawn.to_string(), "posix_spawn(\"/usr/bin/newuidmap\", [\"newuidmap\", \"42\"])");
+        assert_eq!(spawn.op(), "posix_spawn");
+        assert!(!spawn.shows_return(), "traced before it runs, as fork is");
+        let sctty = Step::Ioctl { fd: "pty slave".into(), request: "TIOCSCTTY", arg: "0".into() };
+        assert!(failure(&sctty, Errno::EPERM).to_string().contains("session leader"));
+        let ptmx = failure(&Step::Open("/dev/ptmx".into()), Errno::ENOENT).to_string();
+        assert!(
+            ptmx.ends_with(
+                "(ENOENT): no /dev/ptmx here: the namespace's /dev has no devpts (nsexec --rootfs mounts one)"
+            ),
+            "{ptmx}"
+        );
+        let pidfile = failure(&Step::Creat("/nonexistent-isolab/pid".into()), Errno::ENOENT).to_string();
+        assert_eq!(pidfile, "cannot create /nonexistent-isolab/pid: No such file or directory (ENOENT): the directory it would go in does not exist");
+    }
+
+    // Issue 16: the confinement's steps (capability sets, the seccomp filter, the cgroup device
+    // program, a device node) each under its syscall's name.
+    #[test]
+    fn confinement_steps_have_their_own_names() {
+        use caps::Capability::{CAP_CHOWN, CAP_KILL, CAP_SYS_ADMIN};
+        let chown_kill = (1 << CAP_CHOWN.index()) | (1 << CAP_KILL.index());
+        let cases: [(Step, &str, &str); 8] = [
+            (Step::CapbsetDrop(vec![CAP_SYS_ADMIN]), "prctl(PR_CAPBSET_DROP, {CAP_SYS_ADMIN})", "prctl"),
+            (
+                Step::Capset { effective: chown_kill, permitted: chown_kill, inheritable: 0 },
+                "capset({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, {effective=CAP_CHOWN|CAP_KILL, permitted=CAP_CHOWN|CAP_KILL, inheritable=0})",
+                "capset",
+            ),
+            (
+                Step::AmbientSet(0),
+                "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of 0)",
+                "prctl",
+            ),
+            (
+                Step::SeccompLoad { flags: 1 << 2, instructions: 702, default: "SCMP_ACT_ERRNO(EPERM)".into() },
+                "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, {len=702, default SCMP_ACT_ERRNO(EPERM)})",
+                "seccomp",
+            ),
+            (
+                Step::BpfProgLoad { prog_type: "BPF_PROG_TYPE_CGROUP_DEVICE", instructions: 69, license: "Apache" },
+                "bpf(BPF_PROG_LOAD, {prog_type=BPF_PROG_TYPE_CGROUP_DEVICE, insn_cnt=69, license=\"Apache\"})",
+                "bpf",
+            ),
+            (
+                Step::BpfProgAttach { target: "/g".into(), attach_type: "BPF_CGROUP_DEVICE", flags: "BPF_F_ALLOW_MULTI" },
+                "bpf(BPF_PROG_ATTACH, {target_fd=\"/g\", attach_type=BPF_CGROUP_DEVICE, attach_flags=BPF_F_ALLOW_MULTI})",
+                "bpf",
+            ),
+            (
+                Step::Mknod { path: "/dev/x".into(), kind: 'c', major: 1, minor: 11, mode: 0o600 },
+                "mknod(\"/dev/x\", S_IFCHR|0o600, makedev(1, 11))",
+                "mknod",
+            ),
+            (Step::Chown { path: "/dev/x".into(), uid: 0, gid: 5 }, "chown(\"/dev/x\", 0, 5)", "chown"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let msg = failure(&Step::SeccompLoad { flags: 0, instructions: 1, default: "x".into() }, Errno::EACCES);
+        assert!(msg.to_string().ends_with("needs no_new_privs or CAP_SYS_ADMIN"), "{msg}");
     }
 
     #[test]

@@ -140,22 +140,6 @@ pub fn parse_size_or_unlimited(s: &str) -> anyhow::Result<SizeOrUnlimited> {
     parse_size(s).map(SizeOrUnlimited::Bytes)
 }
 
-/// Bytes as a short human figure in binary units, the way docker stats prints them: `100MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value.fract() == 0.0 {
-        format!("{value}{}", UNITS[unit])
-    } else {
-        format!("{value:.2}{}", UNITS[unit]).replace(".00", "")
-    }
-}
-
 /// A set of CPUs or memory nodes, from the kernel's list format (`0-3,5`). Sorted, no duplicates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IdList(pub Vec<u32>);
@@ -356,13 +340,6 @@ mod tests {
         assert_eq!(parse_size_or_unlimited("-1").unwrap(), SizeOrUnlimited::Unlimited);
         assert_eq!(parse_size_or_unlimited("1g").unwrap(), SizeOrUnlimited::Bytes(1 << 30));
         assert!(parse_size_or_unlimited("-2").is_err());
-    }
-
-    #[test]
-    fn human_bytes_like_docker_stats() {
-        assert_eq!(human_bytes(104_857_600), "100MiB");
-        assert_eq!(human_bytes(1_610_612_736), "1.50GiB");
-        assert_eq!(human_bytes(512), "512B");
     }
 
     #[test]

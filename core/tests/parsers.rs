@@ -12,11 +12,11 @@
 
 use std::path::{Component, Path};
 
-use isolab_core::cgroup::{self, detect, lifecycle, limits};
+use isolab_core::cgroup::{self, detect, files, limits};
 use isolab_core::creds::{self, UserSpec};
 use isolab_core::idmap::{self, privileged, subid, Extent, Which};
 use isolab_core::mount::{self, Bind};
-use isolab_core::stats::{cpu, net, sample};
+use isolab_core::stats::{cpu, format, net, sample};
 use isolab_core::units::{self, IdList, SizeOrUnlimited};
 use isolab_core::{ns, process};
 use proptest::prelude::*;
@@ -85,9 +85,9 @@ proptest! {
 
     // What docker stats prints (`512MiB`) reads back as the same size.
     #[test]
-    fn human_bytes_round_trip(k in 0u64..1024, unit in 0usize..6) {
+    fn bytes_size_round_trip(k in 0u64..1024, unit in 0usize..6) {
         let n = k << UNITS[unit].1;
-        prop_assert_eq!(units::parse_size(&units::human_bytes(n)).unwrap(), n);
+        prop_assert_eq!(units::parse_size(&format::bytes_size(n as f64)).unwrap(), n);
     }
 
     // Only `-1` means unlimited; any other sign is refused.
@@ -411,9 +411,8 @@ proptest! {
         let _ = net::parse_net_dev(&text);
         let _ = sample::parse_blkio(&text);
         let _ = sample::parse_io_stat(&text);
-        let _ = sample::parse_procs(&text);
-        let _ = sample::keyed(&text, "usage_usec");
-        let _ = lifecycle::key_value(&text, "oom_kill");
+        let _ = files::parse_procs(&text);
+        let _ = files::keyed(&text, "usage_usec");
     }
 
     // cpu.stat's usage_usec for every value a real group can reach (see the test below
@@ -447,20 +446,19 @@ proptest! {
         prop_assert_eq!(cpu::parse_proc_stat(&text), want.map(|system_ns| cpu::HostCpu { system_ns, online }));
     }
 
-    // Flat-keyed files give back every key's value, whichever reader cgstat or cgexec-rs uses.
+    // Flat-keyed files give back every key's value (cgstat's memory.stat, cgexec-rs's memory.events).
     #[test]
     fn keyed_files_round_trip(pairs in keyed_file()) {
         let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
         for (k, v) in &pairs {
-            prop_assert_eq!(sample::keyed(&text, k), Some(*v));
-            prop_assert_eq!(lifecycle::key_value(&text, k), Some(*v));
+            prop_assert_eq!(files::keyed(&text, k), Some(*v));
         }
     }
 
     #[test]
-    fn procs_round_trip(pids in prop::collection::vec(any::<u32>(), 0..20)) {
+    fn procs_round_trip(pids in prop::collection::vec(1..i32::MAX, 0..20)) {
         let text: String = pids.iter().map(|p| format!("{p}\n")).collect();
-        prop_assert_eq!(sample::parse_procs(&text), pids);
+        prop_assert_eq!(files::parse_procs(&text), pids);
     }
 
     // /proc/PID/cgroup: `ID:CTRL,CTRL:PATH`; the path may hold colons, the named hierarchy is dropped.

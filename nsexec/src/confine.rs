@@ -137,7 +137,7 @@ impl ConfineArgs {
         new_mnt: bool,
         cap_add: &[String],
         creds: &mut Creds,
-        plan: &mut mount::Plan,
+        plan: &mut mount::Mounts,
     ) -> anyhow::Result<Option<seccomp::Filter>> {
         let confined = container && !self.privileged;
         let opts = security_opts(&self.security_opt)?;

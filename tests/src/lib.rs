@@ -79,6 +79,25 @@ impl Tool {
         self
     }
 
+    /// Start the tool in the cgroup-v2 group `dir`: the child writes "0" (itself) to its
+    /// cgroup.procs before exec, with the test's privileges (then `setpriv` may drop them).
+    pub fn in_cgroup(mut self, dir: &std::path::Path) -> Tool {
+        use std::os::unix::process::CommandExt;
+        let procs = std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: open, write and close are async-signal-safe; the path was allocated before fork.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+                Ok(())
+            });
+        }
+        self
+    }
+
     /// The underlying command, for tests that need to spawn and interact.
     pub fn command(self) -> Command {
         self.cmd
@@ -267,3 +286,39 @@ impl Drop for Scratch {
     }
 }
 pub mod cgroups;
+pub mod pty;
+pub mod user;
+
+/// The PID a tool writes to `file` (`--pidfile`), once it is there (panics after 10 s).
+pub fn wait_for_pidfile(file: &std::path::Path) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} was not written within 10 s", file.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A tool left running (a container) whose `--pidfile` names its target; killed on drop (an
+/// nsexec takes its PID namespace along: PR_SET_PDEATHSIG).
+pub struct Running {
+    child: std::process::Child,
+    pub pid: i32,
+}
+
+impl Running {
+    /// Start `tool` (which must write `pidfile`) and wait for the PID.
+    pub fn start(tool: Tool, pidfile: &std::path::Path) -> Running {
+        let child = tool.command().spawn().expect("start a background tool");
+        Running { child, pid: wait_for_pidfile(pidfile) }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

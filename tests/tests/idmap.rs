@@ -2,10 +2,9 @@
 //! setuid mode as an unprivileged user, and a differential test against shadow's
 //! newuidmap/newgidmap (package uidmap).
 //!
-//! The unprivileged cases run as the user `isolab-test`, created here if missing (a system user,
-//! so useradd allocates no subordinate ids of its own), with entries unique to it appended to
-//! /etc/subuid and /etc/subgid once: `isolab-test:1200000:65536` (by name) and
-//! `UID:1265536:100` (by uid, continuing the first). Both are left in place for the next run.
+//! The unprivileged cases run as the user `isolab-test` with its subordinate ranges
+//! `isolab-test:1200000:65536` (by name) and `UID:1265536:100` (by uid, continuing the first),
+//! made by scripts/test-user (isolab_tests::user), idempotently, and left for the next run.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::os::unix::fs::PermissionsExt;
@@ -13,80 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
-use isolab_tests::{bin, need_root, skip, Run, Scratch, Tool};
+use isolab_tests::user::{self, copy_idmap, setuid_idmap, TestUser, BY_UID_COUNT, BY_UID_START, SUB_COUNT, SUB_START};
+use isolab_tests::{need_root, skip, Run, Scratch, Tool};
 
-const USER: &str = "isolab-test";
-const SUB_START: u32 = 1_200_000;
-const SUB_COUNT: u32 = 65536;
-const BY_UID_START: u32 = SUB_START + SUB_COUNT;
-const BY_UID_COUNT: u32 = 100;
-
-struct TestUser {
-    uid: u32,
-    gid: u32,
-}
-
-fn id_of(flag: &str) -> Option<u32> {
-    let out = Command::new("id").args([flag, USER]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-/// The unprivileged test user and its grants, made once per test run, idempotently.
+/// The shared test user (scripts/test-user), once per run.
 fn test_user() -> &'static TestUser {
-    static USER_ONCE: OnceLock<TestUser> = OnceLock::new();
-    USER_ONCE.get_or_init(|| {
-        if id_of("-u").is_none() {
-            let status = Command::new("useradd")
-                .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", USER])
-                .status()
-                .expect("useradd");
-            assert!(status.success() || id_of("-u").is_some(), "useradd {USER} failed");
-        }
-        let (uid, gid) = (id_of("-u").unwrap(), id_of("-g").unwrap());
-        for file in ["/etc/subuid", "/etc/subgid"] {
-            grant(file, &format!("{USER}:{SUB_START}:{SUB_COUNT}"));
-            grant(file, &format!("{uid}:{BY_UID_START}:{BY_UID_COUNT}"));
-        }
-        TestUser { uid, gid }
-    })
-}
-
-/// Append `line` to a subid file unless it is there already (O_APPEND: one write, no rewrite).
-fn grant(file: &str, line: &str) {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    if !text.lines().any(|l| l == line) {
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).expect(file);
-        let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
-        f.write_all(format!("{sep}{line}\n").as_bytes()).expect(file);
-    }
-}
-
-/// A setuid-root copy of the built idmap, as an administrator would install it.
-fn setuid_idmap(scratch: &Scratch) -> Option<PathBuf> {
-    let dir = scratch.path();
-    let copy = copy_idmap(scratch, 0o4755);
-    let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
-    // SAFETY: statvfs writes into the zeroed struct we pass; the path is NUL-terminated.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let nosuid = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 && st.f_flag & libc::ST_NOSUID != 0;
-    if nosuid {
-        skip("idmap setuid", &format!("{} is mounted nosuid", dir.display()));
-        return None;
-    }
-    Some(copy)
-}
-
-/// A copy of the built idmap in `scratch` (readable by every user), with `mode`.
-fn copy_idmap(scratch: &Scratch, mode: u32) -> PathBuf {
-    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = scratch.path().join("idmap");
-    // cp writes the copy, not this process: a child that another test thread forks meanwhile
-    // would inherit a descriptor open for writing on it, and exec of the copy would fail with
-    // ETXTBSY until that child execs.
-    let status = Command::new("cp").arg(bin("idmap")).arg(&copy).status().unwrap();
-    assert!(status.success(), "cp idmap");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
-    copy
+    static ONCE: OnceLock<TestUser> = OnceLock::new();
+    ONCE.get_or_init(user::test_user)
 }
 
 /// A subdirectory of `scratch` that `uid` may write (pid files written by the target itself).
@@ -99,10 +31,8 @@ fn writable_dir(scratch: &Scratch, uid: u32) -> PathBuf {
 }
 
 /// `setpriv` as the test user: real and effective ids, its groups.
-fn as_user(user: &TestUser, program: impl AsRef<std::ffi::OsStr>) -> Tool {
-    Tool::program("setpriv")
-        .args(["--reuid", &user.uid.to_string(), "--regid", &user.gid.to_string(), "--init-groups"])
-        .arg(program)
+fn as_user(u: &TestUser, program: impl AsRef<std::ffi::OsStr>) -> Tool {
+    user::as_user(*u, program)
 }
 
 /// A process in a new user namespace made by util-linux `unshare --user`, waiting on stdin.

@@ -190,9 +190,20 @@ fn signals_are_forwarded_to_the_command() {
     // --init forwards to a command that is not PID 1, so the default action applies: 128+15.
     let mut c = spawn(&["--pid", "--init", "--", "sleep", "30"]);
     assert_eq!(sigterm_after(&mut c, Duration::from_millis(300)), 143);
-    // As PID 1 the command sees the signal only through its handler: it exits 7.
-    let mut c = spawn(&["--pid", "--", "sh", "-c", "trap 'exit 7' TERM; sleep 30 & wait"]);
-    assert_eq!(sigterm_after(&mut c, Duration::from_millis(300)), 7);
+    // As PID 1 the command sees the signal only through its handler: it exits 7. The signal is
+    // sent once the handler is in place (a loaded machine may take longer than any fixed wait).
+    let dir = Scratch::new("trap");
+    let ready = dir.path().join("ready");
+    let script = format!("trap 'exit 7' TERM; touch {}; sleep 30 & wait", ready.display());
+    let mut c = spawn(&["--pid", "--", "sh", "-c", &script]);
+    for _ in 0..500 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ready.exists(), "the command never installed its handler");
+    assert_eq!(sigterm_after(&mut c, Duration::ZERO), 7);
 }
 
 #[test]

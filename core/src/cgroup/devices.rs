@@ -145,7 +145,7 @@ pub fn attach_where_v2(group: &super::Group, policy: &Policy) -> anyhow::Result<
         return Ok(()); // v1: the plan wrote devices.deny and devices.allow
     }
     let Some(place) = group.places().iter().find(|p| p.v2) else {
-        crate::cli::warn("--device: no devices controller and no cgroup v2 here: device access is not restricted");
+        crate::exit::warn("--device: no devices controller and no cgroup v2 here: device access is not restricted");
         return Ok(());
     };
     if !nix::unistd::geteuid().is_root() {

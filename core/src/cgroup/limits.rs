@@ -297,7 +297,7 @@ pub fn check_set(file: &str, value: &str) -> anyhow::Result<()> {
         bail!("--set: invalid file name \"{shown}\" (a controller file like memory.high)");
     }
     if file.starts_with("cgroup.") || REFUSED_FILES.contains(&file) {
-        bail!("--set: {file} is managed by cgexec-rs itself and cannot be set");
+        bail!("--set: {file} is managed by {} itself and cannot be set", crate::exit::tool());
     }
     if !file.contains('.') || file.split('.').any(str::is_empty) {
         bail!("--set: invalid file name \"{shown}\" (CONTROLLER.FILE, like memory.high)");

@@ -16,10 +16,10 @@
 
 use anyhow::bail;
 use caps::{CapSet, Capability};
-use nix::unistd::{getegid, geteuid, getgid, getuid, Uid, User};
+use nix::unistd::{geteuid, getgid, getuid, Uid, User};
 
 use super::{subid::subid_ranges, Extent, Which};
-use crate::trace::{self, Step};
+use crate::trace::{self, Prctl, Step};
 
 /// Who runs idmap: the real ids, which the grants are checked against.
 #[derive(Debug, Clone)]
@@ -65,11 +65,11 @@ pub fn drop_to_caller(caller: &Caller) -> anyhow::Result<()> {
     if !caller.restricted() {
         return Ok(());
     }
-    trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
+    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
     if geteuid().is_root() {
         // Keep the permitted set over seteuid; the effective set is emptied and re-raised below.
-        trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
-        trace::run(Step::Call(format!("seteuid({})", caller.uid)), || nix::unistd::seteuid(Uid::from_raw(caller.uid)))?;
+        trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))?;
+        trace::run(Step::Seteuid(caller.uid), || nix::unistd::seteuid(Uid::from_raw(caller.uid)))?;
     }
     keep_only(&[Capability::CAP_SETUID, Capability::CAP_SETGID, Capability::CAP_SETFCAP])
 }
@@ -197,11 +197,6 @@ pub fn covered(ranges: &[(u32, u32)], start: u32, count: u32) -> bool {
 /// Whether this process may write maps beyond its own id: CAP_SETGID/CAP_SETUID effective.
 pub fn holds(cap: Capability) -> bool {
     caps::has_cap(None, CapSet::Effective, cap).unwrap_or(false)
-}
-
-/// The effective ids, for messages about an unprivileged writer.
-pub fn effective_ids() -> (u32, u32) {
-    (geteuid().as_raw(), getegid().as_raw())
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ pub(super) fn mount_dev(root: &OwnedFd, target: &OwnedFd, nodes: &[Node]) -> any
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        let step = Step::Call(format!("symlink({to:?}, \"/dev/{link}\")"));
+        let step = Step::Symlink { target: to.into(), link: Path::new("/dev").join(link) };
         trace::run_io(step, || std::os::unix::fs::symlink(to, base.join(link)))?;
     }
     for node in nodes {
@@ -131,8 +131,7 @@ fn add_node(dev: &OwnedFd, node: &Node) -> anyhow::Result<()> {
     });
     match made {
         Ok(()) => {
-            let step =
-                Step::Call(format!("chown({:?}, {}, {})", node.container.display().to_string(), node.uid, node.gid));
+            let step = Step::Chown { path: node.container.clone(), uid: node.uid, gid: node.gid };
             trace::run(step, || nix::unistd::chown(&path, Some(node.uid.into()), Some(node.gid.into())))
         }
         Err(e) => {

@@ -17,13 +17,12 @@
 //!   namespace's root, out of the helper's reach: as runc does, the process is made dumpable
 //!   for the time of the map writes, and non-dumpable again.
 
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use nix::unistd::ForkResult;
 
-use crate::trace::{self, Step};
+use crate::process::{self, ForkResult, Gate};
+use crate::trace::{self, Prctl, Step};
 
 /// The identity map of every range the current user namespace maps (`/proc/self/uid_map`
 /// lines `INSIDE OUTSIDE COUNT` become `INSIDE INSIDE COUNT`).
@@ -44,47 +43,46 @@ pub fn lock_mounts() -> anyhow::Result<()> {
     );
     let uid_map = identity(&std::fs::read_to_string("/proc/self/uid_map").context("cannot read /proc/self/uid_map")?);
     let gid_map = identity(&std::fs::read_to_string("/proc/self/gid_map").context("cannot read /proc/self/gid_map")?);
-    let me = nix::unistd::getpid();
+    let me = process::Pid::this();
     let was_dumpable = nix::sys::prctl::get_dumpable().unwrap_or(true);
     if !was_dumpable {
-        trace::run(Step::Prctl("PR_SET_DUMPABLE, 1".into()), || nix::sys::prctl::set_dumpable(true))?;
+        trace::run(Step::Prctl(Prctl::SetDumpable(true)), || nix::sys::prctl::set_dumpable(true))?;
     }
-    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
-    let helper = match crate::process::fork()? {
+    let (gate, key) = process::gate()?;
+    let helper = match process::fork()? {
         ForkResult::Child => {
-            drop(go_w);
-            let code = match write_maps(&go_r, PathBuf::from(format!("/proc/{me}")), &uid_map, &gid_map) {
+            drop(key);
+            let code = match write_maps(gate, PathBuf::from(format!("/proc/{me}")), &uid_map, &gid_map) {
                 Ok(()) => 0,
-                Err(e) => crate::cli::report(&e),
+                Err(e) => crate::exit::report(&e),
             };
-            // SAFETY: _exit is always safe; no destructor of the parent's image runs twice.
-            unsafe { libc::_exit(code.into()) }
+            process::exit_now(code)
         }
         ForkResult::Parent { child } => child,
     };
-    drop(go_r);
+    drop(gate);
     let unshared = crate::ns::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS);
-    // Release the helper either way (a closed pipe without a byte tells it to stop).
+    // Release the helper either way (a key dropped unused tells it to stop).
     if unshared.is_ok() {
-        nix::unistd::write(&go_w, b"1").context("releasing the map helper")?;
+        key.open().context("releasing the map helper")?;
+    } else {
+        drop(key);
     }
-    drop(go_w);
-    let status = crate::process::wait_for(helper)?;
+    let status = process::wait_for(helper)?;
     if !was_dumpable {
-        trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
+        trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
     }
     unshared?;
-    if crate::process::status_code(status) != 0 {
+    if process::status_code(status) != 0 {
         anyhow::bail!("the nested user namespace's maps could not be written (see above)");
     }
     Ok(())
 }
 
-fn write_maps(go: &OwnedFd, proc_dir: PathBuf, uid_map: &str, gid_map: &str) -> anyhow::Result<()> {
-    let mut byte = [0u8; 1];
-    if nix::unistd::read(go, &mut byte)? == 0 {
-        // SAFETY: _exit is always safe. The caller failed to unshare and reports it itself.
-        unsafe { libc::_exit(0) };
+fn write_maps(go: Gate, proc_dir: PathBuf, uid_map: &str, gid_map: &str) -> anyhow::Result<()> {
+    if !go.wait()? {
+        // The caller failed to unshare and reports it itself.
+        process::exit_now(0);
     }
     // An id the parent namespace does not map cannot be mapped here either: no map, no write.
     for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {

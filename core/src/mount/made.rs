@@ -12,11 +12,12 @@
 //!   let us: undoing is best effort, and says nothing when refused.
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use nix::errno::Errno;
+use nix::mount::MntFlags;
+use nix::unistd::UnlinkatFlags;
 
 use super::fd::{open_path, setattr};
 use crate::trace::{self, Step};
@@ -71,7 +72,7 @@ fn remove(p: &Point) {
     if nix::unistd::fchdir(&p.parent).is_err() {
         return;
     }
-    let detach = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+    let detach = MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW;
     // Each round detaches the topmost mount there; EINVAL: nothing (more) is mounted on it.
     for _ in 0..64 {
         if nix::mount::umount2(name.as_c_str(), detach).is_err() {
@@ -79,14 +80,12 @@ fn remove(p: &Point) {
         }
         trace::explain(&Step::Umount(p.shown.clone()), None);
     }
-    let (flags, step) = if p.is_dir {
-        (libc::AT_REMOVEDIR, Step::Rmdir(p.shown.clone()))
+    let (flag, step) = if p.is_dir {
+        (UnlinkatFlags::RemoveDir, Step::Rmdir(p.shown.clone()))
     } else {
-        (0, Step::Call(format!("unlink({:?})", p.shown.display().to_string())))
+        (UnlinkatFlags::NoRemoveDir, Step::Unlink(p.shown.clone()))
     };
-    // SAFETY: unlinkat takes a directory descriptor and a NUL-terminated name.
-    let removed = Errno::result(unsafe { libc::unlinkat(p.parent.as_raw_fd(), name.as_ptr(), flags) });
-    if removed.is_ok() {
+    if nix::unistd::unlinkat(&p.parent, name.as_c_str(), flag).is_ok() {
         trace::explain(&step, None);
     }
 }

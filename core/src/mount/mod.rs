@@ -47,9 +47,9 @@ pub use self::mask::{DOCKER_MASKED, DOCKER_READONLY};
 pub use self::spec::{clean_dest, no_control_chars, Bind, Propagation};
 use crate::trace::{self, Step};
 
-/// Everything nsexec mounts, as asked on the command line.
+/// Everything a new mount namespace gets: propagation, a new root, binds, tmpfs, /proc, /dev.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct Mounts {
     pub propagation: Propagation,
     pub rootfs: Option<PathBuf>,
     pub binds: Vec<Bind>,
@@ -70,7 +70,7 @@ pub struct Plan {
     pub devices: Vec<crate::cgroup::devices::DeviceArg>,
 }
 
-impl Plan {
+impl Mounts {
     /// Whether any mount of the plan is read-only: then, in a user namespace, the mounts are
     /// locked (see lock.rs) so that the payload cannot remount them read-write.
     pub fn has_read_only(&self) -> bool {
@@ -82,9 +82,9 @@ impl Plan {
     }
 }
 
-/// The sources of a [`Plan`], opened (O_PATH) before any namespace or mount exists.
+/// The sources of a [`Mounts`], opened (O_PATH) before any namespace or mount exists.
 pub struct Opened {
-    plan: Plan,
+    plan: Mounts,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
     cgroups: Option<sys::CgroupView>,
@@ -110,7 +110,7 @@ impl Opened {
 }
 
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
-pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
+pub fn open_sources(plan: &Mounts) -> anyhow::Result<Opened> {
     let rootfs = match &plan.rootfs {
         Some(dir) => {
             if !dir.is_dir() {
@@ -259,7 +259,7 @@ impl Planned {
     }
 }
 
-fn mount_order(plan: &Plan, bind_is_dir: &[bool]) -> Vec<Planned> {
+fn mount_order(plan: &Mounts, bind_is_dir: &[bool]) -> Vec<Planned> {
     let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
     let mut order = Vec::new();
     if plan.dev {
@@ -338,6 +338,21 @@ fn mount_proc(target: &OwnedFd, shown: &Path, new_pid_ns: bool) -> anyhow::Resul
     }
 }
 
+/// chdir(2), traced.
+pub fn chdir(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chdir(dir.to_path_buf()), || nix::unistd::chdir(dir))
+}
+
+/// fchdir(2) to a directory opened earlier, traced as `shown` (`<target's root>`).
+pub fn fchdir(dir: &OwnedFd, shown: &str) -> anyhow::Result<()> {
+    trace::run(Step::Fchdir(shown.into()), || nix::unistd::fchdir(dir))
+}
+
+/// chroot(2), traced.
+pub fn chroot(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chroot(dir.to_path_buf()), || nix::unistd::chroot(dir))
+}
+
 /// Make `root` the root: pivot_root(".", "."), then detach the old root stacked on top.
 fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
     trace::run(Step::Chdir("<new root>".into()), || nix::unistd::fchdir(root))?;
@@ -352,7 +367,7 @@ fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
 /// the binding stays even if a later set-up step fails: `umount FILE` releases it.
 pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
     if !file.exists() {
-        let step = Step::Call(format!("creat({:?})", file.display().to_string()));
+        let step = Step::Creat(file.to_path_buf());
         trace::run_io(step, || {
             std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(file).map(drop)
         })?;

@@ -109,11 +109,7 @@ fn mount_cgroups(root: &OwnedFd, view: &CgroupView, read_only: bool) -> anyhow::
     }
     let base = super::fd::fd_path(&dir);
     for (name, to) in &view.links {
-        let step = Step::Call(format!(
-            "symlink({:?}, {:?})",
-            to.display().to_string(),
-            shown.join(name).display().to_string()
-        ));
+        let step = Step::Symlink { target: to.display().to_string(), link: shown.join(name) };
         trace::run_io(step, || std::os::unix::fs::symlink(to, base.join(name)))?;
     }
     if read_only {

@@ -80,27 +80,35 @@ impl NetReader {
         ns::kind_by_name("net").and_then(|k| ns::inode("self", k).ok())
     }
 
-    /// NET I/O of a group whose members are `pids`: the first member still alive decides.
-    pub fn read(&mut self, pids: &[u32]) -> Net {
+    /// NET I/O of a group whose members are `pids`: the first member still alive in a namespace
+    /// other than cgstat's decides. A supervisor that stays on the host's network while its
+    /// command runs in the container's (netexec, as Docker's shim) does not make it the host's.
+    pub fn read(&mut self, pids: &[i32]) -> Net {
         if pids.is_empty() {
             return Net::NoProcess;
         }
         let kind = ns::kind_by_name("net").expect("the namespace table has net");
+        let mut host = false;
         for pid in pids {
             let pid = pid.to_string();
             let Ok(inode) = ns::inode(&pid, kind) else { continue }; // exited: try the next member
             if Some(inode) == self.own_inode {
-                return Net::Host;
+                host = true;
+                continue;
             }
             let counters = *self.seen.entry(inode).or_insert_with(|| {
-                super::sample::read_file(format!("/proc/{pid}/net/dev")).as_deref().and_then(parse_net_dev)
+                crate::trace::read_file(format!("/proc/{pid}/net/dev")).ok().as_deref().and_then(parse_net_dev)
             });
             return match counters {
                 Some((rx, tx)) => Net::Private { rx, tx },
                 None => Net::Unreadable,
             };
         }
-        Net::Unreadable
+        if host {
+            Net::Host
+        } else {
+            Net::Unreadable
+        }
     }
 }
 
@@ -118,6 +126,19 @@ mod tests {
     fn only_lo_is_zero() {
         let text = "Inter-|   Receive\n face |bytes\n    lo:    3193      29    0    0    0     0          0         0     3193      29    0    0    0     0       0          0\n";
         assert_eq!(parse_net_dev(text), Some((0, 0)));
+    }
+
+    #[test]
+    fn a_member_on_the_hosts_network_decides_only_when_no_other_does() {
+        // Our own process is on "the host's" network as the reader sees it (own_inode = ours):
+        // alone it makes the group Host; a member that is gone is skipped, not decisive.
+        let own = NetReader::own_inode();
+        let me = std::process::id() as i32;
+        assert_eq!(NetReader::new(own).read(&[me]), Net::Host);
+        assert_eq!(NetReader::new(own).read(&[i32::MAX, me]), Net::Host);
+        assert_eq!(NetReader::new(own).read(&[]), Net::NoProcess);
+        // Seen from a reader in another namespace, the same member is a private one.
+        assert!(matches!(NetReader::new(Some(1)).read(&[me, i32::MAX]), Net::Private { .. }));
     }
 
     #[test]
@@ -141,7 +162,7 @@ mod tests {
     #[test]
     fn own_process_is_the_host() {
         let mut reader = NetReader::new(NetReader::own_inode());
-        assert_eq!(reader.read(&[std::process::id()]), Net::Host);
+        assert_eq!(reader.read(&[std::process::id() as i32]), Net::Host);
     }
 
     proptest::proptest! {

@@ -17,10 +17,12 @@
 //!   unknown. Numbers are Go's ParseUint (digits only), where runc tolerates a negative value
 //!   (a kernel bug) as 0.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::net::{Net, NetReader};
-use crate::trace::{self, Step};
+use crate::cgroup::files::{flat_keyed, fs_uint, go_uint, param_uint, parse_procs};
+use crate::cgroup::{Group, CGROUP_PROCS};
+use crate::trace;
 
 /// One controller's directory of a group, and whether it is on the unified (v2) hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub struct Ctl {
 
 /// Where one group's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct GroupFiles {
     /// What the NAME column shows: the group's name, or its cgroup path under `--path`.
     pub name: String,
     /// v1 cpuacct (alone or with cpu), v2 the group's directory (cpu.stat is always there).
@@ -42,6 +44,23 @@ pub struct Target {
     pub pids: Option<Ctl>,
     /// A directory whose cgroup.procs lists the members.
     pub procs: Option<PathBuf>,
+}
+
+impl GroupFiles {
+    /// The files of `group`, shown as `name`. Its `cgroup.procs` is read from one of its
+    /// hierarchies only (pids, else memory): the member list is the same in each where the tools
+    /// placed it, and reading it once per sample is the cost rule.
+    pub fn of(group: &Group, name: &str) -> GroupFiles {
+        let ctl =
+            |controller: &str| Some(Ctl { dir: group.dir(controller)?.to_path_buf(), v2: group.is_v2(controller) });
+        let (pids, memory) = (ctl("pids"), ctl("memory"));
+        let procs = pids
+            .as_ref()
+            .or(memory.as_ref())
+            .map(|c| c.dir.clone())
+            .or_else(|| group.places().first().map(|p| p.dir.clone()));
+        GroupFiles { name: name.to_string(), cpu: ctl("cpuacct"), memory, io: ctl("blkio"), pids, procs }
+    }
 }
 
 /// Memory as read, before Docker's arithmetic.
@@ -85,63 +104,12 @@ pub struct Reading {
     pub net: Net,
 }
 
-/// Read a kernel file whole, traced under `--explain`; `None` when it is not there (a group
-/// that vanished, a controller not enabled).
-pub fn read_file(path: impl AsRef<Path>) -> Option<String> {
-    let path = path.as_ref();
-    trace::run_io(Step::Read { path: path.to_path_buf() }, || std::fs::read_to_string(path)).ok()
-}
-
 fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
-    read_file(ctl.dir.join(file))
-}
-
-/// Go's `strconv.ParseUint(s, 10, 64)`: decimal digits only (no sign, no blank), no overflow.
-fn go_uint(s: &str) -> Option<u64> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
-}
-
-/// runc's `fscommon.ParseUint`: [`go_uint`], but a negative number (which some memory cgroup
-/// counters show through kernel bugs) is 0.
-fn fs_uint(s: &str) -> Option<u64> {
-    if let Some(n) = go_uint(s) {
-        return Some(n);
-    }
-    // Go's ParseInt: "-0" is 0, not negative, and stays an error; a too negative one is negative.
-    let digits = s.strip_prefix('-')?;
-    let negative =
-        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.bytes().any(|b| b != b'0');
-    negative.then_some(0)
-}
-
-/// A one-number file as runc's `GetCgroupParamUint` reads it (blanks around, `max` is
-/// u64::MAX): cpuacct.usage, memory.usage_in_bytes, memory.current, pids.current.
-pub fn param_uint(text: &str) -> Option<u64> {
-    match text.trim() {
-        "max" => Some(u64::MAX),
-        n => fs_uint(n),
-    }
-}
-
-/// A flat-keyed file (`memory.stat`, `cpu.stat`) as runc's `ParseKeyValue` reads each line:
-/// `key value`, split at the first space, both non-empty, the value by [`fs_uint`]. `None` when
-/// any line is malformed: the whole file is unknown then.
-pub fn flat_keyed(text: &str) -> Option<Vec<(&str, u64)>> {
-    text.lines()
-        .map(|line| {
-            let (k, v) = line.split_once(' ')?;
-            (!k.is_empty()).then(|| Some((k, fs_uint(v)?))).flatten()
-        })
-        .collect()
-}
-
-/// The value of `key` in a flat-keyed file; `None` when it is missing or the file malformed.
-pub fn keyed(text: &str, key: &str) -> Option<u64> {
-    flat_keyed(text)?.into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    trace::read_file(ctl.dir.join(file)).ok()
 }
 
 /// The group's cumulative CPU time in nanoseconds.
-pub fn read_cpu(target: &Target) -> Option<u64> {
+pub fn read_cpu(target: &GroupFiles) -> Option<u64> {
     let ctl = target.cpu.as_ref()?;
     if ctl.v2 {
         super::cpu::parse_cpu_stat_usage(&read_in(ctl, "cpu.stat")?)
@@ -251,15 +219,11 @@ fn read_block(ctl: &Ctl) -> Option<(u64, u64)> {
     }
 }
 
-/// `cgroup.procs`: one PID per line.
-pub fn parse_procs(text: &str) -> Vec<u32> {
-    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
-}
-
 /// Read every other file of a group once; its CPU time `cpu_ns` was read beforehand, at the
 /// moment the host's /proc/stat was (see the module `stats`).
-pub fn read(target: &Target, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
-    let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
+pub fn read(target: &GroupFiles, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
+    let procs =
+        target.procs.as_ref().and_then(|dir| trace::read_file(dir.join(CGROUP_PROCS)).ok()).map(|s| parse_procs(&s));
     let pids_current = target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| param_uint(&s));
     Reading {
         cpu_ns,
@@ -272,7 +236,7 @@ pub fn read(target: &Target, cpu_ns: Option<u64>, net: &mut NetReader) -> Readin
 
 /// The host's memory in bytes (/proc/meminfo MemTotal), Docker's `machineMemory`.
 pub fn host_memory() -> Option<u64> {
-    parse_meminfo_total(&read_file("/proc/meminfo")?)
+    parse_meminfo_total(&trace::read_file("/proc/meminfo").ok()?)
 }
 
 fn parse_meminfo_total(text: &str) -> Option<u64> {
@@ -284,19 +248,34 @@ fn parse_meminfo_total(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const V1_MEMORY_STAT: &str = include_str!("../../testdata/v1-memory.stat");
-    const V2_MEMORY_STAT: &str = include_str!("../../testdata/v2-memory.stat");
+    use crate::cgroup::Place;
 
     #[test]
-    fn memory_stat_keys() {
-        // v1 has both the group's own inactive_file and the subtree's total_: Docker takes total_.
-        assert_eq!(keyed(V1_MEMORY_STAT, "total_inactive_file"), Some(471040));
-        assert_eq!(keyed(V1_MEMORY_STAT, "inactive_file"), Some(471040));
-        assert_eq!(keyed(V1_MEMORY_STAT, "hierarchical_memory_limit"), Some(9223372036854771712));
-        assert_eq!(keyed(V2_MEMORY_STAT, "inactive_file"), Some(2105344));
-        assert_eq!(keyed(V2_MEMORY_STAT, "file"), Some(2523136));
-        assert_eq!(keyed(V2_MEMORY_STAT, "missing"), None);
+    fn hybrid_group_reads_v1_controllers() {
+        // As cgexec-rs places a group on the development hosts: v1 cpu and cpuacct apart.
+        let g = Group::new(
+            "web",
+            vec![
+                Place::new("/sys/fs/cgroup/cpu/isolab/web", false, &["cpu"]),
+                Place::new("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+                Place::new("/sys/fs/cgroup/memory/a/isolab/web", false, &["memory"]),
+                Place::new("/sys/fs/cgroup/pids/isolab/web", false, &["pids"]),
+            ],
+        );
+        let t = GroupFiles::of(&g, "web");
+        assert_eq!(t.cpu, Some(Ctl { dir: "/sys/fs/cgroup/cpuacct/isolab/web".into(), v2: false }));
+        assert_eq!(t.memory.unwrap().dir, PathBuf::from("/sys/fs/cgroup/memory/a/isolab/web"));
+        assert_eq!(t.io, None);
+        assert_eq!(t.procs, Some("/sys/fs/cgroup/pids/isolab/web".into()));
+    }
+
+    #[test]
+    fn v2_group_reads_cpu_stat_without_the_cpu_controller() {
+        let g = Group::new("web", vec![Place::new("/sys/fs/cgroup/isolab/web", true, &["memory", "io"])]);
+        let t = GroupFiles::of(&g, "web");
+        let v2 = Some(Ctl { dir: "/sys/fs/cgroup/isolab/web".into(), v2: true });
+        assert_eq!((t.cpu, t.memory, t.io.clone(), t.pids), (v2.clone(), v2.clone(), v2, None));
+        assert_eq!(t.procs, Some("/sys/fs/cgroup/isolab/web".into()));
     }
 
     #[test]
@@ -363,16 +342,7 @@ mod tests {
             assert_eq!(parse_io_stat(bad), None, "{bad:?}");
         }
         assert_eq!(parse_io_stat("8:0 rbytes=1=2 dbytes=x rbytes\n8 rbytes=5\n8:0\n8:1 wbytes=3\n"), Some((0, 3)));
-        // "key value" files (memory.stat, cpu.stat) as runc's ParseKeyValue: one bad line and
-        // the file is unknown; a negative value is 0 (fscommon.ParseUint: kernel bugs).
-        for bad in ["inactive_file 5 6\n", "inactive_file\n", "file 1\n\ninactive_file 2\n", "inactive_file +4\n"] {
-            assert_eq!(flat_keyed(bad), None, "{bad:?}");
-        }
-        assert_eq!(flat_keyed("a 1\nb -5\n").unwrap(), [("a", 1), ("b", 0)]);
-        assert_eq!(param_uint("+12\n"), None);
-        assert_eq!(param_uint(" -3\n"), Some(0));
-        assert_eq!(param_uint("-0\n"), None); // Go's ParseInt("-0") is 0, not negative: an error
-        assert_eq!(param_uint("max\n"), Some(u64::MAX));
+        // "key value" files and one-number files: see cgroup::files's own tests.
     }
 
     // The same files on disk: a malformed memory.stat makes MEM USAGE unknown, a malformed blkio
@@ -387,7 +357,7 @@ mod tests {
         std::fs::write(dir.join("blkio.throttle.io_service_bytes_recursive"), "8:0 Read 100 100\nTotal 100\n").unwrap();
         std::fs::write(dir.join("pids.current"), "3\n").unwrap();
         let ctl = Ctl { dir: dir.clone(), v2: false };
-        let target = Target {
+        let target = GroupFiles {
             name: "odd".into(),
             cpu: None,
             memory: Some(ctl.clone()),
@@ -401,15 +371,14 @@ mod tests {
     }
 
     #[test]
-    fn meminfo_and_procs() {
+    fn meminfo() {
         assert_eq!(parse_meminfo_total("MemTotal:       24684092 kB\nMemFree: 1 kB\n"), Some(24684092 * 1024));
-        assert_eq!(parse_procs("12\n345\n\n"), vec![12, 345]);
     }
 
     #[test]
     fn missing_files_are_missing_values() {
         let gone = Ctl { dir: "/nonexistent/isolab".into(), v2: false };
-        let target = Target {
+        let target = GroupFiles {
             name: "gone".into(),
             cpu: Some(gone.clone()),
             memory: Some(gone.clone()),
@@ -441,14 +410,6 @@ mod tests {
             let text: String = rows.iter().map(|(m, r, w, n)| format!("8:{m} rbytes={r} wbytes={w} rios={n} wios={n} dbytes=0 dios=0\n")).collect();
             let want = rows.iter().fold((0, 0), |(a, b), (_, r, w, _)| (a + r, b + w));
             proptest::prop_assert_eq!(parse_io_stat(&text), Some(want));
-        }
-
-        #[test]
-        fn keyed_finds_any_key(pairs in proptest::collection::btree_map("[a-z_]{1,20}", 0u64..u64::MAX, 1..20)) {
-            let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
-            for (k, v) in &pairs {
-                proptest::prop_assert_eq!(keyed(&text, k), Some(*v));
-            }
         }
     }
 }

@@ -16,14 +16,14 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use nix::sys::signal::Signal;
-use nix::unistd::{ForkResult, Pid};
 
-use crate::idmap::{self, Extent, Setgroups, Which};
-use crate::ns::{self, Kind};
-use crate::process;
-use crate::trace::{self, Step};
-use crate::{creds, mount};
+use isolab_core::exit;
+use isolab_core::idmap::helper::{self, SetuidHelper};
+use isolab_core::idmap::{self, Extent, Setgroups, Which};
+use isolab_core::ns::{self, Flags, Kind};
+use isolab_core::process::{self, FdReceiver, FdSender, ForkResult, Gate, GateKey, Pid, Signal};
+use isolab_core::trace::{self, Step};
+use isolab_core::{creds, mount, pty, seccomp};
 
 /// How the user namespace's ids are mapped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -43,7 +43,7 @@ pub enum MapRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
     /// CLONE_NEW* bits to unshare.
-    pub flags: libc::c_int,
+    pub flags: Flags,
     /// Namespaces to bind-mount onto files (`--net=FILE`).
     pub persist: Vec<(&'static Kind, PathBuf)>,
     pub maps: MapRequest,
@@ -56,14 +56,16 @@ pub struct Spec {
     pub kill_child: Option<Signal>,
     /// Seconds a PID-1 command gets after a forwarded SIGTERM/SIGINT before SIGKILL (0: never).
     pub stop_timeout: u32,
-    pub mounts: mount::Plan,
+    pub mounts: mount::Mounts,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub creds: creds::Creds,
     pub workdir: Option<PathBuf>,
-    pub env: Vec<(OsString, OsString)>,
-    pub clear_env: bool,
+    /// The command's environment (`--clear-env`, `--env`), handed to execve(2).
+    pub env: process::Env,
     pub new_session: bool,
+    /// `-t`: a pty of its own as the command's controlling terminal, relayed to ours.
+    pub tty: bool,
     /// `--preserve-fds N`: with a root of its own, the command keeps N descriptors from 3 on
     /// (after the socket-activation ones) beside 0, 1 and 2, as `runc run --preserve-fds`.
     pub preserve_fds: u32,
@@ -71,20 +73,20 @@ pub struct Spec {
     pub first_closed_fd: Option<u32>,
     pub pidfile: Option<PathBuf>,
     /// The seccomp filter to load last (a container's default, or `--security-opt seccomp=`).
-    pub seccomp: Option<crate::seccomp::Filter>,
+    pub seccomp: Option<seccomp::Filter>,
     pub argv: Vec<OsString>,
 }
 
 impl Spec {
-    fn has(&self, flag: libc::c_int) -> bool {
-        self.flags & flag != 0
+    fn has(&self, kind: Kind) -> bool {
+        self.flags & kind.flag != 0
     }
 
     fn must_fork(&self) -> bool {
         // setsid(2) refuses a process-group leader (a command started by a shell usually is):
         // then the new session is made in a child.
-        let setsid_needs_child = self.new_session && nix::unistd::getpgrp() == nix::unistd::getpid();
-        self.fork || self.init || setsid_needs_child || self.has(libc::CLONE_NEWPID) || self.has(libc::CLONE_NEWTIME)
+        let setsid_needs_child = self.new_session && process::is_group_leader();
+        self.fork || self.init || self.tty || setsid_needs_child || self.has(ns::PID) || self.has(ns::TIME)
     }
 }
 
@@ -94,50 +96,54 @@ struct Maps {
     uid: Vec<Extent>,
     gid: Vec<Extent>,
     setgroups: Option<Setgroups>,
+    /// For an unprivileged caller's ranges: the setuid helper that writes them.
+    helper: Option<SetuidHelper>,
 }
 
 fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
-    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let (uid, gid) = creds::effective_ids();
     let single = |inside, outside| vec![Extent { inside, outside, count: 1 }];
     let (uids, gids, mut setgroups) = match &spec.maps {
-        MapRequest::None => return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s) })),
+        MapRequest::None => {
+            return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s), helper: None }))
+        }
         // util-linux -r: deny setgroups, which an unprivileged gid_map needs anyway.
         MapRequest::Root => (single(0, uid), single(0, gid), Some(Setgroups::Deny)),
         MapRequest::Ranges { uid, gid } => (uid.clone(), gid.clone(), None),
         MapRequest::Auto => {
-            let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-                .unwrap_or_else(|| uid.to_string());
+            let name = creds::user_name(uid).unwrap_or_else(|| uid.to_string());
             (idmap::auto_map(Which::Uid, &name, uid)?, idmap::auto_map(Which::Gid, &name, uid)?, None)
         }
     };
     if spec.setgroups.is_some() {
         setgroups = spec.setgroups;
     }
-    if setgroups.is_none() && uid != 0 && !gids.is_empty() {
+    idmap::validate(Which::Uid, &uids)?;
+    idmap::validate(Which::Gid, &gids)?;
+    // Ranges beyond our own ids without CAP_SETUID/CAP_SETGID: a setuid helper writes them (and
+    // decides setgroups), found now so that a missing one is refused before anything is made.
+    let helper = helper::needed(&uids, &gids).then(|| helper::find(&uids, &gids)).transpose()?;
+    if setgroups.is_none() && uid != 0 && !gids.is_empty() && helper.is_none() {
         // The kernel lets an unprivileged writer write gid_map only after setgroups is denied.
         setgroups = Some(Setgroups::Deny);
     }
-    idmap::validate(Which::Uid, &uids)?;
-    idmap::validate(Which::Gid, &gids)?;
-    Ok(Some(Maps { uid: uids, gid: gids, setgroups }))
+    Ok(Some(Maps { uid: uids, gid: gids, setgroups, helper }))
 }
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let spec = Spec { first_closed_fd: kept_fds(&spec)?, ..spec };
     let maps = resolve_maps(&spec)?;
-    if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
+    if !spec.has(ns::USER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
     }
-    let mut opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let mut opened = if spec.has(ns::MNT) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let pidfile = Pidfile::create(&spec)?;
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
     // Root of a new user namespace may not pass the caller's directories: the helper opens the
     // sources again in the new mount namespace, as the caller.
     let sources = match &opened {
-        Some(o) if spec.has(libc::CLONE_NEWUSER) => o.paths(),
+        Some(o) if spec.has(ns::USER) => o.paths(),
         _ => Vec::new(),
     };
     let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() || !sources.is_empty() {
@@ -154,7 +160,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
                     o.adopt(fds);
                 }
             }
-            None => return Ok(crate::cli::EXIT_TOOL), // the helper printed why
+            None => return Ok(exit::EXIT_TOOL), // the helper printed why
         }
     }
     if let Some(maps) = maps.as_ref().filter(|_| self_mapped) {
@@ -164,10 +170,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         become_root()?;
     }
     if !spec.must_fork() {
-        write_pidfile(&spec, nix::unistd::getpid())?;
-        return Err(finish_and_exec(&spec, opened, false));
+        pidfile.write(Pid::this())?;
+        return Err(finish_and_exec(&spec, opened, false, None));
     }
-    fork_payload(&spec, opened)
+    fork_payload(&spec, opened, pidfile)
 }
 
 /// A container (`--rootfs`) gets 0, 1 and 2, then the socket-activation descriptors (LISTEN_FDS
@@ -190,9 +196,8 @@ fn kept_fds(spec: &Spec) -> anyhow::Result<Option<u32>> {
 /// helper process is needed (util-linux `unshare -r` does the same).
 fn own_ids_only(maps: &Maps) -> bool {
     let own = |m: &[Extent], id: u32| matches!(m, [e] if e.outside == id && e.count == 1);
-    own(&maps.uid, nix::unistd::geteuid().as_raw())
-        && own(&maps.gid, nix::unistd::getegid().as_raw())
-        && maps.setgroups == Some(Setgroups::Deny)
+    let (uid, gid) = creds::effective_ids();
+    own(&maps.uid, uid) && own(&maps.gid, gid) && maps.setgroups == Some(Setgroups::Deny)
 }
 
 /// After unshare: write the caller's own maps from inside, setgroups first.
@@ -218,58 +223,104 @@ fn become_root() -> anyhow::Result<()> {
     creds::set_uid(0)
 }
 
-fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
-    if let Some(file) = &spec.pidfile {
-        let step = Step::Write { path: file.clone(), value: format!("{pid}\n") };
-        trace::run_io(step, || std::fs::write(file, format!("{pid}\n"))).context("--pidfile")?;
+/// `--pidfile`, created before unshare while we are still the caller: once the maps are written
+/// we are root of the new namespace, which may be a host uid (100000) that cannot write there.
+struct Pidfile(Option<(PathBuf, std::fs::File)>);
+
+impl Pidfile {
+    fn create(spec: &Spec) -> anyhow::Result<Pidfile> {
+        let Some(path) = &spec.pidfile else { return Ok(Pidfile(None)) };
+        let file = trace::run_io(Step::Creat(path.clone()), || std::fs::File::create(path)).context("--pidfile")?;
+        Ok(Pidfile(Some((path.clone(), file))))
     }
-    Ok(())
+
+    fn write(self, pid: Pid) -> anyhow::Result<()> {
+        if let Some((path, mut file)) = self.0 {
+            let step = Step::Write { path, value: format!("{pid}\n") };
+            trace::run_io(step, || std::io::Write::write_all(&mut file, format!("{pid}\n").as_bytes()))
+                .context("--pidfile")?;
+        }
+        Ok(())
+    }
 }
 
 /// Fork the process that becomes PID 1 of the new PID namespace, and supervise it.
-fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
+fn fork_payload(spec: &Spec, opened: Option<mount::Opened>, pidfile: Pidfile) -> anyhow::Result<u8> {
+    // -t: the pty is made inside (its /dev/ptmx) and its master handed back to us to relay.
+    let (console, relay) = spec.tty.then(process::fd_channel).transpose()?.unzip();
     match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
-            let err = if spec.init { return run_init(spec, opened) } else { finish_and_exec(spec, opened, true) };
-            std::process::exit(crate::cli::report(&err).into())
+            drop((relay, pidfile));
+            let err = if spec.init {
+                return run_init(spec, opened, console);
+            } else {
+                finish_and_exec(spec, opened, true, console)
+            };
+            exit::report_and_exit(&err)
         }
         ForkResult::Parent { child } => {
-            write_pidfile(spec, child)?;
+            drop(console);
+            pidfile.write(child)?;
             // docker stop's rule, in every mode: a command that does not end on a forwarded
-            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it) gets
-            // SIGKILL after the timeout. With --init the SIGKILL ends the whole PID namespace.
+            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it, as an
+            // interactive shell on -t does) gets SIGKILL after the timeout. With --init the
+            // SIGKILL ends the whole PID namespace.
             process::escalate_stop_after(spec.stop_timeout);
-            let status = process::supervise(child, false)?;
+            let status = match relay {
+                Some(relay) => pty::supervise(child, relay)?,
+                None => process::supervise(child, false)?,
+            };
             Ok(process::die_like(status))
         }
     }
 }
 
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
-fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
-    // The world is set up once, here, so the command and every orphan share it.
+fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender>) -> anyhow::Result<u8> {
+    // The world is set up once, here, so the command and every orphan share it; so is the pty,
+    // whose slave only the command keeps.
     let made = match setup_world(spec, opened, true) {
         Ok(made) => made,
-        Err(err) => std::process::exit(crate::cli::report(&err).into()),
+        Err(err) => exit::report_and_exit(&err),
+    };
+    let slave = match console.as_ref().map(pty::allocate).transpose() {
+        Ok(slave) => slave,
+        Err(err) => {
+            made.undo();
+            exit::report_and_exit(&err)
+        }
     };
     let err = match process::fork_supervised() {
-        Ok(ForkResult::Child) => exec_command(spec, made),
+        Ok(ForkResult::Child) => exec_command(spec, made, slave),
         Ok(ForkResult::Parent { child }) => {
+            drop(slave);
             // A stop request sent to the init itself escalates as one sent to nsexec.
             process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
-            std::process::exit(status.map_or(crate::cli::EXIT_TOOL, process::status_code).into())
+            std::process::exit(status.map_or(exit::EXIT_TOOL, process::status_code).into())
         }
         Err(e) => e,
     };
-    std::process::exit(crate::cli::report(&err).into())
+    exit::report_and_exit(&err)
 }
 
 /// Set up the world and exec; returns only the error that stopped it.
-fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
-    match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
-        Ok(made) => exec_command(spec, made),
-        Err(e) => e,
+fn finish_and_exec(
+    spec: &Spec,
+    opened: Option<mount::Opened>,
+    new_pid_ns: bool,
+    console: Option<FdSender>,
+) -> anyhow::Error {
+    let made = match setup_world(spec, opened, new_pid_ns && spec.has(ns::PID)) {
+        Ok(made) => made,
+        Err(e) => return e,
+    };
+    match console.as_ref().map(pty::allocate).transpose() {
+        Ok(slave) => exec_command(spec, made, slave),
+        Err(e) => {
+            made.undo();
+            e
+        }
     }
 }
 
@@ -277,18 +328,18 @@ fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool)
 /// command cannot run.
 fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<mount::Made> {
     if let Some(name) = &spec.hostname {
-        trace::run(Step::Sethostname(name.clone()), || nix::unistd::sethostname(name))?;
+        ns::set_hostname(name)?;
     }
     if let Some(name) = &spec.domainname {
-        set_domainname(name)?;
+        ns::set_domainname(name)?;
     }
-    if spec.has(libc::CLONE_NEWNET) {
+    if spec.has(ns::NET) {
         ns::loopback_up()?;
     }
     match opened {
         Some(opened) => {
             let made = mount::setup(opened, in_new_pid_ns)?;
-            if spec.has(libc::CLONE_NEWUSER) && spec.mounts.has_read_only() {
+            if spec.has(ns::USER) && spec.mounts.has_read_only() {
                 // Root of this user namespace could remount them read-write: lock their flags.
                 if let Err(e) = mount::lock_mounts() {
                     made.undo();
@@ -301,43 +352,24 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     }
 }
 
-fn set_domainname(name: &str) -> anyhow::Result<()> {
-    trace::run(Step::Setdomainname(name.into()), || {
-        // SAFETY: the pointer and length describe `name`'s bytes.
-        nix::errno::Errno::result(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
-    })
-}
-
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
 /// When the command does not start, the mount points made for it go (as far as the credentials
 /// it was given still allow).
-fn exec_command(spec: &Spec, made: mount::Made) -> anyhow::Error {
-    let err = match prepare_exec(spec) {
-        Ok(()) => process::exec(&spec.argv),
+fn exec_command(spec: &Spec, made: mount::Made, tty: Option<OwnedFd>) -> anyhow::Error {
+    let err = match prepare_exec(spec, tty) {
+        Ok(env) => process::exec(&spec.argv, &env),
         Err(e) => e,
     };
     made.undo();
     err
 }
 
-/// The command's environment: `--clear-env`, then each `--env` (idempotent).
-fn with_env(spec: &Spec) {
-    if spec.clear_env {
-        for (k, _) in std::env::vars_os() {
-            std::env::remove_var(k);
-        }
-        std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    }
-    for (k, v) in &spec.env {
-        std::env::set_var(k, v);
-    }
-}
-
-fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
+/// Credentials, cwd, descriptors, session (with `-t`, the pty's), the seccomp filter; returns
+/// the environment to exec with.
+fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<process::Env> {
     if spec.seccomp.is_some() || spec.creds.sets.is_some() {
         // Confined, the set-up could no longer be undone if the command is missing: look first.
-        with_env(spec);
-        process::check_command(&spec.argv)?;
+        process::check_command(&spec.argv, &spec.env)?;
     }
     // Loading a filter needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs, before the
     // capabilities go (runc's order); with it, as the very last step.
@@ -345,44 +377,41 @@ fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
         Some(f) if spec.creds.no_new_privs => (None, Some(f)),
         f => (f.as_ref(), None),
     };
-    early.map(crate::seccomp::load).transpose()?;
+    early.map(seccomp::load).transpose()?;
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
-        trace::run(Step::Chdir(dir.clone()), || nix::unistd::chdir(dir.as_path()))
-            .with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
+        mount::chdir(dir).with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
         // runc CVE-2024-21626: a cwd reached through a leaked fd lies outside the root and
         // getcwd() then fails; refuse to run there.
         std::env::current_dir()
             .map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
     }
-    with_env(spec);
+    let mut env = spec.env.clone();
     if let Some(first) = spec.first_closed_fd {
         let listen = first - 3 - spec.preserve_fds;
         if listen > 0 {
             // sd_listen_fds(3) in the command checks that LISTEN_PID is its own PID (1 with --pid).
-            std::env::set_var("LISTEN_FDS", listen.to_string());
-            std::env::set_var("LISTEN_PID", nix::unistd::getpid().to_string());
+            env.set.push(("LISTEN_FDS".into(), listen.to_string().into()));
+            env.set.push(("LISTEN_PID".into(), Pid::this().to_string().into()));
         }
         process::close_on_exec_from(first)?;
     }
-    if spec.new_session {
-        trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;
+    if let Some(slave) = tty {
+        pty::attach(slave)?;
+    } else if spec.new_session {
+        process::new_session()?;
     }
-    last.map(crate::seccomp::load).transpose()?;
-    Ok(())
-}
-
-fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
+    last.map(seccomp::load).transpose()?;
+    Ok(env)
 }
 
 /// The process that writes the maps, persists namespaces and opens the mount sources from
 /// outside (step 1 above).
 struct Helper {
     pid: Pid,
-    go: OwnedFd,
-    /// Our end of the socket the helper sends the sources' descriptors on (SCM_RIGHTS).
-    fds: OwnedFd,
+    go: GateKey,
+    /// Where the helper sends the sources' descriptors.
+    fds: FdReceiver,
     sources: usize,
 }
 
@@ -392,41 +421,40 @@ impl Helper {
         persist: &[(&'static Kind, PathBuf)],
         sources: Vec<PathBuf>,
     ) -> anyhow::Result<Helper> {
-        let target = nix::unistd::getpid();
-        let (go_r, go_w) = pipe()?;
-        let (ours, theirs) = socketpair()?;
+        let target = Pid::this();
+        let (gate, key) = process::gate()?;
+        let (sender, receiver) = process::fd_channel()?;
         match process::fork()? {
             ForkResult::Child => {
-                drop(go_w);
-                drop(ours);
-                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist, &sources, &theirs) {
+                drop(key);
+                drop(receiver);
+                let code = match Helper::serve(target, gate, maps.as_ref(), persist, &sources, &sender) {
                     Ok(()) => 0,
-                    Err(e) => crate::cli::report(&e),
+                    Err(e) => exit::report(&e),
                 };
-                // _exit: no destructors or atexit handlers of the parent's image run twice.
-                // SAFETY: _exit is always safe to call.
-                unsafe { libc::_exit(code.into()) }
+                process::exit_now(code)
             }
-            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w, fds: ours, sources: sources.len() }),
+            ForkResult::Parent { child } => Ok(Helper { pid: child, go: key, fds: receiver, sources: sources.len() }),
         }
     }
 
     /// In the helper: wait until the caller has unshared, then map, persist and open the sources.
     fn serve(
         target: Pid,
-        go: &OwnedFd,
+        go: Gate,
         maps: Option<&Maps>,
         persist: &[(&'static Kind, PathBuf)],
         sources: &[PathBuf],
-        fds: &OwnedFd,
+        fds: &FdSender,
     ) -> anyhow::Result<()> {
-        let mut byte = [0u8; 1];
-        if nix::unistd::read(go, &mut byte)? == 0 {
-            // SAFETY: _exit is always safe. The caller failed to unshare and reports it itself.
-            unsafe { libc::_exit(0) };
+        if !go.wait()? {
+            // The caller failed to unshare and reports it itself.
+            process::exit_now(0);
         }
         let proc_dir = PathBuf::from(format!("/proc/{target}"));
-        if let Some(maps) = maps {
+        if let Some(Maps { helper: Some(setuid), uid, gid, setgroups }) = maps {
+            setuid.write(target.as_raw(), uid, gid, *setgroups)?;
+        } else if let Some(maps) = maps {
             if let Some(sg) = maps.setgroups {
                 idmap::write_setgroups(&proc_dir, sg)?;
             }
@@ -447,7 +475,7 @@ impl Helper {
         for source in sources {
             let fd = mount::open_in_root_of(target.as_raw(), source)
                 .with_context(|| format!("cannot open {} in the new mount namespace", source.display()))?;
-            send_fd(fds, &fd)?;
+            fds.send(&fd, &format!("mount source {}", source.display())).context("sending a mount source to nsexec")?;
         }
         Ok(())
     }
@@ -455,12 +483,11 @@ impl Helper {
     /// Let the helper act and wait for it: the sources it opened, or None when it failed (it
     /// printed why).
     fn release_and_wait(self) -> anyhow::Result<Option<Vec<OwnedFd>>> {
-        nix::unistd::write(&self.go, b"1").context("releasing the id-map helper")?;
-        drop(self.go);
+        self.go.open().context("releasing the id-map helper")?;
         // A helper that fails sends fewer descriptors and exits: its end closes, recv sees EOF.
         let mut fds = Vec::with_capacity(self.sources);
         for _ in 0..self.sources {
-            match recv_fd(&self.fds)? {
+            match self.fds.recv("mount source").context("receiving a mount source from the helper")? {
                 Some(fd) => fds.push(fd),
                 None => break,
             }
@@ -468,40 +495,4 @@ impl Helper {
         let status = process::wait_for(self.pid)?;
         Ok((process::status_code(status) == 0 && fds.len() == self.sources).then_some(fds))
     }
-}
-
-fn socketpair() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair")
-}
-
-/// One descriptor in one message (SCM_RIGHTS).
-fn send_fd(sock: &OwnedFd, fd: &OwnedFd) -> anyhow::Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    use std::os::fd::AsRawFd;
-    let raw = [fd.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"f")];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&raw)], MsgFlags::MSG_NOSIGNAL, None)
-        .context("sending a mount source to nsexec")?;
-    Ok(())
-}
-
-/// The descriptor of one message, or None at end of stream.
-fn recv_fd(sock: &OwnedFd) -> anyhow::Result<Option<OwnedFd>> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .context("receiving a mount source from the helper")?;
-    for cmsg in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel installed this descriptor for us; nobody else owns it.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-            }
-        }
-    }
-    Ok(None)
 }
