@@ -242,21 +242,6 @@ pub fn apply_after_uid_change(sets: &Sets) -> anyhow::Result<()> {
     set_ambient(sets.ambient)
 }
 
-/// This process's sets as /proc/self/status shows them (CapBnd, CapEff, ...), for checks.
-pub fn read_own() -> Option<Sets> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-    };
-    Some(Sets {
-        bounding: field("CapBnd:")?,
-        effective: field("CapEff:")?,
-        permitted: field("CapPrm:")?,
-        inheritable: field("CapInh:")?,
-        ambient: field("CapAmb:")?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

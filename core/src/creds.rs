@@ -146,7 +146,7 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
     let keep = !creds.cap_add.is_empty() || creds.add_all || creds.sets.is_some();
     if let Some((uid, gid)) = ids {
         if keep {
-            trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))?;
+            keep_capabilities()?;
         }
         set_gid(gid)?;
         set_uid(uid)?;
@@ -171,9 +171,20 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         crate::process::rearm_tether()?;
     }
     if creds.no_new_privs {
-        trace::run(Step::Prctl(Prctl::SetNoNewPrivs), nix::sys::prctl::set_no_new_privs)?;
+        set_no_new_privs()?;
     }
     Ok(())
+}
+
+/// PR_SET_KEEPCAPS: the permitted set survives the next change from uid 0 to another.
+pub fn keep_capabilities() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))
+}
+
+/// PR_SET_NO_NEW_PRIVS: no execve of this process or its children gains privileges (setuid
+/// bits, file capabilities) again; it cannot be unset.
+pub fn set_no_new_privs() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetNoNewPrivs), nix::sys::prctl::set_no_new_privs)
 }
 
 /// Whether setgroups(2) may be called here (a user namespace with setgroups 'deny' forbids it).

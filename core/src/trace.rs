@@ -145,12 +145,21 @@ pub enum Step {
     },
     /// PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of each capability in the mask.
     AmbientSet(u64),
-    /// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog).
+    /// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog); `what`: its default action, or whose
+    /// filter it copies.
     SeccompLoad {
         flags: u32,
         instructions: usize,
-        default: String,
+        what: String,
     },
+    /// ptrace(2) of another process: `ptrace(PTRACE_SEIZE, 4242, 0)`.
+    Ptrace {
+        request: &'static str,
+        pid: i32,
+        arg: String,
+    },
+    /// waitpid(2) for a process's next state change (a tracee's stop).
+    Wait(i32),
     /// bpf(BPF_PROG_LOAD) of a program of this type.
     BpfProgLoad {
         prog_type: &'static str,
@@ -354,11 +363,13 @@ impl fmt::Display for Step {
             Step::AmbientSet(mask) => {
                 write!(f, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of {})", cap_names(*mask))
             }
-            Step::SeccompLoad { flags, instructions, default } => write!(
+            Step::SeccompLoad { flags, instructions, what } => write!(
                 f,
-                "seccomp(SECCOMP_SET_MODE_FILTER, {}, {{len={instructions}, default {default}}})",
+                "seccomp(SECCOMP_SET_MODE_FILTER, {}, {{len={instructions}, {what}}})",
                 seccomp_flag_names(*flags)
             ),
+            Step::Ptrace { request, pid, arg } => write!(f, "ptrace({request}, {pid}, {arg})"),
+            Step::Wait(pid) => write!(f, "waitpid({pid}, __WALL)"),
             Step::BpfProgLoad { prog_type, instructions, license } => {
                 write!(f, "bpf(BPF_PROG_LOAD, {{prog_type={prog_type}, insn_cnt={instructions}, license={license:?}}})")
             }
@@ -600,6 +611,12 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::PivotRoot { .. }, EINVAL) => "the new root must be a mount point, not the current root, and not shared with the host",
         (Step::SeccompLoad { .. }, EACCES) => "loading a seccomp filter needs no_new_privs or CAP_SYS_ADMIN",
         (Step::SeccompLoad { .. }, EINVAL) => "the kernel refused the filter program (an invalid instruction, or longer than 4096)",
+        (Step::Ptrace { request: "PTRACE_SEIZE", .. }, EPERM) => {
+            "the process is traced already (strace, gdb), or ptrace is closed to us (Yama's ptrace_scope)"
+        }
+        (Step::Ptrace { request: "PTRACE_SECCOMP_GET_FILTER", .. }, EACCES) => {
+            "reading a filter needs CAP_SYS_ADMIN in the initial user namespace and no filter of one's own"
+        }
         (Step::BpfProgLoad { .. }, EPERM) | (Step::BpfProgAttach { .. }, EPERM) => {
             "loading and attaching a cgroup device program needs CAP_SYS_ADMIN (run as root)"
         }
@@ -817,7 +834,18 @@ mod tests {
     fn confinement_steps_have_their_own_names() {
         use caps::Capability::{CAP_CHOWN, CAP_KILL, CAP_SYS_ADMIN};
         let chown_kill = (1 << CAP_CHOWN.index()) | (1 << CAP_KILL.index());
-        let cases: [(Step, &str, &str); 8] = [
+        let cases: [(Step, &str, &str); 11] = [
+            (
+                Step::Ptrace { request: "PTRACE_SEIZE", pid: 4242, arg: "0".into() },
+                "ptrace(PTRACE_SEIZE, 4242, 0)",
+                "ptrace",
+            ),
+            (
+                Step::Ptrace { request: "PTRACE_SECCOMP_GET_FILTER", pid: 4242, arg: "0, buf[702]".into() },
+                "ptrace(PTRACE_SECCOMP_GET_FILTER, 4242, 0, buf[702])",
+                "ptrace",
+            ),
+            (Step::Wait(4242), "waitpid(4242, __WALL)", "waitpid"),
             (Step::CapbsetDrop(vec![CAP_SYS_ADMIN]), "prctl(PR_CAPBSET_DROP, {CAP_SYS_ADMIN})", "prctl"),
             (
                 Step::Capset { effective: chown_kill, permitted: chown_kill, inheritable: 0 },
@@ -830,7 +858,7 @@ mod tests {
                 "prctl",
             ),
             (
-                Step::SeccompLoad { flags: 1 << 2, instructions: 702, default: "SCMP_ACT_ERRNO(EPERM)".into() },
+                Step::SeccompLoad { flags: 1 << 2, instructions: 702, what: "default SCMP_ACT_ERRNO(EPERM)".into() },
                 "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, {len=702, default SCMP_ACT_ERRNO(EPERM)})",
                 "seccomp",
             ),
@@ -855,8 +883,10 @@ mod tests {
             assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
             assert!(step.shows_return(), "{text}");
         }
-        let msg = failure(&Step::SeccompLoad { flags: 0, instructions: 1, default: "x".into() }, Errno::EACCES);
+        let msg = failure(&Step::SeccompLoad { flags: 0, instructions: 1, what: "x".into() }, Errno::EACCES);
         assert!(msg.to_string().ends_with("needs no_new_privs or CAP_SYS_ADMIN"), "{msg}");
+        let seize = Step::Ptrace { request: "PTRACE_SEIZE", pid: 42, arg: "0".into() };
+        assert!(failure(&seize, Errno::EPERM).to_string().ends_with("(Yama's ptrace_scope)"));
     }
 
     #[test]

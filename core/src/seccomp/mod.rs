@@ -25,6 +25,7 @@
 //! other capability sets and profile files are compiled at launch.
 
 pub mod bpf;
+pub mod copy;
 mod precompiled;
 pub mod profile;
 pub mod resolve;
@@ -182,16 +183,19 @@ fn repeats_an_index(args: &[profile::Arg]) -> bool {
 /// Load `filter` for this process and its future children: seccomp(SECCOMP_SET_MODE_FILTER).
 pub fn load(filter: &Filter) -> anyhow::Result<()> {
     trace::note(filter.summary());
+    load_program(&filter.program, filter.flags, format!("default {}", filter.default_action.name()))
+}
+
+/// Load a classic-BPF `program` with `flags`; `what` says what it is, for `--explain`.
+pub fn load_program(program: &[Insn], flags: u32, what: String) -> anyhow::Result<()> {
     let insns: Vec<libc::sock_filter> =
-        filter.program.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
+        program.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
     let prog = libc::sock_fprog { len: insns.len() as u16, filter: insns.as_ptr() as *mut libc::sock_filter };
-    let step =
-        Step::SeccompLoad { flags: filter.flags, instructions: insns.len(), default: filter.default_action.name() };
+    let step = Step::SeccompLoad { flags, instructions: insns.len(), what };
     trace::run(step, || {
         // SAFETY: prog points at `insns`, alive for the call; the kernel copies the program.
-        let r = unsafe {
-            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, filter.flags as libc::c_ulong, &prog)
-        };
+        let r =
+            unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags as libc::c_ulong, &prog) };
         nix::errno::Errno::result(r).map(drop)
     })
 }
