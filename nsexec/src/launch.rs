@@ -294,6 +294,10 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender
         Ok(ForkResult::Child) => exec_command(spec, made, slave),
         Ok(ForkResult::Parent { child }) => {
             drop(slave);
+            if let Err(err) = confine_init(spec) {
+                let _ = process::kill(child, Signal::SIGKILL);
+                exit::report_and_exit(&err);
+            }
             // A stop request sent to the init itself escalates as one sent to nsexec.
             process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
@@ -302,6 +306,30 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender
         Err(e) => e,
     };
     exit::report_and_exit(&err)
+}
+
+/// The init is confined as its command is (the capability sets, no_new_privs, the seccomp filter),
+/// but keeps its ids: docker run --init's tini runs inside the container's confinement too, and
+/// nsenter-lite reads a container's confinement from its PID 1. After the fork: the command
+/// confines itself, so it gets one filter, not two. The init then only waits, reaps and
+/// forwards signals, which Docker's filter allows (a signal for a command of another uid needs
+/// CAP_KILL, one of Docker's 14).
+fn confine_init(spec: &Spec) -> anyhow::Result<()> {
+    let own = creds::Creds { user: None, groups: None, ..spec.creds.clone() };
+    let (early, last) = seccomp_order(spec);
+    early.map(seccomp::load).transpose()?;
+    creds::apply(&own)?;
+    last.map(seccomp::load).transpose()?;
+    Ok(())
+}
+
+/// Loading a filter needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs, before the
+/// capabilities go (runc's order); with it, as the very last step. (early, last).
+fn seccomp_order(spec: &Spec) -> (Option<&seccomp::Filter>, Option<&seccomp::Filter>) {
+    match &spec.seccomp {
+        Some(f) if spec.creds.no_new_privs => (None, Some(f)),
+        f => (f.as_ref(), None),
+    }
 }
 
 /// Set up the world and exec; returns only the error that stopped it.
@@ -371,12 +399,7 @@ fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<process::En
         // Confined, the set-up could no longer be undone if the command is missing: look first.
         process::check_command(&spec.argv, &spec.env)?;
     }
-    // Loading a filter needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs, before the
-    // capabilities go (runc's order); with it, as the very last step.
-    let (early, last) = match &spec.seccomp {
-        Some(f) if spec.creds.no_new_privs => (None, Some(f)),
-        f => (f.as_ref(), None),
-    };
+    let (early, last) = seccomp_order(spec);
     early.map(seccomp::load).transpose()?;
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
