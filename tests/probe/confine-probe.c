@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ static const char *errname(int e)
 	case EBUSY: return "EBUSY";
 	case EBADF: return "EBADF";
 	case ENXIO: return "ENXIO";
+	case ENOTTY: return "ENOTTY";
 	case EAFNOSUPPORT: return "EAFNOSUPPORT";
 	default: {
 		static char buf[16];
@@ -218,9 +220,27 @@ static void read_only_bind(void)
 	}
 }
 
-int main(void)
+static void leave(int sig)
 {
+	(void)sig;
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	/* `probe sleep`: a container's long-running process for a later `nsenter-lite` to join;
+	 * SIGTERM ends it (as PID 1 a signal without a handler would be ignored). */
+	if (argc > 1 && strcmp(argv[1], "sleep") == 0) {
+		signal(SIGTERM, leave);
+		for (;;)
+			pause();
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* $PROBE_TTY: the terminal on stdin, if any (`-t`: a pty of the container's own devpts). */
+	if (getenv("PROBE_TTY")) {
+		const char *name = ttyname(0);
+		printf("tty %s\n", name ? name : errname(errno));
+	}
 	status_field("CapEff", "cap_eff");
 	status_field("CapPrm", "cap_prm");
 	status_field("CapBnd", "cap_bnd");

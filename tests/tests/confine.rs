@@ -43,8 +43,9 @@ impl Setup {
         Some(Setup { root, ro, probe })
     }
 
-    /// The chain `cgexec-rs CG -- nsexec -m -p -n -u -i -C --rootfs ROOT NS -- /probe`.
-    fn chain(&self, cg: &[&str], ns: &[&str]) -> Tool {
+    /// `cgexec-rs CG --memory 100m -- nsexec -m -p -n -u -i -C --rootfs ROOT --bind ... NS`,
+    /// without its command.
+    fn launch(&self, cg: &[&str], ns: &[&str]) -> Tool {
         Tool::new("cgexec-rs")
             .args(cg)
             .args(["--memory", "100m", "--"])
@@ -54,47 +55,117 @@ impl Setup {
             .args(["--bind", &format!("{}:/ro:ro", self.ro.path().display())])
             .args(["--bind", &format!("{}:/probe:ro", self.probe)])
             .args(ns)
-            .args(["-e", "PROBE_RO=/ro", "--", "/probe"])
+    }
+
+    /// The chain `cgexec-rs CG -- nsexec -m -p -n -u -i -C --rootfs ROOT NS -- /probe`.
+    fn chain(&self, cg: &[&str], ns: &[&str]) -> Tool {
+        self.launch(cg, ns).args(["-e", "PROBE_RO=/ro", "--", "/probe"])
+    }
+
+    /// `seccomp=FILE` of a profile of our own: everything allowed but mount, which fails with EBUSY.
+    fn mount_ebusy_profile(&self) -> String {
+        let profile = self.ro.path().join("profile.json");
+        let text = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 16}]}"#;
+        std::fs::write(&profile, text).unwrap();
+        format!("seccomp={}", profile.display())
     }
 
     fn probe(&self, cg: &[&str], ns: &[&str]) -> Probe {
         Probe::of(self.chain(cg, ns).run())
     }
+
+    /// The same container, named, running `/probe sleep` until dropped, for nsenter-lite to join.
+    fn start(&self, tag: &str, cg: &[&str], ns: &[&str]) -> Container {
+        let name = format!("isolab-test-{}-{tag}", std::process::id());
+        let run = Scratch::new("run");
+        let pidfile = run.path().join("pid");
+        let mut cmd = self
+            .launch(&[&["--name", &name][..], cg].concat(), ns)
+            .arg("--pidfile")
+            .arg(&pidfile)
+            .args(["--", "/probe", "sleep"])
+            .command();
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        let child = cmd.spawn().expect("start a container");
+        let pid = isolab_tests::wait_for_pidfile(&pidfile);
+        wait_for_exec(pid);
+        Container { name, child, _run: run }
+    }
+}
+
+/// A named container whose PID 1 waits (`/probe sleep`, which SIGTERM ends): dropped, cgexec-rs
+/// gets SIGTERM, forwards it through nsexec, and removes the group once the probe has exited.
+struct Container {
+    name: String,
+    child: std::process::Child,
+    _run: Scratch,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of the cgexec-rs this test started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Until process `pid` runs `/probe sleep` (the pidfile is written at the fork, before the
+/// child has confined itself and exec'd).
+fn wait_for_exec(pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() != b"/probe\0sleep\0" {
+        assert!(std::time::Instant::now() < deadline, "process {pid} did not exec /probe sleep");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `nsenter-lite --container NAME -a EXTRA -- /probe` (with the read-only bind to try).
+fn exec_probe(c: &Container, extra: &[&str]) -> Probe {
+    let tool = Tool::new("nsenter-lite").args(["--container", &c.name, "-a"]).args(extra);
+    Probe::of(tool.env("PROBE_RO", "/ro").args(["--", "/probe"]).run())
 }
 
 /// The probe's answers.
 struct Probe {
-    run: Run,
+    /// What ran and what it printed, for failure messages.
+    run: String,
     answers: BTreeMap<String, String>,
 }
 
 impl Probe {
     fn of(run: Run) -> Probe {
         run.ok();
-        let answers =
-            run.stdout.lines().filter_map(|l| l.split_once(' ').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
+        Probe::parse(&run.stdout, format!("{run:?}"))
+    }
+
+    /// The answers in `text` (lines `name result`; a terminal's `\r\n` too).
+    fn parse(text: &str, run: String) -> Probe {
+        let answers = text
+            .lines()
+            .filter_map(|l| l.trim_end_matches('\r').split_once(' ').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
         Probe { run, answers }
     }
 
     fn get(&self, key: &str) -> &str {
-        self.answers.get(key).map(String::as_str).unwrap_or_else(|| panic!("no {key} in {:?}", self.run))
+        self.answers.get(key).map(String::as_str).unwrap_or_else(|| panic!("no {key} in {}", self.run))
     }
 
     #[track_caller]
     fn is(&self, key: &str, want: &str) -> &Probe {
-        assert_eq!(self.get(key), want, "{key}: {:?}", self.run);
+        assert_eq!(self.get(key), want, "{key}: {}", self.run);
         self
     }
 
     #[track_caller]
     fn one_of(&self, key: &str, want: &[&str]) -> &Probe {
-        assert!(want.contains(&self.get(key)), "{key} = {} not in {want:?}: {:?}", self.get(key), self.run);
+        assert!(want.contains(&self.get(key)), "{key} = {} not in {want:?}: {}", self.get(key), self.run);
         self
     }
 
     #[track_caller]
     fn not(&self, key: &str, refused: &str) -> &Probe {
-        assert_ne!(self.get(key), refused, "{key}: {:?}", self.run);
+        assert_ne!(self.get(key), refused, "{key}: {}", self.run);
         self
     }
 }
@@ -212,13 +283,7 @@ fn capability_flags_follow_docker() {
 #[test]
 fn security_opt_loads_profiles_and_no_new_privileges() {
     let Some(s) = Setup::new("security_opt_loads_profiles_and_no_new_privileges") else { return };
-    let profile = s.ro.path().join("profile.json");
-    std::fs::write(
-        &profile,
-        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 16}]}"#,
-    )
-    .unwrap();
-    let opt = format!("seccomp={}", profile.display());
+    let opt = s.mount_ebusy_profile();
     let p = s.probe(&[], &["--security-opt", &opt]);
     p.is("seccomp", "2").is("mount", "EBUSY").is("keyctl", "EINVAL").is("cap_eff", DOCKER_CAPS);
     let p = s.probe(&[], &["--security-opt", "seccomp=unconfined"]);
@@ -492,4 +557,146 @@ fn side_by_side_with_runc() {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{table}(written to {})", out.display());
     assert!(differ.is_empty(), "isolab and runc differ: {differ:?}\n{table}");
+}
+
+/// Every probe of the README's table answers the same in `a` and `b`.
+#[track_caller]
+fn same_answers(a: &Probe, b: &Probe, what: &str) {
+    let differ: Vec<String> = LABELS
+        .iter()
+        .filter(|(key, _)| a.get(key) != b.get(key))
+        .map(|(key, _)| format!("{key}: {} vs {}", a.get(key), b.get(key)))
+        .collect();
+    assert!(differ.is_empty(), "{what}: {differ:?}\n{}\n{}", a.run, b.run);
+}
+
+// docker exec: a command nsenter-lite runs in a default container is confined as the
+// container's own command is, probe for probe: Docker's capabilities, the container's very
+// seccomp filter (copied, as root), its masks and read-only binds, its device allowlist (the
+// group is joined). In a --privileged container it gets what that container's command gets.
+#[test]
+fn nsenter_lite_gives_the_command_the_containers_confinement() {
+    let Some(s) = Setup::new("nsenter_lite_gives_the_command_the_containers_confinement") else { return };
+    let own = s.probe(&[], &[]);
+    let c = s.start("exec", &[], &[]);
+    let joined = exec_probe(&c, &["--explain"]);
+    same_answers(&own, &joined, "nsenter-lite into a default container");
+    assert!(joined.run.contains("nsenter-lite: ptrace(PTRACE_SECCOMP_GET_FILTER, "), "{}", joined.run);
+    assert!(joined.run.contains("filter(s) copied as they are"), "{}", joined.run);
+    drop(c);
+    let own = s.probe(&["--privileged"], &["--privileged"]);
+    let c = s.start("exec-privileged", &["--privileged"], &["--privileged"]);
+    same_answers(&own, &exec_probe(&c, &[]), "nsenter-lite into a --privileged container");
+}
+
+// nsenter-lite --privileged leaves the confinement out: nsenter-lite's own capabilities and no
+// filter. The container's mounts are still its mounts (masks, read-only /proc/sys), as
+// docker exec --privileged leaves them.
+#[test]
+fn nsenter_lite_privileged_leaves_the_confinement_out() {
+    let Some(s) = Setup::new("nsenter_lite_privileged_leaves_the_confinement_out") else { return };
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    let host_eff = host.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim().to_string();
+    let c = s.start("exec-opt-out", &[], &[]);
+    let p = exec_probe(&c, &["--privileged"]);
+    p.is("cap_eff", &host_eff).is("cap_bnd", &host_eff).is("seccomp", "0").is("no_new_privs", "0");
+    p.is("mount", "ENODEV").is("keyctl", "EINVAL").is("unshare_user", "EINVAL");
+    p.one_of("proc_keys", masked("/proc/keys")).is("proc_sys_write", "EROFS");
+}
+
+// The filter is the target's own, not Docker's default: a container made with a profile of
+// its own (mount fails with EBUSY) gives the command that profile. no_new_privileges follows.
+#[test]
+fn nsenter_lite_copies_a_profile_of_the_containers_own() {
+    let Some(s) = Setup::new("nsenter_lite_copies_a_profile_of_the_containers_own") else { return };
+    let opt = s.mount_ebusy_profile();
+    let c = s.start("exec-profile", &[], &["--security-opt", &opt, "--security-opt", "no-new-privileges"]);
+    let p = exec_probe(&c, &[]);
+    p.is("seccomp", "2").is("mount", "EBUSY").is("keyctl", "EINVAL").is("cap_eff", DOCKER_CAPS);
+    p.is("no_new_privs", "1");
+}
+
+// nsexec --init: the init is confined as its command is (docker run --init's tini is), so the
+// container's PID 1, which nsenter-lite -t joins, gives the command the container's confinement.
+#[test]
+fn an_init_container_is_confined_from_its_pid_1() {
+    let Some(s) = Setup::new("an_init_container_is_confined_from_its_pid_1") else { return };
+    let run = Scratch::new("init");
+    let pidfile = run.path().join("pid");
+    let tool = s.launch(&[], &["--init", "--pidfile"]).arg(&pidfile).args(["--", "/probe", "sleep"]);
+    let init = isolab_tests::Running::start(tool, &pidfile);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", init.pid)).unwrap();
+        if text.contains("\nSeccomp:\t2") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.contains(&format!("\nCapBnd:\t{DOCKER_CAPS}\n")) && status.contains("\nSeccomp:\t2"), "{status}");
+    let pid = init.pid.to_string();
+    let p = Probe::of(Tool::new("nsenter-lite").args(["-t", &pid, "-a", "--", "/probe"]).run());
+    p.is("cap_eff", DOCKER_CAPS).is("cap_bnd", DOCKER_CAPS).is("seccomp", "2").is("mount", "EPERM");
+    p.is("keyctl", "EPERM").one_of("proc_keys", masked("/proc/keys"));
+}
+
+// As a user: a rootless container (a user namespace, root mapped to the user) gets the same
+// capabilities and filter where the kernel allows, as rootless podman does, and so does the
+// command its owner runs in it. The owner may not read the filter (PTRACE_SECCOMP_GET_FILTER is
+// root's): it is derived, Docker's default for the container's bounding set, and --explain says so.
+#[test]
+fn a_rootless_container_and_its_exec_are_confined() {
+    let Some(s) = Setup::new("a_rootless_container_and_its_exec_are_confined") else { return };
+    let user = isolab_tests::user::test_user();
+    let dir = Scratch::new("rootless");
+    std::os::unix::fs::chown(dir.path(), Some(user.uid), Some(user.gid)).unwrap();
+    let pidfile = dir.path().join("pid");
+    let nsexec = |args: &[&str]| {
+        isolab_tests::user::as_user(user, bin("nsexec"))
+            .args(["-U", "--map-root", "-m", "-p", "-n", "-u", "-i", "-C", "--rootfs"])
+            .arg(s.root.path())
+            .args(["--bind", &format!("{}:/probe:ro", s.probe)])
+            .args(args)
+    };
+    let own = Probe::of(nsexec(&["--", "/probe"]).run());
+    own.is("cap_eff", DOCKER_CAPS).is("cap_bnd", DOCKER_CAPS).is("seccomp", "2");
+    own.is("mount", "EPERM").is("unshare_user", "EPERM").is("keyctl", "EPERM").is("sys_mount", "ro");
+    own.one_of("proc_keys", masked("/proc/keys"));
+    let box_ =
+        isolab_tests::Running::start(nsexec(&["--pidfile"]).arg(&pidfile).args(["--", "/probe", "sleep"]), &pidfile);
+    wait_for_exec(box_.pid);
+    let exec = isolab_tests::user::as_user(user, bin("nsenter-lite"))
+        .args(["--explain", "-t", &box_.pid.to_string(), "-a", "--", "/probe"])
+        .run();
+    let joined = Probe::of(exec);
+    same_answers(&own, &joined, "nsenter-lite as the owner into its rootless container");
+    assert!(joined.run.contains("derived as Docker's default profile for its bounding set"), "{}", joined.run);
+    assert!(!joined.run.contains("PTRACE_SEIZE"), "the target is not stopped for nothing: {}", joined.run);
+}
+
+// -t (docker run -it): the pty is made inside the container from its own /dev/ptmx, so the device
+// allowlist (c 5:2, c 136:*) and Docker's filter must let a terminal through; the command on it
+// is confined as any other. As root under cgexec-rs's allowlist, as a user (rootless), and
+// nsenter-lite --tty into a default container (docker exec -it).
+#[test]
+fn a_terminal_in_a_confined_container() {
+    let Some(s) = Setup::new("a_terminal_in_a_confined_container") else { return };
+    let on_a_terminal = |tool: Tool, what: &str| {
+        let mut term = isolab_tests::pty::Terminal::spawn(tool.env("PROBE_TTY", "1"), 24, 80);
+        let status = term.wait(20);
+        let p = Probe::parse(&term.transcript, format!("{what}:\n{}", term.transcript));
+        assert_eq!(status, 0, "{}", p.run);
+        assert!(p.get("tty").starts_with("/dev/pts/"), "{}", p.run);
+        p.is("cap_eff", DOCKER_CAPS).is("seccomp", "2").is("mount", "EPERM");
+    };
+    on_a_terminal(s.launch(&[], &["-t"]).args(["--", "/probe"]), "nsexec -t under cgexec-rs");
+    let user = isolab_tests::user::test_user();
+    let rootless = isolab_tests::user::as_user(user, bin("nsexec"))
+        .args(["-t", "-U", "--map-root", "-m", "-p", "-n", "-u", "-i", "-C", "--rootfs"])
+        .arg(s.root.path())
+        .args(["--bind", &format!("{}:/probe:ro", s.probe), "--", "/probe"]);
+    on_a_terminal(rootless, "nsexec -t as a user");
+    let c = s.start("exec-tty", &[], &[]);
+    let exec = Tool::new("nsenter-lite").args(["--container", &c.name, "-a", "--tty", "--", "/probe"]);
+    on_a_terminal(exec, "nsenter-lite --tty");
 }
