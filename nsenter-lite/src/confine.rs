@@ -68,7 +68,7 @@ pub fn read(process: &PinnedProcess) -> anyhow::Result<Confinement> {
     trace::note(format_args!("the confinement of process {pid} (--privileged: none): {}", sets.describe()));
     let filters = match status.seccomp {
         None | Some(0) => Filters::None,
-        Some(2) => filters_of(pid, sets.bounding, status.seccomp_filters)?,
+        Some(2) => filters_of(process, sets.bounding, status.seccomp_filters)?,
         Some(mode) => anyhow::bail!(
             "process {pid} runs in seccomp mode {mode} (strict): no command can run under it (--privileged to run without)"
         ),
@@ -83,7 +83,8 @@ pub fn read(process: &PinnedProcess) -> anyhow::Result<Confinement> {
     })
 }
 
-fn filters_of(pid: i32, bounding: Mask, count: Option<u32>) -> anyhow::Result<Filters> {
+fn filters_of(process: &PinnedProcess, bounding: Mask, count: Option<u32>) -> anyhow::Result<Filters> {
+    let pid = process.pid();
     let why = match seccomp::copy::why_unreadable() {
         None => match seccomp::copy::read_filters(pid) {
             Ok(filters) => {
@@ -95,10 +96,9 @@ fn filters_of(pid: i32, bounding: Mask, count: Option<u32>) -> anyhow::Result<Fi
                 ));
                 return Ok(Filters::Copied(filters));
             }
-            // Traced already, or ptrace closed (Yama): the target was not touched.
-            Err(e) if matches!(trace::errno_of(&e), Some(trace::Errno::EPERM | trace::Errno::EACCES)) => {
-                format!("{e:#}")
-            }
+            // Traced already or ptrace closed (Yama: EPERM, the target untouched), a kernel
+            // without checkpoint/restore (EIO): derived. A target that is gone is an error.
+            Err(e) if process.is_alive() => format!("{e:#}"),
             Err(e) => return Err(e),
         },
         Some(why) => why,

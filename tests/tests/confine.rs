@@ -89,7 +89,7 @@ impl Setup {
         let child = cmd.spawn().expect("start a container");
         let pid = isolab_tests::wait_for_pidfile(&pidfile);
         wait_for_exec(pid);
-        Container { name, child, _run: run }
+        Container { name, pid, child, _run: run }
     }
 }
 
@@ -97,6 +97,8 @@ impl Setup {
 /// gets SIGTERM, forwards it through nsexec, and removes the group once the probe has exited.
 struct Container {
     name: String,
+    /// Its PID 1, as the host sees it.
+    pid: i32,
     child: std::process::Child,
     _run: Scratch,
 }
@@ -699,4 +701,37 @@ fn a_terminal_in_a_confined_container() {
     let c = s.start("exec-tty", &[], &[]);
     let exec = Tool::new("nsenter-lite").args(["--container", &c.name, "-a", "--tty", "--", "/probe"]);
     on_a_terminal(exec, "nsenter-lite --tty");
+}
+
+// A target that cannot be seized (strace traces it already): nsenter-lite does not fail, it
+// derives the filter (Docker's default for the target's bounding set) and says so.
+#[test]
+fn nsenter_lite_derives_the_filter_of_a_traced_target() {
+    let Some(s) = Setup::new("nsenter_lite_derives_the_filter_of_a_traced_target") else { return };
+    let c = s.start("exec-traced", &[], &[]);
+    let pid = c.pid.to_string();
+    let mut strace = std::process::Command::new("strace")
+        .args(["-qq", "-e", "trace=none", "-p", &pid])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("strace (make deps)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let traced = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.lines().any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+    };
+    while !traced() {
+        assert!(std::time::Instant::now() < deadline, "strace did not attach to {pid}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let p = exec_probe(&c, &["--explain"]);
+    let _ = strace.kill();
+    let _ = strace.wait();
+    assert!(
+        p.run.contains("ptrace(PTRACE_SEIZE, ") && p.run.contains("derived as Docker's default profile"),
+        "{}",
+        p.run
+    );
+    p.is("seccomp", "2").is("cap_eff", DOCKER_CAPS).is("mount", "EPERM").is("keyctl", "EPERM");
 }
