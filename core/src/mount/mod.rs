@@ -109,6 +109,26 @@ impl Opened {
     }
 }
 
+/// A detached copy of the mounts at and below `path` (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)),
+/// to put back with [`attach_tree`] once something is mounted over a directory above it; None
+/// when `path` is no mount point (nothing is mounted there to keep).
+pub fn copy_tree(path: &Path) -> anyhow::Result<Option<OwnedFd>> {
+    let (Ok(here), Some(Ok(above))) = (nix::sys::stat::stat(path), path.parent().map(nix::sys::stat::stat)) else {
+        return Ok(None);
+    };
+    if here.st_dev == above.st_dev {
+        return Ok(None);
+    }
+    let fd = open_path(path).with_context(|| format!("cannot open {}", path.display()))?;
+    clone_tree(&fd, path, false).map(Some)
+}
+
+/// Attach a tree from [`copy_tree`] on `path` (move_mount).
+pub fn attach_tree(tree: &OwnedFd, path: &Path) -> anyhow::Result<()> {
+    let target = open_path(path).with_context(|| format!("cannot open {}", path.display()))?;
+    attach(tree, &target, path)
+}
+
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
 pub fn open_sources(plan: &Mounts) -> anyhow::Result<Opened> {
     let rootfs = match &plan.rootfs {
