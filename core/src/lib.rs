@@ -16,3 +16,4 @@ pub mod process;
 pub mod stats;
 pub mod trace;
 pub mod units;
+pub mod watch;

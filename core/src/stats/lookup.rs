@@ -42,7 +42,16 @@ fn target(group: &Group, name: &str) -> Target {
         .or(memory.as_ref())
         .map(|c| c.dir.clone())
         .or_else(|| group.places().first().map(|p| p.dir.clone()));
-    Target { name: name.to_string(), cpu: ctl(group, "cpuacct"), memory, io: ctl(group, "blkio"), pids, procs }
+    let cpu_controller = ctl(group, "cpu");
+    Target {
+        name: name.to_string(),
+        cpu: ctl(group, "cpuacct"),
+        memory,
+        io: ctl(group, "blkio"),
+        pids,
+        procs,
+        cpu_controller,
+    }
 }
 
 #[cfg(test)]

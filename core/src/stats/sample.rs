@@ -38,6 +38,9 @@ pub struct Target {
     pub pids: Option<Ctl>,
     /// A directory whose cgroup.procs lists the members.
     pub procs: Option<PathBuf>,
+    /// The cpu controller (shares or weight, CFS quota, throttling): v1 its hierarchy, v2 the
+    /// group's directory when the controller is enabled there. Read by a scrape only.
+    pub cpu_controller: Option<Ctl>,
 }
 
 /// Memory as read, before Docker's arithmetic.
@@ -88,7 +91,7 @@ pub fn read_file(path: impl AsRef<Path>) -> Option<String> {
     trace::run_io(Step::Read { path: path.to_path_buf() }, || std::fs::read_to_string(path)).ok()
 }
 
-fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
+pub(super) fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
     read_file(ctl.dir.join(file))
 }
 
@@ -120,54 +123,92 @@ fn parse_limit(text: &str) -> Option<Option<u64>> {
 }
 
 fn read_memory(ctl: &Ctl) -> Option<Memory> {
+    read_memory_and_stat(ctl).map(|(memory, _)| memory)
+}
+
+/// The memory numbers and the text of memory.stat, from which a scrape takes more keys.
+pub(super) fn read_memory_and_stat(ctl: &Ctl) -> Option<(Memory, Option<String>)> {
     let (usage_file, limit_file, inactive_key) = if ctl.v2 {
         ("memory.current", "memory.max", "inactive_file")
     } else {
         ("memory.usage_in_bytes", "memory.limit_in_bytes", "total_inactive_file")
     };
     let usage = read_in(ctl, usage_file)?.trim().parse().ok()?;
-    let inactive_file = read_in(ctl, "memory.stat").and_then(|s| keyed(&s, inactive_key));
+    let stat = read_in(ctl, "memory.stat");
+    let inactive_file = stat.as_deref().and_then(|s| keyed(s, inactive_key));
     let limit = read_in(ctl, limit_file).and_then(|s| parse_limit(&s)).unwrap_or(None);
-    Some(Memory { usage, inactive_file, limit })
+    Some((Memory { usage, inactive_file, limit }, stat))
 }
 
 /// v1 `blkio.throttle.io_service_bytes_recursive`: `MAJ:MIN Op bytes` lines and a `Total`.
 /// Docker counts the ops that start with R (Read) and W (Write), not Sync/Async/Total.
 pub fn parse_blkio(text: &str) -> Option<(u64, u64)> {
-    let (mut read, mut write) = (0u64, 0u64);
+    Some(sum_devices(&parse_blkio_devices(text)?))
+}
+
+/// Bytes read and written per device (`MAJ:MIN`), in the order the file lists them.
+pub type DeviceBytes = Vec<(String, u64, u64)>;
+
+/// [`parse_blkio`] per device.
+pub fn parse_blkio_devices(text: &str) -> Option<DeviceBytes> {
+    let mut devices: DeviceBytes = Vec::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_device, op, value] = fields[..] else { continue }; // `Total N` has two fields
+        let [device, op, value] = fields[..] else { continue }; // `Total N` has two fields
         let value: u64 = value.parse().ok()?;
+        let i = devices.iter().position(|d| d.0 == device).unwrap_or_else(|| {
+            devices.push((device.to_string(), 0, 0));
+            devices.len() - 1
+        });
         match op.as_bytes().first() {
-            Some(b'R' | b'r') => read = read.saturating_add(value),
-            Some(b'W' | b'w') => write = write.saturating_add(value),
+            Some(b'R' | b'r') => devices[i].1 = devices[i].1.saturating_add(value),
+            Some(b'W' | b'w') => devices[i].2 = devices[i].2.saturating_add(value),
             _ => {}
         }
     }
-    Some((read, write))
+    Some(devices)
+}
+
+fn sum_devices(devices: &DeviceBytes) -> (u64, u64) {
+    devices.iter().fold((0u64, 0u64), |(r, w), d| (r.saturating_add(d.1), w.saturating_add(d.2)))
 }
 
 /// v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N ...` per device, summed.
 pub fn parse_io_stat(text: &str) -> Option<(u64, u64)> {
-    let (mut read, mut write) = (0u64, 0u64);
-    for pair in text.lines().flat_map(|l| l.split_whitespace().skip(1)) {
-        let Some((key, value)) = pair.split_once('=') else { continue };
-        let total = match key {
-            "rbytes" => &mut read,
-            "wbytes" => &mut write,
-            _ => continue,
-        };
-        *total = total.saturating_add(value.parse().ok()?);
+    Some(sum_devices(&parse_io_stat_devices(text)?))
+}
+
+/// [`parse_io_stat`] per device.
+pub fn parse_io_stat_devices(text: &str) -> Option<DeviceBytes> {
+    let mut devices = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(device) = fields.next() else { continue };
+        let (mut read, mut write) = (0u64, 0u64);
+        for pair in fields {
+            let Some((key, value)) = pair.split_once('=') else { continue };
+            let total = match key {
+                "rbytes" => &mut read,
+                "wbytes" => &mut write,
+                _ => continue,
+            };
+            *total = total.saturating_add(value.parse().ok()?);
+        }
+        devices.push((device.to_string(), read, write));
     }
-    Some((read, write))
+    Some(devices)
 }
 
 fn read_block(ctl: &Ctl) -> Option<(u64, u64)> {
+    read_block_devices(ctl).map(|d| sum_devices(&d))
+}
+
+/// Bytes per device: v2 io.stat, v1 blkio.throttle.io_service_bytes_recursive.
+pub(super) fn read_block_devices(ctl: &Ctl) -> Option<DeviceBytes> {
     if ctl.v2 {
-        parse_io_stat(&read_in(ctl, "io.stat")?)
+        parse_io_stat_devices(&read_in(ctl, "io.stat")?)
     } else {
-        parse_blkio(&read_in(ctl, "blkio.throttle.io_service_bytes_recursive")?)
+        parse_blkio_devices(&read_in(ctl, "blkio.throttle.io_service_bytes_recursive")?)
     }
 }
 
@@ -179,16 +220,23 @@ pub fn parse_procs(text: &str) -> Vec<u32> {
 /// Read every other file of a group once; its CPU time `cpu_ns` was read beforehand, at the
 /// moment the host's /proc/stat was (see the module `stats`).
 pub fn read(target: &Target, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
-    let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
-    let pids_current =
-        target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
+    let (procs, pids) = read_members(target);
     Reading {
         cpu_ns,
         memory: target.memory.as_ref().and_then(read_memory),
         block: target.io.as_ref().and_then(read_block),
-        pids: pids_current.or_else(|| procs.as_ref().map(|p| p.len() as u64)),
+        pids,
         net: procs.as_deref().map_or(Net::NoProcess, |p| net.read(p)),
     }
+}
+
+/// The members (cgroup.procs) and PIDS: pids.current, or the number of members without it.
+pub(super) fn read_members(target: &Target) -> (Option<Vec<u32>>, Option<u64>) {
+    let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
+    let pids_current =
+        target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
+    let pids = pids_current.or_else(|| procs.as_ref().map(|p| p.len() as u64));
+    (procs, pids)
 }
 
 /// The host's memory in bytes (/proc/meminfo MemTotal), Docker's `machineMemory`.
@@ -272,7 +320,8 @@ mod tests {
             memory: Some(gone.clone()),
             io: Some(gone.clone()),
             pids: Some(gone.clone()),
-            procs: Some(gone.dir),
+            procs: Some(gone.dir.clone()),
+            cpu_controller: Some(gone),
         };
         let r = read(&target, read_cpu(&target), &mut NetReader::new(None));
         assert_eq!(r, Reading { cpu_ns: None, memory: None, block: None, pids: None, net: Net::NoProcess });

@@ -1,0 +1,222 @@
+//! What one scrape reads of a group: the counters and settings cAdvisor exports, each file read
+//! once. See Documentation/admin-guide/cgroup-v2.rst, cgroup-v1/{memory,cpuacct}.rst and
+//! scheduler/sched-bwc.rst.
+//!
+//! Rules that bite:
+//! - v1 keeps the CFS settings and their throttling counters in the cpu hierarchy (cpu.shares,
+//!   cpu.cfs_quota_us, cpu.stat `throttled_time` in ns), apart from cpuacct's usage; v2 has
+//!   them in the group's cpu.stat (`throttled_usec`), cpu.weight and cpu.max, present only where
+//!   the cpu controller is enabled. Throttling means something only under a quota, so it is read
+//!   (v1) and reported only then, as cAdvisor does.
+//! - v2 has no failcnt: memory.events `max` counts the times usage hit memory.max, which is what
+//!   v1's memory.failcnt counts; the same file's `oom_kill` is v1's memory.oom_control `oom_kill`.
+//! - cAdvisor's working set is usage less inactive file pages, floored at 0 (Docker's MEM USAGE
+//!   keeps the usage instead when the pages are more than it).
+
+use std::collections::HashMap;
+
+use super::net::{InterfaceBytes, Net, NetReader};
+use super::sample::{self, keyed, read_in, DeviceBytes, Memory, Target};
+
+/// CFS bandwidth counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttling {
+    pub periods: u64,
+    pub throttled_periods: u64,
+    pub throttled_ns: u64,
+}
+
+/// The cpu controller's settings, in v1's units (cAdvisor's spec).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuSpec {
+    /// cpu.shares, or cpu.weight turned back into shares as cAdvisor does.
+    pub shares: Option<u64>,
+    /// Microseconds per period; `None` when unlimited.
+    pub quota_us: Option<u64>,
+    pub period_us: Option<u64>,
+}
+
+/// Everything a scrape reads of one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    pub cpu_ns: Option<u64>,
+    pub throttling: Option<Throttling>,
+    pub cpu_spec: CpuSpec,
+    pub memory: Option<Memory>,
+    pub rss: Option<u64>,
+    pub cache: Option<u64>,
+    pub failcnt: Option<u64>,
+    pub oom_kills: Option<u64>,
+    /// Bytes read and written per `MAJ:MIN`.
+    pub devices: DeviceBytes,
+    pub net: Option<Net>,
+    pub interfaces: InterfaceBytes,
+    /// Members (cgroup.procs) and PIDS (pids.current, or the members).
+    pub processes: Option<u64>,
+    pub pids: Option<u64>,
+}
+
+impl Detail {
+    /// cAdvisor's working set: usage less inactive file pages, at least 0.
+    pub fn working_set(&self) -> Option<u64> {
+        self.memory.map(|m| m.usage.saturating_sub(m.inactive_file.unwrap_or(0)))
+    }
+}
+
+/// Read one group for a scrape.
+pub fn read(target: &Target, net: &mut NetReader) -> Detail {
+    let (procs, pids) = sample::read_members(target);
+    let (net_kind, interfaces) = match procs.as_deref() {
+        Some(p) => net.read_interfaces(p),
+        None => (Net::NoProcess, Vec::new()),
+    };
+    let mut d = Detail {
+        processes: procs.as_ref().map(|p| p.len() as u64),
+        pids,
+        net: Some(net_kind),
+        interfaces,
+        devices: target.io.as_ref().and_then(sample::read_block_devices).unwrap_or_default(),
+        ..Detail::default()
+    };
+    read_cpu(target, &mut d);
+    read_memory(target, &mut d);
+    d
+}
+
+fn read_cpu(target: &Target, d: &mut Detail) {
+    if let Some(ctl) = target.cpu_controller.as_ref() {
+        d.cpu_spec = if ctl.v2 {
+            let (quota_us, period_us) = read_in(ctl, "cpu.max").as_deref().map_or((None, None), parse_cpu_max);
+            CpuSpec { shares: read_number(ctl, "cpu.weight").and_then(weight_to_shares), quota_us, period_us }
+        } else {
+            let quota = read_in(ctl, "cpu.cfs_quota_us").and_then(|s| s.trim().parse::<i64>().ok());
+            CpuSpec {
+                shares: read_number(ctl, "cpu.shares"),
+                quota_us: quota.and_then(|q| u64::try_from(q).ok()),
+                period_us: read_number(ctl, "cpu.cfs_period_us"),
+            }
+        };
+    }
+    let limited = d.cpu_spec.quota_us.is_some();
+    match target.cpu.as_ref() {
+        Some(ctl) if ctl.v2 => {
+            let stat = read_in(ctl, "cpu.stat");
+            d.cpu_ns = stat.as_deref().and_then(super::cpu::parse_cpu_stat_usage);
+            d.throttling = stat.as_deref().filter(|_| limited).and_then(|s| parse_throttling(s, true));
+        }
+        Some(_) => {
+            d.cpu_ns = sample::read_cpu(target);
+            let v1_cpu = target.cpu_controller.as_ref().filter(|c| !c.v2 && limited);
+            d.throttling = v1_cpu.and_then(|c| read_in(c, "cpu.stat")).and_then(|s| parse_throttling(&s, false));
+        }
+        None => {}
+    }
+}
+
+fn read_memory(target: &Target, d: &mut Detail) {
+    let Some(ctl) = target.memory.as_ref() else { return };
+    let Some((memory, stat)) = sample::read_memory_and_stat(ctl) else { return };
+    d.memory = Some(memory);
+    let (rss_key, cache_key) = if ctl.v2 { ("anon", "file") } else { ("total_rss", "total_cache") };
+    d.rss = stat.as_deref().and_then(|s| keyed(s, rss_key));
+    d.cache = stat.as_deref().and_then(|s| keyed(s, cache_key));
+    if ctl.v2 {
+        let events = read_in(ctl, "memory.events");
+        d.failcnt = events.as_deref().and_then(|s| keyed(s, "max"));
+        d.oom_kills = events.as_deref().and_then(|s| keyed(s, "oom_kill"));
+    } else {
+        d.failcnt = read_number(ctl, "memory.failcnt");
+        d.oom_kills = read_in(ctl, "memory.oom_control").and_then(|s| keyed(&s, "oom_kill"));
+    }
+}
+
+fn read_number(ctl: &sample::Ctl, file: &str) -> Option<u64> {
+    read_in(ctl, file).and_then(|s| s.trim().parse().ok())
+}
+
+/// cpu.stat's CFS counters: v2 `throttled_usec`, v1 `throttled_time` (nanoseconds).
+pub fn parse_throttling(text: &str, v2: bool) -> Option<Throttling> {
+    let throttled_ns =
+        if v2 { keyed(text, "throttled_usec")?.checked_mul(1000)? } else { keyed(text, "throttled_time")? };
+    Some(Throttling {
+        periods: keyed(text, "nr_periods")?,
+        throttled_periods: keyed(text, "nr_throttled")?,
+        throttled_ns,
+    })
+}
+
+/// v2 cpu.max, `QUOTA PERIOD` with `max` for no quota.
+pub fn parse_cpu_max(text: &str) -> (Option<u64>, Option<u64>) {
+    let mut fields = text.split_whitespace();
+    let quota = fields.next().and_then(|q| q.parse().ok());
+    (quota, fields.next().and_then(|p| p.parse().ok()))
+}
+
+/// cAdvisor's `convertCPUWeightToCPULimit`: weight 1..10000 back to shares 2..262144.
+pub fn weight_to_shares(weight: u64) -> Option<u64> {
+    (1..=10000).contains(&weight).then(|| 2 + (weight - 1) * 262142 / 9999)
+}
+
+/// `/dev/NAME` of block devices by `MAJ:MIN` (cAdvisor's `device` label), each looked up once,
+/// from /sys/dev/block/MAJ:MIN/uevent; the number itself when the kernel has no name for it.
+#[derive(Default)]
+pub struct DeviceNames(HashMap<String, String>);
+
+impl DeviceNames {
+    pub fn name(&mut self, majmin: &str) -> &str {
+        self.0.entry(majmin.to_string()).or_insert_with(|| {
+            let uevent = sample::read_file(format!("/sys/dev/block/{majmin}/uevent")).unwrap_or_default();
+            uevent
+                .lines()
+                .find_map(|l| l.strip_prefix("DEVNAME="))
+                .filter(|n| !n.is_empty() && !n.contains(".."))
+                .map_or_else(|| majmin.to_string(), |n| format!("/dev/{n}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_of_both_versions() {
+        let v2 = "usage_usec 10\nuser_usec 5\nsystem_usec 5\nnr_periods 32\nnr_throttled 31\nthrottled_usec 1500\n";
+        assert_eq!(
+            parse_throttling(v2, true),
+            Some(Throttling { periods: 32, throttled_periods: 31, throttled_ns: 1_500_000 })
+        );
+        let v1 = "nr_periods 723\nnr_throttled 18\nthrottled_time 1724314000\n";
+        assert_eq!(
+            parse_throttling(v1, false),
+            Some(Throttling { periods: 723, throttled_periods: 18, throttled_ns: 1_724_314_000 })
+        );
+        // v2 without the cpu controller has only the usage lines.
+        assert_eq!(parse_throttling("usage_usec 10\nuser_usec 5\nsystem_usec 5\n", true), None);
+    }
+
+    #[test]
+    fn cpu_max_and_weights() {
+        assert_eq!(parse_cpu_max("max 100000\n"), (None, Some(100000)));
+        assert_eq!(parse_cpu_max("25000 100000\n"), (Some(25000), Some(100000)));
+        // runc's shares -> weight, then cAdvisor's weight -> shares: 1024 -> 100 -> 2623.
+        assert_eq!(weight_to_shares(100), Some(2 + 99 * 262142 / 9999));
+        assert_eq!((weight_to_shares(1), weight_to_shares(10000)), (Some(2), Some(262144)));
+        assert_eq!((weight_to_shares(0), weight_to_shares(10001)), (None, None));
+    }
+
+    #[test]
+    fn working_set_is_floored() {
+        let d = |usage, inactive| Detail {
+            memory: Some(Memory { usage, inactive_file: Some(inactive), limit: None }),
+            ..Detail::default()
+        };
+        assert_eq!(d(1000, 300).working_set(), Some(700));
+        assert_eq!(d(100, 300).working_set(), Some(0));
+    }
+
+    #[test]
+    fn unknown_devices_keep_their_number() {
+        assert_eq!(DeviceNames::default().name("4095:99999"), "4095:99999");
+    }
+}
