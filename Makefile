@@ -5,7 +5,8 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 TOOLS := nsexec nsenter-lite cgexec-rs idmap cgstat
 # What the tests and the demo run besides our own binaries.
-PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace
+PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace \
+  prometheus python3-prometheus-client
 BIN := target/debug
 
 .PHONY: all build release deps test test-host demo install clean
