@@ -364,7 +364,6 @@ mod tests {
                 devices: vec![("4095:99999".into(), 4096, 0)],
                 interfaces: vec![("eth0".into(), 10, 20)],
                 processes: Some(2),
-                pids: Some(3),
                 net: None,
             },
         }
@@ -412,9 +411,10 @@ mod tests {
     #[test]
     fn families_group_their_samples_and_skip_what_no_group_has() {
         let bare =
-            Scraped { name: "a\"b".into(), id: "/x".into(), detail: Detail { pids: Some(1), ..Detail::default() } };
+            Scraped { name: "a\"b".into(), id: "/x".into(), detail: Detail { rss: Some(1), ..Detail::default() } };
         let t = text(&[web(), bare], Exposition::Prometheus);
-        assert_eq!(t.matches("# TYPE container_processes").count(), 1);
+        assert_eq!(t.matches("# TYPE container_memory_rss").count(), 1);
+        assert_eq!(t.matches("container_memory_rss{").count(), 2);
         let t = text(
             &[Scraped { name: "a\"b".into(), id: "/x".into(), detail: Detail::default() }],
             Exposition::Prometheus,

@@ -7,7 +7,9 @@
 //!   cpu.cfs_quota_us, cpu.stat `throttled_time` in ns), apart from cpuacct's usage; v2 has
 //!   them in the group's cpu.stat (`throttled_usec`), cpu.weight and cpu.max, present only where
 //!   the cpu controller is enabled. Throttling means something only under a quota, so it is read
-//!   (v1) and reported only then, as cAdvisor does.
+//!   (v1) and reported only then, as cAdvisor does; so is v1's period (v2's cpu.max gives it
+//!   with the quota in one read).
+//! - cAdvisor's container_processes counts cgroup.procs; pids.current (tasks) is not read.
 //! - v2 has no failcnt: memory.events `max` counts the times usage hit memory.max, which is what
 //!   v1's memory.failcnt counts; the same file's `oom_kill` is v1's memory.oom_control `oom_kill`.
 //! - cAdvisor's working set is usage less inactive file pages, floored at 0 (Docker's MEM USAGE
@@ -51,9 +53,8 @@ pub struct Detail {
     pub devices: DeviceBytes,
     pub net: Option<Net>,
     pub interfaces: InterfaceBytes,
-    /// Members (cgroup.procs) and PIDS (pids.current, or the members).
+    /// Members (cgroup.procs).
     pub processes: Option<u64>,
-    pub pids: Option<u64>,
 }
 
 impl Detail {
@@ -65,14 +66,15 @@ impl Detail {
 
 /// Read one group for a scrape.
 pub fn read(target: &Target, net: &mut NetReader) -> Detail {
-    let (procs, pids) = sample::read_members(target);
+    // cgroup.procs only: cAdvisor's container_processes counts processes, not pids.current's tasks.
+    let procs = target.procs.as_ref().and_then(|dir| sample::read_file(dir.join("cgroup.procs")));
+    let procs = procs.map(|s| sample::parse_procs(&s));
     let (net_kind, interfaces) = match procs.as_deref() {
         Some(p) => net.read_interfaces(p),
         None => (Net::NoProcess, Vec::new()),
     };
     let mut d = Detail {
         processes: procs.as_ref().map(|p| p.len() as u64),
-        pids,
         net: Some(net_kind),
         interfaces,
         devices: target.io.as_ref().and_then(sample::read_block_devices).unwrap_or_default(),
@@ -90,11 +92,10 @@ fn read_cpu(target: &Target, d: &mut Detail) {
             CpuSpec { shares: read_number(ctl, "cpu.weight").and_then(weight_to_shares), quota_us, period_us }
         } else {
             let quota = read_in(ctl, "cpu.cfs_quota_us").and_then(|s| s.trim().parse::<i64>().ok());
-            CpuSpec {
-                shares: read_number(ctl, "cpu.shares"),
-                quota_us: quota.and_then(|q| u64::try_from(q).ok()),
-                period_us: read_number(ctl, "cpu.cfs_period_us"),
-            }
+            let quota_us = quota.and_then(|q| u64::try_from(q).ok());
+            // The period means something only under a quota (v2's cpu.max gives both at once).
+            let period_us = quota_us.and_then(|_| read_number(ctl, "cpu.cfs_period_us"));
+            CpuSpec { shares: read_number(ctl, "cpu.shares"), quota_us, period_us }
         };
     }
     let limited = d.cpu_spec.quota_us.is_some();

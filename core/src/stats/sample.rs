@@ -88,7 +88,30 @@ pub struct Reading {
 /// that vanished, a controller not enabled).
 pub fn read_file(path: impl AsRef<Path>) -> Option<String> {
     let path = path.as_ref();
-    trace::run_io(Step::Read { path: path.to_path_buf() }, || std::fs::read_to_string(path)).ok()
+    trace::run_io(Step::Read { path: path.to_path_buf() }, || read_whole(path)).ok()
+}
+
+/// A kernel file in one read(2) or two. std's `read_to_string` sizes its buffer by the file's
+/// size, which cgroup and proc files report as 0 (or 4096): it then reads memory.stat 32, 32,
+/// 64, 128... bytes at a time, ten system calls where two do.
+fn read_whole(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 pub(super) fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
@@ -231,7 +254,7 @@ pub fn read(target: &Target, cpu_ns: Option<u64>, net: &mut NetReader) -> Readin
 }
 
 /// The members (cgroup.procs) and PIDS: pids.current, or the number of members without it.
-pub(super) fn read_members(target: &Target) -> (Option<Vec<u32>>, Option<u64>) {
+fn read_members(target: &Target) -> (Option<Vec<u32>>, Option<u64>) {
     let procs = target.procs.as_ref().and_then(|dir| read_file(dir.join("cgroup.procs"))).map(|s| parse_procs(&s));
     let pids_current =
         target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| s.trim().parse().ok());
