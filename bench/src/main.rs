@@ -117,7 +117,8 @@ fn run() -> Result<bool, String> {
     }
     match &groups {
         Ok(g) => {
-            let cg_rows: [(&str, &dyn Fn() -> Result<Row, String>); 7] = [
+            type MakeRow<'a> = &'a dyn Fn() -> Result<Row, String>;
+            let cg_rows: [(&str, MakeRow); 7] = [
                 ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
                 ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
                 ("chain", &|| chain_row(&o.paths, g, &scratch)),
