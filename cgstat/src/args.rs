@@ -52,7 +52,8 @@ EXAMPLES:
   cgstat --events --json                    # OOM kills, pids limit hits, groups made and removed
 
 EXIT STATUS:
-  0    sampled (also when the reader of stdout went away: `cgstat | head -1`)
+  0    sampled (also when the reader of stdout went away: `cgstat | head -1`); --events ended
+       by SIGINT or SIGTERM
   125  bad flag, unknown group, or a cgroup hierarchy that cannot be read";
 
 /// cgstat's flags as typed on the command line.
