@@ -81,8 +81,10 @@ fn one_json(stdout: &str) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON line ({e}): {stdout}"))
 }
 
-// Every placeholder of --format against cgstat's table and JSON line of a steady group (a
-// sleeper: its columns do not move between samples); `--format table` is the table itself.
+// Every placeholder of --format against cgstat's table and JSON line of a sleeping group, in
+// separate runs: the steady columns must be the same strings, the moving ones (a few pages of
+// memory, CPU %) the same format and about the same number. (The exact same sample through
+// the template, the table and --json: cgstat's unit test every_placeholder_matches_...)
 #[test]
 fn format_placeholders_match_the_table_and_json() {
     need_root!("format_placeholders_match_the_table_and_json");
@@ -93,6 +95,11 @@ fn format_placeholders_match_the_table_and_json() {
         args.push(&g.name);
         Tool::new("cgstat").args(args).run().ok().stdout.clone()
     };
+    let cells_of = |table: &str| -> Vec<String> {
+        let row = table.lines().nth(1).unwrap_or_else(|| panic!("no row: {table}"));
+        row.split("   ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
+    };
+    let percent = |p: &str| -> f64 { p.strip_suffix('%').unwrap_or_else(|| panic!("{p}")).parse().unwrap() };
     let table = cgstat(&[]);
     let json = one_json(&cgstat(&["--json"]));
     let all =
@@ -100,16 +107,22 @@ fn format_placeholders_match_the_table_and_json() {
     let line = cgstat(&["--format", all]);
     let f: Vec<&str> = line.trim_end().split('|').collect();
     assert_eq!(f.len(), 9, "{line:?}");
-    let cells: Vec<&str> =
-        table.lines().nth(1).unwrap().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
-    assert_eq!([f[0], f[2], f[4], f[5], f[6], f[7]], [cells[0], cells[1], cells[3], cells[4], cells[5], cells[6]]);
-    for (i, key) in [(0, "Name"), (2, "CPUPerc"), (5, "NetIO"), (6, "BlockIO"), (7, "PIDs")] {
+    let cells = cells_of(&table);
+    assert_eq!([f[0], f[5], f[6], f[7]], [&cells[0], &cells[4], &cells[5], &cells[6]]);
+    for (i, key) in [(0, "Name"), (5, "NetIO"), (6, "BlockIO"), (7, "PIDs")] {
         assert_eq!(json[key], f[i], "{key}");
     }
-    assert!(f[3].ends_with(" / 100MiB") && json["MemUsage"].as_str().unwrap().ends_with(" / 100MiB"), "{line}");
+    for (i, cell, key) in [(2, 1, "CPUPerc"), (4, 3, "MemPerc")] {
+        let (ours, table, json) = (percent(f[i]), percent(&cells[cell]), percent(json[key].as_str().unwrap()));
+        assert!((ours - table).abs() < 1.0 && (ours - json).abs() < 1.0, "{key}: {line} {cells:?} {json}");
+    }
+    assert!(f[3].ends_with(" / 100MiB") && cells[2].ends_with(" / 100MiB"), "{line} {cells:?}");
+    assert!(json["MemUsage"].as_str().unwrap().ends_with(" / 100MiB"), "{json}");
     assert_eq!((f[1], f[8]), (cgroup_path(&g.name).as_str(), g.name.as_str()));
 
-    assert_eq!(cgstat(&["--format", "table"]), table, "--format table is the table");
+    let as_table = cgstat(&["--format", "table"]);
+    assert_eq!(as_table.lines().next(), table.lines().next(), "--format table has the table's header");
+    assert_eq!(cells_of(&as_table)[4..], cells[4..], "and its columns");
     let docker = cgstat(&["--format", "table {{.Name}}\\t{{.PIDs}}"]);
     assert_eq!(docker, format!("NAME{}PIDS\n{}{}1\n", " ".repeat(g.name.len() - 1), g.name, "   "));
     let object = one_json(&cgstat(&["--format", "{{json .}}"]));
