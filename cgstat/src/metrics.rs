@@ -14,7 +14,7 @@
 //! whose samples add `_total`), in `# UNIT` lines and in the closing `# EOF`.
 //! A scrape reads each group once (stats::detail), keeps only the numbers, and writes family
 //! after family, as both formats want a family's samples together: memory is a few hundred
-//! bytes per group, never the whole text.
+//! bytes per group and one family's text, never the whole text.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -286,17 +286,40 @@ const FAMILIES: &[Family] = &[
 ];
 
 /// A label value with `\`, `"` and newlines escaped (both formats' rule).
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.into();
+    }
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
 }
 
-/// Write the metrics of `groups`, family after family.
+/// Write the metrics of `groups`, family after family (one family's text at a time in memory).
 pub fn write(groups: &[Scraped], exposition: Exposition, out: &mut impl Write) -> std::io::Result<()> {
     let om = exposition == Exposition::OpenMetrics;
     let mut devices = DeviceNames::default();
-    let mut line = String::new();
+    // Each group's labels, escaped once: `id="..."` and `name="..."`.
+    let labels: Vec<(String, String)> =
+        groups.iter().map(|g| (format!("id=\"{}\"", escape(&g.id)), format!("name=\"{}\"", escape(&g.name)))).collect();
+    let mut samples = String::new();
     for family in FAMILIES {
-        if !groups.iter().any(|g| !(family.values)(&g.detail).is_empty()) {
+        samples.clear();
+        for (g, (id, name)) in groups.iter().zip(&labels) {
+            for (extra, value) in (family.values)(&g.detail) {
+                let _ = match family.label {
+                    // Labels sorted by name, as client_golang writes them: cpu, device < id < interface < name.
+                    Some("device") => {
+                        let dev = escape(devices.name(&extra));
+                        writeln!(samples, "{}{{device=\"{dev}\",{id},{name}}} {value}", family.name)
+                    }
+                    Some(l @ "cpu") => {
+                        writeln!(samples, "{}{{{l}=\"{}\",{id},{name}}} {value}", family.name, escape(&extra))
+                    }
+                    Some(l) => writeln!(samples, "{}{{{id},{l}=\"{}\",{name}}} {value}", family.name, escape(&extra)),
+                    None => writeln!(samples, "{}{{{id},{name}}} {value}", family.name),
+                };
+            }
+        }
+        if samples.is_empty() {
             continue;
         }
         // OpenMetrics names a counter's family without the `_total` its samples carry.
@@ -310,31 +333,12 @@ pub fn write(groups: &[Scraped], exposition: Exposition, out: &mut impl Write) -
             Kind::Untyped if om => "unknown",
             Kind::Untyped => "untyped",
         };
-        line.clear();
-        let _ = writeln!(line, "# HELP {family_name} {}", family.help);
-        let _ = writeln!(line, "# TYPE {family_name} {kind}");
+        writeln!(out, "# HELP {family_name} {}", family.help)?;
+        writeln!(out, "# TYPE {family_name} {kind}")?;
         if let (true, Some(unit)) = (om, family.unit) {
-            let _ = writeln!(line, "# UNIT {family_name} {unit}");
+            writeln!(out, "# UNIT {family_name} {unit}")?;
         }
-        out.write_all(line.as_bytes())?;
-        for g in groups {
-            for (extra, value) in (family.values)(&g.detail) {
-                line.clear();
-                let extra = match family.label {
-                    Some("device") => devices.name(&extra).to_string(),
-                    _ => extra,
-                };
-                let (id, name) = (escape(&g.id), escape(&g.name));
-                let labels = match family.label {
-                    // Sorted by label name: cpu, device < id < interface < name.
-                    Some(l @ ("cpu" | "device")) => format!("{l}=\"{}\",id=\"{id}\",name=\"{name}\"", escape(&extra)),
-                    Some(l) => format!("id=\"{id}\",{l}=\"{}\",name=\"{name}\"", escape(&extra)),
-                    None => format!("id=\"{id}\",name=\"{name}\""),
-                };
-                let _ = writeln!(line, "{}{{{labels}}} {value}", family.name);
-                out.write_all(line.as_bytes())?;
-            }
-        }
+        out.write_all(samples.as_bytes())?;
     }
     if om {
         out.write_all(b"# EOF\n")?;
