@@ -19,6 +19,9 @@ use measure::interleave;
 use report::Measured;
 use rows::{Paths, Row};
 
+/// A row measured on demand (the cgroup rows share the test groups).
+type RowFn<'a> = dyn Fn() -> Result<Row, String> + 'a;
+
 struct Options {
     quick: bool,
     paths: Paths,
@@ -117,8 +120,7 @@ fn run() -> Result<bool, String> {
     }
     match &groups {
         Ok(g) => {
-            type MakeRow<'a> = &'a dyn Fn() -> Result<Row, String>;
-            let cg_rows: [(&str, MakeRow); 7] = [
+            let cg_rows: [(&str, &RowFn); 7] = [
                 ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
                 ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
                 ("chain", &|| chain_row(&o.paths, g, &scratch)),

@@ -1,16 +1,17 @@
 //! cgstat's command line: clap's flags, then [`Args::into_mode`] checks them into what to do:
-//! docker stats' output ([`isolab_core::stats::Spec`], or a `--format` [`template::Template`]),
-//! metrics once or over HTTP, or events.
-
-pub mod template;
+//! docker stats' output (a [`Spec`], with or without a `--format` [`Template`]), metrics once or
+//! over HTTP, or events.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::run::Spec;
+use crate::select::Selection;
+use crate::template::Template;
 use anyhow::{bail, Context};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use isolab_core::cgroup;
-use isolab_core::stats::{Selection, Spec};
+use isolab_core::cli::Explain;
 
 const LONG_ABOUT: &str = "\
 Show the usage of cgroups as `docker stats` does, without a daemon: CPU %, MEM USAGE / LIMIT, \
@@ -59,6 +60,7 @@ EXIT STATUS:
 /// cgstat's flags as typed on the command line.
 #[derive(Debug, Parser)]
 #[command(name = "cgstat", version, about = "Usage of cgroups, like `docker stats`", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(mut_arg("explain", |a| a.help("Print every file read, as it happens (with --listen: one line per request)")))]
 pub struct Args {
     /// Groups to show, by the name given to cgexec-rs --name (default: every group under the parent)
     #[arg(value_name = "NAME")]
@@ -105,9 +107,8 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["format", "paths", "no_stream"])]
     pub events: bool,
 
-    /// Print every file read, as it happens (with --listen: one line per request)
-    #[arg(long, global = true)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 }
 
 /// The text exposition formats of metrics.
@@ -124,11 +125,11 @@ pub enum Exposition {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     /// docker stats: the table or `--json` lines, or a `--format` template.
-    Stats(Spec, Option<template::Template>),
+    Stats(Spec, Option<Template>),
     /// One scrape of metrics on stdout.
     Metrics(Selection, Exposition),
-    /// Serve metrics over HTTP.
-    Listen { selection: Selection, exposition: Exposition, addr: SocketAddr },
+    /// Serve metrics over HTTP; `explain`: one line per request on stderr.
+    Listen { selection: Selection, exposition: Exposition, addr: SocketAddr, explain: bool },
     /// Watch for events: the groups named (or every group under the parent), JSON or text lines.
     Events { selection: Selection, json: bool },
 }
@@ -150,11 +151,13 @@ impl Args {
                 bail!("invalid --format with --listen: the server speaks `prometheus` (default) or `openmetrics`");
             }
             let addr = parse_listen(&listen)?;
+            let explain = self.explain.explain;
             let spec = self.into_spec()?;
             return Ok(Mode::Listen {
                 selection: spec.selection,
                 exposition: exposition.unwrap_or(Exposition::Prometheus),
                 addr,
+                explain,
             });
         }
         let events = self.events;
@@ -162,12 +165,12 @@ impl Args {
         Ok(match (format, exposition) {
             _ if events => Mode::Events { selection: spec.selection, json: spec.json },
             (_, Some(e)) => Mode::Metrics(spec.selection, e),
-            (Some(f), None) => Mode::Stats(spec, Some(template::Template::parse(&f)?)),
+            (Some(f), None) => Mode::Stats(spec, Some(Template::parse(&f)?)),
             (None, None) => Mode::Stats(spec, None),
         })
     }
 
-    /// Check the flags and turn them into what `stats::run` needs.
+    /// Check the flags and turn them into what cgstat's [`run`](crate::run::run) needs.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         for name in &self.names {
             cgroup::validate_name(name)?;
@@ -226,14 +229,23 @@ fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+/// What `cli::run` turns on for `--explain`: the trace of every file read. A server traces its
+/// requests instead, one line each ([`Mode::Listen`]'s `explain`), not the files of every scrape.
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        const NO_FILE_TRACE: Explain = Explain { explain: false };
+        if self.listen.is_some() {
+            &NO_FILE_TRACE
+        } else {
+            &self.explain
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(argv: &[&str]) -> anyhow::Result<Spec> {
         Args::try_parse_from(std::iter::once("cgstat").chain(argv.iter().copied()))?.into_spec()
@@ -313,13 +325,25 @@ mod tests {
             Mode::Listen {
                 selection: Selection::Parent { names: vec![], parent: None },
                 exposition: Exposition::Prometheus,
-                addr: "127.0.0.1:9338".parse().unwrap()
+                addr: "127.0.0.1:9338".parse().unwrap(),
+                explain: false,
             }
         );
         assert!(matches!(
             mode(&["--listen", ":9338", "--format", "openmetrics"]).unwrap(),
             Mode::Listen { exposition: Exposition::OpenMetrics, .. }
         ));
+    }
+
+    // --explain of a server is one line per request: the request log, not cli::run's file trace.
+    #[test]
+    fn a_server_logs_requests_instead_of_tracing_files() {
+        let args = |argv: &[&str]| Args::try_parse_from(std::iter::once("cgstat").chain(argv.iter().copied())).unwrap();
+        let server = args(&["--listen", ":9338", "--explain"]);
+        assert!(!server.as_ref().explain);
+        assert!(matches!(server.into_mode().unwrap(), Mode::Listen { explain: true, .. }));
+        assert!(args(&["--format", "prometheus", "--explain"]).as_ref().explain);
+        assert!(args(&["--events", "--explain"]).as_ref().explain);
     }
 
     #[test]
@@ -341,7 +365,7 @@ mod tests {
 
     #[test]
     fn help_states_the_memory_formula() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("memory.usage_in_bytes - memory.stat total_inactive_file"), "{help}");
         assert!(help.contains("EXIT STATUS"));
     }

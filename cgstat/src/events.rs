@@ -21,12 +21,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use isolab_core::cgroup::{self, Setup};
-use isolab_core::stats::sample::{keyed, read_file, Target};
-use isolab_core::stats::{lookup, Selection};
+use isolab_core::cgroup;
+use isolab_core::cgroup::files::keyed;
+use isolab_core::stats::sample::GroupFiles;
+use isolab_core::trace;
 use isolab_core::watch::{Wake, Watcher};
 
 use crate::metrics::CgroupIds;
+use crate::select::{self, Selection};
 
 /// Tokens of parent directories start here; groups count from 0.
 const PARENT_TOKEN: u64 = 1 << 40;
@@ -42,7 +44,7 @@ struct Counters {
 
 struct Known {
     token: u64,
-    target: Target,
+    target: GroupFiles,
     id: String,
     counters: Counters,
 }
@@ -114,13 +116,11 @@ pub fn run(selection: &Selection, json: bool) -> anyhow::Result<u8> {
 
 /// The parent directories of the selection in every hierarchy.
 fn parent_dirs(selection: &Selection) -> anyhow::Result<Vec<PathBuf>> {
-    let setup = Setup::detect()?;
     let parent = match selection {
         Selection::Parent { parent, .. } => parent.as_deref(),
         _ => None,
     };
-    let mut dirs: Vec<PathBuf> =
-        setup.hierarchies.iter().map(|h| h.dir_of(&cgroup::group::parent_path(h, parent))).collect();
+    let mut dirs: Vec<PathBuf> = cgroup::parent_dirs(parent)?.into_iter().map(|(dir, _)| dir).collect();
     if matches!(selection, Selection::All) {
         for g in cgroup::list_all()? {
             dirs.extend(g.places().iter().filter_map(|p| p.dir.parent().map(Path::to_path_buf)));
@@ -156,15 +156,15 @@ impl Events {
     fn resync(&mut self, report: bool) -> anyhow::Result<()> {
         let listed = match &self.selection {
             Selection::Parent { parent, .. } => {
-                lookup::resolve(&Selection::Parent { names: Vec::new(), parent: parent.clone() })?
+                select::resolve(&Selection::Parent { names: Vec::new(), parent: parent.clone() })?
             }
-            other => lookup::resolve(other)?,
+            other => select::resolve(other)?,
         };
         let wanted = |name: &str| match &self.selection {
             Selection::Parent { names, .. } if !names.is_empty() => names.iter().any(|n| n == name),
             _ => true,
         };
-        let listed: Vec<Target> = listed.into_iter().filter(|t| wanted(&t.name)).collect();
+        let listed: Vec<GroupFiles> = listed.into_iter().filter(|t| wanted(&t.name)).collect();
         let gone: Vec<String> = self.groups.keys().filter(|n| !listed.iter().any(|t| &t.name == *n)).cloned().collect();
         for name in gone {
             if let Some(k) = self.groups.remove(&name) {
@@ -208,7 +208,7 @@ impl Events {
 
     /// Watch a group's event files not watched yet (`old`: what was there before). A group
     /// removed meanwhile just has no watches.
-    fn watch_group(&mut self, t: &Target, old: Option<&Target>, token: u64) {
+    fn watch_group(&mut self, t: &GroupFiles, old: Option<&GroupFiles>, token: u64) {
         if let Some(m) = t.memory.as_ref().filter(|m| old.and_then(|o| o.memory.as_ref()) != Some(*m)) {
             let _ = if m.v2 {
                 self.watcher.watch_file(&m.dir.join("memory.events"), token)
@@ -249,12 +249,13 @@ impl Events {
 }
 
 /// A group's kill and refusal counters now (0 for what cannot be read: a group going away).
-fn read_counters(t: &Target) -> Counters {
+fn read_counters(t: &GroupFiles) -> Counters {
     let oom_kills = t.memory.as_ref().and_then(|m| {
         let file = if m.v2 { "memory.events" } else { "memory.oom_control" };
-        read_file(m.dir.join(file)).and_then(|s| keyed(&s, "oom_kill"))
+        trace::read_file(m.dir.join(file)).ok().and_then(|s| keyed(&s, "oom_kill"))
     });
-    let pids_max = t.pids.as_ref().and_then(|p| read_file(p.dir.join("pids.events"))).and_then(|s| keyed(&s, "max"));
+    let pids_max =
+        t.pids.as_ref().and_then(|p| trace::read_file(p.dir.join("pids.events")).ok()).and_then(|s| keyed(&s, "max"));
     Counters { oom_kills: oom_kills.unwrap_or(0), pids_max: pids_max.unwrap_or(0) }
 }
 

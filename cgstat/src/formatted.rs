@@ -1,15 +1,16 @@
-//! `--format TEMPLATE`: docker stats' samples through a Go template (cgstat_args::template).
+//! `--format TEMPLATE`: docker stats' samples through a Go template (crate::template).
 //!
 //! The fields beyond the table's: `.ID` is the group's cgroup path (the same string as the
 //! `id` label of the metrics), and `.Container` is what named the group on the command line
 //! (NAME or --path), or its ID when every group is listed, as docker stats does.
 
-use cgstat_args::template::{Entry, Field, Template};
-use isolab_core::stats::render::truncate_name;
-use isolab_core::stats::sample::Target;
-use isolab_core::stats::{self, Sample, Selection, Spec};
+use isolab_core::stats::sample::GroupFiles;
 
 use crate::metrics::CgroupIds;
+use crate::render::{truncate_name, Sample};
+use crate::run::{self, Spec};
+use crate::select::{self, Selection};
+use crate::template::{Entry, Field, Template};
 
 /// One group at one sample, as the template sees it.
 struct Row {
@@ -38,16 +39,16 @@ impl Entry for Row {
 /// Sample as `cgstat` does, printing each sample through `template`.
 pub fn run(spec: Spec, template: Template) -> anyhow::Result<u8> {
     let ids = CgroupIds::detect()?;
-    let named = !stats::lookup::relists(&spec.selection) || matches!(spec.selection, Selection::Paths(_));
+    let named = !select::relists(&spec.selection) || matches!(spec.selection, Selection::Paths(_));
     let no_trunc = spec.no_trunc;
-    stats::run_with(spec, |targets, samples, _| {
+    run::run_with(spec, |targets, samples, _| {
         let rows: Vec<Row> = targets.iter().zip(samples).map(|(t, s)| row(t, s, &ids, named, no_trunc)).collect();
         let entries: Vec<&dyn Entry> = rows.iter().map(|r| r as &dyn Entry).collect();
         template.render(&entries)
     })
 }
 
-fn row(target: &Target, sample: &Sample, ids: &CgroupIds, named: bool, no_trunc: bool) -> Row {
+fn row(target: &GroupFiles, sample: &Sample, ids: &CgroupIds, named: bool, no_trunc: bool) -> Row {
     let mut cells = sample.cells();
     if !no_trunc {
         cells[0] = truncate_name(&cells[0]);
@@ -60,8 +61,8 @@ fn row(target: &Target, sample: &Sample, ids: &CgroupIds, named: bool, no_trunc:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render;
     use isolab_core::stats::net::Net;
-    use isolab_core::stats::render;
     use isolab_core::stats::sample::Ctl;
 
     fn sample(name: &str) -> Sample {
@@ -81,9 +82,9 @@ mod tests {
         }
     }
 
-    fn target(name: &str) -> Target {
+    fn target(name: &str) -> GroupFiles {
         let ctl = Ctl { dir: format!("/sys/fs/cgroup/memory/a/isolab/{name}").into(), v2: false };
-        Target {
+        GroupFiles {
             name: name.into(),
             cpu: None,
             memory: Some(ctl),

@@ -20,10 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cgstat_args::Exposition;
-use isolab_core::stats::Selection;
+use isolab_core::exit;
 
+use crate::args::Exposition;
 use crate::metrics::{self, CgroupIds};
+use crate::select::{self, Selection};
 
 /// Longest request line and headers accepted.
 const MAX_REQUEST: usize = 8192;
@@ -48,7 +49,7 @@ struct Server {
 pub fn run(selection: Selection, exposition: Exposition, addr: SocketAddr, explain: bool) -> anyhow::Result<u8> {
     let ids = CgroupIds::detect()?;
     // Names that do not exist are refused now, with exit 125, rather than at every scrape.
-    isolab_core::stats::lookup::resolve(&selection)?;
+    select::resolve(&selection)?;
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let server = Arc::new(Server { listener, selection, exposition, ids, explain });
     if explain {
@@ -62,7 +63,7 @@ pub fn run(selection: Selection, exposition: Exposition, addr: SocketAddr, expla
 }
 
 fn log(what: std::fmt::Arguments) {
-    let line = format!("{}: {what}\n", isolab_core::cli::tool());
+    let line = format!("{}: {what}\n", exit::tool());
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
@@ -112,7 +113,7 @@ impl Server {
         let groups = match metrics::scrape(&self.selection, &self.ids) {
             Ok(g) => g,
             Err(e) => {
-                let why = format!("{}: {}\n", isolab_core::cli::tool(), isolab_core::cli::one_line(&format!("{e:#}")));
+                let why = format!("{}: {}\n", exit::tool(), exit::one_line(&format!("{e:#}")));
                 return (500, send(stream, 500, "Internal Server Error", "text/plain; charset=utf-8", why.as_bytes()));
             }
         };
@@ -191,7 +192,7 @@ fn first_line(buf: &[u8]) -> String {
 }
 
 fn respond_error(stream: &mut TcpStream, status: u16, reason: &str, why: &str) -> u64 {
-    let body = format!("{}: {why}\n", isolab_core::cli::tool());
+    let body = format!("{}: {why}\n", exit::tool());
     let sent = send(stream, status, reason, "text/plain; charset=utf-8", body.as_bytes());
     // Let the client read the answer before the close: stop sending, then take (and drop) what it
     // still sends for a moment, so that the kernel does not answer its data with a reset.

@@ -20,12 +20,13 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cgstat_args::Exposition;
 use isolab_core::cgroup::Setup;
 use isolab_core::stats::detail::{self, Detail, DeviceNames};
 use isolab_core::stats::net::NetReader;
-use isolab_core::stats::sample::Target;
-use isolab_core::stats::{lookup, Selection};
+use isolab_core::stats::sample::GroupFiles;
+
+use crate::args::Exposition;
+use crate::select::{self, Selection};
 
 /// The cgroup path of a group (cAdvisor's `id`, `.ID` of --format): the directory of its
 /// memory controller (else its CPU counter's, else its members') below the hierarchy's mount.
@@ -42,7 +43,7 @@ impl CgroupIds {
         CgroupIds { mounts }
     }
 
-    pub fn id(&self, target: &Target) -> String {
+    pub fn id(&self, target: &GroupFiles) -> String {
         let dir = target.memory.as_ref().or(target.cpu.as_ref()).map(|c| c.dir.as_path()).or(target.procs.as_deref());
         let Some(dir) = dir else { return format!("/{}", target.name) };
         let below = self
@@ -64,7 +65,7 @@ pub struct Scraped {
 
 /// Read every selected group once.
 pub fn scrape(selection: &Selection, ids: &CgroupIds) -> anyhow::Result<Vec<Scraped>> {
-    let targets = lookup::resolve(selection)?;
+    let targets = select::resolve(selection)?;
     let mut net = NetReader::new(NetReader::own_inode());
     Ok(targets
         .iter()
@@ -446,7 +447,7 @@ mod tests {
     fn ids_are_paths_below_the_mount() {
         let ids = CgroupIds::new(vec!["/sys/fs/cgroup".into(), "/sys/fs/cgroup/memory".into()]);
         let ctl = Ctl { dir: "/sys/fs/cgroup/memory/a/isolab/web".into(), v2: false };
-        let t = Target {
+        let t = GroupFiles {
             name: "web".into(),
             cpu: None,
             memory: Some(ctl),
@@ -456,7 +457,7 @@ mod tests {
             cpu_controller: None,
         };
         assert_eq!(ids.id(&t), "/a/isolab/web");
-        let root = Target { memory: Some(Ctl { dir: "/sys/fs/cgroup".into(), v2: true }), ..t };
+        let root = GroupFiles { memory: Some(Ctl { dir: "/sys/fs/cgroup".into(), v2: true }), ..t };
         assert_eq!(ids.id(&root), "/");
     }
 }

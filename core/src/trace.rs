@@ -10,9 +10,9 @@
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use nix::errno::Errno;
+pub use nix::errno::Errno;
 
 const OFF: u8 = 0;
 const TEXT: u8 = 1;
@@ -33,28 +33,35 @@ pub fn init_from_env() {
     MODE.store(mode, Ordering::Relaxed);
 }
 
+/// Set when `--explain` (not the environment) turned the trace on: then the commands the tool
+/// execs get `ISOLAB_EXPLAIN=1` from [`exported`], so one switch traces a whole chain.
+static FROM_FLAG: AtomicBool = AtomicBool::new(false);
+
 /// `--explain` on the command line: trace this tool and every tool it execs.
 pub fn enable() {
     if MODE.load(Ordering::Relaxed) == OFF {
         MODE.store(TEXT, Ordering::Relaxed);
-        // Tools call this before forking or starting any thread, so nothing races the write.
-        std::env::set_var(ENV, "1");
+        FROM_FLAG.store(true, Ordering::Relaxed);
     }
+}
+
+/// The variable a command this tool execs must get so that it traces too: `ISOLAB_EXPLAIN=1`
+/// after `--explain`; nothing when the switch came from the environment (it is inherited).
+pub fn exported() -> Option<(&'static str, &'static str)> {
+    FROM_FLAG.load(Ordering::Relaxed).then_some((ENV, "1"))
 }
 
 pub fn enabled() -> bool {
     MODE.load(Ordering::Relaxed) != OFF
 }
 
-/// One kernel-visible action.
+/// One kernel-visible action: every syscall the tools make is a variant with its arguments, so
+/// `ISOLAB_EXPLAIN=json` names each (`"op"`) and the hint table can match it.
 #[derive(Debug, Clone)]
 pub enum Step {
     Unshare(libc::c_int),
     Setns {
         target: String,
-        flags: libc::c_int,
-    },
-    Clone {
         flags: libc::c_int,
     },
     Fork,
@@ -69,6 +76,12 @@ pub enum Step {
         path: PathBuf,
     },
     Mkdir(PathBuf),
+    /// A mount point made in the new root (`dir`: a directory, else an empty file), shown by
+    /// its path inside that root.
+    MountPoint {
+        path: PathBuf,
+        dir: bool,
+    },
     Rmdir(PathBuf),
     Open(PathBuf),
     Mount {
@@ -78,27 +91,96 @@ pub enum Step {
         flags: String,
         data: String,
     },
+    /// creat(2) of an empty file (a mount point, a namespace file to bind onto).
+    Creat(PathBuf),
+    Symlink {
+        target: String,
+        link: PathBuf,
+    },
     Umount(PathBuf),
+    /// unlink(2) of a file made earlier (a mount point undone).
+    Unlink(PathBuf),
+    /// open_tree(OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the tree at `path`.
+    OpenTree(PathBuf),
+    /// mount_setattr(AT_RECURSIVE) setting `attr` (`MOUNT_ATTR_RDONLY`) on the tree at `path`,
+    /// or clearing it (`clear`: a read-only root made writable again to undo its mount points).
+    MountSetattr {
+        path: PathBuf,
+        attr: &'static str,
+        clear: bool,
+    },
+    /// move_mount of a detached tree onto `to`.
+    MoveMount {
+        to: PathBuf,
+    },
     PivotRoot {
         new_root: PathBuf,
         put_old: PathBuf,
     },
     Chdir(PathBuf),
+    /// fchdir(2) to a directory opened earlier, named for the reader (`<target's root>`).
+    Fchdir(String),
     Chroot(PathBuf),
     Sethostname(String),
     Setdomainname(String),
     Setgroups(Vec<u32>),
     Setresgid(u32),
     Setresuid(u32),
-    Prctl(String),
+    Seteuid(u32),
+    Setsid,
+    Prctl(Prctl),
     Capset(String),
     Kill {
         pid: i32,
         signal: String,
     },
     PidfdOpen(i32),
-    /// Anything else, spelled as strace would spell it.
-    Call(String),
+    /// close_range(first, ~0U, CLOSE_RANGE_CLOEXEC): every descriptor from `first` on close-on-exec.
+    CloseRange {
+        first: u32,
+    },
+    /// pidfd_send_signal(2); signal 0 only asks whether the process is still alive.
+    PidfdSendSignal {
+        pidfd: i32,
+        signal: i32,
+    },
+    /// ioctl(SIOCSIFFLAGS) raising IFF_UP on interface `name`, see netdevice(7).
+    SetLinkUp(String),
+    /// sigprocmask(SIG_BLOCK) of `signals` in this thread, so that they wait in a signalfd.
+    SigBlock(Vec<nix::sys::signal::Signal>),
+    /// signalfd(2) reading `signals`, close-on-exec and non-blocking.
+    Signalfd(Vec<nix::sys::signal::Signal>),
+    /// inotify_init1(IN_CLOEXEC|IN_NONBLOCK), see inotify(7).
+    InotifyInit,
+    /// inotify_add_watch(2) of `path` for the events `mask` names (`IN_MODIFY`).
+    InotifyAddWatch {
+        path: PathBuf,
+        mask: &'static str,
+    },
+    /// eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK), see eventfd(2).
+    Eventfd,
+    /// lseek(2) of an opened `path` to its end: only what is written from now on is read.
+    SeekEnd(PathBuf),
+}
+
+/// The prctl(2) operations the tools use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prctl {
+    SetDumpable(bool),
+    SetKeepcaps(bool),
+    SetNoNewPrivs,
+    SetPdeathsig(nix::sys::signal::Signal),
+}
+
+impl fmt::Display for Prctl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prctl::SetDumpable(on) => write!(f, "PR_SET_DUMPABLE, {}", u8::from(*on)),
+            Prctl::SetKeepcaps(on) => write!(f, "PR_SET_KEEPCAPS, {}", u8::from(*on)),
+            Prctl::SetNoNewPrivs => f.write_str("PR_SET_NO_NEW_PRIVS, 1"),
+            Prctl::SetPdeathsig(sig) => write!(f, "PR_SET_PDEATHSIG, {sig}"),
+        }
+    }
 }
 
 impl Step {
@@ -106,38 +188,20 @@ impl Step {
     fn shows_return(&self) -> bool {
         !matches!(
             self,
-            Step::Write { .. } | Step::Read { .. } | Step::Mkdir(_) | Step::Rmdir(_) | Step::Open(_) | Step::Fork
+            Step::Write { .. }
+                | Step::Read { .. }
+                | Step::Mkdir(_)
+                | Step::MountPoint { dir: true, .. }
+                | Step::Rmdir(_)
+                | Step::Open(_)
+                | Step::Fork
         )
     }
 
-    fn op(&self) -> &'static str {
-        match self {
-            Step::Unshare(_) => "unshare",
-            Step::Setns { .. } => "setns",
-            Step::Clone { .. } => "clone",
-            Step::Fork => "fork",
-            Step::Exec { .. } => "execve",
-            Step::Write { .. } => "write",
-            Step::Read { .. } => "read",
-            Step::Mkdir(_) => "mkdir",
-            Step::Rmdir(_) => "rmdir",
-            Step::Open(_) => "open",
-            Step::Mount { .. } => "mount",
-            Step::Umount(_) => "umount2",
-            Step::PivotRoot { .. } => "pivot_root",
-            Step::Chdir(_) => "chdir",
-            Step::Chroot(_) => "chroot",
-            Step::Sethostname(_) => "sethostname",
-            Step::Setdomainname(_) => "setdomainname",
-            Step::Setgroups(_) => "setgroups",
-            Step::Setresgid(_) => "setresgid",
-            Step::Setresuid(_) => "setresuid",
-            Step::Prctl(_) => "prctl",
-            Step::Capset(_) => "capset",
-            Step::Kill { .. } => "kill",
-            Step::PidfdOpen(_) => "pidfd_open",
-            Step::Call(_) => "call",
-        }
+    /// The syscall's name, as the JSON trace gives it: the text up to the first `(` or blank.
+    fn op(&self) -> String {
+        let shown = self.to_string();
+        shown[..shown.find(['(', ' ']).unwrap_or(shown.len())].to_string()
     }
 
     fn path(&self) -> Option<&Path> {
@@ -147,7 +211,9 @@ impl Step {
                 Some(p)
             }
             Step::Mount { target, .. } => Some(target),
+            Step::MountPoint { path, .. } => Some(path),
             Step::PivotRoot { new_root, .. } => Some(new_root),
+            Step::InotifyAddWatch { path, .. } | Step::SeekEnd(path) => Some(path),
             _ => None,
         }
     }
@@ -158,12 +224,12 @@ impl fmt::Display for Step {
         match self {
             Step::Unshare(flags) => write!(f, "unshare({})", clone_flag_names(*flags)),
             Step::Setns { target, flags } => write!(f, "setns({target}, {})", clone_flag_names(*flags)),
-            Step::Clone { flags } => write!(f, "clone({}|SIGCHLD)", clone_flag_names(*flags)),
             Step::Fork => f.write_str("fork()"),
             Step::Exec { argv } => write!(f, "execve({:?}, {:?})", argv.first().map_or("", |s| s.as_str()), argv),
             Step::Write { path, value } => write!(f, "write {} = {}", path.display(), value.escape_debug()),
             Step::Read { path } => write!(f, "read {}", path.display()),
-            Step::Mkdir(p) => write!(f, "mkdir {}", p.display()),
+            Step::Mkdir(p) | Step::MountPoint { path: p, dir: true } => write!(f, "mkdir {}", p.display()),
+            Step::MountPoint { path, dir: false } => write!(f, "creat({:?})", path.display().to_string()),
             Step::Rmdir(p) => write!(f, "rmdir {}", p.display()),
             Step::Open(p) => write!(f, "open {}", p.display()),
             Step::Mount { source, target, fstype, flags, data } => write!(
@@ -172,24 +238,52 @@ impl fmt::Display for Step {
                 target.display().to_string(),
                 if data.is_empty() { "NULL".to_string() } else { format!("{data:?}") }
             ),
+            Step::Creat(p) => write!(f, "creat({:?})", p.display().to_string()),
+            Step::Symlink { target, link } => write!(f, "symlink({target:?}, {:?})", link.display().to_string()),
             Step::Umount(p) => write!(f, "umount2({:?}, MNT_DETACH)", p.display().to_string()),
+            Step::Unlink(p) => write!(f, "unlink({:?})", p.display().to_string()),
+            Step::OpenTree(p) => write!(f, "open_tree({:?}, OPEN_TREE_CLONE|AT_RECURSIVE)", p.display().to_string()),
+            Step::MountSetattr { path, attr, clear } => {
+                let verb = if *clear { "clear " } else { "" };
+                write!(f, "mount_setattr({:?}, AT_RECURSIVE, {verb}{attr})", path.display().to_string())
+            }
+            Step::MoveMount { to } => write!(f, "move_mount(tree, {:?})", to.display().to_string()),
             Step::PivotRoot { new_root, put_old } => {
                 write!(f, "pivot_root({:?}, {:?})", new_root.display().to_string(), put_old.display().to_string())
             }
             Step::Chdir(p) => write!(f, "chdir({:?})", p.display().to_string()),
+            Step::Fchdir(what) => write!(f, "fchdir({what})"),
             Step::Chroot(p) => write!(f, "chroot({:?})", p.display().to_string()),
             Step::Sethostname(h) => write!(f, "sethostname({h:?})"),
             Step::Setdomainname(h) => write!(f, "setdomainname({h:?})"),
             Step::Setgroups(g) => write!(f, "setgroups({}, {g:?})", g.len()),
             Step::Setresgid(g) => write!(f, "setresgid({g}, {g}, {g})"),
             Step::Setresuid(u) => write!(f, "setresuid({u}, {u}, {u})"),
+            Step::Seteuid(u) => write!(f, "seteuid({u})"),
+            Step::Setsid => f.write_str("setsid()"),
             Step::Prctl(what) => write!(f, "prctl({what})"),
             Step::Capset(what) => write!(f, "capset({what})"),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
-            Step::Call(s) => f.write_str(s),
+            Step::CloseRange { first } => write!(f, "close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"),
+            Step::PidfdSendSignal { pidfd, signal } => write!(f, "pidfd_send_signal({pidfd}, {signal}, NULL, 0)"),
+            Step::SetLinkUp(name) => write!(f, "ioctl(SIOCSIFFLAGS, {name:?}, IFF_UP)"),
+            Step::SigBlock(signals) => write!(f, "sigprocmask(SIG_BLOCK, {})", signal_set(signals)),
+            Step::Signalfd(signals) => write!(f, "signalfd(-1, {}, SFD_CLOEXEC|SFD_NONBLOCK)", signal_set(signals)),
+            Step::InotifyInit => f.write_str("inotify_init1(IN_CLOEXEC|IN_NONBLOCK)"),
+            Step::InotifyAddWatch { path, mask } => {
+                write!(f, "inotify_add_watch({:?}, {mask})", path.display().to_string())
+            }
+            Step::Eventfd => f.write_str("eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK)"),
+            Step::SeekEnd(p) => write!(f, "lseek({:?}, 0, SEEK_END)", p.display().to_string()),
         }
     }
+}
+
+/// A set of signals as strace prints one: `[INT TERM]`.
+fn signal_set(signals: &[nix::sys::signal::Signal]) -> String {
+    let names: Vec<&str> = signals.iter().map(|s| s.as_str().trim_start_matches("SIG")).collect();
+    format!("[{}]", names.join(" "))
 }
 
 /// The names of the CLONE_NEW* bits in `flags`, `|`-joined, as strace prints them.
@@ -230,11 +324,11 @@ pub fn explain(step: &Step, errno: Option<Errno>) {
                 (None, false) => String::new(),
                 (Some(e), _) => format!(" = -1 {e:?} ({})", e.desc()),
             };
-            emit(format!("{}: {}{}\n", crate::cli::tool(), step, result));
+            emit(format!("{}: {}{}\n", crate::exit::tool(), step, result));
         }
         JSON => {
             let mut obj = serde_json::json!({
-                "tool": crate::cli::tool(),
+                "tool": crate::exit::tool(),
                 "op": step.op(),
                 "step": step.to_string(),
                 "errno": errno.map(|e| format!("{e:?}")),
@@ -261,14 +355,35 @@ fn emit(line: String) {
 pub fn note(msg: impl fmt::Display) {
     match MODE.load(Ordering::Relaxed) {
         TEXT => {
-            emit(format!("{}: # {}\n", crate::cli::tool(), msg));
+            emit(format!("{}: # {}\n", crate::exit::tool(), msg));
         }
         JSON => {
-            let obj = serde_json::json!({"tool": crate::cli::tool(), "op": "note", "step": msg.to_string()});
+            let obj = serde_json::json!({"tool": crate::exit::tool(), "op": "note", "step": msg.to_string()});
             emit(format!("{obj}\n"));
         }
         _ => {}
     }
+}
+
+/// A step the kernel refused: the one-line message [`failure`] words, and the errno, for a
+/// caller that reacts to it (falls back, or words the error itself).
+#[derive(Debug)]
+pub struct Refused {
+    pub errno: Errno,
+    message: String,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The errno of a refused step anywhere in `err`'s chain.
+pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
+    err.chain().find_map(|e| e.downcast_ref::<Refused>()).map(|r| r.errno)
 }
 
 /// The one-line error for a failed step: what failed, the kernel's reason, and a plain hint.
@@ -277,20 +392,25 @@ pub fn failure(step: &Step, errno: Errno) -> anyhow::Error {
         Step::Write { path, value } => format!("cannot write {:?} to {}", value.trim_end(), path.display()),
         Step::Read { path } => format!("cannot read {}", path.display()),
         Step::Mkdir(p) => format!("cannot create {}", p.display()),
+        Step::MountPoint { path, .. } => format!("cannot create mount point {}", path.display()),
         Step::Rmdir(p) => format!("cannot remove {}", p.display()),
         Step::Open(p) => format!("cannot open {}", p.display()),
         other => other.to_string(),
     };
-    match hint(step, errno) {
-        Some(h) => anyhow::anyhow!("{what}: {} ({errno:?}): {h}", errno.desc()),
-        None => anyhow::anyhow!("{what}: {} ({errno:?})", errno.desc()),
-    }
+    let message = match hint(step, errno) {
+        Some(h) => format!("{what}: {} ({errno:?}): {h}", errno.desc()),
+        None => format!("{what}: {} ({errno:?})", errno.desc()),
+    };
+    anyhow::Error::new(Refused { errno, message })
 }
 
 /// What a kernel refusal means in plain words. This table is where the teaching value lives.
+/// A hint is chosen by the step and what it acts on, never by the errno alone: the same ENOENT
+/// means a missing controller file in a group, and a missing directory for a pidfile.
 fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
     use Errno::*;
     let file = step.path().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    let group = || step.path().is_some_and(on_cgroupfs);
     Some(match (step, errno) {
         (Step::Unshare(f), EPERM) if f & libc::CLONE_NEWUSER != 0 => {
             "this kernel refuses user namespaces to this caller (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns)"
@@ -299,7 +419,7 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Unshare(f), EINVAL) if f & libc::CLONE_NEWUSER != 0 => {
             "a user namespace cannot be created by a threaded or chrooted process"
         }
-        (Step::Unshare(_), ENOSPC) | (Step::Clone { .. }, ENOSPC) => {
+        (Step::Unshare(_), ENOSPC) => {
             "the per-user namespace limit is reached (/proc/sys/user/max_*_namespaces)"
         }
         (Step::Setns { .. }, EPERM) => "joining needs CAP_SYS_ADMIN over the target's user namespace (join its user namespace too, or run as root)",
@@ -318,14 +438,22 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
             "cgroup v2's no-internal-processes rule: a group that holds processes cannot hand controllers to children"
         }
         (Step::Write { .. }, EBUSY) if file.starts_with("memory.") => "the group already uses more memory than the new limit",
+        (Step::Write { .. }, EOPNOTSUPP) if file.ends_with(".bfq.weight_device") => {
+            "a per-device weight needs the disk's I/O scheduler to be bfq (cat /sys/block/DISK/queue/scheduler)"
+        }
         (Step::Write { .. }, EINVAL) if file.starts_with("cpuset.") => "a CPU or memory node that is not online or not allowed to the parent group",
         (Step::Write { .. }, ENOSPC) if file.starts_with("cpuset.") || file == "cgroup.procs" || file == "tasks" => {
             "the group's cpuset.cpus or cpuset.mems is empty"
         }
-        (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) => "the file does not exist (controller not enabled or not mounted here?)",
-        (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) => "permission denied: run as root or get the group delegated",
-        (Step::Mkdir(_), EEXIST) => "a group of that name already exists",
-        (Step::Rmdir(_), EBUSY) => "the group still has processes or children",
+        (Step::Write { .. }, ENOENT) | (Step::Open(_), ENOENT) if group() => "the file does not exist (controller not enabled or not mounted here?)",
+        (Step::Write { .. }, EACCES) | (Step::Mkdir(_), EACCES) if group() => "permission denied: run as root or get the group delegated",
+        (Step::Mkdir(_), EEXIST) if group() => "a group of that name already exists",
+        (Step::Rmdir(_), EBUSY) if group() => "the group still has processes or children",
+        (Step::Write { .. }, ENOENT) => "the directory it would go in does not exist",
+        (Step::MountPoint { .. }, EACCES) => "root of the new user namespace writes only where its host uid may: create the mount point in the rootfs first, or give the rootfs to the host uid root inside maps to (chown -R 100000:100000 DIR for --map-users 0:100000:65536, as Docker's userns-remap does with its images)",
+        (Step::MountPoint { .. }, EOVERFLOW) | (Step::Mkdir(_), EOVERFLOW) => {
+            "the new user namespace has no uid and gid map yet, and a file needs an owner: map ids with --map-root or --map-users/--map-groups"
+        }
         (Step::Mount { .. }, EPERM) => "mounting needs CAP_SYS_ADMIN in the mount namespace's owning user namespace; some file systems (proc) also need a matching pid namespace",
         (Step::Mount { .. }, ENOENT) => "the source or the mount point does not exist",
         (Step::PivotRoot { .. }, EINVAL) => "the new root must be a mount point, not the current root, and not shared with the host",
@@ -333,8 +461,23 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Setgroups(_), EPERM) => "setgroups is 'deny' in this user namespace, or the caller lacks CAP_SETGID",
         (Step::Setresuid(_), EINVAL) | (Step::Setresgid(_), EINVAL) => "that id is not mapped in this user namespace",
         (Step::Chdir(_), ENOENT) => "the working directory does not exist in the new root",
+        (Step::InotifyAddWatch { .. }, ENOSPC) => {
+            "this user's inotify watches are used up (sysctl fs.inotify.max_user_watches)"
+        }
+        (Step::InotifyInit, EMFILE) => "this user's inotify instances are used up (sysctl fs.inotify.max_user_instances)",
         _ => return None,
     })
+}
+
+/// Whether `path` (or, when it does not exist, the nearest directory above it) is in a cgroup
+/// file system: a mkdir there makes a group, a missing file is a controller file.
+fn on_cgroupfs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    path.is_absolute()
+        && path
+            .ancestors()
+            .find_map(|p| statfs(p).ok())
+            .is_some_and(|fs| [CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC].contains(&fs.filesystem_type()))
 }
 
 /// Write `value` to a kernel file in one write(2), traced. Kernel files (uid_map, cgroup knobs)
@@ -351,6 +494,38 @@ pub fn write_file(path: impl AsRef<Path>, value: impl AsRef<str>) -> anyhow::Res
         }
         Ok(())
     })
+}
+
+/// Read a (small, kernel) file whole, traced as `read PATH`.
+pub fn read_file(path: impl AsRef<Path>) -> std::io::Result<String> {
+    let path = path.as_ref();
+    let result = read_whole(path);
+    let errno = result.as_ref().err().map(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+    explain(&Step::Read { path: path.to_path_buf() }, errno);
+    result
+}
+
+/// A kernel file in one read(2) or two. std's `read_to_string` sizes its buffer by the file's
+/// size, which cgroup and proc files report as 0 (or 4096): it then reads memory.stat 32, 32,
+/// 64, 128... bytes at a time, ten system calls where two do (a scrape of 10,000 groups).
+fn read_whole(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// mkdir, traced.
@@ -375,6 +550,109 @@ mod tests {
         assert_eq!(s.to_string(), "unshare(CLONE_NEWUSER|CLONE_NEWPID)");
         let w = Step::Write { path: "/sys/fs/cgroup/memory/x/memory.limit_in_bytes".into(), value: "104857600".into() };
         assert_eq!(w.to_string(), "write /sys/fs/cgroup/memory/x/memory.limit_in_bytes = 104857600");
+        // The JSON trace's "op" is the syscall's name, as the text begins with it.
+        let ops = [
+            (s, "unshare"),
+            (w, "write"),
+            (Step::Read { path: "/proc/stat".into() }, "read"),
+            (Step::Mkdir("/g".into()), "mkdir"),
+            (Step::Open("/proc/1/ns/net".into()), "open"),
+            (Step::Fork, "fork"),
+            (Step::Exec { argv: vec!["true".into()] }, "execve"),
+            (Step::Umount(".".into()), "umount2"),
+            (Step::Setns { target: "x".into(), flags: libc::CLONE_NEWNET }, "setns"),
+            (Step::Kill { pid: 1, signal: "SIGKILL".into() }, "kill"),
+            (Step::Capset("x".into()), "capset"),
+            (Step::MountPoint { path: "/www".into(), dir: true }, "mkdir"),
+            (Step::MountPoint { path: "/dev/null".into(), dir: false }, "creat"),
+        ];
+        for (step, op) in ops {
+            assert_eq!(step.op(), op, "{step}");
+        }
+    }
+
+    // What the steps that were once free-form `call`s print: the same text as before, now with
+    // their own names in the JSON trace.
+    #[test]
+    fn every_syscall_has_its_own_step() {
+        let cases: [(Step, &str, &str); 14] = [
+            (Step::Seteuid(1000), "seteuid(1000)", "seteuid"),
+            (Step::Setsid, "setsid()", "setsid"),
+            (Step::PidfdSendSignal { pidfd: 3, signal: 0 }, "pidfd_send_signal(3, 0, NULL, 0)", "pidfd_send_signal"),
+            (Step::SetLinkUp("lo".into()), "ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)", "ioctl"),
+            (
+                Step::Symlink { target: "pts/ptmx".into(), link: "/dev/ptmx".into() },
+                "symlink(\"pts/ptmx\", \"/dev/ptmx\")",
+                "symlink",
+            ),
+            (Step::OpenTree("/srv".into()), "open_tree(\"/srv\", OPEN_TREE_CLONE|AT_RECURSIVE)", "open_tree"),
+            (
+                Step::MountSetattr { path: "/".into(), attr: "MOUNT_ATTR_RDONLY", clear: false },
+                "mount_setattr(\"/\", AT_RECURSIVE, MOUNT_ATTR_RDONLY)",
+                "mount_setattr",
+            ),
+            (Step::MoveMount { to: "/data".into() }, "move_mount(tree, \"/data\")", "move_mount"),
+            (Step::Creat("/run/x.net".into()), "creat(\"/run/x.net\")", "creat"),
+            (Step::Fchdir("<target's root>".into()), "fchdir(<target's root>)", "fchdir"),
+            (Step::Prctl(Prctl::SetDumpable(false)), "prctl(PR_SET_DUMPABLE, 0)", "prctl"),
+            (
+                Step::MountSetattr { path: "/ (the new root)".into(), attr: "MOUNT_ATTR_RDONLY", clear: true },
+                "mount_setattr(\"/ (the new root)\", AT_RECURSIVE, clear MOUNT_ATTR_RDONLY)",
+                "mount_setattr",
+            ),
+            (Step::Unlink("/www".into()), "unlink(\"/www\")", "unlink"),
+            (Step::CloseRange { first: 3 }, "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", "close_range"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let death = Step::Prctl(Prctl::SetPdeathsig(nix::sys::signal::Signal::SIGKILL));
+        assert_eq!(death.to_string(), "prctl(PR_SET_PDEATHSIG, SIGKILL)");
+    }
+
+    // Issue 19: what cgstat --events asks of the kernel, each step with its own name (the
+    // functions' of sigprocmask(2), signalfd(2), inotify(7), eventfd(2)).
+    #[test]
+    fn watch_steps_have_their_own_names() {
+        use nix::sys::signal::Signal::{SIGINT, SIGTERM};
+        let cases = [
+            (Step::SigBlock(vec![SIGINT, SIGTERM]), "sigprocmask(SIG_BLOCK, [INT TERM])", "sigprocmask"),
+            (Step::Signalfd(vec![SIGINT, SIGTERM]), "signalfd(-1, [INT TERM], SFD_CLOEXEC|SFD_NONBLOCK)", "signalfd"),
+            (Step::InotifyInit, "inotify_init1(IN_CLOEXEC|IN_NONBLOCK)", "inotify_init1"),
+            (
+                Step::InotifyAddWatch { path: "/sys/fs/cgroup/g/memory.events".into(), mask: "IN_MODIFY" },
+                "inotify_add_watch(\"/sys/fs/cgroup/g/memory.events\", IN_MODIFY)",
+                "inotify_add_watch",
+            ),
+            (Step::Eventfd, "eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK)", "eventfd"),
+            (Step::SeekEnd("/dev/kmsg".into()), "lseek(\"/dev/kmsg\", 0, SEEK_END)", "lseek"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let watch = Step::InotifyAddWatch { path: "/sys/fs/cgroup/g".into(), mask: "IN_CREATE" };
+        let msg = failure(&watch, Errno::ENOSPC).to_string();
+        assert!(
+            msg.ends_with("(ENOSPC): this user's inotify watches are used up (sysctl fs.inotify.max_user_watches)"),
+            "{msg}"
+        );
+    }
+
+    // Kernel files report a size of 0 (proc) or 4096 (cgroup), which std's read_to_string sizes
+    // its buffer by; read_file must still read any file whole.
+    #[test]
+    fn read_file_reads_any_size_whole() {
+        let big: String = (0..3000).map(|i| format!("{i}\n")).collect();
+        let path = std::env::temp_dir().join(format!("isolab-trace-read-{}", std::process::id()));
+        std::fs::write(&path, &big).unwrap();
+        let read = read_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read.unwrap(), big);
+        let status = read_file("/proc/self/status").unwrap();
+        assert!(status.starts_with("Name:") && status.contains("\nPid:"), "{status}");
+        assert_eq!(read_file("/nonexistent-isolab").unwrap_err().kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
@@ -384,5 +662,27 @@ mod tests {
         assert!(msg.starts_with("cannot write \"0 100000 65536\" to /proc/4242/uid_map: Operation not permitted (EPERM): a map can be written only once"), "{msg}");
         let u = failure(&Step::Unshare(libc::CLONE_NEWNET), Errno::EPERM).to_string();
         assert!(u.contains("CAP_SYS_ADMIN"), "{u}");
+    }
+
+    // Issue 13: a hint follows the step and its object, never the errno alone.
+    #[test]
+    fn cgroup_hints_only_for_cgroup_files() {
+        let pidfile = Step::Write { path: "/nonexistent-isolab/pid".into(), value: "1\n".into() };
+        let msg = failure(&pidfile, Errno::ENOENT).to_string();
+        assert!(msg.ends_with("(ENOENT): the directory it would go in does not exist"), "{msg}");
+        let ns_file = failure(&Step::Open("/nonexistent-isolab/net".into()), Errno::ENOENT).to_string();
+        assert!(!ns_file.contains("controller"), "{ns_file}");
+        let mount_point = Step::MountPoint { path: "/www".into(), dir: true };
+        let msg = failure(&mount_point, Errno::EACCES).to_string();
+        assert!(
+            msg.starts_with(
+                "cannot create mount point /www: Permission denied (EACCES): root of the new user namespace"
+            ),
+            "{msg}"
+        );
+        let msg = failure(&Step::MountPoint { path: "/dev/null".into(), dir: false }, Errno::EOVERFLOW).to_string();
+        assert!(msg.contains("no uid and gid map yet"), "{msg}");
+        let not_a_group = failure(&Step::Mkdir("/tmp/isolab-no-such/x".into()), Errno::EACCES).to_string();
+        assert!(!not_a_group.contains("delegated"), "{not_a_group}");
     }
 }

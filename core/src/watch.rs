@@ -73,16 +73,13 @@ pub struct Watcher {
 impl Watcher {
     /// Block SIGINT and SIGTERM (this thread) and open the inotify and signal descriptors.
     pub fn new() -> anyhow::Result<Watcher> {
-        let mut mask = SigSet::empty();
-        mask.add(Signal::SIGINT);
-        mask.add(Signal::SIGTERM);
-        trace::run(Step::Call("sigprocmask(SIG_BLOCK, [INT TERM])".into()), || mask.thread_block())?;
-        let signals = trace::run(Step::Call("signalfd(-1, [INT TERM], SFD_CLOEXEC)".into()), || {
+        let ended = vec![Signal::SIGINT, Signal::SIGTERM];
+        let mask: SigSet = ended.iter().copied().collect();
+        trace::run(Step::SigBlock(ended.clone()), || mask.thread_block())?;
+        let signals = trace::run(Step::Signalfd(ended), || {
             SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         })?;
-        let inotify = trace::run(Step::Call("inotify_init1(IN_CLOEXEC|IN_NONBLOCK)".into()), || {
-            Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-        })?;
+        let inotify = trace::run(Step::InotifyInit, || Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK))?;
         Ok(Watcher { inotify, watches: HashMap::new(), ooms: Vec::new(), signals, kmsg: None })
     }
 
@@ -97,8 +94,15 @@ impl Watcher {
         self.add(dir, flags, "IN_CREATE|IN_DELETE|IN_ONLYDIR", token, true)
     }
 
-    fn add(&mut self, path: &Path, flags: AddWatchFlags, names: &str, token: u64, dir: bool) -> anyhow::Result<()> {
-        let step = Step::Call(format!("inotify_add_watch({:?}, {names})", path.display().to_string()));
+    fn add(
+        &mut self,
+        path: &Path,
+        flags: AddWatchFlags,
+        names: &'static str,
+        token: u64,
+        dir: bool,
+    ) -> anyhow::Result<()> {
+        let step = Step::InotifyAddWatch { path: path.to_path_buf(), mask: names };
         let wd = trace::run(step, || self.inotify.add_watch(path, flags))?;
         self.watches.insert(wd, (token, dir));
         Ok(())
@@ -108,9 +112,7 @@ impl Watcher {
     pub fn watch_oom_v1(&mut self, dir: &Path, token: u64) -> anyhow::Result<()> {
         let control_path = dir.join("memory.oom_control");
         let control = trace::run_io(Step::Open(control_path.clone()), || File::open(&control_path))?;
-        let event = trace::run(Step::Call("eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK)".into()), || {
-            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-        })?;
+        let event = trace::run(Step::Eventfd, || EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK))?;
         let line = format!("{} {}", event.as_fd().as_raw_fd(), control.as_raw_fd());
         trace::write_file(dir.join("cgroup.event_control"), line)?;
         self.ooms.push((token, OomWatch { event, _control: control }));
@@ -128,7 +130,7 @@ impl Watcher {
             std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)
         })?;
         // Only what is logged from now on.
-        trace::run_io(Step::Call("lseek(/dev/kmsg, 0, SEEK_END)".into()), || kmsg.seek(SeekFrom::End(0)))?;
+        trace::run_io(Step::SeekEnd(path.to_path_buf()), || kmsg.seek(SeekFrom::End(0)))?;
         self.kmsg = Some(kmsg);
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! flat-keyed files (memory.stat, memory.events, memory.oom_control).
 #![no_main]
 
-use isolab_core::cgroup::lifecycle;
+use isolab_core::cgroup::files;
 use isolab_core::stats::{cpu, net, sample};
 use libfuzzer_sys::fuzz_target;
 
@@ -15,7 +15,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = net::parse_net_dev(&s);
     let _ = sample::parse_blkio(&s);
     let _ = sample::parse_io_stat(&s);
-    let _ = sample::parse_procs(&s);
-    let _ = sample::keyed(&s, "inactive_file");
-    let _ = lifecycle::key_value(&s, "oom_kill");
+    let _ = files::parse_procs(&s);
+    let _ = files::keyed(&s, "inactive_file");
 });

@@ -563,3 +563,111 @@ fn cgroup_parent_relative_to_own_cgroup() {
     cgexec().args(["--cgroup-parent", &parent.0, "--rm", g.name()]).run().ok();
     assert!(!dir.exists(), "--rm with --cgroup-parent left {}", dir.display());
 }
+
+// Issue 14.9: Docker's one rule for 0: "unset". -m, --memory-reservation, --kernel-memory,
+// --cpu-shares, --cpu-period, --cpu-quota, --cpus, --blkio-weight and a per-device weight DEV:0
+// are taken and write nothing (cgexec-rs refused some of them); --pids-limit 0 is unlimited
+// (pids.max = max, as Docker's -1).
+#[test]
+fn zero_is_unset_as_in_docker() {
+    need_root!("zero_is_unset_as_in_docker");
+    let g = Guard::new();
+    let zeros = [
+        "-m",
+        "0",
+        "--memory-reservation",
+        "0",
+        "--kernel-memory",
+        "0",
+        "--memory-swap",
+        "0",
+        "--cpu-shares",
+        "0",
+        "--cpu-period",
+        "0",
+        "--cpu-quota",
+        "0",
+        "--blkio-weight",
+        "0",
+        "--blkio-weight-device",
+        "/dev/loop0:0",
+        "--pids-limit",
+        "0",
+    ];
+    for cpus in [&["--cpus", "0"][..], &["--cpus", "0.0"]] {
+        let run = cgexec()
+            .env("ISOLAB_EXPLAIN", "json")
+            .args(["--name", g.name()])
+            .args(zeros)
+            .args(cpus)
+            .args(["--", "true"])
+            .run();
+        run.ok();
+        let writes: Vec<String> = run
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|o| o["op"] == "write")
+            .filter_map(|o| Some(o["path"].as_str()?.rsplit('/').next()?.to_string()))
+            .filter(|f| !f.starts_with("cgroup.") && !f.starts_with("cpuset."))
+            .collect();
+        assert_eq!(writes, ["pids.max"], "only --pids-limit 0 writes (max): {}", run.stderr);
+    }
+    // A zero is unset, not a value: with -m 0 a swap limit has no memory limit to go with.
+    cgexec().args(["-m", "0", "--memory-swap", "100m", "true"]).run().refused("--memory-swap");
+}
+
+// Issue 14.10: sizes in exactly Docker's grammar (go-units RAMInBytes: Go's ParseFloat, then a
+// suffix): every spelling of 32 MiB below is Docker's, and each writes 33554432.
+#[test]
+fn sizes_take_every_docker_spelling() {
+    need_root!("sizes_take_every_docker_spelling");
+    let g = Guard::new();
+    for spelling in ["32m", "32.m", "32. MiB", "+32m", "3.2e1m", "0x1p25", "33554432.", "32 mb", "0.03125g", "3_2m"] {
+        let run = cgexec().env("ISOLAB_EXPLAIN", "json").args(["--name", g.name(), "-m", spelling, "--", "true"]).run();
+        run.ok();
+        let written: Vec<String> = run
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|o| {
+                o["op"] == "write"
+                    && o["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("memory.limit_in_bytes") || p.ends_with("memory.max"))
+            })
+            .filter_map(|o| o["value"].as_str().map(String::from))
+            .collect();
+        assert_eq!(written, ["33554432"], "-m {spelling:?}");
+    }
+    for bad in ["32m ", " 32m", "32mb.", "32 m b", "32bm", "-32m", "inf b", "0x20m", "1__0m"] {
+        cgexec().args(["-m", bad, "true"]).run().refused("--memory");
+    }
+}
+
+// Issue 14.12: a group joins the I/O controller (v1 blkio, v2 io) only when an I/O flag asks
+// for it, as the README says and why: cgstat shows its BLOCK I/O as unknown, not as 0B / 0B.
+#[test]
+fn io_controller_only_when_asked() {
+    need_root!("io_controller_only_when_asked");
+    let v2 = layout() == Layout::V2;
+    let g = Guard::new();
+    let run = cgexec().env("ISOLAB_EXPLAIN", "json").args(["--name", g.name(), "--keep", "--", "true"]).run();
+    run.ok();
+    let enabled_io = run.stderr.lines().any(|l| l.contains("cgroup.subtree_control") && l.contains("+io"));
+    assert!(!enabled_io, "io enabled for a group without an I/O flag: {}", run.stderr);
+    if !v2 {
+        assert!(!cgroups::dir("blkio", g.name()).exists(), "a blkio group without an I/O flag");
+        let stat = Tool::new("cgstat").args(["--no-stream", "--interval", "0.05", "--json", g.name()]).run();
+        let v: serde_json::Value = serde_json::from_str(stat.ok().stdout.lines().next().unwrap()).unwrap();
+        assert_eq!((v["BlockIO"].as_str(), v["block_read_bytes"].is_null()), (Some("--"), true), "{v}");
+    }
+    cgexec().args(["--rm", g.name()]).run().ok();
+    // Asked for, it is there.
+    let Some(disk) = TestDisk::new() else { return };
+    let rate = format!("{}:1tb", disk.path);
+    cgexec().args(["--name", g.name(), "--keep", "--device-read-bps", &rate, "--", "true"]).run().ok();
+    let io = if v2 { cgroups::dir("memory", g.name()).join("io.max") } else { cgroups::dir("blkio", g.name()) };
+    assert!(io.exists(), "{} missing with --device-read-bps", io.display());
+    cgexec().args(["--rm", g.name()]).run().ok();
+}

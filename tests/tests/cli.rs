@@ -372,7 +372,7 @@ fn cgexec_refuses_malformed_invocations() {
         (&["--memory-reservation", "x"], "--memory-reservation"),
         (&["--kernel-memory", "x"], "--kernel-memory"),
         (&["--cpu-shares", "abc"], "--cpu-shares"),
-        (&["--cpus", "0"], "--cpus"),
+        (&["--cpus", "-1"], "--cpus"),
         (&["--cpus", "NaN"], "--cpus"),
         (&["--cpus", "inf"], "--cpus"),
         (&["--cpus", "1", "--cpu-quota", "1000"], "--cpus"),
@@ -474,4 +474,53 @@ fn cgstat_refuses_malformed_invocations() {
         (&["--events", "--path", "/x"], "--path"),
     ]);
     table("cgstat", &cases, None);
+}
+
+/// Run `tool args` with stdin closed, `stdout` and `stderr` where asked.
+fn run_into(tool: &str, args: &[&str], stdout: Stdio, stderr: Stdio) -> (i32, String) {
+    let mut cmd = Command::new(isolab_tests::bin(tool));
+    cmd.args(args).env_remove("ISOLAB_EXPLAIN").stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    let out = cmd.output().unwrap();
+    let code = out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn dev_full() -> Stdio {
+    Stdio::from(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+}
+
+// Issue 14.7: a tool whose stderr is /dev/full died of SIGABRT (134) when it reported an error
+// (a failed eprintln! panics, and the panic hook's own eprintln! aborts). A failed write of the
+// error line exits with the error's status quietly (125, or 127 for a command not found); a
+// report that cannot be written says so once, plainly, and exits 125.
+#[test]
+fn errors_to_a_full_stderr_keep_their_status() {
+    let mut cases: Vec<(&str, &[&str], i32)> = vec![
+        ("nsexec", &["--bogus"], 125),
+        ("nsexec", &["-m", "--rootfs", "/nonexistent", "--", "true"], 125),
+        ("nsenter-lite", &["--bogus"], 125),
+        ("nsenter-lite", &["-t", "2147483646", "-n", "--", "true"], 125),
+        ("cgexec-rs", &["--memory", "1x", "true"], 125),
+        ("idmap", &["2147483646", "--uid", "0:100000:1"], 125),
+        ("cgstat", &["--interval", "0"], 125),
+        ("cgstat", &["--no-stream", "isolab-test-no-such-group"], 125),
+    ];
+    if isolab_tests::is_root() {
+        // Trace lines and the error line both go nowhere; the status still says "not found".
+        cases.push(("nsexec", &["--explain", "--uts", "--", "/nonexistent"], 127));
+    }
+    for (tool, args, want) in cases {
+        let (code, _) = run_into(tool, args, Stdio::null(), dev_full());
+        assert_eq!(code, want, "{tool} {args:?} with stderr on /dev/full");
+    }
+    // A report that cannot be written: one plain line, exit 125.
+    for (tool, args) in
+        [("cgstat", &["--no-stream", "--interval", "0.01", "--path", "/"][..]), ("idmap", &["--show", "1"])]
+    {
+        let (code, stderr) = run_into(tool, args, dev_full(), Stdio::piped());
+        assert_eq!(code, 125, "{tool} {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{tool}: {stderr}");
+        assert!(stderr.starts_with(&format!("{tool}: cannot write")), "{tool}: {stderr}");
+        assert!(stderr.contains("No space left on device") && !stderr.contains("os error"), "{tool}: {stderr}");
+    }
 }

@@ -101,7 +101,7 @@ fn tiocsti_fails_in_a_new_session() {
     // The opt-out keeps the terminal (and so the old behaviour), as documented.
     let inner = format!("{} --no-new-session -U -r -- sh -c '{}'", nsexec.display(), payload.replace('\'', "'\\''"));
     let run = Tool::program("script").args(["-qec", &inner, "/dev/null"]).run();
-    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").map_or(false, |v| v.trim() == "1") {
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "1") {
         assert!(run.stdout.contains("injected"), "{run:?}");
     }
 }
@@ -172,4 +172,168 @@ fn userns_root_cannot_write_cgroup_v1() {
     run.ok();
     assert!(!run.stdout.contains("wrote") && !run.stdout.contains("made-group"), "{run:?}");
     assert_eq!(std::fs::read_to_string(group.0.join("notify_on_release")).unwrap().trim(), "0");
+}
+
+// Issue 14.2: (uid_t)-1 means "leave unchanged" to setresuid(2) and setresgid(2): as a uid or
+// gid it left the payload root with every capability. Refused wherever an id is taken: on the
+// command line (125 before anything is made), from the new root's /etc/passwd and /etc/group,
+// by nsenter-lite, and in idmap's maps.
+#[test]
+fn id_minus_one_is_refused_everywhere() {
+    need_root!("id_minus_one_is_refused_everywhere");
+    for spec in ["4294967295", "4294967295:0", "0:4294967295", "1000:4294967295"] {
+        Tool::new("nsexec").args(["-u", "--user-id", spec, "--", "id"]).run().refused("4294967295");
+    }
+    Tool::new("nsexec").args(["-u", "--groups", "4294967295", "--", "id"]).run().refused("4294967295");
+    let root = busybox_rootfs();
+    let etc = root.path().join("etc");
+    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/:/bin/sh\nminus:x:4294967295:0::/:/bin/sh\n").unwrap();
+    std::fs::write(etc.join("group"), "root:x:0:\nminus:x:4294967295:\n").unwrap();
+    for user in ["minus", "0:minus"] {
+        let run = Tool::new("nsexec")
+            .args(["-m", "-p", "--rootfs"])
+            .arg(root.path())
+            .args(["--user-id", user, "--", "/bin/id"])
+            .run();
+        run.refused("4294967295");
+        assert!(!run.stdout.contains("uid="), "{run:?}");
+    }
+    Tool::new("nsenter-lite")
+        .args(["-t", "1", "-u", "--user-id", "4294967295", "--", "true"])
+        .run()
+        .refused("4294967295");
+    for triple in [["4294967295", "0", "1"], ["0", "4294967295", "1"]] {
+        Tool::new("idmap").args(["uid", "1"]).args(triple).run().refused("4294967295");
+    }
+}
+
+/// Run `tool` with /dev/null open on each of `fds` (not close-on-exec), beside 0, 1 and 2 only.
+fn with_fds(tool: Tool, fds: &'static [i32]) -> isolab_tests::Run {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = tool.only_stdio().command();
+    // SAFETY: open, dup2 and close are async-signal-safe; the path is a NUL-terminated literal.
+    unsafe {
+        cmd.pre_exec(move || {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            for &fd in fds {
+                libc::dup2(null, fd);
+            }
+            if !fds.contains(&null) {
+                libc::close(null);
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    isolab_tests::Run {
+        shown: format!("{cmd:?} with fds {fds:?}"),
+        code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn fds_seen(run: &isolab_tests::Run) -> Vec<&str> {
+    run.ok();
+    run.stdout.split_whitespace().filter(|w| w.bytes().all(|b| b.is_ascii_digit())).collect()
+}
+
+// Issue 14.4 (runc CVE-2024-21626 family): a container (--rootfs) gets 0, 1 and 2 only, whatever
+// the caller left open, through cgexec-rs too; more only with --preserve-fds N (runc's flag) or
+// socket activation (LISTEN_FDS with LISTEN_PID = nsexec's pid, as runc honours it). A plain
+// unshare leaves the caller's descriptors to the caller.
+#[test]
+fn container_gets_only_stdio_unless_asked() {
+    need_root!("container_gets_only_stdio_unless_asked");
+    let root = busybox_rootfs();
+    let rootfs = root.path().to_str().unwrap().to_string();
+    let show = ["--", "/bin/sh", "-c", "ls /proc/$$/fd; echo LISTEN=$LISTEN_PID/$LISTEN_FDS"];
+    let container =
+        |extra: &[&str]| Tool::new("nsexec").args(["-m", "-p", "--rootfs", &rootfs]).args(extra.to_vec()).args(show);
+    assert_eq!(fds_seen(&with_fds(container(&[]), &[10, 251])), ["0", "1", "2"]);
+    let chained = Tool::new("cgexec-rs").arg("--").arg(isolab_tests::bin("nsexec"));
+    let chained = chained.args(["-m", "-p", "--rootfs", &rootfs]).args(show);
+    assert_eq!(fds_seen(&with_fds(chained, &[10, 251])), ["0", "1", "2"]);
+    assert_eq!(fds_seen(&with_fds(container(&["--preserve-fds", "2"]), &[3, 4, 10, 251])), ["0", "1", "2", "3", "4"]);
+    with_fds(container(&["--preserve-fds", "3"]), &[3, 4]).refused("--preserve-fds");
+    // Socket activation: the listening descriptors follow, LISTEN_PID names the command (PID 1).
+    let nsexec = isolab_tests::bin("nsexec");
+    let activated = |pid: &str| {
+        let script = format!("LISTEN_PID={pid} LISTEN_FDS=2 exec {} \"$@\"", nsexec.display());
+        Tool::program("sh").args(["-c", &script, "sh", "-m", "-p", "--rootfs", &rootfs]).args(show)
+    };
+    let run = with_fds(activated("$$"), &[3, 4, 10]);
+    assert_eq!(fds_seen(&run), ["0", "1", "2", "3", "4"]);
+    run.stdout_has("LISTEN=1/2");
+    assert_eq!(fds_seen(&with_fds(activated("1"), &[3, 4, 10])), ["0", "1", "2"], "LISTEN_PID of another process");
+    // No root of its own: the caller's descriptors are the caller's business (util-linux unshare).
+    let plain = Tool::new("nsexec").args(["-u", "--", "sh", "-c", "ls /proc/$$/fd"]);
+    assert_eq!(fds_seen(&with_fds(plain, &[10, 251])), ["0", "1", "10", "2", "251"]);
+}
+
+/// Every path under `dir`, with its type, sorted: what a run may not leave changed.
+fn tree_of(dir: &Path) -> Vec<String> {
+    let out = std::process::Command::new("find").arg(dir).args(["-printf", "%P %y\n"]).output().unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
+// Issue 14.8 and 13 §4: a directory source gets a directory mount point wherever it lives (a
+// source under /tmp got an empty file: /tmp was where the new root waited); a failed set-up
+// removes every mount point it made, whatever failed (a socket's bind, a symlinked target, a
+// command that is not there); control characters are refused in mount points and names.
+#[test]
+fn mount_points_are_right_and_undone_on_failure() {
+    need_root!("mount_points_are_right_and_undone_on_failure");
+    let root = Scratch::new("bare-root");
+    std::fs::create_dir(root.path().join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.path().join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.path().join("bin/ls")).unwrap();
+    let www = Scratch::new("www"); // under /tmp, as the newcomer's /tmp/www
+    std::fs::write(www.path().join("index.html"), "hello\n").unwrap();
+    let nsexec =
+        |args: &[&str]| Tool::new("nsexec").args(["-m", "-p", "--rootfs"]).arg(root.path()).args(args.to_vec()).run();
+    let bind = format!("{}:/www:ro", www.path().display());
+    nsexec(&["--bind", &bind, "--", "/bin/ls", "/www"]).ok().stdout_has("index.html");
+    assert!(root.path().join("www").is_dir(), "the mount point of a directory is a directory");
+    std::fs::remove_dir(root.path().join("www")).unwrap();
+    let before = tree_of(root.path());
+    // A socket's bind goes through, then a later bind fails (its target is a symlink).
+    let sock_dir = Scratch::new("sock");
+    let sock = sock_dir.path().join("s");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::os::unix::fs::symlink("/etc", root.path().join("escape")).unwrap();
+    let before_link = tree_of(root.path());
+    let sock_bind = format!("{}:/run/app.sock", sock.display());
+    nsexec(&["--bind", &sock_bind, "--bind", &bind.replace("/www", "/escape/x"), "--", "/bin/ls"]).refused("symlink");
+    assert_eq!(tree_of(root.path()), before_link, "a failed set-up left mount points behind");
+    std::fs::remove_file(root.path().join("escape")).unwrap();
+    // A command that is not there: 127, and /dev, /proc and the bind's mount point are gone again.
+    nsexec(&["--bind", &bind, "--", "/bin/nonexistent"]).code(127);
+    assert_eq!(tree_of(root.path()), before, "the failed command left mount points behind");
+    nsexec(&["--read-only", "--tmpfs", "/scratch", "--", "/nonexistent"]).code(127);
+    assert_eq!(tree_of(root.path()), before, "with --read-only");
+    let empty = Scratch::new("empty-root");
+    Tool::new("nsexec").args(["-m", "--rootfs"]).arg(empty.path()).args(["--", "/bin/true"]).run().code(127);
+    assert_eq!(tree_of(empty.path()), [" d"], "an empty rootfs stays empty");
+    // Control characters: refused before anything is made.
+    for args in [
+        vec!["--bind".to_string(), format!("{}:/a\nb", www.path().display())],
+        vec!["--tmpfs".into(), "/tmp\tx".into()],
+        vec!["--mount-proc=/pro\u{1b}c".into()],
+    ] {
+        let mut all: Vec<String> = args.clone();
+        all.extend(["--".into(), "/bin/true".into()]);
+        let argv: Vec<&str> = all.iter().map(String::as_str).collect();
+        nsexec(&argv).refused("control character");
+    }
+    assert_eq!(tree_of(root.path()), before);
+    for flag in ["--hostname", "--domainname"] {
+        Tool::new("nsexec").args(["-u", flag, "a\tb", "--", "true"]).run().refused("control character");
+    }
+    let dir = Scratch::new("persist-name");
+    let file = format!("--net={}/a\nb", dir.path().display());
+    Tool::new("nsexec").args([file.as_str(), "--", "true"]).run().refused("control character");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the namespace file was not made");
 }

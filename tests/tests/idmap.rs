@@ -80,7 +80,11 @@ fn setuid_idmap(scratch: &Scratch) -> Option<PathBuf> {
 fn copy_idmap(scratch: &Scratch, mode: u32) -> PathBuf {
     std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let copy = scratch.path().join("idmap");
-    std::fs::copy(bin("idmap"), &copy).unwrap();
+    // cp writes the copy, not this process: a child that another test thread forks meanwhile
+    // would inherit a descriptor open for writing on it, and exec of the copy would fail with
+    // ETXTBSY until that child execs.
+    let status = Command::new("cp").arg(bin("idmap")).arg(&copy).status().unwrap();
+    assert!(status.success(), "cp idmap");
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
     copy
 }
@@ -501,11 +505,20 @@ fn cases(user: &TestUser) -> Vec<Case> {
 /// What a writer left behind in a fresh target: exit status, map lines, setgroups.
 /// `idmap` is None for shadow's newuidmap/newgidmap, else the setuid idmap (same triples).
 fn outcome(user: &TestUser, idmap: Option<&Path>, case: &Case) -> (bool, Vec<String>, String) {
-    let t = Target::waiting(Some(user));
-    let tool = match idmap {
-        Some(copy) => as_user(user, copy).arg(case.which),
-        None => as_user(user, format!("/usr/bin/new{}map", case.which)),
+    outcome_as((user.uid, user.gid), idmap, case)
+}
+
+/// [`outcome`], with the target and the writer both running as host `ids` (uid, gid).
+fn outcome_as(ids: (u32, u32), idmap: Option<&Path>, case: &Case) -> (bool, Vec<String>, String) {
+    let t = Target::spawn_as(Some(ids), "echo ready; read x");
+    let program = match idmap {
+        Some(copy) => copy.to_path_buf(),
+        None => PathBuf::from(format!("/usr/bin/new{}map", case.which)),
     };
+    let tool = Tool::program("setpriv")
+        .args(["--reuid", &ids.0.to_string(), "--regid", &ids.1.to_string(), "--clear-groups"])
+        .arg(program);
+    let tool = if idmap.is_some() { tool.arg(case.which) } else { tool };
     let run = tool.arg(t.pid.to_string()).args(case.triples.split_whitespace()).run();
     let map = lines(&t.file(&format!("{}_map", case.which)));
     (run.code == 0, map, t.file("setgroups").trim().to_string())
@@ -525,10 +538,17 @@ fn differential_against_newuidmap() {
     let Some(copy) = setuid_idmap(&scratch) else { return };
     let table = cases(user);
     assert!(table.len() >= 20);
+    let (accepted, refused) = agree_with_newuidmap(user, &copy, &table);
+    assert!(accepted >= 8 && refused >= 8, "table is lopsided: {accepted} accepted, {refused} refused");
+}
+
+/// Each case run by newuidmap/newgidmap and by the setuid idmap `copy` must end alike.
+/// Returns how many were accepted and how many refused.
+fn agree_with_newuidmap(user: &TestUser, copy: &Path, cases: &[Case]) -> (usize, usize) {
     let (mut accepted, mut refused) = (0, 0);
-    for case in &table {
+    for case in cases {
         let theirs = outcome(user, None, case);
-        let ours = outcome(user, Some(&copy), case);
+        let ours = outcome(user, Some(copy), case);
         assert_eq!(
             ours, theirs,
             "{} {}: idmap (left) and new{}map (right) differ",
@@ -541,5 +561,118 @@ fn differential_against_newuidmap() {
             refused += 1
         }
     }
-    assert!(accepted >= 8 && refused >= 8, "table is lopsided: {accepted} accepted, {refused} refused");
+    (accepted, refused)
+}
+
+/// Run `tool` to the end, or kill it after `limit` (an unbounded read never ends by itself).
+fn run_within(tool: Tool, limit: std::time::Duration) -> Run {
+    let mut cmd = tool.command();
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    Run {
+        shown: format!("{cmd:?}"),
+        code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+// Issue 14.1: setuid idmap opens every file the caller names with the caller's rights (--show
+// too), reads a pidfile with a small bound, and never echoes what it read.
+#[test]
+fn setuid_mode_opens_named_files_as_the_caller() {
+    need_root!("setuid_mode_opens_named_files_as_the_caller");
+    let user = test_user();
+    let scratch = Scratch::new("idmap-files");
+    let Some(copy) = setuid_idmap(&scratch) else { return };
+    // A world-writable directory with a symlink to /etc/shadow (protected_symlinks aside: the
+    // link is root's, in a directory root owns); a directory only root may enter.
+    let open = scratch.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", open.join("link")).unwrap();
+    let closed = scratch.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(closed.join("exists"), "42\n").unwrap();
+    let secret = writable_dir(&scratch, user.uid).join("secret");
+    std::fs::write(&secret, "isolab-secret-token\n").unwrap();
+    std::os::unix::fs::chown(&secret, Some(user.uid), Some(user.gid)).unwrap();
+    let limit = std::time::Duration::from_secs(10);
+    for mode in [&["--show"][..], &["--map-root"]] {
+        let run = |file: &Path| run_within(as_user(user, &copy).args(mode).arg("--pidfile").arg(file), limit);
+        for file in [Path::new("/etc/shadow"), &open.join("link")] {
+            let r = run(file);
+            r.refused("Permission denied");
+            assert!(!r.stderr.contains("root:"), "{mode:?}: the file's content was shown: {}", r.stderr);
+        }
+        // What exists in a directory the caller may not enter is as unknown as what does not.
+        let exists = run(&closed.join("exists"));
+        let missing = run(&closed.join("missing"));
+        exists.refused("Permission denied");
+        missing.refused("Permission denied");
+        assert_eq!(exists.stderr.replace("exists", "X"), missing.stderr.replace("missing", "X"), "{mode:?}");
+        let r = run(&secret);
+        r.refused("does not hold a process id");
+        assert!(!r.stderr.contains("isolab-secret-token"), "{mode:?}: {}", r.stderr);
+        // An endless file is read only as far as a PID can go.
+        run(Path::new("/dev/zero")).refused("does not hold a process id");
+    }
+}
+
+// Issue 14.5: as a drop-in, idmap reads newuidmap's arguments as newuidmap does (strtoul(3)
+// base 0: 0x hex, a leading 0 octal, a sign, leading blanks) and refuses what it refuses; and
+// like newuidmap (shadow's tests/newuidmap/01_newuidmap) it refuses a caller running with a gid
+// that is not its primary group from /etc/passwd, even on its own process.
+#[test]
+fn differential_spellings_and_groups_against_newuidmap() {
+    need_root!("differential_spellings_and_groups_against_newuidmap");
+    if !Path::new("/usr/bin/newuidmap").exists() {
+        skip(
+            "differential_spellings_and_groups_against_newuidmap",
+            "shadow's newuidmap is not installed (package uidmap)",
+        );
+        return;
+    }
+    let user = test_user();
+    let scratch = Scratch::new("idmap-spell");
+    let Some(copy) = setuid_idmap(&scratch) else { return };
+    let s = SUB_START;
+    let uid = |t: String| Case { which: "uid", triples: t };
+    let spellings = [
+        uid(format!("0 0{s} 1")),                        // octal 01200000 = 327680: not granted
+        uid(format!("0 0{:o} 65536", s)),                // octal spelling of the grant
+        uid(format!("0 {:#x} 0x10000", s)),              // hex
+        uid(format!("0 0X{:X} 1", s)),                   // HEX
+        uid(format!("+0 +{s} +65536")),                  // signs
+        uid(format!("-0 {s} 1")),                        // minus zero is zero
+        uid(format!("0 {s} -1")),                        // a negative count wraps: overflow
+        uid(format!("0 {} 1", s as i64 - (1i64 << 32))), // a negative id
+        uid(format!("0 {s} 08")),                        // 8 is no octal digit
+        uid(format!("0 {s} 0x")),                        // 0x without digits
+        uid(format!("0 {s} 1e3")),                       // no exponents
+        uid(format!("0 {s}0 1")),                        // 12000000: not granted
+        uid(format!("00 0{:o} 010", s)),                 // octal everywhere
+        Case { which: "gid", triples: format!("0 {:#x} 1", s) },
+    ];
+    let (accepted, refused) = agree_with_newuidmap(user, &copy, &spellings);
+    assert!(accepted >= 5 && refused >= 5, "{accepted} accepted, {refused} refused");
+    // The caller and its process run with gid 65534, not isolab-test's primary group.
+    let other = (user.uid, 65534);
+    for case in [uid(format!("0 {s} 65536")), uid(format!("0 {} 1", user.uid))] {
+        let theirs = outcome_as(other, None, &case);
+        assert!(!theirs.0, "newuidmap took a caller outside its primary group: {theirs:?}");
+        assert_eq!(outcome_as(other, Some(&copy), &case), theirs, "{}", case.triples);
+    }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Labs run one at a time, as `make lab` runs them: lab 8 measures CPU shares, lab 10 the host's
-/// fork latency, labs 1-3 share the /host mount point, lab 9 picks a free loop device.
+/// fork latency, lab 9 picks a free loop device.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The repository's top directory (tests/ is one below it).
@@ -116,4 +116,31 @@ fn lab_10_pids_cgroup() {
 #[ignore = "run by make lab on the host, and by the VM suite with --ignored"]
 fn lab_11_full_launch_cgroup() {
     lab("lab_11_full_launch_cgroup", "11");
+}
+
+// Issue 13 §1: `make lab` runs through labs/no-leftovers, which must see what a run leaves on
+// the host: an entry at the top of / (here of a stand-in root), a file in /etc, a mount under
+// a lab's scratch dir. A clean run passes its exit status through.
+#[test]
+fn no_leftovers_sees_what_a_run_leaves() {
+    need_root!("no_leftovers_sees_what_a_run_leaves");
+    let script = top().join("labs/no-leftovers");
+    let clean = Tool::program(&script).args(["sh", "-c", "exit 3"]).run();
+    clean.code(3).stdout_has("no-leftovers: / and /etc as they were");
+
+    let root = isolab_tests::Scratch::new("leftovers-root");
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    let scratch = PathBuf::from(format!("/tmp/isolab-lab-selftest.{}", std::process::id()));
+    let leave = format!(
+        "mkdir {root}/host && touch {root}/etc/leftover && mkdir {s} && mount -t tmpfs isolab-selftest {s}",
+        root = root.path().display(),
+        s = scratch.display()
+    );
+    let run = Tool::program(&script).env("ISOLAB_LEFTOVERS_ROOT", root.path()).args(["sh", "-c", &leave]).run();
+    let _ = std::process::Command::new("umount").arg(&scratch).status();
+    let _ = std::fs::remove_dir(&scratch);
+    run.code(1).stdout_has("changed the machine");
+    run.stdout_has("+ /host d ");
+    run.stdout_has(&format!("+ {}/etc/leftover f ", root.path().display()));
+    run.stdout_has(&format!("+ mount {} tmpfs isolab-selftest", scratch.display()));
 }

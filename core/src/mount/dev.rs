@@ -58,7 +58,7 @@ pub(super) fn mount_dev(root: &OwnedFd, target: &OwnedFd) -> anyhow::Result<()> 
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        let step = Step::Call(format!("symlink({to:?}, \"/dev/{link}\")"));
+        let step = Step::Symlink { target: to.into(), link: Path::new("/dev").join(link) };
         trace::run_io(step, || std::os::unix::fs::symlink(to, base.join(link)))?;
     }
     Ok(())

@@ -7,15 +7,25 @@
 //!   only mounts of the caller's own namespace), compared by device and inode, and cloned with
 //!   open_tree(OPEN_TREE_CLONE) before any mount of ours: the clone is the tree as it was, so
 //!   later mounts (ours, or a racing process's symlink swap) cannot change what gets attached.
+//! - With a new user namespace, root inside (host uid 100000) may not pass the caller's own
+//!   directories (root's 0700 home). So the helper that stays outside opens the sources again
+//!   through /proc/PID/root of the unshared process, with the caller's credentials, and hands
+//!   the descriptors over (runc opens its bind sources from the host the same way). A clone of
+//!   the namespace's own copy keeps the kernel's locks: root inside cannot unmount what covers
+//!   a directory of the source, as it could in a clone made on the host before unshare.
 //! - Mount targets inside the new root are resolved with openat2(RESOLVE_IN_ROOT) and the last
 //!   component must not be a symlink: a rootfs cannot point a mount at a host path (runc
 //!   CVE-2021-30465, CVE-2025-31133 family). Mounts go onto the resolved fd, never a re-walked path.
 //! - proc can be mounted only by a process in a PID namespace whose owning user namespace it
 //!   has CAP_SYS_ADMIN in; otherwise bind the host's /proc (as bubblewrap does).
 //! - pivot_root(".", ".") stacks the old root on the new one; a lazy unmount then detaches it.
+//! - Whether a bind's mount point is a directory is the source's type, read from its descriptor:
+//!   by path, after the new root is attached on /tmp, a source under /tmp is looked up in it.
+//! - Every mount point made is undone when the set-up fails or the command cannot run ([`Made`]).
 
 mod dev;
 mod fd;
+mod made;
 mod spec;
 
 use std::os::fd::OwnedFd;
@@ -25,13 +35,15 @@ use anyhow::{bail, Context as _};
 use nix::mount::MsFlags;
 
 use self::dev::mount_dev;
-use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, set_read_only, target};
-pub use self::spec::{clean_dest, Bind, Propagation};
+pub use self::fd::open_in_root_of;
+use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, same_object, set_read_only, target};
+pub use self::made::Made;
+pub use self::spec::{clean_dest, no_control_chars, Bind, Propagation};
 use crate::trace::{self, Step};
 
-/// Everything nsexec mounts, as asked on the command line.
+/// Everything a new mount namespace gets: propagation, a new root, binds, tmpfs, /proc, /dev.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct Mounts {
     pub propagation: Propagation,
     pub rootfs: Option<PathBuf>,
     pub binds: Vec<Bind>,
@@ -43,15 +55,33 @@ pub struct Plan {
     pub dev: bool,
 }
 
-/// The sources of a [`Plan`], opened (O_PATH) before any namespace or mount exists.
+/// The sources of a [`Mounts`], opened (O_PATH) before any namespace or mount exists.
 pub struct Opened {
-    plan: Plan,
+    plan: Mounts,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
+    /// Whether each bind's source is a directory (then so is its mount point).
+    bind_is_dir: Vec<bool>,
+    /// The same sources opened in the new mount namespace by the caller's helper ([`Opened::paths`]
+    /// order); without them they are opened again by path, with the credentials in force inside.
+    inside: Vec<OwnedFd>,
+}
+
+impl Opened {
+    /// Every source as the caller resolved it (the rootfs first, then the binds): the paths the
+    /// helper opens again in the new mount namespace.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.rootfs.iter().chain(&self.binds).map(|fd| std::fs::read_link(fd_path(fd)).unwrap_or_default()).collect()
+    }
+
+    /// Take the helper's descriptors, one per [`Opened::paths`] entry.
+    pub fn adopt(&mut self, inside: Vec<OwnedFd>) {
+        self.inside = inside;
+    }
 }
 
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
-pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
+pub fn open_sources(plan: &Mounts) -> anyhow::Result<Opened> {
     let rootfs = match &plan.rootfs {
         Some(dir) => {
             if !dir.is_dir() {
@@ -66,23 +96,45 @@ pub fn open_sources(plan: &Plan) -> anyhow::Result<Opened> {
         .iter()
         .map(|b| open_path(&b.source).with_context(|| format!("invalid --bind source '{}'", b.source.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Opened { plan: plan.clone(), rootfs, binds })
+    let bind_is_dir = binds
+        .iter()
+        .map(|fd| Ok(nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Opened { plan: plan.clone(), rootfs, binds, bind_is_dir, inside: Vec::new() })
 }
 
 /// Set up the new mount namespace. Runs in the child, after unshare(CLONE_NEWNS).
-/// `new_pid_ns` says whether a fresh proc will show our own PID namespace.
-pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
+/// `new_pid_ns` says whether a fresh proc will show our own PID namespace. Returns the mount
+/// points made, for the caller to undo if the command cannot run; on failure they are undone.
+pub fn setup(mut opened: Opened, new_pid_ns: bool) -> anyhow::Result<Made> {
+    let mut made = Made::default();
+    let inside = std::mem::take(&mut opened.inside);
+    match build(&opened, inside, new_pid_ns, &mut made) {
+        Ok(()) => Ok(made),
+        Err(err) => {
+            made.undo();
+            Err(err)
+        }
+    }
+}
+
+fn build(opened: &Opened, inside: Vec<OwnedFd>, new_pid_ns: bool, made: &mut Made) -> anyhow::Result<()> {
     let plan = &opened.plan;
     set_propagation(plan.propagation)?;
+    let mut inside = inside.into_iter();
+    let mut reopen = |path: &Path, checked: &OwnedFd| match inside.next() {
+        Some(fd) => same_object(path, checked, fd),
+        None => reopen_same(path, checked),
+    };
     let root_tree = match (&opened.rootfs, &plan.rootfs) {
-        (Some(fd), Some(dir)) => Some(clone_tree(&reopen_same(dir, fd)?, dir, false)?),
+        (Some(fd), Some(dir)) => Some(clone_tree(&reopen(dir, fd)?, dir, false)?),
         _ => None,
     };
     let bind_trees = opened
         .binds
         .iter()
         .zip(&plan.binds)
-        .map(|(fd, b)| clone_tree(&reopen_same(&b.source, fd)?, &b.source, b.read_only))
+        .map(|(fd, b)| clone_tree(&reopen(&b.source, fd)?, &b.source, b.read_only))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let staging = Path::new("/tmp");
     let root = match root_tree {
@@ -99,7 +151,7 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
     // read-only; then the mounts go on top (they keep their own flags, as Docker's volumes do
     // with --read-only). A target under one of our own file systems (a bind into a --tmpfs) is
     // made when its turn comes, on that file system.
-    let order = mount_order(plan);
+    let order = mount_order(plan, &opened.bind_is_dir);
     // Mount points are made only in a root of the user's (never the host's own file system,
     // which `--rootfs /` also is) or on a file system mounted here.
     let own_root = plan.rootfs.as_deref().is_some_and(|r| r.canonicalize().map_or(true, |r| r != Path::new("/")));
@@ -107,12 +159,13 @@ pub fn setup(opened: Opened, new_pid_ns: bool) -> anyhow::Result<()> {
         |i: usize| order[..i].iter().any(|earlier| earlier.is_fs() && order[i].dest.starts_with(&earlier.dest));
     if plan.read_only {
         for i in (0..order.len()).filter(|&i| !on_own_fs(i)) {
-            target(&root, &order[i].dest, order[i].is_dir, own_root)?;
+            target(&root, &order[i].dest, order[i].is_dir, own_root, made)?;
         }
         set_read_only(&root, if plan.rootfs.is_some() { Path::new("/ (the new root)") } else { Path::new("/") })?;
+        made.made_read_only(&root);
     }
     for (i, m) in order.iter().enumerate() {
-        let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i))?;
+        let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i), made)?;
         match m.what {
             What::Dev => mount_dev(&root, &fd)?,
             What::Proc => mount_proc(&fd, &m.dest, new_pid_ns)?,
@@ -166,7 +219,7 @@ impl Planned {
     }
 }
 
-fn mount_order(plan: &Plan) -> Vec<Planned> {
+fn mount_order(plan: &Mounts, bind_is_dir: &[bool]) -> Vec<Planned> {
     let dir = |what, dest: &Path| Planned { what, dest: dest.to_path_buf(), is_dir: true };
     let mut order = Vec::new();
     if plan.dev {
@@ -179,7 +232,7 @@ fn mount_order(plan: &Plan) -> Vec<Planned> {
     order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned {
         what: What::Bind(i),
         dest: b.dest.clone(),
-        is_dir: b.source.is_dir(),
+        is_dir: bind_is_dir.get(i).copied().unwrap_or(true),
     }));
     order
 }
@@ -242,6 +295,21 @@ fn mount_proc(target: &OwnedFd, shown: &Path, new_pid_ns: bool) -> anyhow::Resul
     }
 }
 
+/// chdir(2), traced.
+pub fn chdir(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chdir(dir.to_path_buf()), || nix::unistd::chdir(dir))
+}
+
+/// fchdir(2) to a directory opened earlier, traced as `shown` (`<target's root>`).
+pub fn fchdir(dir: &OwnedFd, shown: &str) -> anyhow::Result<()> {
+    trace::run(Step::Fchdir(shown.into()), || nix::unistd::fchdir(dir))
+}
+
+/// chroot(2), traced.
+pub fn chroot(dir: &Path) -> anyhow::Result<()> {
+    trace::run(Step::Chroot(dir.to_path_buf()), || nix::unistd::chroot(dir))
+}
+
 /// Make `root` the root: pivot_root(".", "."), then detach the old root stacked on top.
 fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
     trace::run(Step::Chdir("<new root>".into()), || nix::unistd::fchdir(root))?;
@@ -256,7 +324,7 @@ fn pivot_into(root: &OwnedFd) -> anyhow::Result<()> {
 /// the binding stays even if a later set-up step fails: `umount FILE` releases it.
 pub fn persist(ns_file: &Path, file: &Path) -> anyhow::Result<()> {
     if !file.exists() {
-        let step = Step::Call(format!("creat({:?})", file.display().to_string()));
+        let step = Step::Creat(file.to_path_buf());
         trace::run_io(step, || {
             std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(file).map(drop)
         })?;

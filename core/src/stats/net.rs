@@ -92,12 +92,12 @@ impl NetReader {
     }
 
     /// NET I/O of a group whose members are `pids`: the first member still alive decides.
-    pub fn read(&mut self, pids: &[u32]) -> Net {
+    pub fn read(&mut self, pids: &[i32]) -> Net {
         self.read_interfaces(pids).0
     }
 
     /// [`NetReader::read`], and the bytes of each interface when the namespace is the group's own.
-    pub fn read_interfaces(&mut self, pids: &[u32]) -> (Net, InterfaceBytes) {
+    pub fn read_interfaces(&mut self, pids: &[i32]) -> (Net, InterfaceBytes) {
         if pids.is_empty() {
             return (Net::NoProcess, Vec::new());
         }
@@ -109,7 +109,10 @@ impl NetReader {
                 return (Net::Host, Vec::new());
             }
             let interfaces = self.seen.entry(inode).or_insert_with(|| {
-                super::sample::read_file(format!("/proc/{pid}/net/dev")).as_deref().and_then(parse_net_dev_interfaces)
+                crate::trace::read_file(format!("/proc/{pid}/net/dev"))
+                    .ok()
+                    .as_deref()
+                    .and_then(parse_net_dev_interfaces)
             });
             return match interfaces {
                 Some(list) => {
@@ -166,7 +169,7 @@ mod tests {
     #[test]
     fn own_process_is_the_host() {
         let mut reader = NetReader::new(NetReader::own_inode());
-        assert_eq!(reader.read(&[std::process::id()]), Net::Host);
+        assert_eq!(reader.read(&[std::process::id() as i32]), Net::Host);
     }
 
     proptest::proptest! {

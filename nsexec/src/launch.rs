@@ -16,14 +16,13 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use nix::sys::signal::Signal;
-use nix::unistd::{ForkResult, Pid};
 
-use crate::idmap::{self, Extent, Setgroups, Which};
-use crate::ns::{self, Kind};
-use crate::process;
-use crate::trace::{self, Step};
-use crate::{creds, mount};
+use isolab_core::exit;
+use isolab_core::idmap::{self, Extent, Setgroups, Which};
+use isolab_core::ns::{self, Flags, Kind};
+use isolab_core::process::{self, FdReceiver, FdSender, ForkResult, Gate, GateKey, Pid, Signal};
+use isolab_core::trace::{self, Step};
+use isolab_core::{creds, mount};
 
 /// How the user namespace's ids are mapped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -43,7 +42,7 @@ pub enum MapRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
     /// CLONE_NEW* bits to unshare.
-    pub flags: libc::c_int,
+    pub flags: Flags,
     /// Namespaces to bind-mount onto files (`--net=FILE`).
     pub persist: Vec<(&'static Kind, PathBuf)>,
     pub maps: MapRequest,
@@ -56,28 +55,33 @@ pub struct Spec {
     pub kill_child: Option<Signal>,
     /// Seconds a PID-1 command gets after a forwarded SIGTERM/SIGINT before SIGKILL (0: never).
     pub stop_timeout: u32,
-    pub mounts: mount::Plan,
+    pub mounts: mount::Mounts,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub creds: creds::Creds,
     pub workdir: Option<PathBuf>,
-    pub env: Vec<(OsString, OsString)>,
-    pub clear_env: bool,
+    /// The command's environment (`--clear-env`, `--env`), handed to execve(2).
+    pub env: process::Env,
     pub new_session: bool,
+    /// `--preserve-fds N`: with a root of its own, the command keeps N descriptors from 3 on
+    /// (after the socket-activation ones) beside 0, 1 and 2, as `runc run --preserve-fds`.
+    pub preserve_fds: u32,
+    /// Filled in by [`run`] for a container: the first descriptor the command does not get.
+    pub first_closed_fd: Option<u32>,
     pub pidfile: Option<PathBuf>,
     pub argv: Vec<OsString>,
 }
 
 impl Spec {
-    fn has(&self, flag: libc::c_int) -> bool {
-        self.flags & flag != 0
+    fn has(&self, kind: Kind) -> bool {
+        self.flags & kind.flag != 0
     }
 
     fn must_fork(&self) -> bool {
         // setsid(2) refuses a process-group leader (a command started by a shell usually is):
         // then the new session is made in a child.
-        let setsid_needs_child = self.new_session && nix::unistd::getpgrp() == nix::unistd::getpid();
-        self.fork || self.init || setsid_needs_child || self.has(libc::CLONE_NEWPID) || self.has(libc::CLONE_NEWTIME)
+        let setsid_needs_child = self.new_session && process::is_group_leader();
+        self.fork || self.init || setsid_needs_child || self.has(ns::PID) || self.has(ns::TIME)
     }
 }
 
@@ -90,7 +94,7 @@ struct Maps {
 }
 
 fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
-    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let (uid, gid) = creds::effective_ids();
     let single = |inside, outside| vec![Extent { inside, outside, count: 1 }];
     let (uids, gids, mut setgroups) = match &spec.maps {
         MapRequest::None => return Ok(spec.setgroups.map(|s| Maps { uid: vec![], gid: vec![], setgroups: Some(s) })),
@@ -98,11 +102,7 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
         MapRequest::Root => (single(0, uid), single(0, gid), Some(Setgroups::Deny)),
         MapRequest::Ranges { uid, gid } => (uid.clone(), gid.clone(), None),
         MapRequest::Auto => {
-            let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-                .unwrap_or_else(|| uid.to_string());
+            let name = creds::user_name(uid).unwrap_or_else(|| uid.to_string());
             (idmap::auto_map(Which::Uid, &name, uid)?, idmap::auto_map(Which::Gid, &name, uid)?, None)
         }
     };
@@ -120,21 +120,34 @@ fn resolve_maps(spec: &Spec) -> anyhow::Result<Option<Maps>> {
 
 /// Run `spec`: returns the status to exit with (the command's), or an error (125/126/127).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    let spec = Spec { first_closed_fd: kept_fds(&spec)?, ..spec };
     let maps = resolve_maps(&spec)?;
-    if !spec.has(libc::CLONE_NEWUSER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
+    if !spec.has(ns::USER) && maps.as_ref().is_some_and(|m| !m.uid.is_empty() || !m.gid.is_empty()) {
         bail!("id maps need a new user namespace: add --user");
     }
-    let opened = if spec.has(libc::CLONE_NEWNS) { Some(mount::open_sources(&spec.mounts)?) } else { None };
+    let mut opened = if spec.has(ns::MNT) { Some(mount::open_sources(&spec.mounts)?) } else { None };
     let self_mapped = maps.as_ref().is_some_and(own_ids_only) && spec.persist.is_empty();
-    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() {
-        Some(Helper::start(maps.clone(), &spec.persist)?)
+    // Root of a new user namespace may not pass the caller's directories: the helper opens the
+    // sources again in the new mount namespace, as the caller.
+    let sources = match &opened {
+        Some(o) if spec.has(ns::USER) => o.paths(),
+        _ => Vec::new(),
+    };
+    let helper = if (maps.is_some() && !self_mapped) || !spec.persist.is_empty() || !sources.is_empty() {
+        let helper_maps = if self_mapped { None } else { maps.clone() };
+        Some(Helper::start(helper_maps, &spec.persist, sources)?)
     } else {
         None
     };
     ns::unshare(spec.flags)?;
     if let Some(helper) = helper {
-        if !helper.release_and_wait()? {
-            return Ok(crate::cli::EXIT_TOOL); // the helper printed why
+        match helper.release_and_wait()? {
+            Some(fds) => {
+                if let Some(o) = opened.as_mut() {
+                    o.adopt(fds);
+                }
+            }
+            None => return Ok(exit::EXIT_TOOL), // the helper printed why
         }
     }
     if let Some(maps) = maps.as_ref().filter(|_| self_mapped) {
@@ -144,10 +157,25 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         become_root()?;
     }
     if !spec.must_fork() {
-        write_pidfile(&spec, nix::unistd::getpid())?;
+        write_pidfile(&spec, Pid::this())?;
         return Err(finish_and_exec(&spec, opened, false));
     }
     fork_payload(&spec, opened)
+}
+
+/// A container (`--rootfs`) gets 0, 1 and 2, then the socket-activation descriptors (LISTEN_FDS
+/// for LISTEN_PID = ours) and `--preserve-fds` more, as runc passes them; every other
+/// descriptor the caller left open stays out (runc CVE-2024-21626 was one of the host's that got
+/// in). Without a root of its own the command keeps what the caller gave it, as with unshare.
+/// Checked first, before anything of ours is open.
+fn kept_fds(spec: &Spec) -> anyhow::Result<Option<u32>> {
+    if spec.mounts.rootfs.is_none() {
+        return Ok(None);
+    }
+    let listen = process::listen_fds();
+    process::check_inherited(3, listen, &format!("LISTEN_FDS={listen}"))?;
+    process::check_inherited(3 + listen as i32, spec.preserve_fds, &format!("--preserve-fds {}", spec.preserve_fds))?;
+    Ok(Some(3 + listen + spec.preserve_fds))
 }
 
 /// Whether the maps are only the caller's own uid and gid, with setgroups denied: the one map
@@ -155,9 +183,8 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 /// helper process is needed (util-linux `unshare -r` does the same).
 fn own_ids_only(maps: &Maps) -> bool {
     let own = |m: &[Extent], id: u32| matches!(m, [e] if e.outside == id && e.count == 1);
-    own(&maps.uid, nix::unistd::geteuid().as_raw())
-        && own(&maps.gid, nix::unistd::getegid().as_raw())
-        && maps.setgroups == Some(Setgroups::Deny)
+    let (uid, gid) = creds::effective_ids();
+    own(&maps.uid, uid) && own(&maps.gid, gid) && maps.setgroups == Some(Setgroups::Deny)
 }
 
 /// After unshare: write the caller's own maps from inside, setgroups first.
@@ -186,7 +213,7 @@ fn become_root() -> anyhow::Result<()> {
 fn write_pidfile(spec: &Spec, pid: Pid) -> anyhow::Result<()> {
     if let Some(file) = &spec.pidfile {
         let step = Step::Write { path: file.clone(), value: format!("{pid}\n") };
-        trace::run_io(step, || std::fs::write(file, format!("{pid}\n")))?;
+        trace::run_io(step, || std::fs::write(file, format!("{pid}\n"))).context("--pidfile")?;
     }
     Ok(())
 }
@@ -196,14 +223,14 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
     match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
             let err = if spec.init { return run_init(spec, opened) } else { finish_and_exec(spec, opened, true) };
-            std::process::exit(crate::cli::report(&err).into())
+            exit::report_and_exit(&err)
         }
         ForkResult::Parent { child } => {
             write_pidfile(spec, child)?;
-            if spec.has(libc::CLONE_NEWPID) && !spec.init {
-                // The command is PID 1: without a handler it never sees a forwarded SIGTERM.
-                process::escalate_stop_after(spec.stop_timeout);
-            }
+            // docker stop's rule, in every mode: a command that does not end on a forwarded
+            // SIGTERM (PID 1 without a handler never sees it; any command may ignore it) gets
+            // SIGKILL after the timeout. With --init the SIGKILL ends the whole PID namespace.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, false)?;
             Ok(process::die_like(status))
         }
@@ -213,122 +240,132 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
 fn run_init(spec: &Spec, opened: Option<mount::Opened>) -> anyhow::Result<u8> {
     // The world is set up once, here, so the command and every orphan share it.
-    let result = setup_world(spec, opened, true).and_then(|()| process::fork_supervised());
-    let err = match result {
-        Ok(ForkResult::Child) => exec_command(spec),
+    let made = match setup_world(spec, opened, true) {
+        Ok(made) => made,
+        Err(err) => exit::report_and_exit(&err),
+    };
+    let err = match process::fork_supervised() {
+        Ok(ForkResult::Child) => exec_command(spec, made),
         Ok(ForkResult::Parent { child }) => {
+            // A stop request sent to the init itself escalates as one sent to nsexec.
+            process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
-            std::process::exit(status.map_or(crate::cli::EXIT_TOOL, process::status_code).into())
+            std::process::exit(status.map_or(exit::EXIT_TOOL, process::status_code).into())
         }
         Err(e) => e,
     };
-    std::process::exit(crate::cli::report(&err).into())
+    exit::report_and_exit(&err)
 }
 
 /// Set up the world and exec; returns only the error that stopped it.
 fn finish_and_exec(spec: &Spec, opened: Option<mount::Opened>, new_pid_ns: bool) -> anyhow::Error {
-    match setup_world(spec, opened, new_pid_ns && spec.has(libc::CLONE_NEWPID)) {
-        Ok(()) => exec_command(spec),
+    match setup_world(spec, opened, new_pid_ns && spec.has(ns::PID)) {
+        Ok(made) => exec_command(spec, made),
         Err(e) => e,
     }
 }
 
-fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<()> {
+/// Host name, loopback, mounts (last). Returns the mount points made, which go again if the
+/// command cannot run.
+fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) -> anyhow::Result<mount::Made> {
     if let Some(name) = &spec.hostname {
-        trace::run(Step::Sethostname(name.clone()), || nix::unistd::sethostname(name))?;
+        ns::set_hostname(name)?;
     }
     if let Some(name) = &spec.domainname {
-        set_domainname(name)?;
+        ns::set_domainname(name)?;
     }
-    if spec.has(libc::CLONE_NEWNET) {
+    if spec.has(ns::NET) {
         ns::loopback_up()?;
     }
-    if let Some(opened) = opened {
-        mount::setup(opened, in_new_pid_ns)?;
+    match opened {
+        Some(opened) => mount::setup(opened, in_new_pid_ns),
+        None => Ok(mount::Made::default()),
     }
-    Ok(())
-}
-
-fn set_domainname(name: &str) -> anyhow::Result<()> {
-    trace::run(Step::Setdomainname(name.into()), || {
-        // SAFETY: the pointer and length describe `name`'s bytes.
-        nix::errno::Errno::result(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
-    })
 }
 
 /// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
-fn exec_command(spec: &Spec) -> anyhow::Error {
-    if let Err(e) = prepare_exec(spec) {
-        return e;
-    }
-    process::exec(&spec.argv)
+/// When the command does not start, the mount points made for it go (as far as the credentials
+/// it was given still allow).
+fn exec_command(spec: &Spec, made: mount::Made) -> anyhow::Error {
+    let err = match prepare_exec(spec) {
+        Ok(env) => process::exec(&spec.argv, &env),
+        Err(e) => e,
+    };
+    made.undo();
+    err
 }
 
-fn prepare_exec(spec: &Spec) -> anyhow::Result<()> {
+/// Credentials, cwd, descriptors, session; returns the environment to exec with.
+fn prepare_exec(spec: &Spec) -> anyhow::Result<process::Env> {
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
-        trace::run(Step::Chdir(dir.clone()), || nix::unistd::chdir(dir.as_path()))
-            .with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
+        mount::chdir(dir).with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
         // runc CVE-2024-21626: a cwd reached through a leaked fd lies outside the root and
         // getcwd() then fails; refuse to run there.
         std::env::current_dir()
             .map_err(|_| anyhow::anyhow!("invalid --workdir '{}': it is outside the new root", dir.display()))?;
     }
-    if spec.clear_env {
-        for (k, _) in std::env::vars_os() {
-            std::env::remove_var(k);
+    let mut env = spec.env.clone();
+    if let Some(first) = spec.first_closed_fd {
+        let listen = first - 3 - spec.preserve_fds;
+        if listen > 0 {
+            // sd_listen_fds(3) in the command checks that LISTEN_PID is its own PID (1 with --pid).
+            env.set.push(("LISTEN_FDS".into(), listen.to_string().into()));
+            env.set.push(("LISTEN_PID".into(), Pid::this().to_string().into()));
         }
-        std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    }
-    for (k, v) in &spec.env {
-        std::env::set_var(k, v);
+        process::close_on_exec_from(first)?;
     }
     if spec.new_session {
-        trace::run(Step::Call("setsid()".into()), || nix::unistd::setsid().map(drop))?;
+        process::new_session()?;
     }
-    Ok(())
+    Ok(env)
 }
 
-fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
-}
-
-/// The process that writes the maps and persists namespaces from outside (step 1 above).
+/// The process that writes the maps, persists namespaces and opens the mount sources from
+/// outside (step 1 above).
 struct Helper {
     pid: Pid,
-    go: OwnedFd,
+    go: GateKey,
+    /// Where the helper sends the sources' descriptors.
+    fds: FdReceiver,
+    sources: usize,
 }
 
 impl Helper {
-    fn start(maps: Option<Maps>, persist: &[(&'static Kind, PathBuf)]) -> anyhow::Result<Helper> {
-        let target = nix::unistd::getpid();
-        let (go_r, go_w) = pipe()?;
+    fn start(
+        maps: Option<Maps>,
+        persist: &[(&'static Kind, PathBuf)],
+        sources: Vec<PathBuf>,
+    ) -> anyhow::Result<Helper> {
+        let target = Pid::this();
+        let (gate, key) = process::gate()?;
+        let (sender, receiver) = process::fd_channel()?;
         match process::fork()? {
             ForkResult::Child => {
-                drop(go_w);
-                let code = match Helper::serve(target, &go_r, maps.as_ref(), persist) {
+                drop(key);
+                drop(receiver);
+                let code = match Helper::serve(target, gate, maps.as_ref(), persist, &sources, &sender) {
                     Ok(()) => 0,
-                    Err(e) => crate::cli::report(&e),
+                    Err(e) => exit::report(&e),
                 };
-                // _exit: no destructors or atexit handlers of the parent's image run twice.
-                // SAFETY: _exit is always safe to call.
-                unsafe { libc::_exit(code.into()) }
+                process::exit_now(code)
             }
-            ForkResult::Parent { child } => Ok(Helper { pid: child, go: go_w }),
+            ForkResult::Parent { child } => Ok(Helper { pid: child, go: key, fds: receiver, sources: sources.len() }),
         }
     }
 
-    /// In the helper: wait until the caller has unshared, then map and persist.
+    /// In the helper: wait until the caller has unshared, then map, persist and open the sources.
     fn serve(
         target: Pid,
-        go: &OwnedFd,
+        go: Gate,
         maps: Option<&Maps>,
         persist: &[(&'static Kind, PathBuf)],
+        sources: &[PathBuf],
+        fds: &FdSender,
     ) -> anyhow::Result<()> {
-        let mut byte = [0u8; 1];
-        if nix::unistd::read(go, &mut byte)? == 0 {
-            // SAFETY: _exit is always safe. The caller failed to unshare and reports it itself.
-            unsafe { libc::_exit(0) };
+        if !go.wait()? {
+            // The caller failed to unshare and reports it itself.
+            process::exit_now(0);
         }
         let proc_dir = PathBuf::from(format!("/proc/{target}"));
         if let Some(maps) = maps {
@@ -346,14 +383,30 @@ impl Helper {
             mount::persist(&proc_dir.join("ns").join(ns::for_children_name(kind)), file)
                 .with_context(|| format!("cannot persist the {} namespace on {}", kind.proc_name, file.display()))?;
         }
+        if !sources.is_empty() {
+            trace::note("the helper opens the mount sources as the caller, in the new mount namespace: root inside may not pass the caller's directories");
+        }
+        for source in sources {
+            let fd = mount::open_in_root_of(target.as_raw(), source)
+                .with_context(|| format!("cannot open {} in the new mount namespace", source.display()))?;
+            fds.send(&fd).context("sending a mount source to nsexec")?;
+        }
         Ok(())
     }
 
-    /// Let the helper act and wait for it; false when it failed (it printed why).
-    fn release_and_wait(self) -> anyhow::Result<bool> {
-        nix::unistd::write(&self.go, b"1").context("releasing the id-map helper")?;
-        drop(self.go);
+    /// Let the helper act and wait for it: the sources it opened, or None when it failed (it
+    /// printed why).
+    fn release_and_wait(self) -> anyhow::Result<Option<Vec<OwnedFd>>> {
+        self.go.open().context("releasing the id-map helper")?;
+        // A helper that fails sends fewer descriptors and exits: its end closes, recv sees EOF.
+        let mut fds = Vec::with_capacity(self.sources);
+        for _ in 0..self.sources {
+            match self.fds.recv().context("receiving a mount source from the helper")? {
+                Some(fd) => fds.push(fd),
+                None => break,
+            }
+        }
         let status = process::wait_for(self.pid)?;
-        Ok(process::status_code(status) == 0)
+        Ok((process::status_code(status) == 0 && fds.len() == self.sources).then_some(fds))
     }
 }

@@ -12,71 +12,49 @@
 
 use std::os::fd::OwnedFd;
 
-use nix::unistd::{Gid, Uid};
-
-use crate::trace::{self, Step};
+use isolab_core::{creds, trace};
 
 /// What to do with our ids, decided before the join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub struct JoinCreds {
     /// (uid, gid) to take after the join; None leaves them as they are.
     pub ids: Option<(u32, u32)>,
 }
 
-impl Plan {
+impl JoinCreds {
     /// util-linux: entering a user namespace means becoming 0/0 in it unless credentials are
     /// preserved; `--user-id` names other ids, with or without a user namespace.
-    pub fn new(joins_user: bool, preserve: bool, user_id: Option<(u32, u32)>) -> Plan {
+    pub fn new(joins_user: bool, preserve: bool, user_id: Option<(u32, u32)>) -> JoinCreds {
         let ids = match (preserve, joins_user, user_id) {
             (true, ..) => None,
             (false, _, Some(ids)) => Some(ids),
             (false, true, None) => Some((0, 0)),
             (false, false, None) => None,
         };
-        Plan { ids }
+        JoinCreds { ids }
     }
 
     /// Before any setns: drop supplementary groups while our own user namespace still lets us.
     /// Returns whether that worked.
     pub fn before_join(&self) -> bool {
-        self.ids.is_some() && drop_groups().is_ok()
+        self.ids.is_some() && creds::set_groups(&[]).is_ok()
     }
 
     /// After the join: groups (unless the namespace forbids it), gid, uid.
     /// `proc` is the caller's /proc, opened before the join (the target's may not show us).
     pub fn after_join(&self, dropped_before: bool, proc: Option<&OwnedFd>) -> anyhow::Result<()> {
         let Some((uid, gid)) = self.ids else { return Ok(()) };
-        if proc.is_some_and(setgroups_denied) {
+        if proc.is_some_and(|p| !creds::setgroups_allowed_under(p)) {
             let kept = if dropped_before { "dropped before joining" } else { "kept as they were" };
             trace::note(format_args!("setgroups is 'deny' in the joined user namespace: supplementary groups {kept}"));
-        } else if let Err(e) = drop_groups() {
+        } else if let Err(e) = creds::set_groups(&[]) {
             if !dropped_before {
                 return Err(e);
             }
         }
-        trace::run(Step::Setresgid(gid), || {
-            nix::unistd::setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))
-        })?;
-        trace::run(Step::Setresuid(uid), || {
-            nix::unistd::setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))
-        })?;
-        Ok(())
+        creds::set_gid(gid)?;
+        creds::set_uid(uid)
     }
-}
-
-fn drop_groups() -> anyhow::Result<()> {
-    trace::run(Step::Setgroups(vec![]), || nix::unistd::setgroups(&[]))
-}
-
-/// /proc/self/setgroups of our (now joined) user namespace says `deny`.
-fn setgroups_denied(proc: &OwnedFd) -> bool {
-    use nix::fcntl::OFlag;
-    let Ok(fd) =
-        nix::fcntl::openat(proc, "self/setgroups", OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-    else {
-        return false;
-    };
-    std::io::read_to_string(std::fs::File::from(fd)).is_ok_and(|s| s.trim() == "deny")
 }
 
 #[cfg(test)]
@@ -85,10 +63,10 @@ mod tests {
 
     #[test]
     fn ids_follow_util_linux() {
-        assert_eq!(Plan::new(true, false, None).ids, Some((0, 0)));
-        assert_eq!(Plan::new(true, true, None).ids, None);
-        assert_eq!(Plan::new(false, false, None).ids, None);
-        assert_eq!(Plan::new(false, false, Some((1000, 1000))).ids, Some((1000, 1000)));
-        assert_eq!(Plan::new(true, false, Some((5, 6))).ids, Some((5, 6)));
+        assert_eq!(JoinCreds::new(true, false, None).ids, Some((0, 0)));
+        assert_eq!(JoinCreds::new(true, true, None).ids, None);
+        assert_eq!(JoinCreds::new(false, false, None).ids, None);
+        assert_eq!(JoinCreds::new(false, false, Some((1000, 1000))).ids, Some((1000, 1000)));
+        assert_eq!(JoinCreds::new(true, false, Some((5, 6))).ids, Some((5, 6)));
     }
 }

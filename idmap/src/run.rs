@@ -1,22 +1,24 @@
 //! The idmap tool's two actions: write the maps of a process, and show them.
 //!
-//! Order of a write, so that a refusal leaves nothing written: drop to the caller (setuid mode),
+//! Both start by dropping to the caller (setuid mode), so every file the caller names is opened
+//! with the caller's rights. Order of a write, so that a refusal leaves nothing written: drop,
 //! pin the target (pidfd), build and validate both maps, check grants and ownership, check that
 //! neither map is written yet, and only then write uid_map, setgroups, gid_map.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use caps::Capability;
 
-use super::privileged::{self, Caller};
-use super::target::Target;
-use super::{parse, subid, write, Extent, Setgroups, Which};
-use crate::process::read_pidfile;
+use isolab_core::creds::{self, Capability};
+use isolab_core::idmap::privileged::{self, Caller};
+use isolab_core::idmap::{parse, subid, write, Extent, Setgroups, Which};
+use isolab_core::process::read_pidfile;
+use isolab_core::procfs::{Pidfd, PinError, PinnedProcess, ProcDir};
+use isolab_core::trace;
 
 /// Which process: a PID, or a file that holds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pid {
+pub enum PidSource {
     Number(i32),
     File(PathBuf),
 }
@@ -28,8 +30,17 @@ pub struct Source {
     pub given: Vec<Extent>,
     /// `--map-root`: the caller's own id becomes 0.
     pub root: bool,
-    /// `--auto`: the first subordinate range of this user (None: the caller) becomes 0.
-    pub auto: Option<Option<String>>,
+    /// `--auto`: the first subordinate range of a user becomes 0.
+    pub auto: Option<AutoFor>,
+}
+
+/// Whose /etc/subuid and /etc/subgid ranges `--auto` maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoFor {
+    /// The caller's.
+    Caller,
+    /// `--user NAME`'s (root only).
+    User(String),
 }
 
 impl Source {
@@ -41,8 +52,8 @@ impl Source {
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Spec {
-    Write { pid: Pid, uid: Source, gid: Source, setgroups: Option<Setgroups> },
-    Show { pid: Pid, json: bool },
+    Write { pid: PidSource, uid: Source, gid: Source, setgroups: Option<Setgroups> },
+    Show { pid: PidSource, json: bool },
 }
 
 /// Run the idmap tool.
@@ -53,18 +64,18 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
 }
 
-fn resolve(pid: &Pid) -> anyhow::Result<i32> {
+fn resolve(pid: &PidSource) -> anyhow::Result<i32> {
     match pid {
-        Pid::Number(n) => Ok(*n),
-        Pid::File(path) => read_pidfile(path),
+        PidSource::Number(n) => Ok(*n),
+        PidSource::File(path) => read_pidfile(path),
     }
 }
 
-fn write_maps(pid: &Pid, uid: &Source, gid: &Source, setgroups: Option<Setgroups>) -> anyhow::Result<u8> {
+fn write_maps(pid: &PidSource, uid: &Source, gid: &Source, setgroups: Option<Setgroups>) -> anyhow::Result<u8> {
     let caller = Caller::current();
     privileged::drop_to_caller(&caller)?;
-    let target = Target::open(resolve(pid)?)?;
-    privileged::check_owner(&caller, target.pid, target.owner()?)?;
+    let (target, proc_dir) = pin(resolve(pid)?)?;
+    privileged::check_owner(&caller, target.pid(), proc_dir.owner()?)?;
     let uid_map = build(&caller, Which::Uid, uid)?;
     let gid_map = build(&caller, Which::Gid, gid)?;
     let mut gid_from_subid = false;
@@ -78,13 +89,15 @@ fn write_maps(pid: &Pid, uid: &Source, gid: &Source, setgroups: Option<Setgroups
     }
     let setgroups = setgroups_to_write(&caller, &gid_map, gid_from_subid, setgroups)?;
     privileged::drop_setfcap_unless(&caller, uid_map.iter().any(Extent::maps_outside_root))?;
-    let dir = target.proc_dir();
+    let dir = proc_dir.path();
     for (which, map) in [(Which::Uid, &uid_map), (Which::Gid, &gid_map)] {
         if !map.is_empty() {
             write::check_unwritten(&dir, which)?;
         }
     }
-    target.check_alive()?;
+    if !target.is_alive_traced() {
+        return Err(exited(target.pid()));
+    }
     if !uid_map.is_empty() {
         write::write_map(&dir, Which::Uid, &uid_map)?;
     }
@@ -97,6 +110,28 @@ fn write_maps(pid: &Pid, uid: &Source, gid: &Source, setgroups: Option<Setgroups
     Ok(0)
 }
 
+/// Pin the target so that a reused PID is never mapped: a pidfd, then its /proc directory,
+/// then proof through the pidfd that the process was alive, so the directory is its. Every later
+/// step goes through that directory (`/proc/self/fd/N`).
+fn pin(pid: i32) -> anyhow::Result<(PinnedProcess, ProcDir)> {
+    let no_such = || anyhow::anyhow!("process {pid} does not exist (or has exited): nothing was mapped");
+    let target = PinnedProcess::pin(pid, Pidfd::Required).map_err(|e| match e {
+        PinError::NoSuchProcess => no_such(),
+        PinError::Exited => exited(pid),
+        PinError::Refused(err) => err,
+    })?;
+    let dir = target.open_proc_dir().map_err(|e| if target.is_alive() { e } else { no_such() })?;
+    if !target.is_alive_traced() {
+        return Err(exited(pid));
+    }
+    trace::note(format!("{} is /proc/{pid}, pinned while the pidfd says it is alive", dir.path().display()));
+    Ok((target, dir))
+}
+
+fn exited(pid: i32) -> anyhow::Error {
+    anyhow::anyhow!("process {pid} has exited: nothing was mapped")
+}
+
 /// The extents one source asks for. `--map-root` with `--auto` punches the caller's id out of
 /// the automatic range, as util-linux does (`0 1000 1` and `1 100000 65535`).
 fn build(caller: &Caller, which: Which, source: &Source) -> anyhow::Result<Vec<Extent>> {
@@ -106,11 +141,11 @@ fn build(caller: &Caller, which: Which, source: &Source) -> anyhow::Result<Vec<E
     }
     if let Some(user) = &source.auto {
         let name = match user {
-            Some(name) if caller.restricted() && Some(name) != caller.name.as_ref() => {
+            AutoFor::User(name) if caller.restricted() && Some(name) != caller.name.as_ref() => {
                 bail!("--user {name}: only root may map another user's subordinate ids")
             }
-            Some(name) => name.clone(),
-            None => caller.name.clone().unwrap_or_default(),
+            AutoFor::User(name) => name.clone(),
+            AutoFor::Caller => caller.name.clone().unwrap_or_default(),
         };
         let uid = if Some(&name) == caller.name.as_ref() { caller.uid } else { uid_of(&name)? };
         for mut e in subid::auto_map(which, &name, uid)? {
@@ -127,9 +162,9 @@ fn build(caller: &Caller, which: Which, source: &Source) -> anyhow::Result<Vec<E
 }
 
 fn uid_of(name: &str) -> anyhow::Result<u32> {
-    match nix::unistd::User::from_name(name) {
-        Ok(Some(user)) => Ok(user.uid.as_raw()),
-        _ => bail!("--user {name}: no such user"),
+    match creds::uid_of(name) {
+        Some(uid) => Ok(uid),
+        None => bail!("--user {name}: no such user"),
     }
 }
 
@@ -161,27 +196,27 @@ fn setgroups_to_write(
     }
 }
 
-fn show(pid: &Pid, json: bool) -> anyhow::Result<u8> {
+fn show(pid: &PidSource, json: bool) -> anyhow::Result<u8> {
+    privileged::drop_all(&Caller::current())?;
     let pid = resolve(pid)?;
     let dir = PathBuf::from(format!("/proc/{pid}"));
     let mut out = Vec::new();
     for which in [Which::Uid, Which::Gid] {
         out.push((which, read_map(&dir, which)?));
     }
-    let setgroups = write::read_proc(&dir.join("setgroups")).unwrap_or_default();
+    let setgroups = trace::read_file(dir.join("setgroups")).unwrap_or_default();
     let text = if json { render_json(pid, &out) } else { render_table(&out, setgroups.trim()) };
-    use std::io::Write as _;
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    isolab_core::exit::write_stdout(&text)?;
     Ok(0)
 }
 
 fn read_map(dir: &Path, which: Which) -> anyhow::Result<Vec<Extent>> {
-    match write::read_proc(&dir.join(which.map_file())) {
+    match trace::read_file(dir.join(which.map_file())) {
         Ok(text) => parse::parse_proc_map(&text),
         Err(_) if !dir.exists() => {
             bail!("process {} does not exist", dir.file_name().unwrap_or_default().to_string_lossy())
         }
-        Err(e) => bail!("cannot read {}: {}", dir.join(which.map_file()).display(), crate::process::plain_io(&e)),
+        Err(e) => bail!("cannot read {}: {}", dir.join(which.map_file()).display(), isolab_core::process::plain_io(&e)),
     }
 }
 
@@ -249,10 +284,10 @@ mod tests {
 
     #[test]
     fn map_root_with_auto_leaves_a_hole_for_the_caller() {
-        let caller = Caller { uid: 4_000_000_002, gid: 7, name: Some("isolab-no-such-user".into()) };
+        let caller = Caller { uid: 4_000_000_002, gid: 7, name: Some("isolab-no-such-user".into()), pw_gid: Some(7) };
         let src = Source { root: true, ..Default::default() };
         assert_eq!(build(&caller, Which::Gid, &src).unwrap(), vec![Extent { inside: 0, outside: 7, count: 1 }]);
-        let other = Source { auto: Some(Some("root".into())), ..Default::default() };
+        let other = Source { auto: Some(AutoFor::User("root".into())), ..Default::default() };
         assert!(build(&caller, Which::Uid, &other).unwrap_err().to_string().contains("only root may"));
     }
 }

@@ -3,35 +3,32 @@
 //! namespaces(7), nsenter(1).
 //!
 //! Rules that bite:
-//! - The target is pinned with a pidfd before anything is read about it ([`target`]); the join
-//!   itself is one atomic setns on that pidfd where the kernel allows ([`enter`]).
+//! - The target is pinned with a pidfd before anything is read about it (`target.rs`); the join
+//!   itself is one atomic setns on that pidfd where the kernel allows (`enter.rs`).
 //! - setns(CLONE_NEWPID) and setns(CLONE_NEWTIME) change only what children get: we fork so the
 //!   command is inside, and the parent forwards signals and passes the status on.
 //! - setns(CLONE_NEWNS) resets root and cwd to the new namespace's root, and its /proc may belong
 //!   to a PID namespace we are not in (/proc/self then fails): the target's root and cwd
 //!   (`--root`, `--wd`) and our own /proc are opened before the first setns and used by descriptor.
 
-pub mod creds;
-mod enter;
-mod target;
-
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use nix::unistd::ForkResult;
+use isolab_core::exit::{coded, EXIT_TOOL};
+use isolab_core::ns::{self, Flags};
+use isolab_core::process::{self, ForkResult, Signal};
+use isolab_core::procfs::{self, PinnedProcess};
+use isolab_core::{mount, trace};
 
-pub use enter::NsFile;
-use enter::{Entry, TargetNs};
-use target::Process;
-
-use crate::cli::{coded, EXIT_TOOL};
-use crate::process;
-use crate::trace::{self, Step};
+use crate::creds;
+pub use crate::enter::NsFile;
+use crate::enter::{self, Entry, TargetNs};
+use crate::target;
 
 /// Whose namespaces to join.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum TargetRef {
     Pid(i32),
     PidFile(PathBuf),
     /// The oldest process of the group `cgexec-rs --name NAME` made.
@@ -44,9 +41,9 @@ pub enum Target {
 /// A checked nsenter-lite command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
-    pub target: Option<Target>,
+    pub target: Option<TargetRef>,
     /// CLONE_NEW* bits asked for one by one (`-U -m -p -n -u -i -C -T`).
-    pub kinds: libc::c_int,
+    pub kinds: Flags,
     /// `-a`: every namespace of the target that differs from ours.
     pub all: bool,
     pub files: Vec<NsFile>,
@@ -67,7 +64,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         Some(t) => pid_of(t)?,
         None => (None, None),
     };
-    let process = pid.map(|pid| Process::pin(pid, spec.pidfd)).transpose()?;
+    let process = pid.map(|pid| target::pin(pid, spec.pidfd)).transpose()?;
     let root = open_target_dir(process.as_ref(), spec.root, "root")?;
     let wd = open_target_dir(process.as_ref(), spec.wd, "cwd")?;
     let from_files = spec.files.iter().fold(0, |acc, f| acc | f.kind.flag);
@@ -77,15 +74,15 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     };
     let files = enter::open_files(&spec.files)?;
     let joins = enter::flags_of(&namespaces) | from_files;
-    let creds = creds::Plan::new(joins & libc::CLONE_NEWUSER != 0, spec.preserve_credentials, spec.user_id);
-    let our_proc = if creds.ids.is_some() { Some(open_dir("/proc".into())?) } else { None };
+    let creds = creds::JoinCreds::new(joins & ns::USER.flag != 0, spec.preserve_credentials, spec.user_id);
+    let our_proc = if creds.ids.is_some() { Some(procfs::open_own()?) } else { None };
     if let Some(p) = &process {
         // Everything read under /proc/PID so far (inodes, root, cwd) was the pinned process's.
-        p.check_alive()?;
+        target::check_alive(p)?;
     }
     if let Some(group) = group.filter(|_| spec.join_cgroup) {
         // Before any setns: moving into a cgroup needs our privileges over the host's hierarchy.
-        crate::cgroup::lifecycle::join(&group, std::process::id() as i32)?;
+        isolab_core::cgroup::lifecycle::join(&group, std::process::id() as i32)?;
     }
     let dropped_groups = creds.before_join();
     let (by_pidfd, mut entries) = match &process {
@@ -94,27 +91,31 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     };
     entries.extend(files);
     let joined = by_pidfd | enter::join_files(entries)?;
+    if joined & ns::USER.flag != 0 {
+        // Joining a user namespace gives new credentials: keep the parent-death signal.
+        process::rearm_tether()?;
+    }
     enter_dirs(root, wd)?;
-    if joined & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) == 0 {
+    if joined & (ns::PID.flag | ns::TIME.flag) == 0 {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
-        return Err(process::exec(&spec.command));
+        return Err(process::exec(&spec.command, &process::Env::default()));
     }
     // Tethered: a SIGKILLed nsenter-lite takes its command along.
-    match process::fork_tethered(Some(nix::sys::signal::Signal::SIGKILL))? {
+    match process::fork_tethered(Some(Signal::SIGKILL))? {
         ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
         ForkResult::Child => {
             creds.after_join(dropped_groups, our_proc.as_ref())?;
-            Err(process::exec(&spec.command))
+            Err(process::exec(&spec.command, &process::Env::default()))
         }
     }
 }
 
 /// The target's PID, and for a container the group it lives in.
-fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<crate::cgroup::Group>)> {
+fn pid_of(target: &TargetRef) -> anyhow::Result<(Option<i32>, Option<isolab_core::cgroup::Group>)> {
     match target {
-        Target::Pid(pid) => Ok((Some(*pid), None)),
-        Target::PidFile(path) => Ok((Some(process::read_pidfile(path)?), None)),
-        Target::Container { name, parent } => {
+        TargetRef::Pid(pid) => Ok((Some(*pid), None)),
+        TargetRef::PidFile(path) => Ok((Some(process::read_pidfile(path)?), None)),
+        TargetRef::Container { name, parent } => {
             let (pid, group) = container_pid(name, parent.as_deref())?;
             Ok((Some(pid), Some(group)))
         }
@@ -124,8 +125,9 @@ fn pid_of(target: &Target) -> anyhow::Result<(Option<i32>, Option<crate::cgroup:
 /// The container's init: the oldest member of the group `cgexec-rs --name NAME` made that is
 /// PID 1 of a PID namespace, else the oldest member. (A launcher such as `unshare --fork --pid`
 /// is older than the init it forked, but its own PID namespace is the host's.)
-fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<(i32, crate::cgroup::Group)> {
-    let group = crate::cgroup::locate(name, parent).map_err(|e| coded(EXIT_TOOL, format!("--container: {e:#}")))?;
+fn container_pid(name: &str, parent: Option<&str>) -> anyhow::Result<(i32, isolab_core::cgroup::Group)> {
+    let group =
+        isolab_core::cgroup::locate(name, parent).map_err(|e| coded(EXIT_TOOL, format!("--container: {e:#}")))?;
     let members = group.procs();
     let init = members.iter().copied().find(|&pid| is_namespace_init(pid));
     let pid = init.or(members.first().copied());
@@ -150,11 +152,11 @@ fn nspid_is_init(status: &str) -> bool {
 
 /// Join the target's namespaces by pidfd; what is left (all of them, without a usable pidfd)
 /// comes back as opened files for the two-pass join.
-fn join_target(p: &Process, namespaces: &[TargetNs]) -> anyhow::Result<(libc::c_int, Vec<Entry>)> {
+fn join_target(p: &PinnedProcess, namespaces: &[TargetNs]) -> anyhow::Result<(Flags, Vec<Entry>)> {
     if namespaces.is_empty() {
         return Ok((0, Vec::new()));
     }
-    if let Some(pidfd) = &p.pidfd {
+    if let Some(pidfd) = p.pidfd() {
         if enter::join_by_pidfd(p, pidfd, namespaces)? {
             return Ok((enter::flags_of(namespaces), Vec::new()));
         }
@@ -162,31 +164,25 @@ fn join_target(p: &Process, namespaces: &[TargetNs]) -> anyhow::Result<(libc::c_
     Ok((0, enter::open_target_files(p, namespaces)?))
 }
 
-fn open_target_dir(process: Option<&Process>, wanted: bool, rel: &str) -> anyhow::Result<Option<OwnedFd>> {
+fn open_target_dir(process: Option<&PinnedProcess>, wanted: bool, rel: &str) -> anyhow::Result<Option<OwnedFd>> {
     match (process, wanted) {
-        (Some(p), true) => p.open_dir(rel).map(Some),
+        (Some(p), true) => target::open_dir(p, rel).map(Some),
         _ => Ok(None),
     }
-}
-
-fn open_dir(path: PathBuf) -> anyhow::Result<OwnedFd> {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    trace::run(Step::Open(path.clone()), || nix::fcntl::open(&path, flags, nix::sys::stat::Mode::empty()))
 }
 
 /// `--root`: the target's root becomes ours (and cwd its top, unless `--wd`: a cwd outside the
 /// root would be a way out, runc CVE-2024-21626). `--wd`: the target's working directory.
 fn enter_dirs(root: Option<OwnedFd>, wd: Option<OwnedFd>) -> anyhow::Result<()> {
     if let Some(fd) = root {
-        trace::run(Step::Call("fchdir(<target's root>)".into()), || nix::unistd::fchdir(&fd))?;
-        trace::run(Step::Chroot(".".into()), || nix::unistd::chroot("."))?;
+        mount::fchdir(&fd, "<target's root>")?;
+        mount::chroot(Path::new("."))?;
         if wd.is_none() {
-            trace::run(Step::Chdir("/".into()), || nix::unistd::chdir("/"))?;
+            mount::chdir(Path::new("/"))?;
         }
     }
     if let Some(fd) = wd {
-        trace::run(Step::Call("fchdir(<target's cwd>)".into()), || nix::unistd::fchdir(&fd))?;
+        mount::fchdir(&fd, "<target's cwd>")?;
     }
     Ok(())
 }

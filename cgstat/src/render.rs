@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
-use super::format::{bytes_size, human_size, pair, percent, MISSING};
-use super::net::Net;
+use isolab_core::stats::format::{bytes_size, human_size, pair, percent, MISSING};
+use isolab_core::stats::net::Net;
 
 /// One group at one sample, computed and ready to print.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +83,7 @@ impl Sample {
     }
 }
 
-/// A name cut to [`NAME_WIDTH`] characters, keeping the end (`...ice/web.service`).
+/// A name cut to `NAME_WIDTH` characters, keeping the end (`...ice/web.service`).
 pub fn truncate_name(name: &str) -> String {
     let n = name.chars().count();
     if n <= NAME_WIDTH {

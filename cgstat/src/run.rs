@@ -1,50 +1,20 @@
-//! Usage of groups, computed and printed as `docker stats` does: CPU %, MEM USAGE / LIMIT,
-//! MEM %, NET I/O, BLOCK I/O, PIDS. See cgroups(7), proc(5); peers.md §2.8 for Docker's sources.
-//!
-//! Rules that bite:
-//! - CPU % needs two readings of the group's cumulative CPU time and of the host's /proc/stat,
-//!   an interval apart; `--no-stream` still waits one interval. While streaming, each sample's
-//!   reading is the next one's "before", so every file is read once per sample (/proc/stat twice).
-//! - The two counters must be read at the same moment, or the time between them counts on one
-//!   side only: a slow machine (the test VM read 419 % of two CPUs when the groups' counters came
-//!   after /proc/stat and other groups' files) or a descheduled cgstat skews the percentage. So
-//!   each sample reads /proc/stat, every group's CPU counter, /proc/stat again, and only then the
-//!   slower files; the host's time is the midpoint of its two reads.
-//! - MEM USAGE is usage less inactive file pages; LIMIT is capped at the host's MemTotal (so an
-//!   unlimited group shows the host's memory, as Docker does).
-//! - NET I/O belongs to a network namespace, not a cgroup: it is read through a member
-//!   process's /proc/PID/net/dev, and is `--` when that namespace is cgstat's own.
-//! - Every file is read at most once per sample and nothing is exec'd: one sample of 1,000
-//!   groups stays well under a second.
+//! cgstat's run: find the groups, take a CPU snapshot, and for each sample wait an interval,
+//! take another, read every group's other files once, compute Docker's numbers, print them
+//! (a table, a table redrawn in place on a terminal, or JSON lines), and repeat while streaming.
+//! `--no-stream` still waits one interval: CPU % needs two readings. A selection of every group
+//! under a parent is listed again at each sample (groups come and go); named groups once.
+//! Sampling and Docker's formulas are core's (`isolab_core::stats`).
 
-pub mod cpu;
-pub mod detail;
-pub mod format;
-pub mod lookup;
-pub mod net;
-pub mod render;
-pub mod sample;
-
-use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::IsTerminal;
 use std::time::Duration;
 
-use cpu::HostCpu;
-use net::NetReader;
-pub use render::Sample;
-use sample::{Reading, Target};
+use isolab_core::exit;
+use isolab_core::stats::cpu::{self, CpuSnapshot, HostCpu};
+use isolab_core::stats::net::NetReader;
+use isolab_core::stats::sample::{self, GroupFiles, Reading};
 
-/// Which groups to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    /// Named groups under the parent (DESIGN.md's rule), or every group there when `names` is empty.
-    Parent { names: Vec<String>, parent: Option<String> },
-    /// Every group under any isolab parent in the hierarchies.
-    All,
-    /// Any cgroups, by path from the hierarchy roots.
-    Paths(Vec<String>),
-}
+use crate::render::{self, Sample};
+use crate::select::{self, Selection};
 
 /// What cgstat was asked, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,36 +25,6 @@ pub struct Spec {
     pub interval: Duration,
     pub json: bool,
     pub no_trunc: bool,
-}
-
-/// One instant: the host's CPU counters and each group's CPU time, keyed by [`key`], read back
-/// to back.
-struct Instant {
-    host: Option<HostCpu>,
-    cpu_ns: HashMap<PathBuf, u64>,
-}
-
-/// A group's identity between samples: its CPU directory (names repeat across parents).
-fn key(target: &Target) -> PathBuf {
-    target.cpu.as_ref().map_or_else(|| PathBuf::from(&target.name), |c| c.dir.clone())
-}
-
-fn read_host_cpu() -> Option<HostCpu> {
-    cpu::parse_proc_stat(&sample::read_file("/proc/stat")?)
-}
-
-impl Instant {
-    /// /proc/stat, every group's CPU time, /proc/stat again; the host's time is the midpoint, so
-    /// a pause during the reads skews the percentage by half of it at most, on either side alike.
-    fn take(targets: &[Target]) -> Instant {
-        let first = read_host_cpu();
-        let cpu_ns = targets.iter().filter_map(|t| Some((key(t), sample::read_cpu(t)?))).collect();
-        let host = match (first, read_host_cpu()) {
-            (Some(a), Some(b)) => Some(cpu::midpoint(a, b)),
-            (a, b) => b.or(a),
-        };
-        Instant { host, cpu_ns }
-    }
 }
 
 /// Run cgstat: sample, print Docker's table or JSON lines, repeat while streaming.
@@ -101,27 +41,30 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 
 /// The sampling loop: each sample's groups and numbers go to `render`, whose text is written in
 /// one write (redrawn in place on a terminal while streaming, unless `--json`).
-pub fn run_with(spec: Spec, mut render: impl FnMut(&[Target], &[Sample], u64) -> String) -> anyhow::Result<u8> {
+pub fn run_with(spec: Spec, mut render: impl FnMut(&[GroupFiles], &[Sample], u64) -> String) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
-    let mut targets = lookup::resolve(&spec.selection)?;
-    let mut before = Instant::take(&targets);
+    let mut groups = select::resolve(&spec.selection)?;
+    if groups.is_empty() && select::relists(&spec.selection) {
+        // Docker prints a bare header for no containers; here the reason goes with it.
+        exit::say(format_args!("{}: {}", exit::tool(), select::why_empty(&spec.selection)));
+    }
+    let mut before = CpuSnapshot::take(&groups);
     let mut out = Output::new(&spec);
     for n in 0.. {
         std::thread::sleep(spec.interval);
-        if n > 0 && lookup::relists(&spec.selection) {
-            targets = lookup::resolve(&spec.selection)?;
+        if n > 0 && select::relists(&spec.selection) {
+            groups = select::resolve(&spec.selection)?;
         }
-        let now = Instant::take(&targets);
+        let now = CpuSnapshot::take(&groups);
         let mut net = NetReader::new(own_net);
-        let readings: Vec<Reading> =
-            targets.iter().map(|t| sample::read(t, now.cpu_ns.get(&key(t)).copied(), &mut net)).collect();
-        let samples: Vec<Sample> = targets
+        let readings: Vec<Reading> = groups.iter().map(|g| sample::read(g, now.group(g), &mut net)).collect();
+        let samples: Vec<Sample> = groups
             .iter()
             .zip(&readings)
-            .map(|(t, r)| compute(t, r, before.cpu_ns.get(&key(t)).copied(), (before.host, now.host), host_memory))
+            .map(|(g, r)| compute(g, r, before.group(g), (before.host, now.host), host_memory))
             .collect();
-        out.write(&render(&targets, &samples, n), n)?;
+        out.write(&render(&groups, &samples, n), n)?;
         if !spec.stream {
             break;
         }
@@ -132,7 +75,7 @@ pub fn run_with(spec: Spec, mut render: impl FnMut(&[Target], &[Sample], u64) ->
 
 /// Docker's arithmetic over one reading and the group's CPU time one interval before.
 pub fn compute(
-    target: &Target,
+    target: &GroupFiles,
     r: &Reading,
     cpu_before: Option<u64>,
     hosts: (Option<HostCpu>, Option<HostCpu>),
@@ -182,17 +125,12 @@ impl Output {
 
     /// One write per sample; an error (EPIPE when the reader left) goes to the caller, whom
     /// `cli` turns into exit 0 for a broken pipe.
-    fn write(&mut self, text: &str, n: u64) -> std::io::Result<()> {
-        let frame;
-        let text = if self.redraw {
-            frame = redrawn(text, n == 0);
-            &frame
+    fn write(&mut self, text: &str, n: u64) -> anyhow::Result<()> {
+        if self.redraw {
+            exit::write_stdout(&redrawn(text, n == 0))
         } else {
-            text
-        };
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        stdout.flush()
+            exit::write_stdout(text)
+        }
     }
 }
 
@@ -210,11 +148,12 @@ fn redrawn(table: &str, first: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use isolab_core::stats::net;
     use sample::{Ctl, Memory};
 
-    fn target() -> Target {
+    fn target() -> GroupFiles {
         let ctl = Ctl { dir: "/sys/fs/cgroup/cpuacct/isolab/web".into(), v2: false };
-        Target {
+        GroupFiles {
             name: "web".into(),
             cpu: Some(ctl),
             memory: None,
@@ -245,6 +184,19 @@ mod tests {
         assert_eq!(s.cells()[1..4], ["100.00%", "440KiB / 100MiB", "0.43%"]);
         // A group first seen in this sample has no "before": `--`, not a made-up number.
         assert_eq!(compute(&target(), &r, None, (Some(hb), Some(ha)), None).cells()[1], "--");
+    }
+
+    // Issue 14.11: unknown counters print `--` and are null in --json, never 0.
+    #[test]
+    fn unknown_counters_are_dashes_and_null() {
+        let r = Reading { cpu_ns: None, memory: None, block: None, pids: Some(2), net: net::Net::NoProcess };
+        let s = compute(&target(), &r, None, (None, None), Some(1 << 34));
+        assert_eq!(s.cells()[1..6], ["--", "-- / --", "--", "--", "--"]);
+        let json = s.json(0);
+        for key in ["block_read_bytes", "block_write_bytes", "mem_usage_bytes", "mem_limit_bytes", "cpu_percent"] {
+            assert!(json[key].is_null(), "{key}: {json}");
+        }
+        assert_eq!(json["BlockIO"], "--");
     }
 
     #[test]

@@ -14,15 +14,15 @@
 //! - Every namespace file is opened before the first setns: joining a mount namespace changes
 //!   what /proc/PID resolves to.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::errno::Errno;
+use isolab_core::exit::{coded, EXIT_TOOL};
+use isolab_core::ns::{self, Flags, Kind, KINDS};
+use isolab_core::procfs::PinnedProcess;
+use isolab_core::trace::{self, Errno};
 
-use super::target::{exited, Process};
-use crate::cli::{coded, EXIT_TOOL};
-use crate::ns::{self, Kind, KINDS};
-use crate::trace::{self, Step};
+use crate::target::{check_alive, exited};
 
 /// `--ns-file KIND=FILE`: a namespace named by a file (a bind mount of /proc/PID/ns/KIND).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +48,10 @@ pub struct Entry {
 /// The target's namespaces to join: `requested` kinds, or with `all` every kind whose namespace
 /// differs from ours (util-linux `-a`), minus kinds that come from `--ns-file`.
 pub fn choose(
-    process: &Process,
-    requested: libc::c_int,
+    process: &PinnedProcess,
+    requested: Flags,
     all: bool,
-    from_files: libc::c_int,
+    from_files: Flags,
 ) -> anyhow::Result<Vec<TargetNs>> {
     let wanted = if all { ns::ALL_FLAGS } else { requested } & !from_files;
     let mut chosen = Vec::new();
@@ -72,22 +72,22 @@ pub fn choose(
                 ),
             ));
         }
-        let inode = ns::inode(&process.pid.to_string(), kind).map_err(|e| match process.check_alive() {
+        let inode = ns::inode(&process.pid().to_string(), kind).map_err(|e| match check_alive(process) {
             // A zombie is alive to its pidfd but its namespaces are gone.
             Err(gone) => gone,
-            Ok(()) if e.kind() == std::io::ErrorKind::NotFound => exited(process.pid),
+            Ok(()) if e.kind() == std::io::ErrorKind::NotFound => exited(process.pid()),
             Ok(()) => {
-                let path = process.proc_path(&format!("ns/{}", kind.proc_name));
+                let path = process.path(&format!("ns/{}", kind.proc_name));
                 let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
                     ": another user's namespaces need ptrace access to the target (run as root or as its owner)"
                 } else {
                     ""
                 };
-                coded(EXIT_TOOL, format!("cannot read {}: {}{why}", path.display(), crate::process::plain_io(&e)))
+                coded(EXIT_TOOL, format!("cannot read {}: {}{why}", path.display(), isolab_core::process::plain_io(&e)))
             }
         })?;
         let ours = ns::inode("self", kind).ok();
-        if ours == Some(inode) && (all || kind.flag == libc::CLONE_NEWUSER) {
+        if ours == Some(inode) && (all || kind.flag == ns::USER.flag) {
             trace::note(format_args!(
                 "skipping {}: the target's {}:[{inode}] is ours already",
                 kind.proc_name, kind.proc_name
@@ -100,24 +100,22 @@ pub fn choose(
 }
 
 /// The bits of `namespaces`, or'ed.
-pub fn flags_of(namespaces: &[TargetNs]) -> libc::c_int {
+pub fn flags_of(namespaces: &[TargetNs]) -> Flags {
     namespaces.iter().fold(0, |acc, n| acc | n.kind.flag)
 }
 
 /// Join `namespaces` of the target in one setns on its pidfd. Ok(false): the kernel refused the
 /// pidfd form for a reason other than the target's death; the caller joins file by file instead,
 /// which also names the namespace that is refused.
-pub fn join_by_pidfd(process: &Process, pidfd: &OwnedFd, namespaces: &[TargetNs]) -> anyhow::Result<bool> {
+pub fn join_by_pidfd(process: &PinnedProcess, pidfd: &OwnedFd, namespaces: &[TargetNs]) -> anyhow::Result<bool> {
     let flags = flags_of(namespaces);
     let listed: Vec<String> = namespaces.iter().map(|n| format!("{}:[{}]", n.kind.proc_name, n.inode)).collect();
-    let target = format!("pidfd {} [{}]", process.pid, listed.join(" "));
-    let result = setns(pidfd, flags);
-    let traced = trace::run(Step::Setns { target, flags }, || result);
-    match result {
+    let target = format!("pidfd {} [{}]", process.pid(), listed.join(" "));
+    match ns::setns(pidfd, flags, target).map_err(|e| trace::errno_of(&e)) {
         Ok(()) => Ok(true),
-        Err(Errno::ESRCH) => Err(exited(process.pid)),
+        Err(Some(Errno::ESRCH)) => Err(exited(process.pid())),
         Err(errno) => {
-            drop(traced);
+            let errno = errno.unwrap_or(Errno::UnknownErrno);
             trace::note(format_args!("setns on a pidfd failed ({errno:?}): joining the namespace files one by one"));
             Ok(false)
         }
@@ -125,44 +123,42 @@ pub fn join_by_pidfd(process: &Process, pidfd: &OwnedFd, namespaces: &[TargetNs]
 }
 
 /// Open the target's namespace files for `namespaces`, proven to be the pinned process's.
-pub fn open_target_files(process: &Process, namespaces: &[TargetNs]) -> anyhow::Result<Vec<Entry>> {
+pub fn open_target_files(process: &PinnedProcess, namespaces: &[TargetNs]) -> anyhow::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for n in namespaces {
-        let path = process.proc_path(&format!("ns/{}", n.kind.proc_name));
+        let path = process.path(&format!("ns/{}", n.kind.proc_name));
         let entry =
-            open_entry(n.kind, path)
-                .map_err(|e| if process.check_alive().is_err() { exited(process.pid) } else { e })?;
+            open_entry(n.kind, path).map_err(|e| if !process.is_alive() { exited(process.pid()) } else { e })?;
         entries.push(entry);
     }
-    process.check_alive()?;
+    check_alive(process)?;
     Ok(entries)
 }
 
 /// Open `--ns-file` namespaces, checking each is a namespace of the kind it was given as.
 pub fn open_files(files: &[NsFile]) -> anyhow::Result<Vec<Entry>> {
-    files.iter().map(|f| open_entry(f.kind, f.path.clone())).collect()
+    files
+        .iter()
+        .map(|f| {
+            open_entry(f.kind, f.path.clone())
+                .map_err(|e| e.context(format!("--ns-file {}={}", f.kind.proc_name, f.path.display())))
+        })
+        .collect()
 }
 
 fn open_entry(kind: &'static Kind, path: PathBuf) -> anyhow::Result<Entry> {
-    use nix::fcntl::OFlag;
-    let fd = trace::run(Step::Open(path.clone()), || {
-        nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-    })?;
-    check_kind(&fd, kind, &path)?;
-    let inode = nix::sys::stat::fstat(&fd)?.st_ino;
-    let shown = format!("{} [{}:[{inode}]]", path.display(), kind.proc_name);
-    Ok(Entry { kind, shown, fd })
+    let opened = ns::open(&path)?;
+    check_kind(opened.kind, kind, &path)?;
+    let shown = format!("{} [{}:[{}]]", path.display(), kind.proc_name, opened.inode);
+    Ok(Entry { kind, shown, fd: opened.fd })
 }
 
-/// ioctl(NS_GET_NSTYPE) (Linux 4.11): which kind of namespace a descriptor names.
-fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Result<()> {
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3), linux/nsfs.h
-                                                 // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor's inode.
-    let found = Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) });
+/// The file names a namespace of the kind it was given as (`found`, by NS_GET_NSTYPE).
+fn check_kind(found: Option<&Kind>, kind: &Kind, path: &std::path::Path) -> anyhow::Result<()> {
     match found {
-        Ok(flag) if flag == kind.flag => Ok(()),
-        Ok(flag) => {
-            let other = KINDS.iter().find(|k| k.flag == flag).map_or("another", |k| k.proc_name);
+        Some(found) if found.flag == kind.flag => Ok(()),
+        Some(other) => {
+            let other = other.proc_name;
             Err(coded(
                 EXIT_TOOL,
                 format!(
@@ -173,7 +169,7 @@ fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Resu
                 ),
             ))
         }
-        Err(_) => Err(coded(
+        None => Err(coded(
             EXIT_TOOL,
             format!(
                 "--ns-file {}={}: not a namespace file (expected /proc/PID/ns/{} or a bind mount of it)",
@@ -187,12 +183,12 @@ fn check_kind(fd: &OwnedFd, kind: &Kind, path: &std::path::Path) -> anyhow::Resu
 
 /// util-linux's two passes: everything but the user namespace (errors ignored), then the user
 /// namespace and what failed before (errors reported, naming the namespace). Returns the bits joined.
-pub fn join_files(mut entries: Vec<Entry>) -> anyhow::Result<libc::c_int> {
+pub fn join_files(mut entries: Vec<Entry>) -> anyhow::Result<Flags> {
     entries.sort_by_key(|e| KINDS.iter().position(|k| k.flag == e.kind.flag));
     let mut joined = 0;
     let mut left = Vec::new();
     for e in entries {
-        if e.kind.flag != libc::CLONE_NEWUSER && join_entry(&e).is_ok() {
+        if e.kind.flag != ns::USER.flag && join_entry(&e).is_ok() {
             joined |= e.kind.flag;
         } else {
             left.push(e);
@@ -207,10 +203,5 @@ pub fn join_files(mut entries: Vec<Entry>) -> anyhow::Result<libc::c_int> {
 }
 
 fn join_entry(e: &Entry) -> anyhow::Result<()> {
-    trace::run(Step::Setns { target: e.shown.clone(), flags: e.kind.flag }, || setns(&e.fd, e.kind.flag))
-}
-
-fn setns(fd: impl AsFd, flags: libc::c_int) -> nix::Result<()> {
-    // SAFETY: setns takes a descriptor and a flag word; it changes only this (single-threaded) process.
-    Errno::result(unsafe { libc::setns(fd.as_fd().as_raw_fd(), flags) }).map(drop)
+    ns::setns(&e.fd, e.kind.flag, e.shown.clone())
 }
