@@ -22,8 +22,9 @@
 //!   helper an unprivileged caller's ranges are written by
 //! - [`cgroup`]: detection, placement (a user's beneath its delegated v2 subtree), Docker's
 //!   limits, a plan per version, a group's life
-//! - [`stats`]: sampling groups, Docker's formulas and way of printing numbers
+//! - [`stats`]: sampling groups, Docker's formulas and way of printing numbers; what a scrape reads
 //! - [`units`]: Docker's value syntax (sizes, rates, CPU lists, devices)
+//! - [`watch`]: waiting for cgroup events (inotify, v1 OOM eventfd, /dev/kmsg, signalfd)
 //! - [`trace`]: the steps, their `--explain` trace and the errors worded from them
 //! - [`exit`]: exit statuses and the one-line report of a failure
 //! - [`cli`]: the shape every tool's `main` shares
@@ -44,3 +45,4 @@ pub mod pty;
 pub mod stats;
 pub mod trace;
 pub mod units;
+pub mod watch;
