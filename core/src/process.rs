@@ -481,13 +481,20 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
     name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal '{s}'"))
 }
 
+/// prctl(PR_SET_DUMPABLE, 0), traced: /proc/PID/* of this process becomes root's and closed to
+/// ptrace-style access (exe, fd, environ, mem, PTRACE_ATTACH) for anyone without CAP_SYS_PTRACE
+/// in the user namespace the tool was exec'd in, whatever namespaces it joins afterwards, until
+/// execve(2) decides again for the command (runc CVE-2016-9962, CVE-2019-5736).
+pub fn undumpable() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))
+}
+
 /// Supervise `child` until it ends, forwarding signals; returns its wait status.
 /// As PID 1 of a namespace (`reap_orphans`), also reaps every orphan re-parented to us (Docker `--init`).
 pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
     // runc CVE-2019-5736: a supervisor the payload can see (PID 1 with --init, or a parent in
     // its PID namespace) must not let it open /proc/PID/exe and overwrite the tool's binary.
-    // Non-dumpable makes /proc/PID/* owned by root and closed to ptrace-style access.
-    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
+    undumpable()?;
     forward_signals_to(child);
     if !reap_orphans {
         return wait_for(child);

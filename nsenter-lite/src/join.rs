@@ -84,6 +84,11 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         // Before any setns: moving into a cgroup needs our privileges over the host's hierarchy.
         isolab_core::cgroup::lifecycle::join(&group, std::process::id() as i32)?;
     }
+    // From the first setns to the exec we are in the target's namespaces with the caller's
+    // credentials (host root, unmapped in a container's user namespace) and the caller's
+    // descriptors (our /proc): whoever has CAP_SYS_PTRACE there (the container's root) must not
+    // ptrace us or open our /proc/PID/* (runc CVE-2016-9962). exec decides again for the command.
+    process::undumpable()?;
     let dropped_groups = creds.before_join();
     let (by_pidfd, mut entries) = match &process {
         Some(p) => join_target(p, &namespaces)?,

@@ -337,3 +337,87 @@ fn mount_points_are_right_and_undone_on_failure() {
     Tool::new("nsexec").args([file.as_str(), "--", "true"]).run().refused("control character");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the namespace file was not made");
 }
+
+/// What a container's root runs to catch a tool joining from outside (perl, which `make test`
+/// installs): stop every process named `nsenter-lite` the moment it shows in this PID namespace
+/// and say whether its /proc/PID/exe opens and whether ptrace(PTRACE_SEIZE) attaches. A catch
+/// counts only while the process is still nsenter-lite (stopped between its setns and its exec);
+/// the watcher ends after the first one. Arguments: seconds, SYS_ptrace, PTRACE_SEIZE, PTRACE_DETACH.
+const WATCH_JOINERS: &str = r#"
+# Numbers, not strings: perl passes a string to syscall(2) as a pointer.
+my ($secs, $sys_ptrace, $seize, $detach) = map { $_ + 0 } @ARGV; my $until = time + $secs; my %seen; $| = 1;
+print "watching\n";
+while (time < $until) {
+  opendir(my $d, "/proc") or die "opendir /proc: $!";
+  for my $p (grep { /^\d+$/ && !$seen{$_} && $_ != $$ } readdir $d) {
+    open(my $c, "<", "/proc/$p/comm") or next; my $comm = <$c>; close $c; $seen{$p} = 1;
+    next unless $comm eq "nsenter-lite\n";
+    kill 'STOP', $p; $p += 0;
+    my $exe = defined(readlink("/proc/$p/exe")) ? "exe reached" : "exe refused";
+    my $pt = syscall($sys_ptrace, $seize, $p, 0, 0) == 0 ? "ptrace attached" : "ptrace refused";
+    syscall($sys_ptrace, $detach, $p, 0, 0);
+    open($c, "<", "/proc/$p/comm") or next; my $still = <$c>; close $c;
+    kill 'CONT', $p;
+    if ($still eq "nsenter-lite\n") { print "caught $p: $exe, $pt\n"; exit 0; }
+  }
+}
+print "nothing caught\n";
+"#;
+
+/// A launch that is killed if the test ends early.
+struct Launch(std::process::Child);
+
+impl Drop for Launch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// runc CVE-2016-9962 / CVE-2019-5736: `make demo`'s container (every namespace, root remapped to
+// host uid 100000) and an administrator who joins it (`nsenter-lite -a`, as lab 11 does). Between
+// its setns and its exec nsenter-lite sits in the container's user and PID namespaces while still
+// host uid 0, holding the host's /proc: the container's root, which has CAP_SYS_PTRACE there,
+// could stop it, ptrace it, and through that /proc write the host's sysctls (kernel.core_pattern
+// opened for writing in the review). Non-dumpable from before its first setns, it is out of reach.
+#[test]
+fn container_root_cannot_reach_a_joining_nsenter_lite() {
+    need_root!("container_root_cannot_reach_a_joining_nsenter_lite");
+    let w = Scratch::new("joiner");
+    std::fs::set_permissions(w.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The pidfile is written by nsexec as root of the namespace: host uid 100000.
+    std::os::unix::fs::chown(w.path(), Some(100000), Some(100000)).unwrap();
+    std::fs::write(w.path().join("watch.pl"), WATCH_JOINERS).unwrap();
+    let bind = format!("{}:/tmp/w:ro", w.path().display());
+    let pidfile = w.path().join("pid");
+    let (sys_ptrace, seize, detach) = (libc::SYS_ptrace.to_string(), "16902", "17"); // PTRACE_SEIZE = 0x4206
+                                                                                     // The container and the joining tool share one CPU, the tool at the lowest priority, so the
+                                                                                     // watcher runs while the tool is in its window (the race an attacker wins by retrying).
+    let mut cmd = Tool::program("taskset")
+        .args(["-c", "0"])
+        .arg(isolab_tests::bin("nsexec"))
+        .args(["--all", "--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"])
+        .args(["--rootfs", "/", "--read-only", "--tmpfs", "/tmp", "--bind", &bind, "--pidfile"])
+        .arg(&pidfile)
+        .args(["--", "perl", "/tmp/w/watch.pl", "60", &sys_ptrace, seize, detach])
+        .command();
+    let mut launch = Launch(cmd.stdout(std::process::Stdio::piped()).spawn().unwrap());
+    let mut out = std::io::BufReader::new(launch.0.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "watching\n", "the watcher did not start");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let nsenter = isolab_tests::bin("nsenter-lite");
+    let start = std::time::Instant::now();
+    while launch.0.try_wait().unwrap().is_none() && start.elapsed() < std::time::Duration::from_secs(50) {
+        Tool::program("taskset")
+            .args(["-c", "0", "nice", "-n", "19"])
+            .arg(&nsenter)
+            .args(["-t", pid.trim(), "-a", "--", "true"])
+            .run();
+    }
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut out, &mut report).unwrap();
+    assert!(report.starts_with("caught "), "the watcher never stopped nsenter-lite in its window: {report:?}");
+    assert!(report.contains("exe refused") && report.contains("ptrace refused"), "{report}");
+}
