@@ -81,6 +81,10 @@ pub struct Args {
     /// Join through the /proc/PID/ns files one by one, as on kernels before 5.8
     #[arg(long)]
     no_pidfd: bool,
+    /// In another root (a joined mount namespace, --root): pass N more descriptors from 3 on to
+    /// the command, which otherwise gets only 0, 1 and 2 (runc exec's flag)
+    #[arg(long, value_name = "N")]
+    preserve_fds: Option<u32>,
     #[command(flatten)]
     explain: Explain,
     /// The command to run (default: $SHELL, or /bin/sh)
@@ -166,6 +170,7 @@ impl Args {
             user_id,
             pidfd: !raw.no_pidfd,
             join_cgroup: !raw.no_join_cgroup,
+            preserve_fds: raw.preserve_fds.unwrap_or(0),
             command: if raw.command.is_empty() { vec![default_shell()] } else { raw.command },
         })
     }

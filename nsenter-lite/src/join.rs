@@ -55,11 +55,17 @@ pub struct Spec {
     pub pidfd: bool,
     /// With a container target: move into its group first, as `docker exec` does.
     pub join_cgroup: bool,
+    /// `--preserve-fds N`: in another root the command keeps N descriptors from 3 on beside 0,
+    /// 1 and 2, as `runc exec --preserve-fds`.
+    pub preserve_fds: u32,
     pub command: Vec<OsString>,
 }
 
 /// Join, then exec the command (or fork, supervise it, and return its status).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    // Before anything of ours is open: the descriptors to pass on must be the caller's.
+    let preserved = format!("--preserve-fds {}", spec.preserve_fds);
+    process::check_inherited(3, spec.preserve_fds, &preserved)?;
     let (pid, group) = match &spec.target {
         Some(t) => pid_of(t)?,
         None => (None, None),
@@ -100,19 +106,33 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         // Joining a user namespace gives new credentials: keep the parent-death signal.
         process::rearm_tether()?;
     }
+    let other_root = joined & ns::MNT.flag != 0 || root.is_some();
     enter_dirs(root, wd)?;
     if joined & (ns::PID.flag | ns::TIME.flag) == 0 {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
-        return Err(process::exec(&spec.command, &process::Env::default()));
+        return Err(exec_command(&spec, other_root));
     }
     // Tethered: a SIGKILLed nsenter-lite takes its command along.
     match process::fork_tethered(Some(Signal::SIGKILL))? {
         ForkResult::Parent { child } => Ok(process::die_like(process::supervise(child, false)?)),
         ForkResult::Child => {
             creds.after_join(dropped_groups, our_proc.as_ref())?;
-            Err(process::exec(&spec.command, &process::Env::default()))
+            Err(exec_command(&spec, other_root))
         }
     }
+}
+
+/// Exec the command. In another root (a container's) it gets 0, 1, 2 and `--preserve-fds`
+/// only, as `runc exec` gives them: its processes own the command, so they could open every
+/// descriptor it holds through /proc/PID/fd (runc CVE-2024-21626 was one that got in). In our
+/// own root the caller's descriptors are the caller's business, as with util-linux nsenter.
+fn exec_command(spec: &Spec, other_root: bool) -> anyhow::Error {
+    if other_root {
+        if let Err(e) = process::close_on_exec_from(3 + spec.preserve_fds) {
+            return e;
+        }
+    }
+    process::exec(&spec.command, &process::Env::default())
 }
 
 /// The target's PID, and for a container the group it lives in.

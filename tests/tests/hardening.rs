@@ -271,6 +271,53 @@ fn container_gets_only_stdio_unless_asked() {
     assert_eq!(fds_seen(&with_fds(plain, &[10, 251])), ["0", "1", "10", "2", "251"]);
 }
 
+// The same rule for `docker exec` (runc exec passes 0, 1, 2 and --preserve-fds N): a command
+// that nsenter-lite runs in another root (a joined mount namespace, or --root) gets none of the
+// caller's other descriptors. A container's root can open a joined command's descriptors through
+// /proc/PID/fd (it owns the process): the review's admin shell had fd 9 on the host's /etc, and
+// the container listed it and walked up to the host's /. A join that keeps our root keeps them.
+#[test]
+fn joined_container_gets_only_stdio_unless_asked() {
+    need_root!("joined_container_gets_only_stdio_unless_asked");
+    let root = busybox_rootfs();
+    let run = Scratch::new("joined-fds");
+    let pidfile = run.path().join("pid");
+    let mut target = Launch(
+        Tool::new("nsexec")
+            .args(["-m", "-p", "-u", "--rootfs"])
+            .arg(root.path())
+            .arg("--pidfile")
+            .arg(&pidfile)
+            .args(["--", "/bin/busybox", "sleep", "60"])
+            .command()
+            .spawn()
+            .unwrap(),
+    );
+    let start = std::time::Instant::now();
+    while !pidfile.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let Ok(pid) = std::fs::read_to_string(&pidfile) else {
+        let _ = target.0.kill();
+        panic!("the target did not start: {:?}", target.0.wait());
+    };
+    let pid = pid.trim();
+    // Which descriptors the command holds, by dup (one digit: dash's redirections take no more);
+    // a command outside the container's PID namespace has no /proc/self there.
+    let probe = "for n in 0 1 2 3 4 5 6 7 8 9; do (: <&$n) 2>/dev/null && echo $n; done; true";
+    let join = |extra: &[&str]| {
+        Tool::new("nsenter-lite").args(["-t", pid]).args(extra.to_vec()).args(["--", "sh", "-c", probe])
+    };
+    assert_eq!(fds_seen(&with_fds(join(&["-a"]), &[5, 9])), ["0", "1", "2"]);
+    assert_eq!(fds_seen(&with_fds(join(&["-m"]), &[9])), ["0", "1", "2"]);
+    assert_eq!(fds_seen(&with_fds(join(&["-r", "-u"]), &[9])), ["0", "1", "2"]);
+    assert_eq!(fds_seen(&with_fds(join(&["-a", "--preserve-fds", "2"]), &[3, 4, 9])), ["0", "1", "2", "3", "4"]);
+    with_fds(join(&["-a", "--preserve-fds", "3"]), &[3, 4]).refused("--preserve-fds");
+    // Our own root: the caller's descriptors are the caller's business (util-linux nsenter).
+    assert_eq!(fds_seen(&with_fds(join(&["-u"]), &[5, 9])), ["0", "1", "2", "5", "9"]);
+    let _ = target.0.kill();
+}
+
 /// Every path under `dir`, with its type, sorted: what a run may not leave changed.
 fn tree_of(dir: &Path) -> Vec<String> {
     let out = std::process::Command::new("find").arg(dir).args(["-printf", "%P %y\n"]).output().unwrap();
