@@ -58,6 +58,8 @@ pub struct Spec {
     /// `--preserve-fds N`: in another root the command keeps N descriptors from 3 on beside 0,
     /// 1 and 2, as `runc exec --preserve-fds`.
     pub preserve_fds: u32,
+    /// Run the command in a new session, without the caller's terminal (TIOCSTI).
+    pub new_session: bool,
     pub command: Vec<OsString>,
 }
 
@@ -108,7 +110,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     }
     let other_root = joined & ns::MNT.flag != 0 || root.is_some();
     enter_dirs(root, wd)?;
-    if joined & (ns::PID.flag | ns::TIME.flag) == 0 {
+    // setsid(2) refuses a process-group leader (a command started by a shell with job control):
+    // then the new session is made in a child.
+    let setsid_needs_child = spec.new_session && process::is_group_leader();
+    if joined & (ns::PID.flag | ns::TIME.flag) == 0 && !setsid_needs_child {
         creds.after_join(dropped_groups, our_proc.as_ref())?;
         return Err(exec_command(&spec, other_root));
     }
@@ -126,9 +131,18 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 /// only, as `runc exec` gives them: its processes own the command, so they could open every
 /// descriptor it holds through /proc/PID/fd (runc CVE-2024-21626 was one that got in). In our
 /// own root the caller's descriptors are the caller's business, as with util-linux nsenter.
+///
+/// On a terminal the command gets a new session (CVE-2017-5226): it may be the container's own
+/// binary, or be ptraced by the container's root, and TIOCSTI on the caller's terminal would type
+/// into the caller's shell.
 fn exec_command(spec: &Spec, other_root: bool) -> anyhow::Error {
     if other_root {
         if let Err(e) = process::close_on_exec_from(3 + spec.preserve_fds) {
+            return e;
+        }
+    }
+    if spec.new_session {
+        if let Err(e) = process::new_session() {
             return e;
         }
     }

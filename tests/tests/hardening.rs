@@ -86,13 +86,17 @@ fn init_binary_is_out_of_reach() {
     status.ok().stdout_has("nsexec");
 }
 
+/// A command that pushes one character into the terminal on its stdin (TIOCSTI = 0x5412).
+const TIOCSTI: &str =
+    "perl -e 'my $c = \"x\"; ioctl(STDIN, 0x5412, $c) or die \"TIOCSTI: $!\\n\"; print \"injected\\n\"'";
+
 // CVE-2017-5226: with a new session the payload cannot push input into the caller's terminal.
 #[test]
 fn tiocsti_fails_in_a_new_session() {
     need_root!("tiocsti_fails_in_a_new_session");
     // script(1) gives the command a terminal on stdin; TIOCSTI = 0x5412. The payload is root in a
     // user namespace only, so CAP_SYS_ADMIN (which bypasses the check) does not apply.
-    let payload = "perl -e 'my $c = \"x\"; ioctl(STDIN, 0x5412, $c) or die \"TIOCSTI: $!\\n\"; print \"injected\\n\"'";
+    let payload = TIOCSTI;
     let nsexec = isolab_tests::bin("nsexec");
     let inner = format!("{} -U -r -- sh -c '{}'", nsexec.display(), payload.replace('\'', "'\\''"));
     let run = Tool::program("script").args(["-qec", &inner, "/dev/null"]).run();
@@ -282,26 +286,10 @@ fn joined_container_gets_only_stdio_unless_asked() {
     let root = busybox_rootfs();
     let run = Scratch::new("joined-fds");
     let pidfile = run.path().join("pid");
-    let mut target = Launch(
-        Tool::new("nsexec")
-            .args(["-m", "-p", "-u", "--rootfs"])
-            .arg(root.path())
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .args(["--", "/bin/busybox", "sleep", "60"])
-            .command()
-            .spawn()
-            .unwrap(),
-    );
-    let start = std::time::Instant::now();
-    while !pidfile.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let Ok(pid) = std::fs::read_to_string(&pidfile) else {
-        let _ = target.0.kill();
-        panic!("the target did not start: {:?}", target.0.wait());
-    };
-    let pid = pid.trim();
+    let target =
+        Tool::new("nsexec").args(["-m", "-p", "-u", "--rootfs"]).arg(root.path()).arg("--pidfile").arg(&pidfile);
+    let (mut target, pid) = started(target.args(["--", "/bin/busybox", "sleep", "60"]), &pidfile);
+    let pid = pid.as_str();
     // Which descriptors the command holds, by dup (one digit: dash's redirections take no more);
     // a command outside the container's PID namespace has no /proc/self there.
     let probe = "for n in 0 1 2 3 4 5 6 7 8 9; do (: <&$n) 2>/dev/null && echo $n; done; true";
@@ -385,6 +373,38 @@ fn mount_points_are_right_and_undone_on_failure() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the namespace file was not made");
 }
 
+// CVE-2017-5226 for `docker exec`: a command nsenter-lite runs from the administrator's terminal
+// may be the container's own binary (a joined mount namespace), or be ptraced by the container's
+// root once it runs; with that terminal as its controlling one, TIOCSTI typed into the
+// administrator's shell (the review's probe from make demo's container: `tiocsti: ok`). On a
+// terminal the command gets a new session, as nsexec's payload does; --no-new-session keeps it.
+#[test]
+fn tiocsti_fails_for_a_joined_command() {
+    need_root!("tiocsti_fails_for_a_joined_command");
+    let run = Scratch::new("joined-tty");
+    std::fs::set_permissions(run.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(run.path(), Some(100000), Some(100000)).unwrap(); // nsexec writes the pidfile as root inside
+    let pidfile = run.path().join("pid");
+    let target = Tool::new("nsexec")
+        .args(["--all", "--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"])
+        .args(["--rootfs", "/", "--read-only", "--tmpfs", "/tmp", "--pidfile"])
+        .arg(&pidfile)
+        .args(["--", "sleep", "60"]);
+    let (mut target, pid) = started(target, &pidfile);
+    let nsenter = isolab_tests::bin("nsenter-lite");
+    let joined = |extra: &str| {
+        let inner = format!("{} -t {pid} -a {extra} -- sh -c '{}'", nsenter.display(), TIOCSTI.replace('\'', "'\\''"));
+        Tool::program("script").args(["-qec", &inner, "/dev/null"]).run()
+    };
+    let run = joined("");
+    assert!(!run.stdout.contains("injected") && run.stdout.contains("TIOCSTI"), "{run:?}");
+    let run = joined("--no-new-session");
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "1") {
+        assert!(run.stdout.contains("injected"), "{run:?}");
+    }
+    let _ = target.0.kill();
+}
+
 /// What a container's root runs to catch a tool joining from outside (perl, which `make test`
 /// installs): stop every process named `nsenter-lite` the moment it shows in this PID namespace
 /// and say whether its /proc/PID/exe opens and whether ptrace(PTRACE_SEIZE) attaches. A catch
@@ -410,6 +430,22 @@ while (time < $until) {
 }
 print "nothing caught\n";
 "#;
+
+/// Start `launch` (a tool that writes `pidfile`) and wait for the PID it writes.
+fn started(launch: Tool, pidfile: &Path) -> (Launch, String) {
+    let mut launch = Launch(launch.command().spawn().unwrap());
+    let start = std::time::Instant::now();
+    while !pidfile.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    match std::fs::read_to_string(pidfile) {
+        Ok(pid) => (launch, pid.trim().to_string()),
+        Err(_) => {
+            let _ = launch.0.kill();
+            panic!("the target did not start: {:?}", launch.0.wait());
+        }
+    }
+}
 
 /// A launch that is killed if the test ends early.
 struct Launch(std::process::Child);
