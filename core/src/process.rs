@@ -514,7 +514,8 @@ mod tests {
 
     #[test]
     fn pidfiles_hold_one_positive_pid() {
-        let dir = std::env::temp_dir().join(format!("isolab-pidfile-test-{}", std::process::id()));
+        let scratch = crate::test_dir("pidfile");
+        let dir = scratch.join("pid");
         std::fs::write(&dir, " 4242 \n").unwrap();
         assert_eq!(read_pidfile(&dir).unwrap(), 4242);
         std::fs::write(&dir, "0\n").unwrap();
@@ -527,6 +528,7 @@ mod tests {
         assert!(read_pidfile(std::path::Path::new("/dev/zero")).is_err());
         std::fs::remove_file(&dir).unwrap();
         assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
+        std::fs::remove_dir(scratch).unwrap();
     }
 
     #[test]

@@ -306,6 +306,43 @@ fn joined_container_gets_only_stdio_unless_asked() {
     let _ = target.0.kill();
 }
 
+// `make test` runs as root in a /tmp every user writes, and its scratch directories had names
+// anyone could predict (`isolab-test-<pid>-<tag>-<n>`; in core's unit tests `isolab-creds-<pid>`,
+// `isolab-pidfile-test-<pid>`; the bench's `isolab-bench-<pid>`). In the review isolab-test
+// planted `/tmp/isolab-creds-<pid>/passwd -> a root-owned file` for the next 3000 PIDs, and
+// root's `cargo test -p isolab-core` wrote its test passwd through it (a directory of the user's
+// own: protected_symlinks does not cover it). A planted path must be neither used nor removed.
+#[test]
+fn scratch_dirs_are_never_planted_ones() {
+    need_root!("scratch_dirs_are_never_planted_ones");
+    let victim = Scratch::new("victim");
+    std::fs::write(victim.path().join("file"), "root's\n").unwrap();
+    let stranger = 4_000_123;
+    let planted: Vec<std::path::PathBuf> = (0..512)
+        .map(|n| std::env::temp_dir().join(format!("isolab-test-{}-planted-{n}", std::process::id())))
+        .collect();
+    for dir in &planted {
+        std::fs::create_dir(dir).unwrap();
+        std::os::unix::fs::symlink(victim.path().join("file"), dir.join("passwd")).unwrap();
+        std::os::unix::fs::lchown(dir.join("passwd"), Some(stranger), Some(stranger)).unwrap();
+        std::os::unix::fs::chown(dir, Some(stranger), Some(stranger)).unwrap();
+    }
+    let made: Vec<Scratch> = (0..4).map(|_| Scratch::new("planted")).collect();
+    let intact = planted.iter().all(|d| d.join("passwd").symlink_metadata().is_ok());
+    for d in &planted {
+        let _ = std::fs::remove_file(d.join("passwd"));
+        let _ = std::fs::remove_dir(d);
+    }
+    assert!(intact, "a scratch directory removed what another user had planted at its name");
+    for s in &made {
+        assert!(!planted.contains(&s.0), "{} was planted by uid {stranger}", s.0.display());
+        let meta = std::fs::symlink_metadata(s.path()).unwrap();
+        assert!(meta.is_dir() && std::os::unix::fs::MetadataExt::uid(&meta) == 0, "{}", s.0.display());
+        std::fs::write(s.path().join("passwd"), "test\n").unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(victim.path().join("file")).unwrap(), "root's\n");
+}
+
 /// Every path under `dir`, with its type, sorted: what a run may not leave changed.
 fn tree_of(dir: &Path) -> Vec<String> {
     let out = std::process::Command::new("find").arg(dir).args(["-printf", "%P %y\n"]).output().unwrap();
