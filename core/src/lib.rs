@@ -46,3 +46,11 @@ pub mod stats;
 pub mod trace;
 pub mod units;
 pub mod watch;
+
+/// For unit tests: a new directory `/tmp/isolab-core-TAG-XXXXXX`, made by mkdtemp(3). Root runs
+/// the tests in a /tmp every user may write: a predictable name is anyone's to plant first (a
+/// directory of their own holding a symlink, which root then writes through).
+#[cfg(test)]
+pub(crate) fn test_dir(tag: &str) -> std::path::PathBuf {
+    nix::unistd::mkdtemp(&std::env::temp_dir().join(format!("isolab-core-{tag}-XXXXXX"))).expect("mkdtemp")
+}

@@ -395,8 +395,7 @@ mod tests {
     // file BLOCK I/O; the rest of the group is still read.
     #[test]
     fn a_malformed_file_is_one_unknown_column() {
-        let dir = std::env::temp_dir().join(format!("isolab-stats-malformed-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("stats-malformed");
         std::fs::write(dir.join("memory.usage_in_bytes"), "4096\n").unwrap();
         std::fs::write(dir.join("memory.limit_in_bytes"), "104857600\n").unwrap();
         std::fs::write(dir.join("memory.stat"), "cache 0\ntotal_inactive_file 5 6\n").unwrap();
