@@ -12,8 +12,9 @@
 //!   again and compared with the last list. A parent that does not exist yet is waited for in
 //!   the nearest directory above it that does.
 //!
-//! Counters are taken when cgstat starts (or sees a group appear), so only what happens after
-//! is reported, with `count` the number of kills or refusals since the last line. SIGINT and
+//! Counters are taken when cgstat starts, so only what happens after is reported; a group (or a
+//! controller of one) that appears later counts from zero, so a refusal made before cgstat got
+//! round to listing it is still reported, with `count` the number of kills or refusals since the last line. SIGINT and
 //! SIGTERM end it with status 0, as does the reader of stdout going away (`| head -1`).
 
 use std::collections::BTreeMap;
@@ -188,20 +189,31 @@ impl Events {
             let old = self.groups.get(&target.name).map(|k| (k.target.clone(), k.counters));
             self.watch_group(&target, old.as_ref().map(|(t, _)| t), token);
             // Counters of a controller seen before are kept: what rose meanwhile is still reported.
-            let mut counters = read_counters(&target);
-            if let Some((t, c)) = &old {
-                if t.memory.is_some() {
-                    counters.oom_kills = c.oom_kills;
-                }
-                if t.pids.is_some() {
-                    counters.pids_max = c.pids_max;
-                }
-            }
+            // A controller that appeared while cgstat watched starts from zero: all it counted
+            // happened since, even when cgstat, busy, saw the directory after its first refusal.
+            let now = read_counters(&target);
+            let seen = |had: bool, kept: u64, read: u64| match (had, report) {
+                (true, _) => kept,
+                (false, true) => 0,
+                (false, false) => read,
+            };
+            let (had_memory, had_pids, kept) = match &old {
+                Some((t, c)) => (t.memory.is_some(), t.pids.is_some(), *c),
+                None => (false, false, Counters::default()),
+            };
+            let counters = Counters {
+                oom_kills: seen(had_memory, kept.oom_kills, now.oom_kills),
+                pids_max: seen(had_pids, kept.pids_max, now.pids_max),
+            };
             let known = Known { token, id: self.ids.id(&target), counters, target };
+            let name = known.target.name.clone();
             if report && created {
-                self.emit("create", &known.target.name, &known.id, None)?;
+                self.emit("create", &name, &known.id, None)?;
             }
-            self.groups.insert(known.target.name.clone(), known);
+            self.groups.insert(name.clone(), known);
+            if report {
+                self.check(&name)?;
+            }
         }
         Ok(())
     }

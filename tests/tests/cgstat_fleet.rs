@@ -352,7 +352,8 @@ struct Events {
 
 impl Events {
     fn start(names: &[&str]) -> Events {
-        let mut cmd = Tool::new("cgstat").args(["--events", "--json"]).args(names).command();
+        let ready = unique("ready");
+        let mut cmd = Tool::new("cgstat").args(["--events", "--json", &ready]).args(names).command();
         let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
@@ -364,9 +365,18 @@ impl Events {
                 }
             }
         });
-        // The watches are set when it has read the layout: give it a moment, as a user would.
-        std::thread::sleep(Duration::from_millis(500));
-        Events { child, lines }
+        // The watches are set once it has read the layout, later on a loaded machine: a group
+        // made and removed until cgstat reports it says it is watching.
+        let events = Events { child, lines };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "cgstat --events never saw a group made");
+            run_to_end(&ready, &[], &["true"]);
+            if events.next("create", &ready, 1).is_some() {
+                break;
+            }
+        }
+        events
     }
 
     /// The first event `action` of group `name` within `secs`.
@@ -399,7 +409,8 @@ fn events_see_an_oom_kill_and_a_pids_limit_hit() {
     need_root!("events_see_an_oom_kill_and_a_pids_limit_hit");
     let (oom, pids) = (unique("oom"), unique("pids"));
     let mut events = Events::start(&[&oom, &pids]);
-    let alloc = "select(undef, undef, undef, 0.3); $x = 'a'; $x x= 200_000_000; sleep 5";
+    // A second for cgstat to see the group before the kill, however loaded the machine.
+    let alloc = "select(undef, undef, undef, 1); $x = 'a'; $x x= 200_000_000; sleep 5";
     let (ended, code) = run_to_end(&oom, &["--memory", "32m"], &["perl", "-e", alloc]);
     assert_eq!(code, 137, "the OOM killer took the payload");
     let (at, v) = events.next("oom-kill", &oom, 10).expect("an oom-kill event");
@@ -407,9 +418,11 @@ fn events_see_an_oom_kill_and_a_pids_limit_hit() {
     assert_eq!((v["Actor"]["Attributes"]["count"].as_u64(), v["Type"].as_str()), (Some(1), Some("group")));
     assert!(events.next("destroy", &oom, 10).is_some(), "the group's removal");
 
-    // dash exits at the first fork the kernel refuses.
-    let fork = "sleep 0.3; sleep 5 & sleep 5 & sleep 5 & sleep 5 & wait";
-    let (ended, code) = run_to_end(&pids, &["--pids-limit", "3"], &["sh", "-c", fork]);
+    // Forks until the kernel refuses one (perl and two children fill pids.max 3), then stays a
+    // second, so the group is still there however late cgstat lists it, and fails.
+    let fork = "select(undef, undef, undef, 0.3); my @kids; while (1) { my $p = fork; \
+                if (!defined $p) { sleep 1; kill 9, @kids; exit 1 } if (!$p) { sleep 5; exit 0 } push @kids, $p }";
+    let (ended, code) = run_to_end(&pids, &["--pids-limit", "3"], &["perl", "-e", fork]);
     assert_ne!(code, 0, "a fork was refused");
     let (at, _) = events.next("pids-limit", &pids, 10).expect("a pids-limit event");
     assert!(at <= ended + Duration::from_secs(1), "pids-limit came {:?} after the payload ended", at - ended);
