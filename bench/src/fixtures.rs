@@ -127,9 +127,23 @@ pub fn remove_tree(dir: &Path) {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
+    /// A new directory `/tmp/isolab-bench-XXXXXX` made by mkdtemp(3), mode 0755: the bench runs
+    /// as root and executes what it builds here, so the directory must be one nobody else made
+    /// (a predictable name in /tmp is anyone's to plant first).
     pub fn new() -> Result<Scratch, String> {
-        let dir = std::env::temp_dir().join(format!("isolab-bench-{}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+        let template = std::env::temp_dir().join("isolab-bench-XXXXXX");
+        let mut buf = std::ffi::CString::new(template.as_os_str().as_bytes())
+            .map_err(|e| format!("{}: {e}", template.display()))?
+            .into_bytes_with_nul();
+        // SAFETY: `buf` is a NUL-terminated template ending in XXXXXX, which mkdtemp rewrites in place.
+        if unsafe { libc::mkdtemp(buf.as_mut_ptr().cast()) }.is_null() {
+            return Err(format!("mkdtemp {}: {}", template.display(), std::io::Error::last_os_error()));
+        }
+        buf.pop();
+        let dir = PathBuf::from(std::ffi::OsString::from_vec(buf));
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
         Ok(Scratch(dir))
     }
 }

@@ -328,6 +328,36 @@ pub fn net_chain(p: &Paths, g: &Groups, net: &NetDirs, podman: Option<&PodmanIma
         title: "what a network costs: the chain with netexec",
         sides,
         goals: vec![],
+        slow: false,
+        guard: None,
+    })
+}
+
+/// One scrape of cAdvisor's metrics over `count` empty groups (what `cgstat --listen` does per
+/// GET /metrics) against one `cgstat --no-stream` sample of the same groups: the same cost per
+/// group or less is the goal (issue 19).
+pub fn scrape(p: &Paths, g: &Groups, count: usize) -> Result<Row, String> {
+    let parent = format!("m{count}");
+    g.make_many(&parent, count)?;
+    let at = format!("{}/{parent}", g.name);
+    let cgstat = |args: &[&str]| {
+        let mut argv = vec![p.tool("cgstat")];
+        argv.extend(strings(args));
+        argv.extend(["--cgroup-parent".to_string(), at.clone()]);
+        argv
+    };
+    let (id, title) = match count {
+        1000 => ("scrape-1000", "cgstat --format prometheus (one scrape) over 1,000 groups"),
+        _ => ("scrape-10000", "cgstat --format prometheus (one scrape) over 10,000 groups"),
+    };
+    Ok(Row {
+        id,
+        title,
+        sides: vec![
+            Side::seq("cgstat --format prometheus --cgroup-parent", vec![cgstat(&["--format", "prometheus"])]),
+            Side::seq("cgstat --no-stream --cgroup-parent", vec![cgstat(&["--no-stream", "--interval", "0.001"])]),
+        ],
+        goals: goals(&[(1, 1.0)]),
         slow: true,
         guard: None,
     })

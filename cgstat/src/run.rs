@@ -27,8 +27,21 @@ pub struct Spec {
     pub no_trunc: bool,
 }
 
-/// Run cgstat: sample, print, repeat while streaming.
+/// Run cgstat: sample, print Docker's table or JSON lines, repeat while streaming.
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    let (json, no_trunc) = (spec.json, spec.no_trunc);
+    run_with(spec, |_, samples, n| {
+        if json {
+            samples.iter().map(|s| format!("{}\n", s.json(n))).collect()
+        } else {
+            render::table(samples, no_trunc)
+        }
+    })
+}
+
+/// The sampling loop: each sample's groups and numbers go to `render`, whose text is written in
+/// one write (redrawn in place on a terminal while streaming, unless `--json`).
+pub fn run_with(spec: Spec, mut render: impl FnMut(&[GroupFiles], &[Sample], u64) -> String) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
     let mut groups = select::resolve(&spec.selection)?;
@@ -57,7 +70,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
             .zip(&readings)
             .map(|(g, r)| compute(g, r, before.group(g), (before.host, now.host), host_memory))
             .collect();
-        out.write(&samples, n)?;
+        out.write(&render(&groups, &samples, n), n)?;
         if !spec.stream {
             break;
         }
@@ -106,30 +119,24 @@ pub fn compute(
     }
 }
 
-/// Where samples go: JSON lines, a redrawn table on a terminal, or one table block per sample.
+/// Where samples go: a redrawn frame on a terminal, or one block per sample.
 struct Output {
-    json: bool,
     redraw: bool,
-    no_trunc: bool,
 }
 
 impl Output {
     fn new(spec: &Spec) -> Output {
-        let redraw = spec.stream && !spec.json && std::io::stdout().is_terminal();
-        Output { json: spec.json, redraw, no_trunc: spec.no_trunc }
+        Output { redraw: spec.stream && !spec.json && std::io::stdout().is_terminal() }
     }
 
     /// One write per sample; an error (EPIPE when the reader left) goes to the caller, whom
     /// `cli` turns into exit 0 for a broken pipe.
-    fn write(&mut self, samples: &[Sample], n: u64) -> anyhow::Result<()> {
-        let text = if self.json {
-            samples.iter().map(|s| format!("{}\n", s.json(n))).collect()
-        } else if self.redraw {
-            redrawn(&render::table(samples, self.no_trunc), n == 0)
+    fn write(&mut self, text: &str, n: u64) -> anyhow::Result<()> {
+        if self.redraw {
+            exit::write_stdout(&redrawn(text, n == 0))
         } else {
-            render::table(samples, self.no_trunc)
-        };
-        exit::write_stdout(&text)
+            exit::write_stdout(text)
+        }
     }
 }
 
@@ -152,7 +159,15 @@ mod tests {
 
     fn target() -> GroupFiles {
         let ctl = Ctl { dir: "/sys/fs/cgroup/cpuacct/isolab/web".into(), v2: false };
-        GroupFiles { name: "web".into(), cpu: Some(ctl), memory: None, io: None, pids: None, procs: None }
+        GroupFiles {
+            name: "web".into(),
+            cpu: Some(ctl),
+            memory: None,
+            io: None,
+            pids: None,
+            procs: None,
+            cpu_controller: None,
+        }
     }
 
     #[test]

@@ -300,8 +300,7 @@ mod tests {
 
     #[test]
     fn lookup_reads_passwd_shaped_files() {
-        let dir = std::env::temp_dir().join(format!("isolab-creds-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("creds");
         let f = dir.join("passwd");
         std::fs::write(&f, "root:x:0:0::/root:/bin/sh\nalice:x:1000:1001::/home/alice:/bin/sh\n").unwrap();
         assert_eq!(lookup(&f, "alice").unwrap(), (1000, Some(1001)));

@@ -25,8 +25,9 @@
 //!   helper an unprivileged caller's ranges are written by
 //! - [`cgroup`]: detection, placement (a user's beneath its delegated v2 subtree), Docker's
 //!   limits, a plan per version, a group's life, the device allowlist (v1 file, v2 program)
-//! - [`stats`]: sampling groups, Docker's formulas and way of printing numbers
+//! - [`stats`]: sampling groups, Docker's formulas and way of printing numbers; what a scrape reads
 //! - [`units`]: Docker's value syntax (sizes, rates, CPU lists, devices)
+//! - [`watch`]: waiting for cgroup events (inotify, v1 OOM eventfd, /dev/kmsg, signalfd)
 //! - [`trace`]: the steps, their `--explain` trace and the errors worded from them
 //! - [`exit`]: exit statuses and the one-line report of a failure
 //! - [`cli`]: the shape every tool's `main` shares
@@ -49,3 +50,12 @@ pub mod seccomp;
 pub mod stats;
 pub mod trace;
 pub mod units;
+pub mod watch;
+
+/// For unit tests: a new directory `/tmp/isolab-core-TAG-XXXXXX`, made by mkdtemp(3). Root runs
+/// the tests in a /tmp every user may write: a predictable name is anyone's to plant first (a
+/// directory of their own holding a symlink, which root then writes through).
+#[cfg(test)]
+pub(crate) fn test_dir(tag: &str) -> std::path::PathBuf {
+    nix::unistd::mkdtemp(&std::env::temp_dir().join(format!("isolab-core-{tag}-XXXXXX"))).expect("mkdtemp")
+}

@@ -519,13 +519,20 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
     name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal '{s}'"))
 }
 
+/// prctl(PR_SET_DUMPABLE, 0), traced: /proc/PID/* of this process becomes root's and closed to
+/// ptrace-style access (exe, fd, environ, mem, PTRACE_ATTACH) for anyone without CAP_SYS_PTRACE
+/// in the user namespace the tool was exec'd in, whatever namespaces it joins afterwards, until
+/// execve(2) decides again for the command (runc CVE-2016-9962, CVE-2019-5736).
+pub fn undumpable() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))
+}
+
 /// Supervise `child` until it ends, forwarding signals; returns its wait status.
 /// As PID 1 of a namespace (`reap_orphans`), also reaps every orphan re-parented to us (Docker `--init`).
 pub fn supervise(child: Pid, reap_orphans: bool) -> anyhow::Result<WaitStatus> {
     // runc CVE-2019-5736: a supervisor the payload can see (PID 1 with --init, or a parent in
     // its PID namespace) must not let it open /proc/PID/exe and overwrite the tool's binary.
-    // Non-dumpable makes /proc/PID/* owned by root and closed to ptrace-style access.
-    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
+    undumpable()?;
     forward_signals_to(child);
     if !reap_orphans {
         return wait_for(child);
@@ -545,7 +552,8 @@ mod tests {
 
     #[test]
     fn pidfiles_hold_one_positive_pid() {
-        let dir = std::env::temp_dir().join(format!("isolab-pidfile-test-{}", std::process::id()));
+        let scratch = crate::test_dir("pidfile");
+        let dir = scratch.join("pid");
         std::fs::write(&dir, " 4242 \n").unwrap();
         assert_eq!(read_pidfile(&dir).unwrap(), 4242);
         std::fs::write(&dir, "0\n").unwrap();
@@ -558,6 +566,7 @@ mod tests {
         assert!(read_pidfile(std::path::Path::new("/dev/zero")).is_err());
         std::fs::remove_file(&dir).unwrap();
         assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
+        std::fs::remove_dir(scratch).unwrap();
     }
 
     #[test]

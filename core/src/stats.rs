@@ -17,8 +17,13 @@
 //!   process's /proc/PID/net/dev, and is `--` when that namespace is the reader's own.
 //! - Every file is read at most once per sample and nothing is exec'd: one sample of 1,000
 //!   groups stays well under a second.
+//!
+//! [`detail`] reads, for one scrape of metrics, the more a group has to say (CFS settings and
+//! throttling, memory.stat's rss and cache, failcnt and OOM kills, bytes per device and per
+//! interface), with the same parsers and the same rule of one read per file.
 
 pub mod cpu;
+pub mod detail;
 pub mod format;
 pub mod net;
 pub mod sample;

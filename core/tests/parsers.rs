@@ -16,7 +16,7 @@ use isolab_core::cgroup::{self, detect, files, limits};
 use isolab_core::creds::{self, UserSpec};
 use isolab_core::idmap::{self, privileged, subid, Extent, Which};
 use isolab_core::mount::{self, Bind};
-use isolab_core::stats::{cpu, format, net, sample};
+use isolab_core::stats::{cpu, detail, format, net, sample};
 use isolab_core::units::{self, IdList, SizeOrUnlimited};
 use isolab_core::{ns, process};
 use proptest::prelude::*;
@@ -405,12 +405,18 @@ fn keyed_file() -> impl Strategy<Value = Vec<(String, u64)>> {
 
 proptest! {
     #[test]
-    fn stat_files_never_panic(text in hostile_text("cpu 0123456789 usage_usec rbytes= wbytes= 8:0 Read Write Total lo eth0: |")) {
+    fn stat_files_never_panic(text in hostile_text("cpu 0123456789 usage_usec rbytes= wbytes= 8:0 Read Write Total lo eth0: max nr_throttled throttled_usec |")) {
         let _ = cpu::parse_proc_stat(&text);
         let _ = cpu::parse_cpuacct_usage(&text);
         let _ = net::parse_net_dev(&text);
+        let _ = net::parse_net_dev_interfaces(&text);
         let _ = sample::parse_blkio(&text);
         let _ = sample::parse_io_stat(&text);
+        let _ = sample::parse_blkio_devices(&text);
+        let _ = sample::parse_io_stat_devices(&text);
+        let _ = detail::parse_throttling(&text, true);
+        let _ = detail::parse_throttling(&text, false);
+        let _ = detail::parse_cpu_max(&text);
         let _ = files::parse_procs(&text);
         let _ = files::keyed(&text, "usage_usec");
     }

@@ -17,9 +17,9 @@ use crate::run::{AutoFor, PidSource, Source, Spec};
 const AFTER_HELP: &str = "\
 EXAMPLES:
   # The article's userns-remap: root inside is host uid 100000
-  unshare --user sh -c 'echo $$ > /tmp/pid; exec sleep 600' &
-  idmap --pidfile /tmp/pid --uid 0:100000:65536 --gid 0:100000:65536
-  idmap --show $(cat /tmp/pid)
+  unshare --user sleep 600 &
+  idmap $! --uid 0:100000:65536 --gid 0:100000:65536
+  idmap --show $!
 
   # Map yourself to root inside (as unshare -r does)
   idmap 4242 --map-root
@@ -63,7 +63,8 @@ pub struct Args {
     #[arg(value_name = "PID")]
     pub pid: Option<String>,
 
-    /// Read the PID from FILE (as written by nsexec --pidfile or `echo $$ > FILE`)
+    /// Read the PID from FILE (as written by nsexec --pidfile or `echo $$ > FILE`), in a directory
+    /// no other user may write (in /tmp another user could hold FILE with a PID of their own)
     #[arg(long, value_name = "FILE", conflicts_with = "pid")]
     pub pidfile: Option<PathBuf>,
 

@@ -9,6 +9,7 @@ use clap::{ArgAction, Parser};
 use isolab_core::cgroup;
 use isolab_core::cli::Explain;
 use isolab_core::ns::{self, Flags, KINDS};
+use isolab_core::process;
 
 use crate::join::{NsFile, Spec, TargetRef};
 
@@ -101,6 +102,17 @@ pub struct Args {
     /// capabilities, no_new_privs and seccomp filters, as docker exec gives a container's)
     #[arg(long)]
     privileged: bool,
+    /// Run the command in a new session, without a controlling terminal: it cannot push
+    /// keystrokes into the caller's terminal (TIOCSTI, CVE-2017-5226) [default when stdin is a terminal]
+    #[arg(long, conflicts_with = "no_new_session")]
+    new_session: bool,
+    /// Keep the caller's session and terminal (job control works; see --new-session)
+    #[arg(long)]
+    no_new_session: bool,
+    /// In another root (a joined mount namespace, --root): pass N more descriptors from 3 on to
+    /// the command, which otherwise gets only 0, 1 and 2 (runc exec's flag)
+    #[arg(long, value_name = "N")]
+    preserve_fds: Option<u32>,
     #[command(flatten)]
     explain: Explain,
     /// The command to run (default: $SHELL, or /bin/sh)
@@ -188,6 +200,9 @@ impl Args {
             join_cgroup: !raw.no_join_cgroup,
             tty: raw.tty,
             confine: !raw.privileged,
+            preserve_fds: raw.preserve_fds.unwrap_or(0),
+            // With --tty the command gets a session of its own with the new terminal anyway.
+            new_session: !raw.tty && (raw.new_session || (!raw.no_new_session && process::stdin_is_terminal())),
             command: if raw.command.is_empty() { vec![default_shell()] } else { raw.command },
         })
     }
@@ -300,6 +315,15 @@ mod tests {
         assert_eq!(s.command, ["ls", "-l", "-n"]);
         assert_eq!(s.kinds, 0);
         assert!(s.all);
+    }
+
+    #[test]
+    fn session_and_descriptors_for_the_command() {
+        assert!(spec(&["-t", "1", "-a", "--new-session", "true"]).unwrap().new_session);
+        assert!(!spec(&["-t", "1", "-a", "--no-new-session", "true"]).unwrap().new_session);
+        assert!(err(&["-t", "1", "-a", "--new-session", "--no-new-session", "true"]).contains("cannot be used with"));
+        assert_eq!(spec(&["-t", "1", "-a", "--preserve-fds", "2", "true"]).unwrap().preserve_fds, 2);
+        assert_eq!(spec(&["-t", "1", "-a", "true"]).unwrap().preserve_fds, 0);
     }
 
     #[test]

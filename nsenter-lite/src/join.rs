@@ -71,11 +71,19 @@ pub struct Spec {
     pub tty: bool,
     /// Give the command the target's confinement (false: `--privileged`).
     pub confine: bool,
+    /// `--preserve-fds N`: in another root the command keeps N descriptors from 3 on beside 0,
+    /// 1 and 2, as `runc exec --preserve-fds`.
+    pub preserve_fds: u32,
+    /// Run the command in a new session, without the caller's terminal (TIOCSTI).
+    pub new_session: bool,
     pub command: Vec<OsString>,
 }
 
 /// Join, then exec the command (or fork, supervise it, and return its status).
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
+    // Before anything of ours is open: the descriptors to pass on must be the caller's.
+    let preserved = format!("--preserve-fds {}", spec.preserve_fds);
+    process::check_inherited(3, spec.preserve_fds, &preserved)?;
     let (pid, group) = match &spec.target {
         Some(t) => pid_of(t)?,
         None => (None, None),
@@ -107,6 +115,11 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         // Before any setns: moving into a cgroup needs our privileges over the host's hierarchy.
         isolab_core::cgroup::lifecycle::join(&group, std::process::id() as i32)?;
     }
+    // From the first setns to the exec we are in the target's namespaces with the caller's
+    // credentials (host root, unmapped in a container's user namespace) and the caller's
+    // descriptors (our /proc): whoever has CAP_SYS_PTRACE there (the container's root) must not
+    // ptrace us or open our /proc/PID/* (runc CVE-2016-9962). exec decides again for the command.
+    process::undumpable()?;
     let dropped_groups = creds.before_join();
     let (by_pidfd, mut entries) = match &process {
         Some(p) => join_target(p, &namespaces)?,
@@ -118,10 +131,14 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         // Joining a user namespace gives new credentials: keep the parent-death signal.
         process::rearm_tether()?;
     }
+    let other_root = joined & ns::MNT.flag != 0 || root.is_some();
     enter_dirs(root, wd)?;
-    if joined & (ns::PID.flag | ns::TIME.flag) == 0 && !spec.tty {
+    // setsid(2) refuses a process-group leader (a command started by a shell with job control):
+    // then the new session is made in a child.
+    let setsid_needs_child = spec.new_session && process::is_group_leader();
+    if joined & (ns::PID.flag | ns::TIME.flag) == 0 && !spec.tty && !setsid_needs_child {
         take_ids(&creds, dropped_groups, our_proc.as_ref(), confinement.as_ref())?;
-        return Err(process::exec(&spec.command, &process::Env::default()));
+        return Err(exec_command(&spec, other_root));
     }
     // --tty: the command's side makes the pty and hands its master back over this channel.
     let (console, relay) = spec.tty.then(process::fd_channel).transpose()?.unzip();
@@ -146,7 +163,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
             if let Some(console) = console {
                 pty::attach(pty::allocate(&console)?)?;
             }
-            Err(process::exec(&spec.command, &process::Env::default()))
+            Err(exec_command(&spec, other_root))
         }
     }
 }
@@ -162,6 +179,28 @@ fn take_ids(
     creds.after_join(dropped_groups, our_proc)?;
     confinement.map(Confinement::after_ids).transpose()?;
     Ok(())
+}
+
+/// Exec the command. In another root (a container's) it gets 0, 1, 2 and `--preserve-fds`
+/// only, as `runc exec` gives them: its processes own the command, so they could open every
+/// descriptor it holds through /proc/PID/fd (runc CVE-2024-21626 was one that got in). In our
+/// own root the caller's descriptors are the caller's business, as with util-linux nsenter.
+///
+/// On a terminal the command gets a new session (CVE-2017-5226): it may be the container's own
+/// binary, or be ptraced by the container's root, and TIOCSTI on the caller's terminal would type
+/// into the caller's shell.
+fn exec_command(spec: &Spec, other_root: bool) -> anyhow::Error {
+    if other_root {
+        if let Err(e) = process::close_on_exec_from(3 + spec.preserve_fds) {
+            return e;
+        }
+    }
+    if spec.new_session {
+        if let Err(e) = process::new_session() {
+            return e;
+        }
+    }
+    process::exec(&spec.command, &process::Env::default())
 }
 
 /// The target's PID, and for a container the group it lives in.

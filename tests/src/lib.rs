@@ -266,18 +266,32 @@ pub fn mountinfo() -> String {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
+    /// A new directory `/tmp/isolab-test-<pid>-<tag>-XXXXXX`, made here by mkdtemp(3), mode 0755
+    /// (mapped users, host uid 100000, must walk in). Root runs these tests in a /tmp every user
+    /// may write: a name another user can predict would be theirs to plant first (a directory of
+    /// their own, a symlink), so the name is random and the directory is never one that existed.
     pub fn new(tag: &str) -> Scratch {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("isolab-test-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let dir = fresh_dir(&format!("isolab-test-{}-{tag}-", std::process::id()));
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod scratch dir");
         Scratch(dir)
     }
 
     pub fn path(&self) -> &std::path::Path {
         &self.0
     }
+}
+
+/// mkdtemp(3) of `/tmp/PREFIXXXXXXX`: a directory made now, mode 0700, with a name nobody chose.
+pub fn fresh_dir(prefix: &str) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
+    let mut buf =
+        std::ffi::CString::new(template.as_os_str().as_bytes()).expect("no NUL in /tmp").into_bytes_with_nul();
+    // SAFETY: `buf` is a NUL-terminated template ending in XXXXXX, which mkdtemp rewrites in place.
+    let made = unsafe { libc::mkdtemp(buf.as_mut_ptr().cast()) };
+    assert!(!made.is_null(), "mkdtemp {}: {}", template.display(), std::io::Error::last_os_error());
+    buf.pop();
+    PathBuf::from(std::ffi::OsString::from_vec(buf))
 }
 
 impl Drop for Scratch {

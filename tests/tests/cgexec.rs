@@ -715,3 +715,25 @@ fn io_controller_only_when_asked() {
     assert!(io.exists(), "{} missing with --device-read-bps", io.display());
     cgexec().args(["--rm", g.name()]).run().ok();
 }
+
+// Two `cgexec-rs --name web` at once (or, in a delegated parent, another uid's mkdir) between a
+// run's check that the name is free and its mkdir: the second run adopted the first one's group
+// and, when its command ended, killed every process in it, the other run's command too, and
+// removed it. The window lies inside one run, so the race is forced through core's create (as
+// pid_reuse.rs does for idmap): a group's own directory is made by the run that uses it, or the
+// run fails; the parents may exist already.
+#[test]
+fn a_group_made_meanwhile_is_never_adopted() {
+    need_root!("a_group_made_meanwhile_is_never_adopted");
+    use isolab_core::cgroup::{lifecycle, placements, Limits, Setup};
+    let group = Guard::new();
+    let setup = Setup::detect().unwrap();
+    let plan = placements(&setup, &Limits::default(), None, group.name()).unwrap();
+    let first = lifecycle::create(group.name(), &plan).expect("the first run's group");
+    let second = lifecycle::create(group.name(), &plan);
+    let err = format!("{:#}", second.expect_err("the second run adopted the first run's group"));
+    assert!(err.contains("already exists"), "{err}");
+    for place in first.places() {
+        assert!(place.dir.is_dir(), "the failed run removed the first run's {}", place.dir.display());
+    }
+}

@@ -476,6 +476,18 @@ fn cgstat_refuses_malformed_invocations() {
         (&["--json", "--bogus"], "--bogus"),
         (&["--no-stream", &missing], &missing),
         (&["--no-stream", "--path", "/nonexistent-isolab-test"], "/nonexistent-isolab-test"),
+        (&["--no-stream", "--format", "{{.Bogus}}"], ".Bogus"),
+        (&["--no-stream", "--format", "{{.Name"], "--format"),
+        (&["--no-stream", "--format", "{{nope .Name}}"], "nope"),
+        (&["--json", "--format", "json"], "--json"),
+        (&["--listen", "9338"], "--listen"),
+        (&["--listen", "256.0.0.1:9338"], "--listen"),
+        (&["--listen", "127.0.0.1:0"], "--listen"),
+        (&["--listen", "127.0.0.1:9338", "--format", "table"], "--listen"),
+        (&["--listen", "127.0.0.1:9338", "--no-stream"], "--no-stream"),
+        (&["--listen", "127.0.0.1:9338", &missing], &missing),
+        (&["--events", "--format", "json"], "--format"),
+        (&["--events", "--path", "/x"], "--path"),
     ]);
     table("cgstat", &cases, None);
 }

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 /// Members that are not tools: the lower floor itself, and what builds, tests and measures.
 const NOT_TOOLS: [&str; 4] = ["core", "tests", "xtask", "bench"];
-/// What a tool crate may depend on: core, and crates that make no syscall.
-const TOOL_DEPENDENCIES: [&str; 4] = ["isolab-core", "clap", "anyhow", "serde_json"];
+/// What a tool crate may depend on: core, and crates that make no syscall (httparse: cgstat
+/// --listen's HTTP/1.x request parser, over a buffer the caller fills; no I/O of its own).
+const TOOL_DEPENDENCIES: [&str; 5] = ["isolab-core", "clap", "anyhow", "serde_json", "httparse"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

@@ -607,3 +607,22 @@ fn differential_spellings_and_groups_against_newuidmap() {
         assert_eq!(outcome_as(other, Some(&copy), &case), theirs, "{}", case.triples);
     }
 }
+
+// The review followed README's idmap example as root while isolab-test held /tmp/pid with the
+// PID of a user namespace of its own: the payload (uid 100000) could not overwrite that file,
+// and root's `idmap --pidfile /tmp/pid --uid 0:100000:65536 --gid 0:100000:65536` mapped host
+// ids 100000-165535 into the user's namespace. The examples (README, --help) take the PID from
+// `$!`, never from a file in a directory every user may write.
+#[test]
+fn examples_read_no_pid_from_a_shared_directory() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let help = idmap().arg("--help").run();
+    help.ok();
+    for (doc, text) in [("README.md", readme.as_str()), ("idmap --help", help.stdout.as_str())] {
+        for line in text.lines() {
+            let shared = ["/tmp/", "/var/tmp/", "/dev/shm/"].iter().any(|d| line.contains(d));
+            let pid_file = ["--pidfile", "$$ >", "$(cat "].iter().any(|p| line.contains(p));
+            assert!(!(shared && pid_file), "{doc} tells root to read a PID from a shared directory: {line}");
+        }
+    }
+}

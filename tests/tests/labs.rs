@@ -138,9 +138,11 @@ fn no_leftovers_sees_what_a_run_leaves() {
 
     let root = isolab_tests::Scratch::new("leftovers-root");
     std::fs::create_dir(root.path().join("etc")).unwrap();
-    let scratch = PathBuf::from(format!("/tmp/isolab-lab-selftest.{}", std::process::id()));
+    // Named as a lab's scratch dir, which no-leftovers watches; made by mkdtemp (root runs this
+    // in a /tmp every user writes: a predictable name is anyone's to plant first, as a symlink).
+    let scratch = isolab_tests::fresh_dir("isolab-lab-selftest.");
     let leave = format!(
-        "mkdir {root}/host && touch {root}/etc/leftover && mkdir {s} && mount -t tmpfs isolab-selftest {s}",
+        "mkdir {root}/host && touch {root}/etc/leftover && mount -t tmpfs isolab-selftest {s}",
         root = root.path().display(),
         s = scratch.display()
     );

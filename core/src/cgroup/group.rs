@@ -206,17 +206,25 @@ pub(crate) fn place_at(h: &Hierarchy, dir: PathBuf) -> Place {
 /// The group called `name` under `parent` (or the default parent), by DESIGN's placement rule.
 /// Without `--cgroup-parent`, a group made from another cgroup is also found if its name is
 /// unique among every isolab parent. An unknown name is an error that lists the names there are.
+///
+/// Without `--cgroup-parent` a name finds only the caller's own groups, whose directories its
+/// effective uid owns: a user with a delegated subtree (systemd's user@UID.service) makes
+/// `isolab/NAME` there as easily as root makes it in its own, and root's tools would otherwise
+/// join, kill or report that user's processes under the name of root's container. A parent
+/// named explicitly is the caller's choice, whoever owns it.
 pub fn locate(name: &str, parent: Option<&str>) -> anyhow::Result<Group> {
     validate_name(name)?;
     if let Some(p) = parent {
         validate_parent(p)?;
     }
     let setup = Setup::detect()?;
+    let me = nix::unistd::geteuid().as_raw();
+    let trusted = |dir: &Path| parent.is_some() || owner(dir) == Some(me);
     let places: Vec<Place> = setup
         .hierarchies
         .iter()
         .map(|h| (h, h.dir_of(&parent_path(h, parent)).join(name)))
-        .filter(|(_, dir)| dir.is_dir())
+        .filter(|(_, dir)| dir.is_dir() && trusted(dir))
         .map(|(h, dir)| place_at(h, dir))
         .collect();
     if !places.is_empty() {
@@ -224,12 +232,28 @@ pub fn locate(name: &str, parent: Option<&str>) -> anyhow::Result<Group> {
     }
     let known = if parent.is_some() { list(parent)? } else { list_all()? };
     if let Some(found) = known.iter().find(|g| g.name == name) {
-        return Ok(found.clone());
+        let (ours, theirs): (Vec<&Place>, Vec<&Place>) = found.places.iter().partition(|p| trusted(&p.dir));
+        if !ours.is_empty() {
+            return Ok(Group::new(name, ours.into_iter().cloned().collect()));
+        }
+        if let Some(other) = theirs.first() {
+            let uid = owner(&other.dir).map_or("another user".to_string(), |u| format!("uid {u}"));
+            anyhow::bail!(
+                "no group named {name:?} of uid {me}: the one at {} belongs to {uid} (name its parent with --cgroup-parent to use it)",
+                other.dir.display()
+            );
+        }
     }
     let names: Vec<&str> = known.iter().map(|g| g.name()).collect();
     let listing =
         if names.is_empty() { "there are none".to_string() } else { format!("there are: {}", names.join(", ")) };
     anyhow::bail!("no group named {name:?}: {listing}")
+}
+
+/// The uid that owns a cgroup directory: whoever made it (mkdir), or was handed it (chown).
+fn owner(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(dir).ok().map(|m| m.uid())
 }
 
 /// The groups under the isolab parent (or `--cgroup-parent`), sorted by name.

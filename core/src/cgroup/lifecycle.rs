@@ -50,17 +50,30 @@ pub fn create(name: &str, placements: &[Placement]) -> anyhow::Result<Group> {
     Ok(Group::new(name, places))
 }
 
+/// The parents may exist already (`isolab`, a `--cgroup-parent`); the group's own directory is
+/// made here or not at all: one that appeared since the caller checked the name (a second run
+/// with the same name, another uid in a delegated parent) is someone else's, and adopting it
+/// would kill their processes when ours end.
 fn create_one(t: &Placement, created: &mut Created) -> anyhow::Result<()> {
     let h = t.hierarchy;
     let mut cur = h.mount.clone();
-    for component in t.path.split('/').filter(|c| !c.is_empty()) {
+    let components: Vec<&str> = t.path.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, component) in components.iter().enumerate() {
         if h.v2 {
             enable_controllers(&cur, &t.enable)?;
         }
         let next = cur.join(component);
-        if !next.is_dir() {
-            trace::mkdir(&next)?;
-            created.0.push(next.clone());
+        let own = i + 1 == components.len();
+        if own || !next.is_dir() {
+            match trace::mkdir(&next) {
+                Ok(()) => created.0.push(next.clone()),
+                Err(_) if own && next.is_dir() => {
+                    anyhow::bail!("a group named {component:?} already exists ({})", next.display())
+                }
+                // A parent another run made meanwhile is shared, as one that was there before.
+                Err(_) if next.is_dir() => {}
+                Err(err) => return Err(err),
+            }
         }
         if !h.v2 && h.has("cpuset") {
             inherit_cpuset(&cur, &next)?;

@@ -65,7 +65,7 @@ pub fn drop_to_caller(caller: &Caller) -> anyhow::Result<()> {
     if !caller.restricted() {
         return Ok(());
     }
-    trace::run(Step::Prctl(Prctl::SetDumpable(false)), || nix::sys::prctl::set_dumpable(false))?;
+    crate::process::undumpable()?;
     if geteuid().is_root() {
         // Keep the permitted set over seteuid; the effective set is emptied and re-raised below.
         trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))?;

@@ -44,6 +44,9 @@ pub struct GroupFiles {
     pub pids: Option<Ctl>,
     /// A directory whose cgroup.procs lists the members.
     pub procs: Option<PathBuf>,
+    /// The cpu controller (shares or weight, CFS quota, throttling): v1 its hierarchy, v2 the
+    /// group's directory when the controller is enabled there. Read by a scrape only.
+    pub cpu_controller: Option<Ctl>,
 }
 
 impl GroupFiles {
@@ -59,7 +62,15 @@ impl GroupFiles {
             .or(memory.as_ref())
             .map(|c| c.dir.clone())
             .or_else(|| group.places().first().map(|p| p.dir.clone()));
-        GroupFiles { name: name.to_string(), cpu: ctl("cpuacct"), memory, io: ctl("blkio"), pids, procs }
+        GroupFiles {
+            name: name.to_string(),
+            cpu: ctl("cpuacct"),
+            memory,
+            io: ctl("blkio"),
+            pids,
+            procs,
+            cpu_controller: ctl("cpu"),
+        }
     }
 }
 
@@ -104,7 +115,7 @@ pub struct Reading {
     pub net: Net,
 }
 
-fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
+pub(super) fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
     trace::read_file(ctl.dir.join(file)).ok()
 }
 
@@ -128,6 +139,11 @@ fn parse_limit(text: &str) -> Option<Option<u64>> {
 }
 
 fn read_memory(ctl: &Ctl) -> Option<Memory> {
+    read_memory_and_stat(ctl).map(|(memory, _)| memory)
+}
+
+/// The memory numbers and the text of memory.stat, from which a scrape takes more keys.
+pub(super) fn read_memory_and_stat(ctl: &Ctl) -> Option<(Memory, Option<String>)> {
     let (usage_file, limit_file, inactive_key) = if ctl.v2 {
         ("memory.current", "memory.max", "inactive_file")
     } else {
@@ -135,15 +151,16 @@ fn read_memory(ctl: &Ctl) -> Option<Memory> {
     };
     let usage = param_uint(&read_in(ctl, usage_file)?)?;
     // A missing memory.stat leaves usage as it is; a malformed one (or limit) makes it unknown.
-    let inactive_file = match read_in(ctl, "memory.stat") {
-        Some(text) => flat_keyed(&text)?.into_iter().find(|(k, _)| *k == inactive_key).map(|(_, v)| v),
+    let stat = read_in(ctl, "memory.stat");
+    let inactive_file = match stat.as_deref() {
+        Some(text) => flat_keyed(text)?.into_iter().find(|(k, _)| *k == inactive_key).map(|(_, v)| v),
         None => None,
     };
     let limit = match read_in(ctl, limit_file) {
         Some(text) => parse_limit(&text)?,
         None => None,
     };
-    Some(Memory { usage, inactive_file, limit })
+    Some((Memory { usage, inactive_file, limit }, stat))
 }
 
 /// v1 `blkio.throttle.io_service_bytes_recursive`: `MAJ:MIN Op bytes` lines and a `Total`,
@@ -151,7 +168,15 @@ fn read_memory(ctl: &Ctl) -> Option<Memory> {
 /// allowed; MAJ and MIN are numbers; the value is the fourth field of a four-field line, else
 /// the third. Docker counts the ops that start with R (Read) and W (Write).
 pub fn parse_blkio(text: &str) -> Option<(u64, u64)> {
-    let (mut read, mut write) = (0u64, 0u64);
+    Some(sum_devices(&parse_blkio_devices(text)?))
+}
+
+/// Bytes read and written per device (`MAJ:MIN`), in the order the file lists them.
+pub type DeviceBytes = Vec<(String, u64, u64)>;
+
+/// [`parse_blkio`] per device.
+pub fn parse_blkio_devices(text: &str) -> Option<DeviceBytes> {
+    let mut devices: DeviceBytes = Vec::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split([' ', ':']).filter(|f| !f.is_empty()).collect();
         if fields.len() < 3 {
@@ -160,17 +185,25 @@ pub fn parse_blkio(text: &str) -> Option<(u64, u64)> {
             }
             return None;
         }
-        go_uint(fields[0])?;
-        go_uint(fields[1])?;
+        let (major, minor) = (go_uint(fields[0])?, go_uint(fields[1])?);
         let (op, value) = if fields.len() == 4 { (fields[2], fields[3]) } else { ("", fields[2]) };
         let value = go_uint(value)?;
+        let device = format!("{major}:{minor}");
+        let i = devices.iter().position(|d| d.0 == device).unwrap_or_else(|| {
+            devices.push((device, 0, 0));
+            devices.len() - 1
+        });
         match op.as_bytes().first() {
-            Some(b'R' | b'r') => read = read.saturating_add(value),
-            Some(b'W' | b'w') => write = write.saturating_add(value),
+            Some(b'R' | b'r') => devices[i].1 = devices[i].1.saturating_add(value),
+            Some(b'W' | b'w') => devices[i].2 = devices[i].2.saturating_add(value),
             _ => {}
         }
     }
-    Some((read, write))
+    Some(devices)
+}
+
+fn sum_devices(devices: &DeviceBytes) -> (u64, u64) {
+    devices.iter().fold((0u64, 0u64), |(r, w), d| (r.saturating_add(d.1), w.saturating_add(d.2)))
 }
 
 /// v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N ...` per device, summed; read as runc's
@@ -178,9 +211,14 @@ pub fn parse_blkio(text: &str) -> Option<(u64, u64)> {
 /// line of the same device replaces an earlier one), MAJ and MIN must be numbers, entries
 /// without exactly one '=' and unknown keys are passed over, a known key's value must be a number.
 pub fn parse_io_stat(text: &str) -> Option<(u64, u64)> {
+    Some(sum_devices(&parse_io_stat_devices(text)?))
+}
+
+/// [`parse_io_stat`] per device, each device once (where its last line left it).
+pub fn parse_io_stat_devices(text: &str) -> Option<DeviceBytes> {
     const KNOWN: [&str; 8] =
         ["rbytes", "wbytes", "rios", "wios", "cost.usage", "cost.wait", "cost.indebt", "cost.indelay"];
-    let mut devices: Vec<(&str, (u64, u64))> = Vec::new();
+    let mut devices: DeviceBytes = Vec::new();
     for line in text.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
         let [device, items @ ..] = &parts[..] else { continue };
@@ -205,17 +243,22 @@ pub fn parse_io_stat(text: &str) -> Option<(u64, u64)> {
                 _ => {}
             }
         }
-        devices.retain(|(d, _)| d != device);
-        devices.push((device, (read, write)));
+        devices.retain(|(d, ..)| d != device);
+        devices.push((device.to_string(), read, write));
     }
-    Some(devices.iter().fold((0, 0), |(r, w), (_, (a, b))| (r.saturating_add(*a), w.saturating_add(*b))))
+    Some(devices)
 }
 
 fn read_block(ctl: &Ctl) -> Option<(u64, u64)> {
+    read_block_devices(ctl).map(|d| sum_devices(&d))
+}
+
+/// Bytes per device: v2 io.stat, v1 blkio.throttle.io_service_bytes_recursive.
+pub(super) fn read_block_devices(ctl: &Ctl) -> Option<DeviceBytes> {
     if ctl.v2 {
-        parse_io_stat(&read_in(ctl, "io.stat")?)
+        parse_io_stat_devices(&read_in(ctl, "io.stat")?)
     } else {
-        parse_blkio(&read_in(ctl, "blkio.throttle.io_service_bytes_recursive")?)
+        parse_blkio_devices(&read_in(ctl, "blkio.throttle.io_service_bytes_recursive")?)
     }
 }
 
@@ -267,6 +310,8 @@ mod tests {
         assert_eq!(t.memory.unwrap().dir, PathBuf::from("/sys/fs/cgroup/memory/a/isolab/web"));
         assert_eq!(t.io, None);
         assert_eq!(t.procs, Some("/sys/fs/cgroup/pids/isolab/web".into()));
+        // A scrape's CFS settings and throttling are in the cpu hierarchy, apart from cpuacct.
+        assert_eq!(t.cpu_controller, Some(Ctl { dir: "/sys/fs/cgroup/cpu/isolab/web".into(), v2: false }));
     }
 
     #[test]
@@ -276,6 +321,7 @@ mod tests {
         let v2 = Some(Ctl { dir: "/sys/fs/cgroup/isolab/web".into(), v2: true });
         assert_eq!((t.cpu, t.memory, t.io.clone(), t.pids), (v2.clone(), v2.clone(), v2, None));
         assert_eq!(t.procs, Some("/sys/fs/cgroup/isolab/web".into()));
+        assert_eq!(t.cpu_controller, None, "cpu.max and cpu.weight exist only where cpu is enabled");
     }
 
     #[test]
@@ -349,8 +395,7 @@ mod tests {
     // file BLOCK I/O; the rest of the group is still read.
     #[test]
     fn a_malformed_file_is_one_unknown_column() {
-        let dir = std::env::temp_dir().join(format!("isolab-stats-malformed-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("stats-malformed");
         std::fs::write(dir.join("memory.usage_in_bytes"), "4096\n").unwrap();
         std::fs::write(dir.join("memory.limit_in_bytes"), "104857600\n").unwrap();
         std::fs::write(dir.join("memory.stat"), "cache 0\ntotal_inactive_file 5 6\n").unwrap();
@@ -364,10 +409,25 @@ mod tests {
             io: Some(ctl.clone()),
             pids: Some(ctl),
             procs: None,
+            cpu_controller: None,
         };
         let r = read(&target, None, &mut NetReader::new(None));
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!((r.memory, r.block, r.pids), (None, None, Some(3)));
+    }
+
+    // A scrape's container_fs_*_bytes_total{device}: the same grammar per device, and the sum
+    // is what BLOCK I/O shows.
+    #[test]
+    fn block_io_per_device() {
+        let v1 = "8:0 Read 100\n8:0 Write 7\n8:0 Sync 107\n8:16 Read 5\nTotal 112\n";
+        assert_eq!(parse_blkio_devices(v1), Some(vec![("8:0".into(), 100, 7), ("8:16".into(), 5, 0)]));
+        assert_eq!(parse_blkio(v1), Some((105, 7)));
+        // io.stat: a later line of a device replaces the earlier one, as runc's statIo keeps it.
+        let v2 = "8:0 rbytes=1 wbytes=2\n8:16 rbytes=3 wbytes=4\n8:0 rbytes=10 wbytes=20\n";
+        assert_eq!(parse_io_stat_devices(v2), Some(vec![("8:16".into(), 3, 4), ("8:0".into(), 10, 20)]));
+        assert_eq!(parse_io_stat(v2), Some((13, 24)));
+        assert_eq!((parse_blkio_devices("8:0 Read 100 100\n"), parse_io_stat_devices("8:0 rbytes=x\n")), (None, None));
     }
 
     #[test]
@@ -384,7 +444,8 @@ mod tests {
             memory: Some(gone.clone()),
             io: Some(gone.clone()),
             pids: Some(gone.clone()),
-            procs: Some(gone.dir),
+            procs: Some(gone.dir.clone()),
+            cpu_controller: Some(gone),
         };
         let r = read(&target, read_cpu(&target), &mut NetReader::new(None));
         assert_eq!(r, Reading { cpu_ns: None, memory: None, block: None, pids: None, net: Net::NoProcess });
