@@ -5,9 +5,9 @@
 # writes bench/RESULTS-static.md.
 # Included by the Makefile, which defines CARGO; `rootfs` comes from labs/lab.mk.
 
-BENCH_PACKAGES := util-linux cgroup-tools bubblewrap runc hyperfine gcc busybox-static
+BENCH_PACKAGES := util-linux cgroup-tools bubblewrap runc hyperfine gcc busybox-static podman
 BENCH_C := nsbase nsjoin cgbase cgread
-BENCH_TOOLS := -p nsexec -p nsenter-lite -p cgexec-rs -p cgstat
+BENCH_TOOLS := -p nsexec -p nsenter-lite -p cgexec-rs -p netexec -p cgstat
 BENCH_TRIPLE := x86_64-unknown-linux-gnu
 BENCH_BIN := $(if $(STATIC),target/$(BENCH_TRIPLE)/release,target/release)
 

@@ -127,9 +127,23 @@ pub fn remove_tree(dir: &Path) {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
+    /// A new directory `/tmp/isolab-bench-XXXXXX` made by mkdtemp(3), mode 0755: the bench runs
+    /// as root and executes what it builds here, so the directory must be one nobody else made
+    /// (a predictable name in /tmp is anyone's to plant first).
     pub fn new() -> Result<Scratch, String> {
-        let dir = std::env::temp_dir().join(format!("isolab-bench-{}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+        let template = std::env::temp_dir().join("isolab-bench-XXXXXX");
+        let mut buf = std::ffi::CString::new(template.as_os_str().as_bytes())
+            .map_err(|e| format!("{}: {e}", template.display()))?
+            .into_bytes_with_nul();
+        // SAFETY: `buf` is a NUL-terminated template ending in XXXXXX, which mkdtemp rewrites in place.
+        if unsafe { libc::mkdtemp(buf.as_mut_ptr().cast()) }.is_null() {
+            return Err(format!("mkdtemp {}: {}", template.display(), std::io::Error::last_os_error()));
+        }
+        buf.pop();
+        let dir = PathBuf::from(std::ffi::OsString::from_vec(buf));
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
         Ok(Scratch(dir))
     }
 }
@@ -220,5 +234,52 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = Command::new("runc").args(["delete", "--force", &self.id]).stderr(Stdio::null()).status();
+    }
+}
+
+/// The bench's rootfs as a podman image (`podman import`, offline), removed on drop.
+pub struct PodmanImage {
+    pub name: String,
+}
+
+impl PodmanImage {
+    pub fn new(rootfs: &Path) -> Result<PodmanImage, String> {
+        if Command::new("podman").arg("--version").output().is_err() {
+            return Err("podman is not installed".into());
+        }
+        let name = format!("localhost/isolab-bench-{}", std::process::id());
+        let tar = Command::new("tar").arg("-C").arg(rootfs).args(["-c", "."]).stdout(Stdio::piped()).spawn();
+        let mut tar = tar.map_err(|e| format!("tar: {e}"))?;
+        let import = Command::new("podman").args(["import", "-", &name]).stdin(tar.stdout.take().unwrap()).output();
+        let _ = tar.wait();
+        match import {
+            Ok(out) if out.status.success() => Ok(PodmanImage { name }),
+            Ok(out) => Err(format!("podman import: {}", String::from_utf8_lossy(&out.stderr).trim())),
+            Err(e) => Err(format!("podman import: {e}")),
+        }
+    }
+}
+
+impl Drop for PodmanImage {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rmi", "--force", &self.name]).output();
+    }
+}
+
+/// A configuration directory and result cache for netexec in the scratch directory (the
+/// default network is written there), and a host port for -p.
+pub struct NetDirs {
+    pub config: PathBuf,
+    pub cache: PathBuf,
+    pub port: u16,
+}
+
+impl NetDirs {
+    pub fn new(scratch: &Path) -> Result<NetDirs, String> {
+        let port = std::net::TcpListener::bind(("0.0.0.0", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a free port: {e}"))?
+            .port();
+        Ok(NetDirs { config: scratch.join("net.d"), cache: scratch.join("cni"), port })
     }
 }

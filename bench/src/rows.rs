@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::fixtures::{Bundle, Groups, Target, CONTROLLERS};
+use crate::fixtures::{Bundle, Groups, NetDirs, PodmanImage, Target, CONTROLLERS};
 use crate::measure::Side;
 
 /// A goal: side 0's median over side `against`'s at most `limit`.
@@ -266,6 +266,99 @@ pub fn stats(p: &Paths, g: &Groups, count: usize) -> Result<Row, String> {
         ],
         goals: goals(&[(1, 1.0)]),
         slow: count >= 1000,
+        guard: None,
+    })
+}
+
+/// What a network costs: the issue's chain with netexec (default network: bridge, host-local,
+/// portmap with -p, firewall; ADD before and DEL after the command) against the same chain whose
+/// nsexec makes an empty network namespace of its own (lo only), and `podman run --network
+/// bridge` (podman's CNI bridge, with the same limits) when podman is there.
+pub fn net_chain(p: &Paths, g: &Groups, net: &NetDirs, podman: Option<&PodmanImage>) -> Result<Row, String> {
+    g.make("net")?;
+    let rootfs = p.rootfs.display().to_string();
+    let nsexec = |net_flag: &[&str]| {
+        let mut argv = strings(&[&p.tool("nsexec"), "-U", "-m", "-p", "-u", "-i", "-C"]);
+        argv.extend(strings(net_flag));
+        argv.extend(strings(&["--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"]));
+        argv.extend(strings(&["--rootfs", &rootfs, "--read-only", "--", "/bin/true"]));
+        argv
+    };
+    let cgexec = || {
+        let mut argv = vec![p.tool("cgexec-rs"), "--cgroup-parent".into(), format!("{}/net", g.name)];
+        argv.extend(strings(&LIMITS));
+        argv.push("--".into());
+        argv
+    };
+    let mut with_net = cgexec();
+    with_net.extend([p.tool("netexec"), "--cni-config-dir".into(), net.config.display().to_string()]);
+    with_net.extend(["--cni-cache-dir".into(), net.cache.display().to_string()]);
+    with_net.extend(["-p".into(), format!("{}:80", net.port), "--".into()]);
+    with_net.extend(nsexec(&[]));
+    let mut without = cgexec();
+    without.extend(nsexec(&["-n"]));
+    let mut sides = vec![
+        Side::seq("cgexec-rs LIMITS -- netexec -p -- nsexec -U -m -p -u -i -C --rootfs", vec![with_net]),
+        Side::seq("the same chain without netexec (nsexec -n: lo only)", vec![without]),
+    ];
+    if let Some(image) = podman {
+        let argv = [
+            "podman",
+            "run",
+            "--rm",
+            "--network",
+            "bridge",
+            "--memory",
+            "100m",
+            "--cpu-shares",
+            "512",
+            "--pids-limit",
+            "64",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            &image.name,
+            "/bin/true",
+        ];
+        sides.push(Side::new("podman run --rm --network bridge (same limits)", &argv));
+    }
+    Ok(Row {
+        id: "net-chain",
+        title: "what a network costs: the chain with netexec",
+        sides,
+        goals: vec![],
+        slow: false,
+        guard: None,
+    })
+}
+
+/// One scrape of cAdvisor's metrics over `count` empty groups (what `cgstat --listen` does per
+/// GET /metrics) against one `cgstat --no-stream` sample of the same groups: the same cost per
+/// group or less is the goal (issue 19).
+pub fn scrape(p: &Paths, g: &Groups, count: usize) -> Result<Row, String> {
+    let parent = format!("m{count}");
+    g.make_many(&parent, count)?;
+    let at = format!("{}/{parent}", g.name);
+    let cgstat = |args: &[&str]| {
+        let mut argv = vec![p.tool("cgstat")];
+        argv.extend(strings(args));
+        argv.extend(["--cgroup-parent".to_string(), at.clone()]);
+        argv
+    };
+    let (id, title) = match count {
+        1000 => ("scrape-1000", "cgstat --format prometheus (one scrape) over 1,000 groups"),
+        _ => ("scrape-10000", "cgstat --format prometheus (one scrape) over 10,000 groups"),
+    };
+    Ok(Row {
+        id,
+        title,
+        sides: vec![
+            Side::seq("cgstat --format prometheus --cgroup-parent", vec![cgstat(&["--format", "prometheus"])]),
+            Side::seq("cgstat --no-stream --cgroup-parent", vec![cgstat(&["--no-stream", "--interval", "0.001"])]),
+        ],
+        goals: goals(&[(1, 1.0)]),
+        slow: true,
         guard: None,
     })
 }

@@ -3,9 +3,13 @@
 use std::ffi::OsString;
 
 use anyhow::Context as _;
-use clap::{CommandFactory, Parser};
-use isolab_core::cgroup::{self, DeviceLimit, Limits, Mode, Spec};
+use clap::Parser;
+use isolab_core::cgroup::devices::{DeviceArg, Policy, Rule};
+use isolab_core::cgroup::{self, DeviceLimit, Limits};
+use isolab_core::cli::Explain;
 use isolab_core::units::{self, IdList};
+
+use crate::run::{Mode, Spec};
 
 const LONG_ABOUT: &str = "\
 Create a cgroup with Docker's limit flags, move COMMAND into it before it runs, and remove the
@@ -24,6 +28,12 @@ EXAMPLES:
   cgexec-rs --device-read-bps /dev/sda:2mb -- dd if=/dev/sda of=/dev/null bs=1M count=6 iflag=direct
   cgexec-rs --name db --keep --memory 1g -- ./db &      # later: cgexec-rs --rm db
   cgexec-rs --explain --memory 64m --set memory.high=48m -- true
+  cgexec-rs --device /dev/sdb:rw --device-read-bps /dev/sdb:10mb -- dd if=/dev/sdb of=/dev/null
+
+DEVICES:
+  As in docker run, the group may use only Docker's default devices (null, zero, full, random,
+  urandom, tty, console, ptmx, the pts, tun; mknod of any node, not its use): cgroup v1
+  devices.deny/devices.allow, or a BPF_PROG_TYPE_CGROUP_DEVICE program on cgroup v2.
 
 EXIT STATUS:
   COMMAND's own status, or 128+N when it died of signal N
@@ -34,6 +44,7 @@ EXIT STATUS:
 
 #[derive(Debug, Parser)]
 #[command(name = "cgexec-rs", version, allow_negative_numbers = true, about = "Run a command in a new cgroup with Docker's resource limits", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(mut_arg("explain", |a| a.help("Print every mkdir, write and rmdir (and the placement chosen) on stderr")))]
 pub struct Args {
     /// The group's name [default: cgexec-PID]
     #[arg(long, value_name = "NAME")]
@@ -42,11 +53,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub cgroup_parent: Option<String>,
 
-    /// Memory limit (e.g. 100m, 1.5g; at least 6m)
-    #[arg(short = 'm', long, value_name = "SIZE", help_heading = "Memory")]
+    /// Memory limit (e.g. 100m, 1.5g; at least 6m; 0: none)
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory: Option<String>,
     /// Soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low)
-    #[arg(long, value_name = "SIZE", help_heading = "Memory")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory_reservation: Option<String>,
     /// Memory plus swap; -1 for unlimited swap [default: twice --memory]
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
@@ -55,19 +66,19 @@ pub struct Args {
     #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Memory")]
     pub memory_swappiness: Option<i64>,
     /// Kernel memory limit (v1 before Linux 6.1 only)
-    #[arg(long, value_name = "SIZE", help_heading = "Memory")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true, help_heading = "Memory")]
     pub kernel_memory: Option<String>,
     /// Disable the OOM killer for the group (v1 only)
     #[arg(long, help_heading = "Memory")]
     pub oom_kill_disable: bool,
 
-    /// Relative CPU weight, 2-262144 (v2: converted to cpu.weight, 1024 -> 100)
+    /// Relative CPU weight, 2-262144 (v2: converted to cpu.weight, 1024 -> 100; 0: unset)
     #[arg(short = 'c', long, value_name = "SHARES", help_heading = "CPU")]
     pub cpu_shares: Option<u64>,
     /// cgroup v2 cpu.weight, 1-10000, written as given
     #[arg(long, value_name = "WEIGHT", help_heading = "CPU")]
     pub cpu_weight: Option<u64>,
-    /// CFS period in microseconds (1000-1000000)
+    /// CFS period in microseconds (1000-1000000; 0: unset)
     #[arg(long, value_name = "US", help_heading = "CPU")]
     pub cpu_period: Option<u64>,
     /// CFS quota in microseconds per period; -1 for unlimited
@@ -83,7 +94,7 @@ pub struct Args {
     #[arg(long, value_name = "LIST", help_heading = "CPU")]
     pub cpuset_mems: Option<String>,
 
-    /// Block IO weight, 10-1000
+    /// Block IO weight, 10-1000 (0: unset)
     #[arg(long, value_name = "W", help_heading = "Block IO")]
     pub blkio_weight: Option<u64>,
     /// Per-device weight, DEV:W (repeatable)
@@ -109,6 +120,17 @@ pub struct Args {
     #[arg(long, value_name = "FILE=VALUE")]
     pub set: Vec<String>,
 
+    /// Let the group use the host's device node HOST (mode rwm by default; CONTAINER is for
+    /// nsexec --device, which makes the node). Repeatable
+    #[arg(long, value_name = "HOST[:CONTAINER][:rwm]", help_heading = "Devices (Docker's allowlist by default)")]
+    pub device: Vec<String>,
+    /// Add a device rule: TYPE MAJOR:MINOR ACCESS, e.g. 'c 1:3 rwm', 'b 7:* rw', 'a *:* rwm' (repeatable)
+    #[arg(long, value_name = "RULE", help_heading = "Devices (Docker's allowlist by default)")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Leave device access unrestricted (Docker --privileged)
+    #[arg(long, help_heading = "Devices (Docker's allowlist by default)")]
+    pub privileged: bool,
+
     /// Leave the group when COMMAND ends (remove it later with --rm)
     #[arg(long, conflicts_with = "exec")]
     pub keep: bool,
@@ -118,18 +140,18 @@ pub struct Args {
     /// Kill what is left in group NAME and remove it
     #[arg(long, value_name = "NAME", conflicts_with_all = ["name", "keep", "exec"])]
     pub rm: Option<String>,
-    /// Print every mkdir, write and rmdir (and the placement chosen) on stderr
-    #[arg(long)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 
     /// The command and its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND", required_unless_present = "rm")]
     pub command: Vec<OsString>,
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
 fn flag<T>(name: &str, r: anyhow::Result<T>) -> anyhow::Result<T> {
@@ -147,10 +169,7 @@ fn devices(
 impl Args {
     /// Strings to typed, checked values; Docker's own checks included (no kernel needed).
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        if self.explain {
-            isolab_core::trace::enable();
-        }
-        let limits = self.limits()?;
+        let limits = self.limits()?.zeros_unset();
         limits.check()?;
         let mode = match (&self.rm, self.keep, self.exec) {
             (Some(_), ..) => Mode::Remove,
@@ -160,6 +179,19 @@ impl Args {
         };
         if mode == Mode::Remove && (!self.command.is_empty() || limits != Limits::default()) {
             anyhow::bail!("--rm: takes a group name only, no limits or command");
+        }
+        let mut limits = limits;
+        if mode != Mode::Remove && !self.privileged {
+            let rules = self
+                .device_cgroup_rule
+                .iter()
+                .map(|r| flag("--device-cgroup-rule", Rule::parse(r)))
+                .collect::<anyhow::Result<_>>()?;
+            let nodes =
+                self.device.iter().map(|d| flag("--device", DeviceArg::parse(d))).collect::<anyhow::Result<_>>()?;
+            limits.devices = Some(Policy::docker(rules, nodes));
+        } else if self.privileged && (!self.device.is_empty() || !self.device_cgroup_rule.is_empty()) {
+            anyhow::bail!("--privileged: every device is allowed already; drop --device and --device-cgroup-rule");
         }
         let name = self.rm.or(self.name);
         if let Some(n) = &name {
@@ -189,14 +221,14 @@ impl Args {
             },
             kernel_memory: size("--kernel-memory", &self.kernel_memory)?,
             oom_kill_disable: self.oom_kill_disable,
-            cpu_shares: self.cpu_shares.filter(|&s| s != 0),
+            cpu_shares: self.cpu_shares,
             cpu_weight: self.cpu_weight,
             cpu_period: self.cpu_period,
             cpu_quota: self.cpu_quota,
             nano_cpus: self.cpus.as_deref().map(|s| flag("--cpus", parse_cpus(s))).transpose()?,
             cpuset_cpus: list("--cpuset-cpus", &self.cpuset_cpus)?,
             cpuset_mems: list("--cpuset-mems", &self.cpuset_mems)?,
-            blkio_weight: self.blkio_weight.filter(|&w| w != 0),
+            blkio_weight: self.blkio_weight,
             blkio_weight_device: devices(
                 "--blkio-weight-device",
                 &self.blkio_weight_device,
@@ -208,17 +240,24 @@ impl Args {
             device_write_iops: devices("--device-write-iops", &self.device_write_iops, units::parse_device_number)?,
             pids_limit: self.pids_limit,
             set: self.set.iter().map(|s| parse_set(s)).collect::<anyhow::Result<_>>()?,
+            devices: None,
         })
     }
 }
 
-/// `--cpus 1.5` as billionths of a CPU (Docker's NanoCPUs).
+/// `--cpus 1.5` as billionths of a CPU (Docker's NanoCPUs); 0 is unset, as in Docker. Like
+/// docker/cli's ParseCPUs, a value that is not a whole number of billionths is refused ("value is
+/// too precise"), not rounded.
 fn parse_cpus(s: &str) -> anyhow::Result<u64> {
     let n: f64 = s
         .parse()
         .ok()
-        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
         .with_context(|| format!("invalid number of CPUs {s:?} (e.g. 1.5)"))?;
+    let digits = s.split_once('.').map_or("", |(_, frac)| frac).trim_end_matches('0');
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits.len() > 9 {
+        anyhow::bail!("invalid number of CPUs {s:?}: value is too precise (at most 9 decimals, as Docker)");
+    }
     Ok((n * 1e9).round() as u64)
 }
 
@@ -231,6 +270,7 @@ fn parse_set(s: &str) -> anyhow::Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(args: &[&str]) -> anyhow::Result<Spec> {
         Args::try_parse_from(["cgexec-rs"].iter().chain(args))?.into_spec()
@@ -301,7 +341,7 @@ mod tests {
 
     #[test]
     fn the_help_has_examples_and_exit_status() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("EXAMPLES") && help.contains("EXIT STATUS"));
     }
 }

@@ -1,10 +1,8 @@
 //! cgexec-rs: run a command in a new cgroup with Docker's limits, then remove the group.
-//! See cgroups(7); the work is in `isolab_core::cgroup`.
+//! See cgroups(7).
+use cgexec_rs::{args::Args, run};
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("cgexec-rs", |argv| {
-        let spec = cgexec_rs_args::Args::try_parse_from(argv)?.into_spec()?;
-        isolab_core::cgroup::run(spec)
-    })
+    isolab_core::cli::run("cgexec-rs", Args::try_parse_from, |args| run::run(args.into_spec()?))
 }

@@ -1,12 +1,17 @@
-//! cgstat's command line: clap's flags, then [`Args::into_spec`] checks them into a
-//! [`isolab_core::stats::Spec`].
+//! cgstat's command line: clap's flags, then [`Args::into_mode`] checks them into what to do:
+//! docker stats' output (a [`Spec`], with or without a `--format` [`Template`]), metrics once or
+//! over HTTP, or events.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::run::Spec;
+use crate::select::Selection;
+use crate::template::Template;
 use anyhow::{bail, Context};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use isolab_core::cgroup;
-use isolab_core::stats::{Selection, Spec};
+use isolab_core::cli::Explain;
 
 const LONG_ABOUT: &str = "\
 Show the usage of cgroups as `docker stats` does, without a daemon: CPU %, MEM USAGE / LIMIT, \
@@ -41,14 +46,21 @@ EXAMPLES:
   cgstat --no-stream --interval 0.5 --json web | jq .MemUsage
   cgstat --all --no-stream                 # groups under any isolab parent
   cgstat --no-stream --path /system.slice/cron.service
+  cgstat --no-stream --format 'table {{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}'
+  cgstat --format '{{json .}}' web          # docker stats' JSON, one line per group
+  cgstat --format prometheus > /var/lib/node_exporter/cgstat.prom
+  cgstat --listen 127.0.0.1:9338            # GET /metrics for Prometheus (cAdvisor's names)
+  cgstat --events --json                    # OOM kills, pids limit hits, groups made and removed
 
 EXIT STATUS:
-  0    sampled (also when the reader of stdout went away: `cgstat | head -1`)
+  0    sampled (also when the reader of stdout went away: `cgstat | head -1`); --events ended
+       by SIGINT or SIGTERM
   125  bad flag, unknown group, or a cgroup hierarchy that cannot be read";
 
 /// cgstat's flags as typed on the command line.
 #[derive(Debug, Parser)]
 #[command(name = "cgstat", version, about = "Usage of cgroups, like `docker stats`", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(mut_arg("explain", |a| a.help("Print every file read, as it happens (with --listen: one line per request)")))]
 pub struct Args {
     /// Groups to show, by the name given to cgexec-rs --name (default: every group under the parent)
     #[arg(value_name = "NAME")]
@@ -82,16 +94,83 @@ pub struct Args {
     #[arg(long)]
     pub no_trunc: bool,
 
-    /// Print every file read, as it happens
-    #[arg(long, global = true)]
-    pub explain: bool,
+    /// Docker's Go template (placeholders .Name .ID .CPUPerc .MemUsage .MemPerc .NetIO .BlockIO .PIDs
+    /// .Container; `table` prefix; `json`), or `openmetrics` / `prometheus` for one scrape of metrics
+    #[arg(long, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<String>,
+
+    /// Serve GET /metrics at ADDR:PORT (cAdvisor's metric names) until interrupted
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["json", "no_stream", "events"])]
+    pub listen: Option<String>,
+
+    /// Print OOM kills, pids limit hits and groups created or removed, one line each, as they happen
+    #[arg(long, conflicts_with_all = ["format", "paths", "no_stream"])]
+    pub events: bool,
+
+    #[command(flatten)]
+    pub explain: Explain,
+}
+
+/// The text exposition formats of metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    /// OpenMetrics 1.0 (`# TYPE x counter` over `x_total` samples, `# UNIT`, `# EOF`).
+    OpenMetrics,
+    /// Prometheus' text format 0.0.4, as cAdvisor serves it (what promtool and node_exporter's
+    /// textfile collector read).
+    Prometheus,
+}
+
+/// What cgstat was asked to do, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// docker stats: the table or `--json` lines, or a `--format` template.
+    Stats(Spec, Option<Template>),
+    /// One scrape of metrics on stdout.
+    Metrics(Selection, Exposition),
+    /// Serve metrics over HTTP; `explain`: one line per request on stderr.
+    Listen { selection: Selection, exposition: Exposition, addr: SocketAddr, explain: bool },
+    /// Watch for events: the groups named (or every group under the parent), JSON or text lines.
+    Events { selection: Selection, json: bool },
 }
 
 /// The longest interval accepted: a day.
 const MAX_INTERVAL_SECS: f64 = 86_400.0;
 
 impl Args {
-    /// Check the flags and turn them into what `stats::run` needs.
+    /// Check the flags and decide what to do.
+    pub fn into_mode(mut self) -> anyhow::Result<Mode> {
+        let format = self.format.take();
+        let exposition = match format.as_deref() {
+            Some("openmetrics") => Some(Exposition::OpenMetrics),
+            Some("prometheus") => Some(Exposition::Prometheus),
+            _ => None,
+        };
+        if let Some(listen) = self.listen.take() {
+            if format.is_some() && exposition.is_none() {
+                bail!("invalid --format with --listen: the server speaks `prometheus` (default) or `openmetrics`");
+            }
+            let addr = parse_listen(&listen)?;
+            let explain = self.explain.explain;
+            let spec = self.into_spec()?;
+            return Ok(Mode::Listen {
+                selection: spec.selection,
+                exposition: exposition.unwrap_or(Exposition::Prometheus),
+                addr,
+                explain,
+            });
+        }
+        let events = self.events;
+        let spec = self.into_spec()?;
+        Ok(match (format, exposition) {
+            _ if events => Mode::Events { selection: spec.selection, json: spec.json },
+            (_, Some(e)) => Mode::Metrics(spec.selection, e),
+            (Some(f), None) => Mode::Stats(spec, Some(Template::parse(&f)?)),
+            (None, None) => Mode::Stats(spec, None),
+        })
+    }
+
+    /// Check the flags and turn them into what cgstat's [`run`](crate::run::run) needs.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
         for name in &self.names {
             cgroup::validate_name(name)?;
@@ -129,14 +208,44 @@ fn parse_interval(text: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+/// `--listen ADDR:PORT`: an IPv4 address, `[IPv6]`, `localhost`, or nothing (every address).
+fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    let bad = |why: &str| anyhow::anyhow!("invalid --listen {text:?}: {why}");
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("expected ADDR:PORT, e.g. 127.0.0.1:9338"))?;
+    let port: u16 = port.parse().map_err(|_| bad("the port must be a number from 1 to 65535"))?;
+    if port == 0 {
+        return Err(bad("the port must be a number from 1 to 65535"));
+    }
+    let ip: IpAddr = match host {
+        "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        h => h
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(h)
+            .parse()
+            .map_err(|_| bad("the address must be an IP address, `localhost`, or empty for every address"))?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// What `cli::run` turns on for `--explain`: the trace of every file read. A server traces its
+/// requests instead, one line each ([`Mode::Listen`]'s `explain`), not the files of every scrape.
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        const NO_FILE_TRACE: Explain = Explain { explain: false };
+        if self.listen.is_some() {
+            &NO_FILE_TRACE
+        } else {
+            &self.explain
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(argv: &[&str]) -> anyhow::Result<Spec> {
         Args::try_parse_from(std::iter::once("cgstat").chain(argv.iter().copied()))?.into_spec()
@@ -196,9 +305,67 @@ mod tests {
         assert!(spec(&["--cgroup-parent", "a\nb"]).unwrap_err().to_string().contains("--cgroup-parent"));
     }
 
+    fn mode(argv: &[&str]) -> anyhow::Result<Mode> {
+        Args::try_parse_from(std::iter::once("cgstat").chain(argv.iter().copied()))?.into_mode()
+    }
+
+    #[test]
+    fn modes() {
+        assert!(matches!(mode(&[]).unwrap(), Mode::Stats(_, None)));
+        assert!(matches!(mode(&["--format", "table {{.Name}}"]).unwrap(), Mode::Stats(_, Some(t)) if t.is_table()));
+        assert_eq!(
+            mode(&["--format", "openmetrics", "web"]).unwrap(),
+            Mode::Metrics(Selection::Parent { names: vec!["web".into()], parent: None }, Exposition::OpenMetrics)
+        );
+        assert!(matches!(mode(&["--format", "prometheus", "--all"]).unwrap(), Mode::Metrics(Selection::All, _)));
+        assert!(matches!(mode(&["--events", "--json", "a"]).unwrap(), Mode::Events { json: true, .. }));
+        let listen = mode(&["--listen", "127.0.0.1:9338"]).unwrap();
+        assert_eq!(
+            listen,
+            Mode::Listen {
+                selection: Selection::Parent { names: vec![], parent: None },
+                exposition: Exposition::Prometheus,
+                addr: "127.0.0.1:9338".parse().unwrap(),
+                explain: false,
+            }
+        );
+        assert!(matches!(
+            mode(&["--listen", ":9338", "--format", "openmetrics"]).unwrap(),
+            Mode::Listen { exposition: Exposition::OpenMetrics, .. }
+        ));
+    }
+
+    // --explain of a server is one line per request: the request log, not cli::run's file trace.
+    #[test]
+    fn a_server_logs_requests_instead_of_tracing_files() {
+        let args = |argv: &[&str]| Args::try_parse_from(std::iter::once("cgstat").chain(argv.iter().copied())).unwrap();
+        let server = args(&["--listen", ":9338", "--explain"]);
+        assert!(!server.as_ref().explain);
+        assert!(matches!(server.into_mode().unwrap(), Mode::Listen { explain: true, .. }));
+        assert!(args(&["--format", "prometheus", "--explain"]).as_ref().explain);
+        assert!(args(&["--events", "--explain"]).as_ref().explain);
+    }
+
+    #[test]
+    fn bad_formats_and_addresses_are_refused() {
+        let err = |argv: &[&str]| mode(argv).unwrap_err().to_string();
+        assert!(err(&["--format", "{{.Foo}}"]).contains("unknown placeholder .Foo"));
+        assert!(err(&["--listen", "127.0.0.1:9338", "--format", "{{.Name}}"]).contains("--listen"));
+        for bad in ["9338", "127.0.0.1:0", "127.0.0.1:99999", "example.com:80", "1.2.3:80", "[::1:80"] {
+            assert!(err(&["--listen", bad]).contains("--listen"), "{bad}");
+        }
+        assert_eq!(parse_listen("[::1]:80").unwrap(), "[::1]:80".parse().unwrap());
+        assert_eq!(parse_listen("localhost:80").unwrap(), "127.0.0.1:80".parse().unwrap());
+        for conflict in
+            [&["--json", "--format", "json"][..], &["--events", "--format", "json"], &["--listen", ":1", "--json"]]
+        {
+            assert!(mode(conflict).unwrap_err().downcast_ref::<clap::Error>().is_some(), "{conflict:?}");
+        }
+    }
+
     #[test]
     fn help_states_the_memory_formula() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("memory.usage_in_bytes - memory.stat total_inactive_file"), "{help}");
         assert!(help.contains("EXIT STATUS"));
     }

@@ -1,57 +1,40 @@
 //! The shape every tool's `main` shares: message prefix, `--explain`, exit statuses, and the
-//! rule that nothing a user can type ends in a panic or a backtrace.
-//!
-//! Exit statuses (DESIGN.md "Conventions"): the payload's own status; 128+N when it died of
-//! signal N; 125 when the tool itself failed; 126 when the command cannot be executed; 127 when
-//! it is not found. clap's usage errors are mapped to 125 (clap's own default is 2), as
-//! coreutils `env`/`chroot` and `docker run` do.
+//! rule that nothing a user can type ends in a panic or a backtrace. The one module of core that
+//! knows it runs a tool's front door: argv, clap's usage errors (mapped to 125, as coreutils
+//! `env`/`chroot` and `docker run` do; clap's own default is 2). Statuses and messages are
+//! [`crate::exit`]'s, which the mechanisms use too; every line goes out through [`exit::say`],
+//! which cannot panic on a full or closed stderr.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 
-/// The tool failed before or while setting up the payload.
-pub const EXIT_TOOL: u8 = 125;
-/// The command exists but could not be executed.
-pub const EXIT_CANNOT_EXEC: u8 = 126;
-/// The command was not found.
-pub const EXIT_NOT_FOUND: u8 = 127;
+use crate::exit::{self, say, tool, EXIT_TOOL};
 
-static TOOL: OnceLock<&'static str> = OnceLock::new();
-
-/// The running tool's name, the prefix of every message and trace line.
-pub fn tool() -> &'static str {
-    TOOL.get().copied().unwrap_or("isolab")
+/// `--explain`, the one switch every tool has: flattened into each tool's clap struct
+/// (`#[command(flatten)] explain: Explain`) and acted on once, by [`run`], before the tool's flow.
+/// A tool may word its help for what its trace shows: `#[command(mut_arg("explain", ...))]`.
+#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Explain {
+    /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
+    #[arg(long)]
+    pub explain: bool,
 }
 
-/// An error that carries its own exit status (126/127 for exec failures). Any other error is 125.
-#[derive(Debug)]
-pub struct Coded {
-    pub code: u8,
-    pub message: String,
-}
-
-impl fmt::Display for Coded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Coded {}
-
-/// Build an error that makes the tool exit with `code`.
-pub fn coded(code: u8, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Coded { code, message: message.into() })
-}
-
-/// Run a tool: `main` gets argv and returns the status to exit with (usually the payload's).
-pub fn run<F>(name: &'static str, main: F) -> ExitCode
+/// Run a tool: `parse` turns argv into the tool's command line, `main` runs the tool's flow and
+/// returns the status to exit with (usually the payload's). Between the two, `--explain` turns
+/// the trace on for this tool and, through exec, for every tool it runs.
+pub fn run<A, E>(
+    name: &'static str,
+    parse: impl FnOnce(Vec<OsString>) -> Result<A, E>,
+    main: impl FnOnce(A) -> anyhow::Result<u8>,
+) -> ExitCode
 where
-    F: FnOnce(Vec<OsString>) -> anyhow::Result<u8>,
+    A: AsRef<Explain>,
+    anyhow::Error: From<E>,
 {
-    let _ = TOOL.set(name);
+    exit::set_tool(name);
     crate::trace::init_from_env();
+    crate::process::inherit_tether();
     std::panic::set_hook(Box::new(|info| {
         let what = info
             .payload()
@@ -60,17 +43,23 @@ where
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("{}: internal error: {}{} (please report this)", tool(), one_line(&what), place);
+        say(format_args!("{}: internal error: {}{} (please report this)", tool(), exit::one_line(&what), place));
         std::process::exit(EXIT_TOOL.into());
     }));
-    match main(std::env::args_os().collect()) {
+    let result = parse(std::env::args_os().collect()).map_err(anyhow::Error::from).and_then(|args| {
+        if args.as_ref().explain {
+            crate::trace::enable();
+        }
+        main(args)
+    });
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => ExitCode::from(report(&err)),
     }
 }
 
 /// Print `err` as the one line the conventions ask for and return the exit status it means.
-pub fn report(err: &anyhow::Error) -> u8 {
+fn report(err: &anyhow::Error) -> u8 {
     if let Some(usage) = err.downcast_ref::<clap::Error>() {
         return report_usage(usage);
     }
@@ -78,13 +67,7 @@ pub fn report(err: &anyhow::Error) -> u8 {
         // `tool | head -1`: the reader went away; that is success, not an error (ripgrep).
         return 0;
     }
-    eprintln!("{}: {}", tool(), one_line(&format!("{err:#}")));
-    exit_code_of(err)
-}
-
-/// The status an error means: 126/127 when it says so, 125 otherwise.
-pub fn exit_code_of(err: &anyhow::Error) -> u8 {
-    err.chain().find_map(|e| e.downcast_ref::<Coded>()).map_or(EXIT_TOOL, |c| c.code)
+    exit::report(err)
 }
 
 fn report_usage(usage: &clap::Error) -> u8 {
@@ -101,7 +84,7 @@ fn report_usage(usage: &clap::Error) -> u8 {
             let first: Vec<&str> =
                 rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
             let first = first.join(" ");
-            eprintln!("{}: {} (see --help)", tool(), first.trim_start_matches("error: "));
+            say(format_args!("{}: {} (see --help)", tool(), first.trim_start_matches("error: ")));
             EXIT_TOOL
         }
     }
@@ -110,31 +93,4 @@ fn report_usage(usage: &clap::Error) -> u8 {
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain()
         .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
-}
-
-/// Collapse a multi-line message into one line.
-pub fn one_line(s: &str) -> String {
-    s.split('\n').map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
-}
-
-/// Print a warning line (a limit the host cannot honour, a fallback taken).
-pub fn warn(msg: impl fmt::Display) {
-    eprintln!("{}: warning: {}", tool(), msg);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn coded_errors_keep_their_status_through_context() {
-        let err = coded(127, "cannot run 'nope'").context("exec");
-        assert_eq!(exit_code_of(&err), 127);
-        assert_eq!(exit_code_of(&anyhow::anyhow!("plain")), EXIT_TOOL);
-    }
-
-    #[test]
-    fn one_line_joins_lines() {
-        assert_eq!(one_line("a\nb\n\nc\n"), "a; b; c");
-    }
 }

@@ -9,14 +9,26 @@
 //!   it in permitted and inheritable first, and PR_SET_KEEPCAPS across the uid change.
 //! - For a root payload, exec gives permitted = bounding set: dropping means dropping from bounding.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use caps::CapSet;
 pub use caps::Capability;
 
-use crate::trace::{self, Step};
+use crate::capabilities::{self, mask_of};
+use crate::trace::{self, Prctl, Step};
+
+/// `(uid_t)-1`: setresuid(2), setresgid(2) and chown(2) read it as "leave this id unchanged", so
+/// as a uid or gid it would leave the payload with the ids (root's) it had. The kernel never
+/// maps it (INVALID_UID).
+pub const INVALID_ID: u32 = u32::MAX;
+
+/// Refuse the one number that is not an id; `what` names where it came from.
+pub fn check_id(what: &str, id: u32) -> anyhow::Result<u32> {
+    if id == INVALID_ID {
+        bail!("{what}: {id} is (uid_t)-1, which setresuid(2) reads as \"leave unchanged\": not an id");
+    }
+    Ok(id)
+}
 
 /// The credentials the payload runs with; `None` keeps what the process has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,9 +37,16 @@ pub struct Creds {
     /// `--groups`: supplementary groups (numeric, or names resolved in the new root's /etc/group).
     pub groups: Option<Vec<String>>,
     pub cap_add: Vec<Capability>,
+    /// `--cap-add ALL` (Docker): every capability of the bounding set, less those `cap_drop` names.
+    pub add_all: bool,
     /// Capabilities to drop; `drop_all` for `--cap-drop ALL`.
     pub cap_drop: Vec<Capability>,
     pub drop_all: bool,
+    /// The exact sets (a container's, or `--cap-*` sets): the bounding set is limited before
+    /// the uid change, the others set after it. None: adjust the caller's sets by cap_add/cap_drop.
+    pub sets: Option<capabilities::Sets>,
+    /// Whether `sets` was given set by set (then applied as given, ambient included).
+    pub exact_sets: bool,
     pub no_new_privs: bool,
 }
 
@@ -48,6 +67,9 @@ impl UserSpec {
         if !valid(user) || group.is_some_and(|g| !valid(g)) {
             bail!("invalid --user-id '{spec}': expected UID[:GID] (numbers or names)");
         }
+        for id in [Some(user), group].into_iter().flatten().filter_map(|s| s.parse::<u32>().ok()) {
+            check_id(&format!("invalid --user-id '{spec}'"), id)?;
+        }
         Ok(UserSpec { user: user.into(), group: group.map(Into::into) })
     }
 }
@@ -62,6 +84,12 @@ pub fn parse_capability(name: &str) -> anyhow::Result<Capability> {
 /// Look `name` up in an /etc/passwd- or /etc/group-shaped file: its id (field 3) and, for
 /// passwd, the primary gid (field 4). Numbers are taken as they are.
 fn lookup(file: &Path, name: &str) -> anyhow::Result<(u32, Option<u32>)> {
+    let (id, primary) = lookup_unchecked(file, name)?;
+    let what = format!("'{name}' in {}", file.display());
+    Ok((check_id(&what, id)?, primary.map(|g| check_id(&what, g)).transpose()?))
+}
+
+fn lookup_unchecked(file: &Path, name: &str) -> anyhow::Result<(u32, Option<u32>)> {
     if let Ok(id) = name.parse::<u32>() {
         let gid = std::fs::read_to_string(file).ok().and_then(|text| {
             text.lines()
@@ -107,19 +135,56 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         // A new user keeps none of the caller's supplementary groups (Docker, runc).
         set_groups(&[])?;
     }
-    let keep = !creds.cap_add.is_empty();
+    // PR_CAPBSET_DROP needs CAP_SETPCAP, which a change to a non-root uid takes away: drop first.
+    let dropped = match &creds.sets {
+        Some(sets) => !sets.bounding,
+        None => dropped_capabilities(creds),
+    };
+    if dropped != 0 {
+        capabilities::limit_bounding(!dropped)?;
+    }
+    let keep = !creds.cap_add.is_empty() || creds.add_all || creds.sets.is_some();
     if let Some((uid, gid)) = ids {
         if keep {
-            trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
+            keep_capabilities()?;
         }
         set_gid(gid)?;
         set_uid(uid)?;
     }
-    apply_capabilities(creds, ids.map(|(u, _)| u))?;
+    let non_root = ids.is_some_and(|(u, _)| u != 0);
+    match &creds.sets {
+        Some(sets) => {
+            let mut sets = *sets;
+            if non_root && !creds.exact_sets && !creds.cap_add.is_empty() {
+                // isolab keeps an added capability across exec for a non-root user (ambient),
+                // where Docker's would be lost at execve.
+                let add = mask_of(&creds.cap_add) & sets.bounding;
+                (sets.inheritable, sets.ambient) = (add, add);
+            }
+            trace::note(sets.describe());
+            capabilities::apply_after_uid_change(&sets)?;
+        }
+        None => apply_capabilities(creds, dropped, non_root)?,
+    }
+    if keep {
+        // Capabilities that are not a subset of the old ones clear the parent-death signal too.
+        crate::process::rearm_tether()?;
+    }
     if creds.no_new_privs {
-        trace::run(Step::Prctl("PR_SET_NO_NEW_PRIVS, 1".into()), nix::sys::prctl::set_no_new_privs)?;
+        set_no_new_privs()?;
     }
     Ok(())
+}
+
+/// PR_SET_KEEPCAPS: the permitted set survives the next change from uid 0 to another.
+pub fn keep_capabilities() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))
+}
+
+/// PR_SET_NO_NEW_PRIVS: no execve of this process or its children gains privileges (setuid
+/// bits, file capabilities) again; it cannot be unset.
+pub fn set_no_new_privs() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetNoNewPrivs), nix::sys::prctl::set_no_new_privs)
 }
 
 /// Whether setgroups(2) may be called here (a user namespace with setgroups 'deny' forbids it).
@@ -127,64 +192,86 @@ pub fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
 }
 
+/// [`setgroups_allowed`], read through `proc`, a /proc opened earlier: after joining a mount
+/// namespace the /proc in view may belong to a PID namespace this process is not in.
+pub fn setgroups_allowed_under(proc: &impl std::os::fd::AsFd) -> bool {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let Ok(fd) = nix::fcntl::openat(proc, "self/setgroups", flags, nix::sys::stat::Mode::empty()) else {
+        return true;
+    };
+    std::io::read_to_string(std::fs::File::from(fd)).map_or(true, |s| s.trim() != "deny")
+}
+
+/// The effective uid and gid.
+pub fn effective_ids() -> (u32, u32) {
+    (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+}
+
+/// The name /etc/passwd gives `uid`, if any.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+}
+
+/// The uid /etc/passwd gives user `name`, if any.
+pub fn uid_of(name: &str) -> Option<u32> {
+    nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
+}
+
 pub fn set_groups(gids: &[u32]) -> anyhow::Result<()> {
+    for &g in gids {
+        check_id("setgroups", g)?;
+    }
     let list: Vec<nix::unistd::Gid> = gids.iter().map(|&g| nix::unistd::Gid::from_raw(g)).collect();
     trace::run(Step::Setgroups(gids.to_vec()), || nix::unistd::setgroups(&list))
 }
 
 pub fn set_gid(gid: u32) -> anyhow::Result<()> {
+    check_id("setresgid", gid)?;
     let g = nix::unistd::Gid::from_raw(gid);
-    trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(g, g, g))
+    trace::run(Step::Setresgid(gid), || nix::unistd::setresgid(g, g, g))?;
+    // A new effective gid clears the parent-death signal.
+    crate::process::rearm_tether()
 }
 
 pub fn set_uid(uid: u32) -> anyhow::Result<()> {
+    check_id("setresuid", uid)?;
     let u = nix::unistd::Uid::from_raw(uid);
-    trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))
+    trace::run(Step::Setresuid(uid), || nix::unistd::setresuid(u, u, u))?;
+    // A new effective uid clears the parent-death signal.
+    crate::process::rearm_tether()
 }
 
-fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::CapsError>) -> anyhow::Result<T> {
-    trace::run(Step::Capset(what.clone()), || act().map_err(|_| nix::errno::Errno::last()))
-}
-
-/// Bounding-set drops for everyone; then, for a non-root payload, exactly `cap_add` in the
-/// permitted/effective/inheritable/ambient sets (empty by default).
-fn apply_capabilities(creds: &Creds, new_uid: Option<u32>) -> anyhow::Result<()> {
-    let all = caps::all();
-    let dropped: HashSet<Capability> = if creds.drop_all {
-        all.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
+/// The capabilities `--cap-drop` takes away (Docker's TweakCapabilities): with ALL added, only
+/// those named; with ALL dropped, all but those added; else those named and not added.
+fn dropped_capabilities(creds: &Creds) -> capabilities::Mask {
+    let (add, drop) = (mask_of(&creds.cap_add), mask_of(&creds.cap_drop));
+    if creds.add_all {
+        drop
+    } else if creds.drop_all {
+        capabilities::all_supported() & !add
     } else {
-        creds.cap_drop.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
-    };
-    // Reading the bounding set is one prctl per capability (41): only when something is dropped.
-    let bounding =
-        if dropped.is_empty() { HashSet::new() } else { caps::read(None, CapSet::Bounding).unwrap_or_default() };
-    for cap in dropped.iter().filter(|c| bounding.contains(c)) {
-        caps_step(format!("PR_CAPBSET_DROP, {cap}"), || caps::drop(None, CapSet::Bounding, *cap))?;
+        drop & !add
     }
-    if !dropped.is_empty() {
-        let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
-        let keep: HashSet<Capability> = permitted.difference(&dropped).copied().collect();
-        caps_step("effective/permitted minus dropped".into(), || {
-            caps::set(None, CapSet::Effective, &keep)?;
-            caps::set(None, CapSet::Permitted, &keep)
-        })?;
+}
+
+/// After the uid change: the dropped capabilities out of the effective and permitted sets; then,
+/// for a non-root payload, exactly `cap_add` in the permitted/effective/inheritable/ambient sets
+/// (empty by default).
+fn apply_capabilities(creds: &Creds, dropped: capabilities::Mask, non_root: bool) -> anyhow::Result<()> {
+    if dropped != 0 {
+        let (e, p, i) = capabilities::capget()?;
+        capabilities::capset(e & !dropped, p & !dropped, i & !dropped)?;
     }
-    let non_root = new_uid.is_some_and(|u| u != 0);
-    if non_root || !creds.cap_add.is_empty() {
-        let wanted: HashSet<Capability> = creds.cap_add.iter().copied().collect();
-        let shown = if wanted.is_empty() { "none".to_string() } else { format!("{wanted:?}") };
-        caps_step(format!("inheritable/ambient = {shown}"), || {
-            caps::clear(None, CapSet::Ambient)?;
-            if non_root {
-                caps::set(None, CapSet::Effective, &wanted)?;
-                caps::set(None, CapSet::Permitted, &wanted)?;
-            }
-            caps::set(None, CapSet::Inheritable, &wanted)?;
-            for cap in &wanted {
-                caps::raise(None, CapSet::Ambient, *cap)?;
-            }
-            Ok(())
-        })?;
+    if non_root || !creds.cap_add.is_empty() || creds.add_all {
+        let wanted = if creds.add_all { capabilities::bounding() & !dropped } else { mask_of(&creds.cap_add) };
+        let (e, p, _) = capabilities::capget()?;
+        if non_root {
+            capabilities::capset(wanted, wanted, wanted)?;
+        } else {
+            capabilities::capset(e, p, wanted)?;
+        }
+        capabilities::set_ambient(wanted)?;
     }
     Ok(())
 }
@@ -197,9 +284,11 @@ mod tests {
     fn user_specs_parse_like_docker() {
         assert_eq!(UserSpec::parse("1000:1000").unwrap(), UserSpec { user: "1000".into(), group: Some("1000".into()) });
         assert_eq!(UserSpec::parse("nobody").unwrap().group, None);
-        for bad in ["", ":", "1000:", "a b", "1000:1000:1", "../x"] {
+        for bad in ["", ":", "1000:", "a b", "1000:1000:1", "../x", "4294967295", "0:4294967295"] {
             assert!(UserSpec::parse(bad).is_err(), "{bad}");
         }
+        assert!(set_uid(INVALID_ID).unwrap_err().to_string().contains("(uid_t)-1"));
+        assert!(set_gid(INVALID_ID).is_err() && set_groups(&[0, INVALID_ID]).is_err());
     }
 
     #[test]
@@ -211,14 +300,16 @@ mod tests {
 
     #[test]
     fn lookup_reads_passwd_shaped_files() {
-        let dir = std::env::temp_dir().join(format!("isolab-creds-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("creds");
         let f = dir.join("passwd");
         std::fs::write(&f, "root:x:0:0::/root:/bin/sh\nalice:x:1000:1001::/home/alice:/bin/sh\n").unwrap();
         assert_eq!(lookup(&f, "alice").unwrap(), (1000, Some(1001)));
         assert_eq!(lookup(&f, "1000").unwrap(), (1000, Some(1001)));
         assert_eq!(lookup(&f, "4242").unwrap(), (4242, None));
         assert!(lookup(&f, "bob").is_err());
+        std::fs::write(&f, "minus:x:4294967295:0::/:/bin/sh\nprimary:x:7:4294967295::/:/bin/sh\n").unwrap();
+        assert!(lookup(&f, "minus").unwrap_err().to_string().contains("(uid_t)-1"));
+        assert!(lookup(&f, "primary").is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -7,13 +7,22 @@
 //! - The table order is util-linux nsenter's join order (user, cgroup, ipc, uts, net, pid, mnt,
 //!   time): the mount namespace comes late because joining it changes what /proc resolves to.
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+
+use crate::trace::{self, Step};
+
+/// A set of CLONE_NEW* bits, as unshare(2) and setns(2) take them.
+pub type Flags = libc::c_int;
 
 /// One namespace kind, as the kernel and util-linux name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
     /// CLONE_NEW* bit.
-    pub flag: libc::c_int,
+    pub flag: Flags,
     /// The name under /proc/PID/ns/.
     pub proc_name: &'static str,
     /// util-linux short and long option.
@@ -24,7 +33,7 @@ pub struct Kind {
 }
 
 const fn kind(
-    flag: libc::c_int,
+    flag: Flags,
     proc_name: &'static str,
     short: char,
     long: &'static str,
@@ -34,20 +43,21 @@ const fn kind(
     Kind { flag, proc_name, short, long, clone_name, man }
 }
 
+pub const USER: Kind = kind(libc::CLONE_NEWUSER, "user", 'U', "user", "CLONE_NEWUSER", "user_namespaces(7)");
+pub const CGROUP: Kind =
+    kind(libc::CLONE_NEWCGROUP, "cgroup", 'C', "cgroup", "CLONE_NEWCGROUP", "cgroup_namespaces(7)");
+pub const IPC: Kind = kind(libc::CLONE_NEWIPC, "ipc", 'i', "ipc", "CLONE_NEWIPC", "ipc_namespaces(7)");
+pub const UTS: Kind = kind(libc::CLONE_NEWUTS, "uts", 'u', "uts", "CLONE_NEWUTS", "uts_namespaces(7)");
+pub const NET: Kind = kind(libc::CLONE_NEWNET, "net", 'n', "net", "CLONE_NEWNET", "network_namespaces(7)");
+pub const PID: Kind = kind(libc::CLONE_NEWPID, "pid", 'p', "pid", "CLONE_NEWPID", "pid_namespaces(7)");
+pub const MNT: Kind = kind(libc::CLONE_NEWNS, "mnt", 'm', "mount", "CLONE_NEWNS", "mount_namespaces(7)");
+pub const TIME: Kind = kind(libc::CLONE_NEWTIME, "time", 'T', "time", "CLONE_NEWTIME", "time_namespaces(7)");
+
 /// Every namespace kind, in util-linux nsenter's join order.
-pub const KINDS: [Kind; 8] = [
-    kind(libc::CLONE_NEWUSER, "user", 'U', "user", "CLONE_NEWUSER", "user_namespaces(7)"),
-    kind(libc::CLONE_NEWCGROUP, "cgroup", 'C', "cgroup", "CLONE_NEWCGROUP", "cgroup_namespaces(7)"),
-    kind(libc::CLONE_NEWIPC, "ipc", 'i', "ipc", "CLONE_NEWIPC", "ipc_namespaces(7)"),
-    kind(libc::CLONE_NEWUTS, "uts", 'u', "uts", "CLONE_NEWUTS", "uts_namespaces(7)"),
-    kind(libc::CLONE_NEWNET, "net", 'n', "net", "CLONE_NEWNET", "network_namespaces(7)"),
-    kind(libc::CLONE_NEWPID, "pid", 'p', "pid", "CLONE_NEWPID", "pid_namespaces(7)"),
-    kind(libc::CLONE_NEWNS, "mnt", 'm', "mount", "CLONE_NEWNS", "mount_namespaces(7)"),
-    kind(libc::CLONE_NEWTIME, "time", 'T', "time", "CLONE_NEWTIME", "time_namespaces(7)"),
-];
+pub const KINDS: [Kind; 8] = [USER, CGROUP, IPC, UTS, NET, PID, MNT, TIME];
 
 /// Every CLONE_NEW* bit together (`-a/--all`).
-pub const ALL_FLAGS: libc::c_int = {
+pub const ALL_FLAGS: Flags = {
     let mut all = 0;
     let mut i = 0;
     while i < KINDS.len() {
@@ -63,7 +73,7 @@ pub fn kind_by_name(name: &str) -> Option<&'static Kind> {
 }
 
 /// The kinds whose bits are set in `flags`, in table order.
-pub fn kinds_in(flags: libc::c_int) -> impl Iterator<Item = &'static Kind> {
+pub fn kinds_in(flags: Flags) -> impl Iterator<Item = &'static Kind> {
     KINDS.iter().filter(move |k| flags & k.flag != 0)
 }
 
@@ -86,39 +96,87 @@ pub fn supported(kind: &Kind) -> bool {
     std::path::Path::new(&format!("/proc/self/ns/{}", kind.proc_name)).exists()
 }
 
+/// The flag word as nix takes it; CLONE_NEWTIME is a bit nix's `CloneFlags` does not name.
+fn clone_flags(flags: Flags) -> CloneFlags {
+    CloneFlags::from_bits_retain(flags)
+}
+
 /// unshare(2), traced.
-pub fn unshare(flags: libc::c_int) -> anyhow::Result<()> {
-    crate::trace::run(crate::trace::Step::Unshare(flags), || {
-        // SAFETY: unshare takes a plain flag word and touches no memory of ours.
-        nix::errno::Errno::result(unsafe { libc::unshare(flags) }).map(drop)
+pub fn unshare(flags: Flags) -> anyhow::Result<()> {
+    trace::run(Step::Unshare(flags), || nix::sched::unshare(clone_flags(flags)))?;
+    if flags & libc::CLONE_NEWUSER != 0 {
+        // New credentials (those of the new namespace): keep the parent-death signal.
+        crate::process::rearm_tether()?;
+    }
+    Ok(())
+}
+
+/// setns(2) on a namespace file or a pidfd (then `flags` may name several kinds), traced as
+/// `shown` (the file and the inodes it names). A refusal carries its errno ([`trace::errno_of`]).
+pub fn setns(fd: impl AsFd, flags: Flags, shown: String) -> anyhow::Result<()> {
+    trace::run(Step::Setns { target: shown, flags }, || nix::sched::setns(fd, clone_flags(flags)))
+}
+
+/// A namespace file opened for setns: /proc/PID/ns/KIND, or a bind mount of one.
+#[derive(Debug)]
+pub struct NsFd {
+    pub fd: std::os::fd::OwnedFd,
+    /// Which kind of namespace it names (NS_GET_NSTYPE); `None`: not a namespace file.
+    pub kind: Option<&'static Kind>,
+    /// The namespace's identity, as `ls -l /proc/PID/ns` shows it.
+    pub inode: u64,
+}
+
+/// Open a namespace file close-on-exec, traced, and say what it names.
+pub fn open(path: &std::path::Path) -> anyhow::Result<NsFd> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let fd =
+        trace::run(Step::Open(path.to_path_buf()), || nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()))?;
+    let inode = nix::sys::stat::fstat(&fd)?.st_ino;
+    Ok(NsFd { kind: kind_of(&fd), fd, inode })
+}
+
+/// ioctl(NS_GET_NSTYPE) (Linux 4.11, ioctl_ns(2)): the kind of namespace a descriptor names;
+/// `None` when it names none (not a namespace file).
+pub fn kind_of(fd: impl AsFd) -> Option<&'static Kind> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor's inode.
+    let flag = Errno::result(unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::NS_GET_NSTYPE) }).ok()?;
+    KINDS.iter().find(|k| k.flag == flag)
+}
+
+/// sethostname(2), traced: the UTS namespace's host name.
+pub fn set_hostname(name: &str) -> anyhow::Result<()> {
+    trace::run(Step::Sethostname(name.into()), || nix::unistd::sethostname(name))
+}
+
+/// setdomainname(2), traced: the UTS namespace's NIS domain name.
+pub fn set_domainname(name: &str) -> anyhow::Result<()> {
+    trace::run(Step::Setdomainname(name.into()), || {
+        rustix::system::setdomainname(name.as_bytes()).map_err(|e| Errno::from_raw(e.raw_os_error()))
     })
 }
 
 /// Bring `lo` up in the current network namespace, as Docker does: a new network namespace
 /// has only a loopback device, and it starts down. ioctl(SIOCSIFFLAGS), see netdevice(7).
 pub fn loopback_up() -> anyhow::Result<()> {
-    #[repr(C)]
-    struct IfreqFlags {
-        name: [u8; libc::IFNAMSIZ],
-        flags: libc::c_short,
-        _pad: [u8; 22],
-    }
-    let step = crate::trace::Step::Call("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)".into());
-    crate::trace::run(step, || {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        // SAFETY: plain socket(2); the fd is owned right below.
-        let fd = nix::errno::Errno::result(unsafe {
-            libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-        })?;
-        // SAFETY: fd was just created and is owned by nobody else.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut req = IfreqFlags { name: [0; libc::IFNAMSIZ], flags: 0, _pad: [0; 22] };
-        req.name[..2].copy_from_slice(b"lo");
-        // SAFETY: req is a properly sized ifreq for SIOCGIFFLAGS/SIOCSIFFLAGS.
-        nix::errno::Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
-        req.flags |= libc::IFF_UP as libc::c_short;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    trace::run(Step::SetLinkUp("lo".into()), || {
+        let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+        let mut req =
+            libc::ifreq { ifr_name: [0; libc::IFNAMSIZ], ifr_ifru: libc::__c_anonymous_ifr_ifru { ifru_flags: 0 } };
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+            *dst = *src as libc::c_char;
+        }
+        // SAFETY: req is an ifreq, as SIOCGIFFLAGS takes; the kernel fills its flags, which are
+        // then the union's field in use.
+        let flags = unsafe {
+            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+            req.ifr_ifru.ifru_flags
+        };
+        req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
         // SAFETY: as above.
-        nix::errno::Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
+        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
     })
 }
 

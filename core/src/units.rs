@@ -1,38 +1,130 @@
 //! Docker's value syntax: sizes and rates (`100m`, `1.5g`, `2mb`), CPU and memory-node lists
-//! (`0-3,5`), device specs (`/dev/sda:1mb`). Pure parsing: no kernel here.
+//! (`0-3,5`), device specs (`/dev/sda:1mb`); and times as Docker and runc print them (RFC 3339).
+//! Pure parsing and printing: no kernel here.
 //!
-//! Sizes follow docker/go-units `RAMInBytes`: a decimal number, an optional space, an optional
-//! unit `k m g t p` with optional `i` and `b`, all binary multiples (k = 1024), case-insensitive;
-//! a fraction is truncated after multiplying (`1.5g` = 1610612736). `-1` (unlimited) is handled
-//! by the flags that allow it, never here. CPU lists follow the kernel's cpuset list format
+//! Sizes follow docker/go-units `RAMInBytes` exactly: the number is what Go's
+//! `strconv.ParseFloat` reads (`32.`, `.3`, `-0`, `+5`, `3.2e1`, `0x1p25`, `1_000`), then one
+//! space or none, then an optional unit `b`, or `k m g t p` with an optional `b` or `ib`, all
+//! binary multiples (k = 1024), case-insensitive; the product is truncated (`1.5g` = 1610612736).
+//! Negative sizes, infinities and NaN are refused. `-1` (unlimited) is handled by the flags that
+//! allow it, never here. CPU lists follow the kernel's cpuset list format
 //! (cpuset(7) "List format"): comma-separated numbers and inclusive `a-b` ranges.
 
 use anyhow::{bail, Context as _};
 
-/// Parse a size like Docker's `RAMInBytes`: `100m`, `1.5g`, `2mb`, `512`, `1 GiB`.
+/// Parse a size as Docker's `RAMInBytes` does (go-units `parseSize` with binary units):
+/// `100m`, `1.5g`, `2mb`, `512`, `1 GiB`, `32.`, `.3kB`, `0x1p20`.
 pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     let bad = || anyhow::anyhow!("invalid size {s:?} (a number with an optional unit b, k, m, g, t, p: 100m, 1.5g)");
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let unit = unit.strip_prefix(' ').unwrap_or(unit).to_ascii_lowercase();
-    if number.is_empty() || number.starts_with('.') || number.ends_with('.') || number.matches('.').count() > 1 {
+    // go-units: with a space, the number is before the first one and the unit after it; else the
+    // number runs to the last digit or '.', and the unit is the rest.
+    let (number, unit) = match s.split_once(' ') {
+        Some(split) => split,
+        None => s.split_at(s.rfind(|c: char| c.is_ascii_digit() || c == '.').ok_or_else(bad)? + 1),
+    };
+    let size = go_parse_float(number).ok_or_else(bad)?;
+    if size < 0.0 {
         return Err(bad());
     }
-    let shift = match unit.as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "ki" | "kib" => 10,
-        "m" | "mb" | "mi" | "mib" => 20,
-        "g" | "gb" | "gi" | "gib" => 30,
-        "t" | "tb" | "ti" | "tib" => 40,
-        "p" | "pb" | "pi" | "pib" => 50,
+    let unit = unit.to_ascii_lowercase();
+    let shift = match unit.as_bytes() {
+        [] | [b'b'] => 0,
+        [prefix, rest @ ..] if rest.is_empty() || rest == b"b" || rest == b"ib" => match prefix {
+            b'k' => 10,
+            b'm' => 20,
+            b'g' => 30,
+            b't' => 40,
+            b'p' => 50,
+            _ => return Err(bad()),
+        },
         _ => return Err(bad()),
     };
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let bytes = value * (1u64 << shift) as f64;
-    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
+    let bytes = size * (1u64 << shift) as f64;
+    if bytes >= i64::MAX as f64 {
         bail!("size {s:?} is too large");
     }
+    // Go's int64(): toward zero.
     Ok(bytes as u64)
+}
+
+/// A number as Go's `strconv.ParseFloat(s, 64)` reads it (Go's floating-point literal syntax):
+/// an optional sign, then decimal digits with at most one '.' and an optional exponent
+/// `e[+-]DIGITS`, or `0x` hex digits with at most one '.' and a mandatory `p[+-]DIGITS`; `_` only
+/// between digits (or after `0x`). Go also reads `Inf` and `NaN`, which are no size: `None`, as
+/// for anything malformed or out of range.
+fn go_parse_float(s: &str) -> Option<f64> {
+    if s.contains('_') && !go_underscores_ok(s) {
+        return None;
+    }
+    let t: String = s.chars().filter(|&c| c != '_').collect();
+    let (negative, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, &t[..]),
+    };
+    let hex = body.len() > 2 && (body.starts_with("0x") || body.starts_with("0X"));
+    let value = if hex { hex_float(&body[2..])? } else { decimal_float(body)? };
+    value.is_finite().then_some(if negative { -value } else { value })
+}
+
+/// `DIGITS[.DIGITS][e[+-]DIGITS]` or `.DIGITS...`, at least one mantissa digit (Rust's parser
+/// is exact, as Go's; it alone would also take `inf` and `nan`).
+fn decimal_float(body: &str) -> Option<f64> {
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mantissa_ok =
+        (digits(int) || int.is_empty()) && (digits(frac) || frac.is_empty()) && !(int.is_empty() && frac.is_empty());
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    if !mantissa_ok || !exponent_ok {
+        return None;
+    }
+    body.parse().ok()
+}
+
+/// `HEX[.HEX]p[+-]DIGITS` (after `0x`): the mantissa times two to the exponent.
+fn hex_float(body: &str) -> Option<f64> {
+    let (mantissa, exponent) = body.split_once(['p', 'P'])?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    let exp_digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    if int.len() + frac.len() == 0
+        || !hex(int)
+        || !hex(frac)
+        || exp_digits.is_empty()
+        || !exp_digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let value = int.chars().chain(frac.chars()).fold(0f64, |v, c| v * 16.0 + c.to_digit(16).unwrap_or(0) as f64);
+    let exp: i32 = exponent.parse().unwrap_or(if exponent.starts_with('-') { i32::MIN } else { i32::MAX });
+    Some(value * 2f64.powi(exp.saturating_sub(4 * frac.len() as i32)))
+}
+
+/// Go's `underscoreOK`: an underscore only between digits, or between a base prefix and a digit.
+fn go_underscores_ok(s: &str) -> bool {
+    let b = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
+    let hex = b.len() >= 2 && b[0] == b'0' && matches!(b[1] | 0x20, b'x' | b'b' | b'o');
+    let (mut saw, start) = if hex { (b'0', 2) } else { (b'^', 0) };
+    let hex = hex && b[1] | 0x20 == b'x';
+    for &c in &b[start..] {
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else if saw == b'_' {
+            return false;
+        } else {
+            saw = b'!';
+        }
+    }
+    saw != b'_'
 }
 
 /// A size flag that also takes `-1` for "unlimited" (`--memory-swap -1`).
@@ -47,22 +139,6 @@ pub fn parse_size_or_unlimited(s: &str) -> anyhow::Result<SizeOrUnlimited> {
         return Ok(SizeOrUnlimited::Unlimited);
     }
     parse_size(s).map(SizeOrUnlimited::Bytes)
-}
-
-/// Bytes as a short human figure in binary units, the way docker stats prints them: `100MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value.fract() == 0.0 {
-        format!("{value}{}", UNITS[unit])
-    } else {
-        format!("{value:.2}{}", UNITS[unit]).replace(".00", "")
-    }
 }
 
 /// A set of CPUs or memory nodes, from the kernel's list format (`0-3,5`). Sorted, no duplicates.
@@ -163,6 +239,30 @@ pub fn parse_device_number(s: &str) -> anyhow::Result<DeviceSpec<u64>> {
     Ok(DeviceSpec { path: path.into(), value })
 }
 
+/// UTC time with nanoseconds since the epoch, as docker events and runc's `created` print it
+/// (`2026-11-28T22:49:00.123456789Z`).
+pub fn rfc3339(nanos: u128) -> String {
+    let secs = (nanos / 1_000_000_000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        nanos % 1_000_000_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,15 +281,81 @@ mod tests {
             ("1 k", 1024),
             ("6m", 6 << 20),
             ("1t", 1 << 40),
+            ("1.", 1),
+            (".5m", 1 << 19),
+            ("1e3", 1000),
         ];
         for (input, want) in table {
             assert_eq!(parse_size(input).unwrap(), want, "{input}");
         }
     }
 
+    // docker/go-units size_test.go: TestRAMInBytes, and the grammar of TestFromHumanSize.
+    #[test]
+    fn sizes_follow_go_units_test_vectors() {
+        let (k, m, g, t, p) = (1u64 << 10, 1u64 << 20, 1u64 << 30, 1u64 << 40, 1u64 << 50);
+        let table = [
+            ("32", 32),
+            ("32b", 32),
+            ("32B", 32),
+            ("32k", 32 * k),
+            ("32K", 32 * k),
+            ("32kb", 32 * k),
+            ("32Kb", 32 * k),
+            ("32Kib", 32 * k),
+            ("32KIB", 32 * k),
+            ("32Mb", 32 * m),
+            ("32Gb", 32 * g),
+            ("32Tb", 32 * t),
+            ("32Pb", 32 * p),
+            ("32PB", 32 * p),
+            ("32P", 32 * p),
+            ("32.3", 32),
+            ("32.3 mb", (32.3 * m as f64) as u64),
+            ("0.3MB", (0.3 * m as f64) as u64),
+            ("0", 0),
+            ("0b", 0),
+            ("0 B", 0),
+            ("32.5 B", 32),
+            ("0.3 K", 307),
+            (".3kB", 307),
+            ("0.", 0),
+            ("0. ", 0),
+            ("0.b", 0),
+            ("0.B", 0),
+            ("-0", 0),
+            ("-0b", 0),
+            ("-0 b", 0),
+            ("-0 B", 0),
+            ("32.", 32),
+            ("32.b", 32),
+            ("32. b", 32),
+            ("0 ", 0),
+            // Go's ParseFloat: exponents, a sign, hex floats, underscores between digits.
+            ("3.2e1m", 32 * m),
+            ("+32m", 32 * m),
+            ("0x1p25", 32 * m),
+            ("0x1.8p1k", 3 * k),
+            ("1_024", 1024),
+            ("0x_10p0", 16),
+        ];
+        for (input, want) in table {
+            assert_eq!(parse_size(input).unwrap_or_else(|e| panic!("{input:?}: {e}")), want, "{input:?}");
+        }
+    }
+
     #[test]
     fn malformed_sizes_are_refused() {
-        for bad in ["", "m", "-1", "1x", "1.m", ".5m", "1..2m", "1mm", "10 0m", "1e3", " 1m", "1m\n"] {
+        let go_units = [
+            "", "hello", "-32", "-32b", "-32 b", " 32 ", "32m b", "32bm", " 0", " 0b", "0b ", "0 B ", ".", ". ", " ",
+            "  ", " .", "32b.", "32 b.", "32 bb", "32 b b", "32  b",
+        ];
+        let ours = [
+            "32ki", "32Ki", "m", "-1", "1x", "1..2m", "1mm", "10 0m", " 1m", "1m\n", "1e", "0x10", "0x1p", "1__0",
+            "_1", "1_",
+        ];
+        let not_sizes = ["inf b", "+Inf B", "NaN b", "1e400", "99999999p"];
+        for bad in go_units.iter().chain(&ours).chain(&not_sizes) {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -199,13 +365,6 @@ mod tests {
         assert_eq!(parse_size_or_unlimited("-1").unwrap(), SizeOrUnlimited::Unlimited);
         assert_eq!(parse_size_or_unlimited("1g").unwrap(), SizeOrUnlimited::Bytes(1 << 30));
         assert!(parse_size_or_unlimited("-2").is_err());
-    }
-
-    #[test]
-    fn human_bytes_like_docker_stats() {
-        assert_eq!(human_bytes(104_857_600), "100MiB");
-        assert_eq!(human_bytes(1_610_612_736), "1.50GiB");
-        assert_eq!(human_bytes(512), "512B");
     }
 
     #[test]
@@ -249,5 +408,12 @@ mod tests {
         fn megabytes_scale(n in 0u64..100_000) {
             prop_assert_eq!(parse_size(&format!("{n}m")).unwrap(), n << 20);
         }
+    }
+
+    #[test]
+    fn times_are_utc_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
+        assert_eq!(rfc3339(1_798_761_599_500_000_000), "2026-12-31T23:59:59.500000000Z");
     }
 }

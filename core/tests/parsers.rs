@@ -12,11 +12,11 @@
 
 use std::path::{Component, Path};
 
-use isolab_core::cgroup::{self, detect, lifecycle, limits};
+use isolab_core::cgroup::{self, detect, files, limits};
 use isolab_core::creds::{self, UserSpec};
 use isolab_core::idmap::{self, privileged, subid, Extent, Which};
 use isolab_core::mount::{self, Bind};
-use isolab_core::stats::{cpu, net, sample};
+use isolab_core::stats::{cpu, detail, format, net, sample};
 use isolab_core::units::{self, IdList, SizeOrUnlimited};
 use isolab_core::{ns, process};
 use proptest::prelude::*;
@@ -62,9 +62,10 @@ proptest! {
         }
     }
 
-    // A whole number of any unit, in any of Docker's spellings, is that many units.
+    // A whole number of any unit, in any of Docker's spellings, is that many units (go-units
+    // takes `k`, `kb` and `kib`, not `ki`).
     #[test]
-    fn sizes_with_units(n in 0u64..1 << 13, unit in 0usize..6, suffix in prop::sample::select(vec!["", "b", "i", "ib"]),
+    fn sizes_with_units(n in 0u64..1 << 13, unit in 0usize..6, suffix in prop::sample::select(vec!["", "b", "ib"]),
                         upper: bool, space: bool) {
         let (letter, shift) = UNITS[unit];
         let suffix = if letter.is_empty() { if suffix == "b" { "b" } else { "" } } else { suffix };
@@ -84,9 +85,9 @@ proptest! {
 
     // What docker stats prints (`512MiB`) reads back as the same size.
     #[test]
-    fn human_bytes_round_trip(k in 0u64..1024, unit in 0usize..6) {
+    fn bytes_size_round_trip(k in 0u64..1024, unit in 0usize..6) {
         let n = k << UNITS[unit].1;
-        prop_assert_eq!(units::parse_size(&units::human_bytes(n)).unwrap(), n);
+        prop_assert_eq!(units::parse_size(&format::bytes_size(n as f64)).unwrap(), n);
     }
 
     // Only `-1` means unlimited; any other sign is refused.
@@ -181,6 +182,25 @@ proptest! {
         let _ = idmap::parse_proc_map(&s);
     }
 
+    // newuidmap's argument list: never a panic; what is taken fits; every spelling of an extent
+    // strtoul(3) reads (decimal, 0x hex, 0 octal, a sign) is the same extent (issue 14.5).
+    #[test]
+    fn newuidmap_triples_never_panic(a in hostile("0123456789xX+- "), b in hostile("0123456789abcdefx"), c in near("0123456789")) {
+        if let Ok(e) = idmap::parse_triple(&a, &b, &c) {
+            prop_assert!(e.count > 0 && fits(e.inside, e.count) && fits(e.outside, e.count), "{a:?} {b:?} {c:?} -> {e:?}");
+        }
+    }
+
+    #[test]
+    fn newuidmap_spellings_agree(e in extent()) {
+        let decimal = idmap::parse_triple(&e.inside.to_string(), &e.outside.to_string(), &e.count.to_string());
+        let hex = idmap::parse_triple(&format!("{:#x}", e.inside), &format!("{:#X}", e.outside), &format!("+{:#x}", e.count));
+        let octal = idmap::parse_triple(&format!("0{:o}", e.inside), &format!("0{:o}", e.outside), &format!(" 0{:o}", e.count));
+        prop_assert_eq!(decimal.as_ref().ok(), hex.as_ref().ok());
+        prop_assert_eq!(decimal.as_ref().ok(), octal.as_ref().ok());
+        prop_assert_eq!(decimal.is_ok(), fits(e.inside, e.count) && fits(e.outside, e.count));
+    }
+
     // Both syntaxes name the same extent (util-linux 2.38 swaps the first two fields), and an
     // extent is accepted exactly when neither side wraps past 2^32-1 (shadow CVE-2016-6252).
     #[test]
@@ -264,7 +284,7 @@ proptest! {
             prop_assert!(name != "." && name != ".." && !name.starts_with('.') && !name.starts_with('-'));
             let joined = Path::new("/sys/fs/cgroup/pids/isolab").join(&name);
             prop_assert_eq!(joined.parent(), Some(Path::new("/sys/fs/cgroup/pids/isolab")));
-            prop_assert!(matches!(joined.components().last(), Some(Component::Normal(_))));
+            prop_assert!(matches!(joined.components().next_back(), Some(Component::Normal(_))));
         }
     }
 
@@ -385,15 +405,20 @@ fn keyed_file() -> impl Strategy<Value = Vec<(String, u64)>> {
 
 proptest! {
     #[test]
-    fn stat_files_never_panic(text in hostile_text("cpu 0123456789 usage_usec rbytes= wbytes= 8:0 Read Write Total lo eth0: |")) {
+    fn stat_files_never_panic(text in hostile_text("cpu 0123456789 usage_usec rbytes= wbytes= 8:0 Read Write Total lo eth0: max nr_throttled throttled_usec |")) {
         let _ = cpu::parse_proc_stat(&text);
         let _ = cpu::parse_cpuacct_usage(&text);
         let _ = net::parse_net_dev(&text);
+        let _ = net::parse_net_dev_interfaces(&text);
         let _ = sample::parse_blkio(&text);
         let _ = sample::parse_io_stat(&text);
-        let _ = sample::parse_procs(&text);
-        let _ = sample::keyed(&text, "usage_usec");
-        let _ = lifecycle::key_value(&text, "oom_kill");
+        let _ = sample::parse_blkio_devices(&text);
+        let _ = sample::parse_io_stat_devices(&text);
+        let _ = detail::parse_throttling(&text, true);
+        let _ = detail::parse_throttling(&text, false);
+        let _ = detail::parse_cpu_max(&text);
+        let _ = files::parse_procs(&text);
+        let _ = files::keyed(&text, "usage_usec");
     }
 
     // cpu.stat's usage_usec for every value a real group can reach (see the test below
@@ -427,20 +452,19 @@ proptest! {
         prop_assert_eq!(cpu::parse_proc_stat(&text), want.map(|system_ns| cpu::HostCpu { system_ns, online }));
     }
 
-    // Flat-keyed files give back every key's value, whichever reader cgstat or cgexec-rs uses.
+    // Flat-keyed files give back every key's value (cgstat's memory.stat, cgexec-rs's memory.events).
     #[test]
     fn keyed_files_round_trip(pairs in keyed_file()) {
         let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
         for (k, v) in &pairs {
-            prop_assert_eq!(sample::keyed(&text, k), Some(*v));
-            prop_assert_eq!(lifecycle::key_value(&text, k), Some(*v));
+            prop_assert_eq!(files::keyed(&text, k), Some(*v));
         }
     }
 
     #[test]
-    fn procs_round_trip(pids in prop::collection::vec(any::<u32>(), 0..20)) {
+    fn procs_round_trip(pids in prop::collection::vec(1..i32::MAX, 0..20)) {
         let text: String = pids.iter().map(|p| format!("{p}\n")).collect();
-        prop_assert_eq!(sample::parse_procs(&text), pids);
+        prop_assert_eq!(files::parse_procs(&text), pids);
     }
 
     // /proc/PID/cgroup: `ID:CTRL,CTRL:PATH`; the path may hold colons, the named hierarchy is dropped.
@@ -498,4 +522,68 @@ fn cpu_stat_usage_at_the_top_of_u64() {
 #[test]
 fn mountinfo_escape_past_a_byte() {
     let _ = detect::parse_mountinfo("1 2 3:4 / /a\\777b rw - ext4 /dev/x rw\n");
+}
+
+/// JSON-shaped near misses of a seccomp profile: the keys and values a profile uses, shuffled.
+fn profile_like() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"defaultAction\"",
+        "\"SCMP_ACT_ERRNO\"",
+        "\"SCMP_ACT_ALLOW\"",
+        "\"syscalls\"",
+        "\"names\"",
+        "\"read\"",
+        "\"action\"",
+        "\"args\"",
+        "\"index\"",
+        "\"value\"",
+        "\"op\"",
+        "\"SCMP_CMP_MASKED_EQ\"",
+        "\"valueTwo\"",
+        "\"includes\"",
+        "\"caps\"",
+        "\"minKernel\"",
+        "\"4.8\"",
+        "\"archMap\"",
+        "\"architecture\"",
+        "\"SCMP_ARCH_X86_64\"",
+        "\"errnoRet\"",
+        "1",
+        "-1",
+        "18446744073709551615",
+        "99999999999999999999",
+        "null",
+        "true",
+        "\"\"",
+        "0.5",
+    ]);
+    prop::collection::vec(pieces, 0..40).prop_map(|p| p.concat())
+}
+
+proptest! {
+    // A profile file is user input: any text is refused with a field named, or compiled.
+    #[test]
+    fn seccomp_profiles_never_panic(s in prop_oneof![anything(), profile_like()]) {
+        if let Ok(p) = isolab_core::seccomp::Profile::parse(&s) {
+            let ctx = isolab_core::seccomp::Context { caps: vec![], kernel: (6, 1), native: "amd64" };
+            let f = isolab_core::seccomp::compile(&p, &ctx, "fuzz").unwrap();
+            prop_assert!(!f.program.is_empty() && f.program.len() <= 4096);
+        }
+    }
+
+    #[test]
+    fn device_flags_never_panic(s in hostile("abc *:0123456789rwm/dev")) {
+        if let Ok(rule) = cgroup::devices::Rule::parse(&s) {
+            prop_assert_eq!(cgroup::devices::Rule::parse(&rule.to_string()).unwrap(), rule);
+        }
+        if let Ok(d) = cgroup::devices::DeviceArg::parse(&s) {
+            prop_assert!(d.host.starts_with('/') && d.container.starts_with('/') && !d.container.split('/').any(|c| c == ".."));
+        }
+    }
 }

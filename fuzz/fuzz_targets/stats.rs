@@ -1,10 +1,10 @@
 //! Every cgroup and proc file format cgstat reads: /proc/stat, cpu.stat, cpuacct.usage,
 //! /proc/net/dev, blkio.throttle.io_service_bytes_recursive, io.stat, cgroup.procs, and the
-//! flat-keyed files (memory.stat, memory.events, memory.oom_control).
+//! flat-keyed files (memory.stat, memory.events, memory.oom_control), cpu.max.
 #![no_main]
 
-use isolab_core::cgroup::lifecycle;
-use isolab_core::stats::{cpu, net, sample};
+use isolab_core::cgroup::files;
+use isolab_core::stats::{cpu, detail, net, sample};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = net::parse_net_dev(&s);
     let _ = sample::parse_blkio(&s);
     let _ = sample::parse_io_stat(&s);
-    let _ = sample::parse_procs(&s);
-    let _ = sample::keyed(&s, "inactive_file");
-    let _ = lifecycle::key_value(&s, "oom_kill");
+    let _ = sample::parse_blkio_devices(&s);
+    let _ = sample::parse_io_stat_devices(&s);
+    let _ = net::parse_net_dev_interfaces(&s);
+    let _ = detail::parse_throttling(&s, true);
+    let _ = detail::parse_cpu_max(&s);
+    let _ = files::parse_procs(&s);
+    let _ = files::keyed(&s, "inactive_file");
 });

@@ -1,21 +1,25 @@
 //! idmap's command line: clap's struct, then `into_spec()` into a checked [`Spec`].
 //!
 //! Two grammars: ours (`idmap PID --uid 0:100000:65536 --gid ...`) and shadow's newuidmap triple
-//! form (`idmap uid PID 0 100000 65536 ...`), so scripts written for newuidmap/newgidmap port over.
+//! form (`idmap uid PID 0 100000 65536 ...`), so scripts written for newuidmap/newgidmap port over:
+//! the triples' numbers are read as newuidmap reads them (0x hex, leading 0 octal).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::{CommandFactory as _, Parser};
-use isolab_core::idmap::{parse_extent, Extent, Pid, Setgroups, Source, Spec, Which};
+use clap::Parser;
+use isolab_core::cli::Explain;
+use isolab_core::idmap::{parse_extent, parse_triple, Extent, Setgroups, Which};
+
+use crate::run::{AutoFor, PidSource, Source, Spec};
 
 const AFTER_HELP: &str = "\
 EXAMPLES:
   # The article's userns-remap: root inside is host uid 100000
-  unshare --user sh -c 'echo $$ > /tmp/pid; exec sleep 600' &
-  idmap --pidfile /tmp/pid --uid 0:100000:65536 --gid 0:100000:65536
-  idmap --show $(cat /tmp/pid)
+  unshare --user sleep 600 &
+  idmap $! --uid 0:100000:65536 --gid 0:100000:65536
+  idmap --show $!
 
   # Map yourself to root inside (as unshare -r does)
   idmap 4242 --map-root
@@ -51,14 +55,16 @@ EXIT STATUS:
     long_about = "Write /proc/PID/uid_map and gid_map (and setgroups), each in one write, after checking \
 every range as the kernel will; or show the maps in force. The same mechanism as newuidmap/newgidmap \
 and `unshare --map-users`, as one tool. See user_namespaces(7).",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    mut_arg("explain", |a| a.help("Print every kernel step on stderr as it happens (also ISOLAB_EXPLAIN=1)"))
 )]
 pub struct Args {
     /// The process whose maps to write (or show)
     #[arg(value_name = "PID")]
     pub pid: Option<String>,
 
-    /// Read the PID from FILE (as written by nsexec --pidfile or `echo $$ > FILE`)
+    /// Read the PID from FILE (as written by nsexec --pidfile or `echo $$ > FILE`), in a directory
+    /// no other user may write (in /tmp another user could hold FILE with a PID of their own)
     #[arg(long, value_name = "FILE", conflicts_with = "pid")]
     pub pidfile: Option<PathBuf>,
 
@@ -94,35 +100,56 @@ pub struct Args {
     #[arg(long, requires = "show")]
     pub json: bool,
 
-    /// Print every kernel step on stderr as it happens (also ISOLAB_EXPLAIN=1)
-    #[arg(long, global = true)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+/// An idmap command line in either grammar.
+#[derive(Debug)]
+pub enum CommandLine {
+    /// `idmap PID --uid ... --gid ...`, `idmap --show PID`.
+    Flags(Args),
+    /// newuidmap's `idmap uid|gid PID INNER OUTER COUNT...`, checked already.
+    Triples { spec: Spec, explain: Explain },
+}
+
+impl CommandLine {
+    pub fn into_spec(self) -> anyhow::Result<Spec> {
+        match self {
+            CommandLine::Flags(args) => args.into_spec(),
+            CommandLine::Triples { spec, .. } => Ok(spec),
+        }
+    }
+}
+
+impl AsRef<Explain> for CommandLine {
+    fn as_ref(&self) -> &Explain {
+        match self {
+            CommandLine::Flags(args) => &args.explain,
+            CommandLine::Triples { explain, .. } => explain,
+        }
+    }
 }
 
 /// Parse argv in either grammar.
-pub fn parse(argv: Vec<OsString>) -> anyhow::Result<Spec> {
+pub fn parse(argv: Vec<OsString>) -> anyhow::Result<CommandLine> {
     let words: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    match words.get(1).map(String::as_str) {
-        Some("uid") => triples(Which::Uid, &words[2..]),
-        Some("gid") => triples(Which::Gid, &words[2..]),
-        _ => Args::try_parse_from(argv)?.into_spec(),
-    }
+    let which = match words.get(1).map(String::as_str) {
+        Some("uid") => Which::Uid,
+        Some("gid") => Which::Gid,
+        _ => return Ok(CommandLine::Flags(Args::try_parse_from(argv)?)),
+    };
+    // `--explain` may stand anywhere among the triples, as it may among the flags.
+    let (explain, words): (Vec<&String>, Vec<&String>) = words[2..].iter().partition(|w| *w == "--explain");
+    Ok(CommandLine::Triples { spec: triples(which, &words)?, explain: Explain { explain: !explain.is_empty() } })
 }
 
 impl Args {
     /// Strings to typed, checked values; flags against each other.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        if self.explain {
-            isolab_core::trace::enable();
-        }
         let pid = match (self.pid, self.pidfile) {
-            (Some(pid), None) => Pid::Number(pid_number(&pid)?),
-            (None, Some(file)) => Pid::File(file),
+            (Some(pid), None) => PidSource::Number(pid_number(&pid)?),
+            (None, Some(file)) => PidSource::File(file),
             _ => bail!("which process? give a PID or --pidfile FILE"),
         };
         if self.show {
@@ -132,7 +159,7 @@ impl Args {
         if self.json {
             bail!("--json goes with --show: it formats the maps shown, not the ones written");
         }
-        let auto = self.auto.then(|| self.user.clone());
+        let auto = self.auto.then(|| self.user.clone().map_or(AutoFor::Caller, AutoFor::User));
         let uid = Source { given: extents("--uid", &self.uid)?, root: self.map_root, auto: auto.clone() };
         let gid = Source { given: extents("--gid", &self.gid)?, root: self.map_root, auto };
         if uid.is_empty() && gid.is_empty() {
@@ -155,16 +182,13 @@ fn extents(flag: &str, specs: &[String]) -> anyhow::Result<Vec<Extent>> {
 }
 
 /// newuidmap's grammar: `uid|gid PID INNER OUTER COUNT [INNER OUTER COUNT]...`.
-fn triples(which: Which, words: &[String]) -> anyhow::Result<Spec> {
-    let words: Vec<&String> = words.iter().filter(|w| !is_explain(w)).collect();
+fn triples(which: Which, words: &[&String]) -> anyhow::Result<Spec> {
     if words.len() < 4 || (words.len() - 1) % 3 != 0 {
         bail!("usage: idmap {} PID INNER OUTER COUNT [INNER OUTER COUNT]...", which.name());
     }
-    let pid = Pid::Number(pid_number(words[0])?);
-    let given = words[1..]
-        .chunks(3)
-        .map(|t| parse_extent(&format!("{}:{}:{}", t[0], t[1], t[2])))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pid = PidSource::Number(pid_number(words[0])?);
+    // Numbers as newuidmap reads them (strtoul base 0), so the same argv maps the same ranges.
+    let given = words[1..].chunks(3).map(|t| parse_triple(t[0], t[1], t[2])).collect::<anyhow::Result<Vec<_>>>()?;
     let source = Source { given, ..Default::default() };
     let (uid, gid) = match which {
         Which::Uid => (source, Source::default()),
@@ -173,20 +197,13 @@ fn triples(which: Which, words: &[String]) -> anyhow::Result<Spec> {
     Ok(Spec::Write { pid, uid, gid, setgroups: None })
 }
 
-fn is_explain(word: &str) -> bool {
-    if word == "--explain" {
-        isolab_core::trace::enable();
-        return true;
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(line: &str) -> anyhow::Result<Spec> {
-        parse(line.split_whitespace().map(OsString::from).collect())
+        parse(line.split_whitespace().map(OsString::from).collect())?.into_spec()
     }
 
     fn e(inside: u32, outside: u32, count: u32) -> Extent {
@@ -211,6 +228,10 @@ mod tests {
         assert_eq!(gid.given, vec![e(0, 1000, 1), e(1, 100000, 65535)]);
         assert!(spec("idmap gid 42 0 1000").unwrap_err().to_string().starts_with("usage: idmap gid PID"));
         assert!(format!("{:#}", spec("idmap uid 42 0 4294967295 2").unwrap_err()).contains("overflows"));
+        // newuidmap's reading: octal and hex; our own grammar refuses the octal-looking one.
+        let Spec::Write { uid, .. } = spec("idmap uid 42 0 01200000 0x10").unwrap() else { panic!() };
+        assert_eq!(uid.given, vec![e(0, 0o1200000, 16)]);
+        assert!(format!("{:#}", spec("idmap 42 --uid 0:01200000:1").unwrap_err()).contains("leading zero"));
     }
 
     #[test]
@@ -230,18 +251,18 @@ mod tests {
 
     #[test]
     fn show_and_pidfile() {
-        assert_eq!(spec("idmap --show 42 --json").unwrap(), Spec::Show { pid: Pid::Number(42), json: true });
+        assert_eq!(spec("idmap --show 42 --json").unwrap(), Spec::Show { pid: PidSource::Number(42), json: true });
         let Spec::Write { pid, uid, setgroups, .. } = spec("idmap --pidfile /tmp/p --auto --setgroups deny").unwrap()
         else {
             panic!()
         };
-        assert_eq!(pid, Pid::File("/tmp/p".into()));
-        assert_eq!(uid.auto, Some(None));
+        assert_eq!(pid, PidSource::File("/tmp/p".into()));
+        assert_eq!(uid.auto, Some(AutoFor::Caller));
         assert_eq!(setgroups, Some(Setgroups::Deny));
     }
 
     #[test]
     fn command_is_well_formed() {
-        command().debug_assert();
+        Args::command().debug_assert();
     }
 }

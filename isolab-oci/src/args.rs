@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
+use isolab_core::cli::Explain;
 
 const AFTER_HELP: &str = "\
 EXAMPLES:
@@ -14,9 +15,8 @@ EXAMPLES:
     isolab-oci start web && isolab-oci state web                      # \"running\"
     isolab-oci kill web KILL && isolab-oci delete web
 
-  Under podman (cgroupfs manager; confinement that nsexec cannot apply yet left out):
-    podman --runtime $(command -v isolab-oci) --cgroup-manager cgroupfs run --rm \\
-      --security-opt seccomp=unconfined --security-opt unmask=ALL IMAGE id
+  Under podman (cgroupfs manager; podman's capabilities, seccomp profile and masked paths apply):
+    podman --runtime $(command -v isolab-oci) --cgroup-manager cgroupfs run --rm IMAGE id
 
   The whole composed launch, tool by tool:
     isolab-oci --explain run --bundle /tmp/b demo
@@ -32,13 +32,15 @@ EXIT STATUS:
     version,
     about = "An OCI runtime (runc's command line) composed of the isolab tools",
     long_about = "An OCI runtime with runc's command line: config.json is mapped onto cgexec-rs \
-                  (linux.resources), nsenter-lite (namespaces with a path, sysctls), nsexec (new \
-                  namespaces, id maps, mounts, hostname, the bounding set) and a last stage of its \
-                  own that waits on runc's exec fifo between create and start, switches the user and \
-                  sets the capability sets.",
+                  (linux.resources, the device allowlist), nsenter-lite (namespaces with a path, \
+                  sysctls), nsexec (new namespaces, id maps, mounts, hostname, the user, the five \
+                  capability sets, no_new_privs, masked and read-only paths, device nodes, the \
+                  seccomp filter) and a last stage of its own that takes the terminal, then waits \
+                  on runc's exec fifo between create and start.",
     after_help = AFTER_HELP,
     propagate_version = true
 )]
+#[command(mut_arg("explain", |a| a.global(true).help("Print every step the kernel is asked to take, through the whole chain of tools (also ISOLAB_EXPLAIN=1)")))]
 pub struct Args {
     /// Where container state lives
     #[arg(long, global = true, value_name = "DIR", default_value = "/run/isolab-oci")]
@@ -58,9 +60,8 @@ pub struct Args {
     /// Accepted for runc compatibility (true, false or auto); isolab-oci needs root
     #[arg(long, global = true, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// Print every step the kernel is asked to take, through the whole chain of tools (also ISOLAB_EXPLAIN=1)
-    #[arg(long, global = true)]
-    pub explain: bool,
+    #[command(flatten)]
+    pub explain: Explain,
 
     #[command(subcommand)]
     pub command: Command,
@@ -197,8 +198,9 @@ pub struct InitOpts {
     pub fifo_fd: Option<i32>,
     #[arg(long)]
     pub exe_fd: Option<i32>,
+    /// The engine's console socket: the terminal is made here and its master sent on it
     #[arg(long)]
-    pub tty: bool,
+    pub console_fd: Option<i32>,
     #[arg(long, value_name = "OCTAL")]
     pub umask: Option<String>,
     #[arg(long, default_value_t = 0)]
@@ -228,6 +230,12 @@ pub fn command() -> clap::Command {
     Args::command()
 }
 
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
+}
+
 /// The log format of `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -240,9 +248,6 @@ impl Args {
     pub fn check(&self) -> anyhow::Result<LogFormat> {
         if self.systemd_cgroup {
             bail!("--systemd-cgroup: not supported: isolab-oci manages cgroupfs paths only (podman: --cgroup-manager cgroupfs; containerd: SystemdCgroup = false)");
-        }
-        if self.explain || self.debug {
-            isolab_core::trace::enable();
         }
         match self.log_format.as_str() {
             "text" => Ok(LogFormat::Text),

@@ -1,21 +1,28 @@
 //! `exec`: another process in a running container, through nsenter-lite.
 //!
 //! ```text
-//! nsenter-lite --container NAME [--cgroup-parent P] -a -r --   the group, every namespace, the root
-//!   /proc/self/fd/N init --cwd .. --user U:G --bounding .. --   isolab-oci's last stage: user,
-//!     ARGS                                                     groups, capabilities, terminal
+//! nsenter-lite --container NAME [--cgroup-parent P] -a -r --   the group, every namespace, the
+//!                                                              root, and the container's
+//!                                                              confinement (bounding set,
+//!                                                              no_new_privs, seccomp filters)
+//!   /proc/self/fd/N init --cwd .. --user U:G --caps .. --      isolab-oci's last stage: terminal,
+//!     ARGS                                                     user, groups, the process's own
+//!                                                              capability sets within those
 //! ```
+//! As `runc exec` and `docker exec`: the new process gets the container's seccomp filter and
+//! no_new_privs whatever its process file says, and its capabilities from the process file
+//! (lowered from the container's, never raised above them).
 //! The pid file names nsenter-lite (it supervises the process it forks into the PID namespace
 //! and passes its status on), which is what the engine waits for.
 
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _};
+use isolab_core::process::handoff::{self, ChildSetup};
+use isolab_core::process::{self, Pid};
 use isolab_core::trace::{self, Step};
 
-use crate::channel;
 use crate::config::{self, Process};
 use crate::lifecycle::{self, Globals};
 use crate::state::{State, Status};
@@ -37,7 +44,7 @@ pub struct ExecOpts {
 fn process_of(o: &ExecOpts) -> anyhow::Result<Process> {
     if let Some(file) = &o.process {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| anyhow!("--process {}: {}", file.display(), isolab_core::process::plain_io(&e)))?;
+            .map_err(|e| anyhow!("--process {}: {}", file.display(), process::plain_io(&e)))?;
         return config::parse_process(&text).map_err(|e| anyhow!("--process {}: {e:#}", file.display()));
     }
     if o.command.is_empty() {
@@ -63,15 +70,12 @@ fn process_of(o: &ExecOpts) -> anyhow::Result<Process> {
 }
 
 /// The argv after nsenter-lite's `--`, for the last stage.
-pub fn stage_args(
-    p: &Process,
-    exe_fd: i32,
-    loader: Option<(i32, i32)>,
-    preserve_fds: u32,
-    unset_explain: bool,
-) -> Vec<String> {
-    let mut a = crate::compose::stage_prefix(exe_fd, loader);
-    a.extend(["--exe-fd".into(), exe_fd.to_string()]);
+pub fn stage_args(p: &Process, fds: crate::compose::Fds, preserve_fds: u32, unset_explain: bool) -> Vec<String> {
+    let mut a = crate::compose::stage_prefix(fds.exe, fds.loader);
+    a.extend(["--exe-fd".into(), fds.exe.to_string()]);
+    if let Some(console) = fds.console {
+        a.extend(["--console-fd".into(), console.to_string()]);
+    }
     a.extend(["--cwd".into(), p.cwd.clone()]);
     a.extend(crate::compose::user_args(p));
     if let Some(c) = &p.capabilities {
@@ -79,9 +83,6 @@ pub fn stage_args(
     }
     if p.no_new_privileges {
         a.push("--no-new-privs".into());
-    }
-    if p.terminal {
-        a.push("--tty".into());
     }
     if let Some(u) = p.umask {
         a.extend(["--umask".into(), format!("{u:o}")]);
@@ -108,56 +109,52 @@ pub fn exec(g: &Globals, o: &ExecOpts) -> anyhow::Result<u8> {
         bail!("process.terminal: true needs --console-socket");
     }
     let nsenter = lifecycle::program("nsenter-lite")?;
-    let exe = channel::sealed_self()?;
-    let loader = channel::loader()?;
+    let exe = handoff::sealed_copy_of_self("isolab-oci-init")?;
+    let loader = handoff::host_loader()?;
+    let console = match (&o.console_socket, p.terminal) {
+        (Some(sock), true) => Some(
+            isolab_core::pty::connect_console_socket(sock)
+                .with_context(|| format!("--console-socket {}", sock.display()))?,
+        ),
+        _ => None,
+    };
     let mut argv = vec![nsenter.display().to_string(), "--container".into(), st.cgroup_name.clone()];
     if let Some(parent) = &st.cgroup_parent {
         argv.extend(["--cgroup-parent".into(), parent.clone()]);
     }
-    argv.extend(["-a".into(), "-r".into(), "--".into()]);
-    let loader_fds = loader.as_ref().map(|(ld, dir)| (ld.as_raw_fd(), dir.as_raw_fd()));
-    argv.extend(stage_args(&p, exe.as_raw_fd(), loader_fds, o.preserve_fds, trace::enabled()));
-    let pty = match (&o.console_socket, p.terminal) {
-        (Some(sock), true) => {
-            let pty = isolab_core::pty::open()?;
-            channel::send_console(sock, &pty.master, &pty.name)?;
-            Some(pty.slave)
-        }
-        _ => None,
+    let mut ours = vec![exe.as_raw_fd()];
+    ours.extend(loader.as_ref().map(|(ld, dir)| [ld.as_raw_fd(), dir.as_raw_fd()]).into_iter().flatten());
+    ours.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    let keep = crate::compose::stage_fds(&ours, o.preserve_fds);
+    let at = |i: usize| keep[i].1;
+    let preserve = (o.preserve_fds as usize + keep.len()).to_string();
+    argv.extend(["-a".into(), "-r".into(), "--preserve-fds".into(), preserve, "--".into()]);
+    let fds = crate::compose::Fds {
+        exe: at(0),
+        loader: loader.as_ref().map(|_| (at(1), at(2))),
+        sync: -1,
+        fifo: -1,
+        console: console.as_ref().map(|_| at(keep.len() - 1)),
     };
+    argv.extend(stage_args(&p, fds, o.preserve_fds, trace::enabled()));
     trace::explain(&Step::Exec { argv: argv.clone() }, None);
     let mut cmd = std::process::Command::new(&argv[0]);
     cmd.args(&argv[1..]).env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
     if trace::enabled() {
-        cmd.env("ISOLAB_EXPLAIN", std::env::var("ISOLAB_EXPLAIN").unwrap_or_else(|_| "1".into()));
+        cmd.env(trace::ENV, std::env::var(trace::ENV).unwrap_or_else(|_| "1".into()));
     }
-    if let Some(t) = &pty {
-        cmd.stdin(t.try_clone()?).stdout(t.try_clone()?).stderr(t.try_clone()?);
-    }
-    let mut raw = vec![exe.as_raw_fd()];
-    raw.extend(loader_fds.map(|(a, b)| [a, b]).into_iter().flatten());
-    // SAFETY: the closure only calls fcntl(2) on descriptors we own.
-    unsafe {
-        cmd.pre_exec(move || {
-            for &fd in &raw {
-                channel::inherit(fd).map_err(|_| std::io::Error::last_os_error())?;
-            }
-            Ok(())
-        });
-    }
-    let mut child =
-        cmd.spawn().map_err(|e| anyhow!("cannot run nsenter-lite: {}", isolab_core::process::plain_io(&e)))?;
-    drop((exe, pty, loader));
+    let mut child = handoff::spawn(&mut cmd, ChildSetup { keep, ..Default::default() })?;
+    drop((exe, console, loader));
     if let Some(file) = &o.pid_file {
         lifecycle::write_pid_file(file, child.id() as i32)?;
     }
     if o.detach {
         return Ok(0);
     }
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let pid = Pid::from_raw(child.id() as i32);
     // Signals for the process, not for us, while it runs (runc exec forwards them too).
-    isolab_core::process::forward_signals_to(pid);
-    let status = isolab_core::process::wait_for(pid).context("waiting for the exec'd process")?;
+    process::forward_signals_to(pid);
+    let status = process::wait_for(pid).context("waiting for the exec'd process")?;
     let _ = child.try_wait();
-    Ok(isolab_core::process::status_code(status))
+    Ok(process::status_code(status))
 }

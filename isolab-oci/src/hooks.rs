@@ -12,6 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
+use isolab_core::process::handoff::{self, ChildSetup};
+use isolab_core::process::Signal;
 use isolab_core::trace::{self, Step};
 
 use crate::config::Hook;
@@ -46,13 +48,8 @@ fn run_one(hook: &Hook, state: &serde_json::Value) -> anyhow::Result<()> {
             cmd.env(k, v);
         }
     }
-    // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| anyhow!("cannot run: {}", isolab_core::process::plain_io(&e)))?;
+    let setup = ChildSetup { death_signal: Some(Signal::SIGKILL), ..Default::default() };
+    let mut child = handoff::spawn(&mut cmd, setup)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its state closes the pipe: that is its business.
         let _ = stdin.write_all(state.to_string().as_bytes());

@@ -5,7 +5,6 @@
 //! ([`init`]). config.json is read by [`config`] and mapped onto the tools by [`compose`].
 
 pub mod args;
-pub mod channel;
 pub mod compose;
 pub mod config;
 pub mod exec;
@@ -22,12 +21,15 @@ use lifecycle::Globals;
 /// Run one command; returns the status to exit with.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let format = args.check()?;
+    if args.debug {
+        isolab_core::trace::enable();
+    }
     log::init(args.log.clone(), format);
     let g = Globals { root: args.root.clone() };
     let rootless = args.rootless.as_deref().is_some_and(|v| v == "true");
     let result = dispatch(&g, args.command, rootless);
     if let Err(e) = &result {
-        log::write("error", &isolab_core::cli::one_line(&format!("{e:#}")));
+        log::write("error", &isolab_core::exit::one_line(&format!("{e:#}")));
     }
     result
 }
@@ -64,10 +66,7 @@ fn dispatch(g: &Globals, command: Command, rootless: bool) -> anyhow::Result<u8>
             Ok(0)
         }
         Command::Features => {
-            let nsexec = lifecycle::program("nsexec")?;
-            let help = std::process::Command::new(nsexec).arg("--help").output()?;
-            let f = compose::NsexecFeatures::from_help(&String::from_utf8_lossy(&help.stdout));
-            println!("{}", serde_json::to_string_pretty(&info::features(f))?);
+            isolab_core::exit::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&info::features())?))?;
             Ok(0)
         }
         Command::Spec { bundle } => {

@@ -6,27 +6,29 @@
 //!    bundle is refused here, before anything exists.
 //! 2. `ROOT/ID/` with state.json (pid 0: "creating") and exec.fifo.
 //! 3. The chain exec'd in a child: cgexec-rs -> [nsenter-lite] -> nsexec -> the last stage.
-//! 4. The last stage says "ready" (its PID travels in SCM_CREDENTIALS) and blocks on exec.fifo.
+//! 4. The last stage takes the terminal (made from the container's /dev/ptmx, its master sent
+//!    to the engine's console socket), says "ready" (its PID travels in SCM_CREDENTIALS) and
+//!    blocks on exec.fifo.
 //! 5. nsexec stays as the supervisor of its PID 1; isolab-oci, a child subreaper, ends that
 //!    supervisor (nsexec was told --no-kill-child), so the container's init becomes isolab-oci's
 //!    child and, when create exits, the child of the engine's subreaper (conmon, the shim), which
 //!    reaps it and reads its status, as with runc.
 //! 6. sysctls through nsenter-lite; prestart and createRuntime hooks; the pid file.
 
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt as _;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _};
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
+use isolab_core::cgroup::devices::find_node;
+use isolab_core::process::handoff::{self, ChildSetup};
+use isolab_core::process::{self, Pid, Signal};
+use isolab_core::trace::{self, Step};
 
 use crate::args::CreateOpts;
 use crate::compose::{self, Fds, Programs};
 use crate::config::{self, Config};
 use crate::state::{self, State, Status};
-use crate::{channel, hooks, log};
-use isolab_core::trace::{self, Step};
+use crate::{hooks, log};
 
 /// Global settings every command gets.
 pub struct Globals {
@@ -49,32 +51,24 @@ pub fn program(name: &str) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("cannot find {name}: install the isolab tools beside isolab-oci or on PATH"))
 }
 
-/// A tool's --help text: what the installed tool can do (the flags it names).
-pub fn help_of(tool: &Path) -> String {
-    let out = std::process::Command::new(tool).arg("--help").env_remove("ISOLAB_EXPLAIN").output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
-}
-
-fn nsexec_features(nsexec: &Path) -> compose::NsexecFeatures {
-    compose::NsexecFeatures::from_help(&help_of(nsexec))
-}
-
-/// A block device node with MAJOR:MINOR under /dev (cgexec-rs takes paths, as Docker does).
+/// A block device node with MAJOR:MINOR (cgexec-rs takes paths, as Docker does).
 fn block_device(major: i64, minor: i64) -> Option<String> {
     device_node("b", major, minor)
 }
 
-/// A host device node of TYPE (c, b) and MAJOR:MINOR under /dev, for linux.devices.
+/// A host device node of TYPE (c, b) and MAJOR:MINOR, for linux.devices.
 fn device_node(kind: &str, major: i64, minor: i64) -> Option<String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let want = nix::sys::stat::makedev(major as u64, minor as u64);
-    let dirs = ["/dev", "/dev/char", "/dev/block"];
-    dirs.iter().filter_map(|d| std::fs::read_dir(d).ok()).flatten().flatten().find_map(|e| {
-        let md = std::fs::metadata(e.path()).ok()?;
-        let ty = md.file_type();
-        let same_kind = (kind == "c" && ty.is_char_device()) || (kind == "b" && ty.is_block_device());
-        (same_kind && md.rdev() == want).then(|| e.path().display().to_string())
-    })
+    let kind = if kind == "b" { 'b' } else { 'c' };
+    let (major, minor) = (u32::try_from(major).ok()?, u32::try_from(minor).ok()?);
+    find_node(kind, major, minor).map(|p| p.display().to_string())
+}
+
+/// The capabilities the runtime holds (bounding and permitted): what a process without a
+/// capabilities object keeps, as runc leaves them.
+fn own_capabilities() -> Vec<String> {
+    use isolab_core::capabilities;
+    let permitted = capabilities::capget().map_or(0, |(_, p, _)| p);
+    capabilities::set_of(capabilities::bounding() & permitted).iter().map(|c| c.to_string()).collect()
 }
 
 /// Everything create decided before touching anything.
@@ -96,8 +90,8 @@ fn plan(id: &str, o: &CreateOpts, root: &Path) -> anyhow::Result<Plan> {
         .map_err(|e| anyhow!("--bundle {}: {}", o.bundle.display(), isolab_core::process::plain_io(&e)))?;
     let cfg = config::load(&bundle)?;
     let at = |e: anyhow::Error| anyhow!("{}: {e:#}", bundle.join("config.json").display());
-    let process = cfg.process.as_ref().ok_or_else(|| at(anyhow!("process: missing (create needs process.args)")))?;
-    if process.terminal && o.console_socket.is_none() {
+    let payload = cfg.process.as_ref().ok_or_else(|| at(anyhow!("process: missing (create needs process.args)")))?;
+    if payload.terminal && o.console_socket.is_none() {
         return Err(at(anyhow!("process.terminal: true needs --console-socket (the engine's end of the terminal)")));
     }
     for (name, list) in
@@ -110,21 +104,18 @@ fn plan(id: &str, o: &CreateOpts, root: &Path) -> anyhow::Result<Plan> {
         }
     }
     let progs = [program("cgexec-rs")?, program("nsenter-lite")?, program("nsexec")?];
-    let features = nsexec_features(&progs[2]);
     let place = compose::placement(&cfg, id).map_err(at)?;
     let host = compose::Host {
-        devices_v1: Path::new("/sys/fs/cgroup/devices/devices.allow").exists(),
         memory_v1: Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists(),
         hugetlb_v1: Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes").exists(),
         block_device: &block_device,
-        cgexec: compose::CgexecFeatures::from_help(&help_of(&progs[0])),
     };
     let mut notes = Vec::new();
     let cgexec = compose::cgexec_args(&cfg, &place, &host, &mut notes).map_err(at)?;
     let nsenter = compose::nsenter_args(&cfg);
     let seccomp = state::dir(root, id).join("seccomp.json");
-    let mut nsexec = compose::nsexec_args(&cfg, &bundle, features, &seccomp, &mut notes).map_err(at)?;
-    nsexec.extend(compose::device_args(&cfg, features, &device_node).map_err(at)?);
+    let mut nsexec = compose::nsexec_args(&cfg, &bundle, &own_capabilities(), &seccomp, &mut notes).map_err(at)?;
+    nsexec.extend(compose::device_args(&cfg, &device_node).map_err(at)?);
     compose::sysctl_args(&cfg, 1).map_err(at)?;
     if o.no_pivot {
         notes.push("--no-pivot: nsexec always uses pivot_root".into());
@@ -148,8 +139,8 @@ impl Drop for Undo<'_> {
     fn drop(&mut self) {
         if self.armed {
             for &pid in &self.pids {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                let _ = process::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = process::wait_for(Pid::from_raw(pid));
             }
             remove_group(&self.place);
             let _ = std::fs::remove_dir_all(state::dir(self.root, self.id));
@@ -202,42 +193,46 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
     if let Some(seccomp) = &p.cfg.linux.seccomp {
         std::fs::write(dir.join("seccomp.json"), seccomp.to_string())?;
     }
-    let fifo = channel::make_fifo(&dir.join(state::FIFO))?;
-    let exe = channel::sealed_self()?;
-    let loader = channel::loader()?;
-    let (ours, theirs) = channel::sync_pair()?;
-    let process = p.cfg.process.as_ref().expect("plan checked process");
-    let pty = match (&o.console_socket, process.terminal) {
-        (Some(sock), true) => {
-            let pty = isolab_core::pty::open()?;
-            channel::send_console(sock, &pty.master, &pty.name)?;
-            Some(pty.slave)
-        }
+    let fifo = handoff::make_fifo(&dir.join(state::FIFO), 0o622)?;
+    let exe = handoff::sealed_copy_of_self("isolab-oci-init")?;
+    trace::note("isolab-oci sealed in a memfd: the container never sees the host's binary (runc CVE-2019-5736)");
+    let loader = handoff::host_loader()?;
+    let (ready, theirs) = handoff::ready_channel()?;
+    let payload = p.cfg.process.as_ref().expect("plan checked process");
+    let console = match (&o.console_socket, payload.terminal) {
+        (Some(sock), true) => Some(
+            isolab_core::pty::connect_console_socket(sock)
+                .with_context(|| format!("--console-socket {}", sock.display()))?,
+        ),
         _ => None,
     };
+    let mut ours = vec![exe.as_raw_fd(), theirs.as_raw_fd(), fifo.as_raw_fd()];
+    ours.extend(loader.as_ref().map(|(ld, dir)| [ld.as_raw_fd(), dir.as_raw_fd()]).into_iter().flatten());
+    ours.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    let keep = compose::stage_fds(&ours, o.preserve_fds);
+    let at = |i: usize| keep[i].1;
     let fds = Fds {
-        exe: exe.as_raw_fd(),
-        loader: loader.as_ref().map(|(ld, dir)| (ld.as_raw_fd(), dir.as_raw_fd())),
-        sync: theirs.as_raw_fd(),
-        fifo: fifo.as_raw_fd(),
+        exe: at(0),
+        sync: at(1),
+        fifo: at(2),
+        loader: loader.as_ref().map(|_| (at(3), at(4))),
+        console: console.as_ref().map(|_| at(keep.len() - 1)),
     };
-    let init = compose::init_argv(process, fds, o.preserve_fds, trace::enabled());
+    let init = compose::init_argv(payload, fds, o.preserve_fds, trace::enabled());
+    let mut nsexec = p.nsexec;
+    nsexec.extend(["--preserve-fds".into(), (o.preserve_fds as usize + keep.len()).to_string()]);
     let progs = Programs { cgexec: &p.progs[0], nsenter: &p.progs[1], nsexec: &p.progs[2] };
-    let argv = compose::chain(progs, p.cgexec, p.nsenter, p.nsexec, init);
-    trace::run(Step::Prctl("PR_SET_CHILD_SUBREAPER, 1".into()), || nix::sys::prctl::set_child_subreaper(true))?;
-    let mut keep = vec![&exe, &theirs, &fifo];
-    if let Some((ld, dir)) = &loader {
-        keep.extend([ld, dir]);
-    }
-    let child = spawn_chain(&argv, &p.cfg, &keep, pty.as_ref())?;
+    let argv = compose::chain(progs, p.cgexec, p.nsenter, nsexec, init);
+    handoff::become_subreaper()?;
+    let child = spawn_chain(&argv, &p.cfg, keep)?;
     undo.pids.push(child);
-    drop((theirs, pty, exe, fifo, loader));
-    let Some(init_pid) = channel::recv_ready(&ours)? else {
-        let status = isolab_core::process::wait_for(Pid::from_raw(child)).ok();
-        let code = status.map_or(125, isolab_core::process::status_code);
+    drop((theirs, console, exe, fifo, loader));
+    let Some(init_pid) = ready.recv()? else {
+        let status = process::wait_for(Pid::from_raw(child)).ok();
+        let code = status.map_or(125, process::status_code);
         bail!("the container's set-up failed (the chain exited with status {code}; its reason is above)");
     };
-    drop(ours);
+    drop(ready);
     let pid_by_path = p.cfg.linux.namespaces.iter().any(|n| n.kind.proc_name == "pid" && n.path.is_some());
     if init_pid != child && pid_by_path {
         // nsenter-lite forked into the joined PID namespace and kills its child if it dies: it
@@ -248,15 +243,13 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
         undo.pids = vec![init_pid, child];
     } else if init_pid != child {
         // nsexec supervises its PID 1; the runtime (a subreaper) takes over (step 5 above).
-        trace::run(Step::Kill { pid: child, signal: "SIGKILL".into() }, || {
-            nix::sys::signal::kill(Pid::from_raw(child), Signal::SIGKILL)
-        })?;
-        let _ = isolab_core::process::wait_for(Pid::from_raw(child));
+        process::kill(Pid::from_raw(child), Signal::SIGKILL)?;
+        let _ = process::wait_for(Pid::from_raw(child));
         undo.pids = vec![init_pid];
     }
     trace::note(format!("the container's init is PID {init_pid}"));
     st.pid = init_pid;
-    st.start_time = isolab_core::process::start_time(init_pid).context("the container's init vanished")?;
+    st.start_time = isolab_core::procfs::start_time(init_pid).context("the container's init vanished")?;
     st.save(&g.root)?;
     if let Some(args) = compose::sysctl_args(&p.cfg, init_pid)? {
         run_sysctls(&p.progs[1], args, &p.cfg)?;
@@ -271,48 +264,26 @@ pub fn create(g: &Globals, o: &CreateOpts) -> anyhow::Result<Created> {
     Ok(Created { state: st })
 }
 
-/// Fork the chain's first process: rlimits, oom_score_adj, the terminal as stdio, the
-/// container's environment, then exec cgexec-rs.
-fn spawn_chain(argv: &[String], cfg: &Config, keep: &[&OwnedFd], tty: Option<&OwnedFd>) -> anyhow::Result<i32> {
-    let process = cfg.process.as_ref().expect("plan checked process");
+/// Start the chain's first process: rlimits and oom_score_adj, the container's environment, the
+/// descriptors the last stage needs, then exec cgexec-rs.
+fn spawn_chain(argv: &[String], cfg: &Config, keep: Vec<(i32, i32)>) -> anyhow::Result<i32> {
+    let payload = cfg.process.as_ref().expect("plan checked process");
     trace::explain(&Step::Exec { argv: argv.to_vec() }, None);
     let mut cmd = std::process::Command::new(&argv[0]);
     cmd.args(&argv[1..]).env_clear();
-    for (k, v) in &process.env {
+    for (k, v) in &payload.env {
         cmd.env(k, v);
     }
-    if let Ok(v) = std::env::var("ISOLAB_EXPLAIN").or_else(|_| if trace::enabled() { Ok("1".into()) } else { Err(()) })
-    {
-        cmd.env("ISOLAB_EXPLAIN", v);
+    if let Ok(v) = std::env::var(trace::ENV).or_else(|_| if trace::enabled() { Ok("1".into()) } else { Err(()) }) {
+        cmd.env(trace::ENV, v);
     }
-    if let Some(t) = tty {
-        cmd.stdin(t.try_clone()?).stdout(t.try_clone()?).stderr(t.try_clone()?);
-    }
-    let raw: Vec<i32> = keep.iter().map(|f| f.as_raw_fd()).collect();
-    let rlimits: Vec<_> = process
+    let rlimits = payload
         .rlimits
         .iter()
-        .filter_map(|r| compose::rlimit_resource(&r.kind).map(|res| (res, r.soft, r.hard)))
+        .filter_map(|r| handoff::rlimit_by_name(&r.kind).map(|res| (res, r.soft, r.hard)))
         .collect();
-    let oom = process.oom_score_adj;
-    // SAFETY: between fork and exec the closure only makes system calls (fcntl, setrlimit,
-    // open/write of /proc/self/oom_score_adj) and allocates nothing that could deadlock: the
-    // runtime is single-threaded.
-    unsafe {
-        cmd.pre_exec(move || {
-            for &fd in &raw {
-                channel::inherit(fd).map_err(|_| std::io::Error::last_os_error())?;
-            }
-            for &(res, soft, hard) in &rlimits {
-                nix::sys::resource::setrlimit(res, soft, hard).map_err(std::io::Error::from)?;
-            }
-            if let Some(adj) = oom {
-                std::fs::write("/proc/self/oom_score_adj", adj.to_string())?;
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(|e| anyhow!("cannot run {}: {}", argv[0], isolab_core::process::plain_io(&e)))?;
+    let setup = ChildSetup { keep, rlimits, oom_score_adj: payload.oom_score_adj, death_signal: None };
+    let child = handoff::spawn(&mut cmd, setup)?;
     Ok(child.id() as i32)
 }
 
@@ -370,8 +341,8 @@ pub fn start(g: &Globals, id: &str) -> anyhow::Result<()> {
     }
     let fifo = state::dir(&g.root, id).join(state::FIFO);
     let stage = std::fs::read_link(format!("/proc/{}/exe", st.pid)).ok();
-    channel::await_fifo(&fifo, || st.init_alive())?;
-    trace::run_io(Step::Call(format!("unlink({:?})", fifo.display())), || std::fs::remove_file(&fifo))?;
+    handoff::await_fifo(&fifo, || st.init_alive()).context("the container's init cannot be started")?;
+    trace::run_io(Step::Unlink(fifo.clone()), || std::fs::remove_file(&fifo))?;
     st.started = true;
     st.save(&g.root)?;
     // The stage writes its byte, then execs: poststart hooks wait for the exec (the init's
@@ -416,7 +387,7 @@ pub fn cgroup_pids(st: &State) -> Vec<i32> {
 }
 
 pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> anyhow::Result<()> {
-    let sig = isolab_core::process::parse_signal(signal)?;
+    let sig = process::parse_signal(signal)?;
     let st = State::load(&g.root, id)?;
     let status = st.status(&g.root);
     if !matches!(status, Status::Created | Status::Running) {
@@ -424,7 +395,7 @@ pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> anyhow::Result<()
     }
     let pids = if all { cgroup_pids(&st) } else { vec![st.pid] };
     for pid in pids {
-        trace::run(Step::Kill { pid, signal: sig.to_string() }, || nix::sys::signal::kill(Pid::from_raw(pid), sig))?;
+        process::kill(Pid::from_raw(pid), sig)?;
     }
     Ok(())
 }
@@ -446,11 +417,9 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> anyhow::Result<()> {
     }
     if st.init_alive() {
         let pid = Pid::from_raw(st.pid);
-        trace::run(Step::Kill { pid: st.pid, signal: "SIGKILL".into() }, || {
-            nix::sys::signal::kill(pid, Signal::SIGKILL)
-        })?;
+        process::kill(pid, Signal::SIGKILL)?;
         // Our child only if we made it (run); otherwise the engine reaps it: wait until it is gone.
-        let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        handoff::reap_if_ended(pid);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while st.init_alive() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -460,7 +429,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> anyhow::Result<()> {
     if st.started {
         hooks::run_lenient("poststop", &st.poststop, &st.oci_json(Status::Stopped));
     }
-    trace::explain(&Step::Call(format!("rm -r {:?}", dir.display())), None);
+    trace::note(format!("rm -r {}", dir.display()));
     std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
 }
 
@@ -476,10 +445,10 @@ pub fn run(g: &Globals, o: &CreateOpts, detach: bool) -> anyhow::Result<u8> {
     if detach {
         return Ok(0);
     }
-    isolab_core::process::forward_signals_to(pid);
-    let status = isolab_core::process::wait_for(pid)?;
+    process::forward_signals_to(pid);
+    let status = process::wait_for(pid)?;
     delete(g, &o.id, true)?;
-    Ok(isolab_core::process::status_code(status))
+    Ok(process::status_code(status))
 }
 
 pub fn ps(g: &Globals, id: &str, format: &str, ps_args: &[String]) -> anyhow::Result<String> {

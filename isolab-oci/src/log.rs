@@ -32,6 +32,6 @@ pub fn write(level: &str, msg: &str) {
 /// A warning line (`isolab-oci: warning: ...`) on stderr and in the log.
 pub fn warn(msg: impl std::fmt::Display) {
     let msg = msg.to_string();
-    isolab_core::cli::warn(&msg);
+    isolab_core::exit::warn(&msg);
     write("warning", &msg);
 }

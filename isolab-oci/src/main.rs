@@ -1,6 +1,7 @@
 //! isolab-oci: an OCI runtime with runc's command line, composed of the isolab tools by exec.
-use clap::Parser;
+use clap::Parser as _;
+use isolab_oci::args::Args;
 
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("isolab-oci", |argv| isolab_oci::run(isolab_oci::args::Args::try_parse_from(argv)?))
+    isolab_core::cli::run("isolab-oci", Args::try_parse_from, isolab_oci::run)
 }

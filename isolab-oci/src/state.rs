@@ -185,25 +185,13 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
     let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
     let fields: Vec<&str> = after.split_whitespace().collect();
     let zombie = matches!(fields.first(), Some(&"Z") | Some(&"X"));
-    !zombie && isolab_core::process::start_time(pid).is_ok_and(|t| t == start_time)
+    !zombie && isolab_core::procfs::start_time(pid).is_ok_and(|t| t == start_time)
 }
 
 /// RFC 3339 time in UTC with nanoseconds, as runc writes `created`.
 pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_nanos())
+    isolab_core::units::rfc3339(now.as_nanos())
 }
 
 #[cfg(test)]
@@ -228,7 +216,7 @@ mod tests {
         let mut s = State {
             id: "c1".into(),
             pid: me,
-            start_time: isolab_core::process::start_time(me).unwrap(),
+            start_time: isolab_core::procfs::start_time(me).unwrap(),
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             created: now_rfc3339(),

@@ -1,14 +1,17 @@
 //! nsenter-lite's command line: clap's flags, then `into_spec()` to the checked [`Spec`].
 //! The namespace flags (`-U -m -p -n -u -i -C -T`) come from the kind table in core.
 
-use std::ffi::{c_int, OsString};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
+use clap::{ArgAction, Parser};
 use isolab_core::cgroup;
-use isolab_core::join::{NsFile, Spec, Target};
-use isolab_core::ns::{self, KINDS};
+use isolab_core::cli::Explain;
+use isolab_core::ns::{self, Flags, KINDS};
+use isolab_core::process;
+
+use crate::join::{NsFile, Spec, TargetRef};
 
 const ABOUT: &str = "Run a command inside the namespaces of a running process, or of namespace files";
 
@@ -31,6 +34,17 @@ EXAMPLES:
     nsenter-lite --explain -t 4242 -a -- sh
   A network namespace kept by a bind mount (unshare --net=FILE, ip netns add):
     nsenter-lite --ns-file net=/run/netns/blue -- ip addr
+  docker exec: a shell in a named container, confined as the container is (its capabilities,
+  no_new_privs and seccomp filters); --privileged for one with nsenter-lite's own capabilities:
+    nsenter-lite --container web -a --tty -- sh
+    nsenter-lite --container web -a --privileged -- ip link set eth0 mtu 1400
+
+CONFINEMENT:
+  With a target process, the command gets its confinement: the target's bounding, inheritable
+  and ambient capability sets (/proc/PID/status; execve then gives a root command the bounding
+  set), its no_new_privs, and its seccomp filters: copied exactly when run as root
+  (PTRACE_SECCOMP_GET_FILTER, which stops the target for a few microseconds), else Docker's
+  default profile for its bounding set. --privileged leaves all of it out.
 
 EXIT STATUS:
   the command's own status; 128+N when it died of signal N;
@@ -40,7 +54,8 @@ EXIT STATUS:
 #[derive(Parser, Debug)]
 #[command(name = "nsenter-lite", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 #[command(group(clap::ArgGroup::new("who").args(["target", "container", "pidfile"])))]
-struct Raw {
+#[command(mut_arg("explain", |a| a.help("Print every kernel step (setns with each namespace's inode) on stderr")))]
+pub struct Args {
     /// The target process
     #[arg(short = 't', long = "target", value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     target: Option<i32>,
@@ -78,69 +93,94 @@ struct Raw {
     /// Join through the /proc/PID/ns files one by one, as on kernels before 5.8
     #[arg(long)]
     no_pidfd: bool,
-    /// Print every kernel step (setns with each namespace's inode) on stderr
-    #[arg(long, global = true)]
-    explain: bool,
+    /// A terminal of the command's own (docker exec -it): a new pty from the joined /dev/ptmx,
+    /// its controlling terminal in a session of its own, relayed to ours in raw mode
+    #[arg(long)]
+    tty: bool,
+    /// Leave out the target's confinement: the command keeps nsenter-lite's capabilities and
+    /// gets no seccomp filter (by default it gets the target's bounding, inheritable and ambient
+    /// capabilities, no_new_privs and seccomp filters, as docker exec gives a container's)
+    #[arg(long)]
+    privileged: bool,
+    /// Run the command in a new session, without a controlling terminal: it cannot push
+    /// keystrokes into the caller's terminal (TIOCSTI, CVE-2017-5226) [default when stdin is a terminal]
+    #[arg(long, conflicts_with = "no_new_session")]
+    new_session: bool,
+    /// Keep the caller's session and terminal (job control works; see --new-session)
+    #[arg(long)]
+    no_new_session: bool,
+    /// In another root (a joined mount namespace, --root): pass N more descriptors from 3 on to
+    /// the command, which otherwise gets only 0, 1 and 2 (runc exec's flag)
+    #[arg(long, value_name = "N")]
+    preserve_fds: Option<u32>,
+    #[command(flatten)]
+    explain: Explain,
     /// The command to run (default: $SHELL, or /bin/sh)
     #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     command: Vec<OsString>,
+    #[command(flatten)]
+    kinds: Kinds,
 }
 
-/// The parsed command line: clap's fields and the namespace flags from the kind table.
-#[derive(Debug)]
-pub struct Args {
-    raw: Raw,
-    kinds: c_int,
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    KINDS.iter().fold(Raw::command(), |cmd, k| {
-        cmd.arg(
+/// The namespace flags `-U -m -p -n -u -i -C -T`, one per kind of core's table, as CLONE_NEW* bits.
+#[derive(Debug, Clone, Copy, Default)]
+struct Kinds(Flags);
+
+impl clap::FromArgMatches for Kinds {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Kinds(KINDS.iter().filter(|k| matches.get_flag(k.long)).fold(0, |acc, k| acc | k.flag)))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for Kinds {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(KINDS.iter().map(|k| {
             clap::Arg::new(k.long)
                 .short(k.short)
                 .long(k.long)
                 .action(ArgAction::SetTrue)
                 .help_heading("Namespaces")
-                .help(format!("Enter the target's {} namespace ({})", k.proc_name, k.man)),
-        )
-    })
+                .help(format!("Enter the target's {} namespace ({})", k.proc_name, k.man))
+        }))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 impl Args {
-    pub fn try_parse_from<I, T>(argv: I) -> Result<Args, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        let matches = command().try_get_matches_from(argv)?;
-        let raw = Raw::from_arg_matches(&matches)?;
-        let kinds = KINDS.iter().filter(|k| matches.get_flag(k.long)).fold(0, |acc, k| acc | k.flag);
-        Ok(Args { raw, kinds })
-    }
-
     /// Check the flags against each other and turn strings into typed values.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        let raw = self.raw;
-        if raw.explain {
-            isolab_core::trace::enable();
-        }
+        let kinds = self.kinds.0;
+        let raw = self;
         let files = ns_files(&raw.ns_file)?;
         if raw.cgroup_parent.is_some() && raw.container.is_none() {
             bail!("--cgroup-parent only says where --container looks: give --container NAME too");
         }
         let target = match (raw.target, raw.pidfile, raw.container) {
-            (Some(pid), ..) => Some(Target::Pid(pid)),
-            (_, Some(file), _) => Some(Target::PidFile(file)),
+            (Some(pid), ..) => Some(TargetRef::Pid(pid)),
+            (_, Some(file), _) => Some(TargetRef::PidFile(file)),
             (.., Some(name)) => {
-                Some(Target::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? })
+                Some(TargetRef::Container { name: checked_name(&name)?, parent: checked_parent(raw.cgroup_parent)? })
             }
             _ => None,
         };
         let from_files = files.iter().fold(0, |acc, f| acc | f.kind.flag);
         if target.is_none() {
-            need_target(self.kinds & !from_files, raw.all, raw.root, raw.wd, files.is_empty())?;
-        } else if !raw.all && self.kinds == 0 && files.is_empty() && !raw.root && !raw.wd {
+            need_target(kinds & !from_files, raw.all, raw.root, raw.wd, files.is_empty())?;
+        } else if !raw.all && kinds == 0 && files.is_empty() && !raw.root && !raw.wd {
             bail!("nothing to join: give -a or namespace flags (-U -m -p -n -u -i -C -T)");
         }
         let user_id = raw.user_id.as_deref().map(parse_user_id).transpose()?;
@@ -149,7 +189,7 @@ impl Args {
         }
         Ok(Spec {
             target,
-            kinds: self.kinds,
+            kinds,
             all: raw.all,
             files,
             root: raw.root,
@@ -158,12 +198,17 @@ impl Args {
             user_id,
             pidfd: !raw.no_pidfd,
             join_cgroup: !raw.no_join_cgroup,
+            tty: raw.tty,
+            confine: !raw.privileged,
+            preserve_fds: raw.preserve_fds.unwrap_or(0),
+            // With --tty the command gets a session of its own with the new terminal anyway.
+            new_session: !raw.tty && (raw.new_session || (!raw.no_new_session && process::stdin_is_terminal())),
             command: if raw.command.is_empty() { vec![default_shell()] } else { raw.command },
         })
     }
 }
 
-fn need_target(kinds: c_int, all: bool, root: bool, wd: bool, no_files: bool) -> anyhow::Result<()> {
+fn need_target(kinds: Flags, all: bool, root: bool, wd: bool, no_files: bool) -> anyhow::Result<()> {
     const TARGETS: &str = "-t PID, --pidfile FILE or --container NAME";
     if let Some(k) = ns::kinds_in(kinds).next() {
         bail!("--{} needs a target ({TARGETS}) or --ns-file {}=FILE", k.long, k.proc_name);
@@ -208,7 +253,7 @@ fn ns_files(values: &[String]) -> anyhow::Result<Vec<NsFile>> {
 
 /// `UID[:GID]`, numeric (names would be looked up in the host's /etc/passwd, not the target's).
 fn parse_user_id(value: &str) -> anyhow::Result<(u32, u32)> {
-    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n != u32::MAX);
+    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| isolab_core::creds::check_id("--user-id", n).is_ok());
     let parsed = match value.split_once(':') {
         Some((u, g)) => number(u).zip(number(g)),
         None => number(value).map(|u| (u, 0)),
@@ -236,13 +281,14 @@ fn default_shell() -> OsString {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn spec(args: &[&str]) -> anyhow::Result<Spec> {
         let argv = std::iter::once("nsenter-lite").chain(args.iter().copied());
-        Ok(Args::try_parse_from(argv)?.into_spec()?)
+        Args::try_parse_from(argv)?.into_spec()
     }
 
-    fn flag(name: &str) -> c_int {
+    fn flag(name: &str) -> Flags {
         ns::kind_by_name(name).unwrap().flag
     }
 
@@ -254,11 +300,13 @@ mod tests {
     fn flags_come_from_the_kind_table() {
         let s = spec(&["-t", "42", "-n", "--pid", "-U", "--", "ip", "a"]).unwrap();
         assert_eq!(s.kinds, flag("net") | flag("pid") | flag("user"));
-        assert_eq!(s.target, Some(Target::Pid(42)));
+        assert_eq!(s.target, Some(TargetRef::Pid(42)));
         assert_eq!(s.command, ["ip", "a"]);
         assert!(s.pidfd);
         let s = spec(&["-t", "42", "-mT", "true"]).unwrap();
         assert_eq!(s.kinds, flag("mnt") | flag("time"));
+        assert!(s.confine, "the target's confinement by default");
+        assert!(!spec(&["-t", "42", "-a", "--privileged", "true"]).unwrap().confine);
     }
 
     #[test]
@@ -267,6 +315,15 @@ mod tests {
         assert_eq!(s.command, ["ls", "-l", "-n"]);
         assert_eq!(s.kinds, 0);
         assert!(s.all);
+    }
+
+    #[test]
+    fn session_and_descriptors_for_the_command() {
+        assert!(spec(&["-t", "1", "-a", "--new-session", "true"]).unwrap().new_session);
+        assert!(!spec(&["-t", "1", "-a", "--no-new-session", "true"]).unwrap().new_session);
+        assert!(err(&["-t", "1", "-a", "--new-session", "--no-new-session", "true"]).contains("cannot be used with"));
+        assert_eq!(spec(&["-t", "1", "-a", "--preserve-fds", "2", "true"]).unwrap().preserve_fds, 2);
+        assert_eq!(spec(&["-t", "1", "-a", "true"]).unwrap().preserve_fds, 0);
     }
 
     #[test]
@@ -309,9 +366,9 @@ mod tests {
             .contains("--cgroup-parent: invalid cgroup parent"));
         assert!(err(&["--cgroup-parent", "/x", "-t", "1", "-a"]).contains("--container"));
         let s = spec(&["--container", "web", "--cgroup-parent", "isolab", "-n", "true"]).unwrap();
-        assert_eq!(s.target, Some(Target::Container { name: "web".into(), parent: Some("isolab".into()) }));
+        assert_eq!(s.target, Some(TargetRef::Container { name: "web".into(), parent: Some("isolab".into()) }));
         let s = spec(&["--pidfile", "/run/x.pid", "-n", "true"]).unwrap();
-        assert_eq!(s.target, Some(Target::PidFile("/run/x.pid".into())));
+        assert_eq!(s.target, Some(TargetRef::PidFile("/run/x.pid".into())));
     }
 
     #[test]
@@ -326,8 +383,8 @@ mod tests {
 
     #[test]
     fn help_renders() {
-        let help = command().render_long_help().to_string();
+        let help = Args::command().render_long_help().to_string();
         assert!(help.contains("--net") && help.contains("network_namespaces(7)") && help.contains("EXIT STATUS"));
-        command().debug_assert();
+        Args::command().debug_assert();
     }
 }

@@ -1,9 +1,7 @@
 //! nsenter-lite: join the namespaces of a running process and exec COMMAND. See setns(2), nsenter(1).
-use nsenter_lite_args as args;
+use clap::Parser as _;
+use nsenter_lite::{args::Args, join};
 
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("nsenter-lite", |argv| {
-        let spec = args::Args::try_parse_from(argv)?.into_spec()?;
-        isolab_core::join::run(spec)
-    })
+    isolab_core::cli::run("nsenter-lite", Args::try_parse_from, |args| join::run(args.into_spec()?))
 }

@@ -6,12 +6,16 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
+use isolab_core::cli::Explain;
 use isolab_core::creds::{self, Creds, UserSpec};
 use isolab_core::idmap::{self, Setgroups};
-use isolab_core::launch::{MapRequest, Spec};
 use isolab_core::mount::{self, Bind, Propagation};
-use isolab_core::ns;
+use isolab_core::ns::{self, Kind};
+use isolab_core::process;
+
+use crate::confine;
+use crate::launch::{MapRequest, Spec};
 
 const EXAMPLES: &str = "\
 EXAMPLES:
@@ -33,6 +37,11 @@ EXAMPLES:
   Experiment 5: a PID namespace; ps sees PID 1 and itself.
     nsexec --pid --mount -- ps aux
 
+  A container, confined as docker run confines one: Docker's 14 capabilities, its seccomp
+  profile, masked /proc paths, a read-only /sys, its own cgroups only (--privileged: none of it):
+    cgexec-rs --memory 100m -- nsexec -m -p -n -u -i -C --rootfs ./rootfs -- sh
+    nsexec -m -p --rootfs ./rootfs --cap-add NET_ADMIN --security-opt seccomp=profile.json -- sh
+
   Keep a network namespace for later (enter it with nsenter-lite --ns-file net=/run/demo.net):
     touch /run/demo.net && nsexec --net=/run/demo.net -- true
 
@@ -44,6 +53,63 @@ EXIT STATUS:
   (bad flag, set-up refused by the kernel); 126 when the command cannot be executed;
   127 when it is not found.";
 
+/// nsexec's words for each namespace flag, in the order --help lists them (util-linux unshare's).
+const NEW: [(&Kind, &str); 8] = [
+    (&ns::USER, "New user namespace"),
+    (&ns::MNT, "New mount namespace"),
+    (&ns::PID, "New PID namespace: the command is its PID 1"),
+    (&ns::NET, "New network namespace, with lo up"),
+    (&ns::UTS, "New UTS namespace (host and domain name)"),
+    (&ns::IPC, "New IPC namespace"),
+    (&ns::CGROUP, "New cgroup namespace"),
+    (&ns::TIME, "New time namespace"),
+];
+
+/// The namespace flags `-U -m -p -n -u -i -C -T`, made from core's kind table: each takes an
+/// optional `=FILE` to persist the new namespace on (`unshare --net=FILE`).
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    given: Vec<(&'static Kind, String)>,
+}
+
+impl Namespaces {
+    /// The flag's FILE (empty when given without one), or `None` when the flag was not given.
+    fn given(&self, kind: &Kind) -> Option<&str> {
+        self.given.iter().find(|(k, _)| *k == kind).map(|(_, file)| file.as_str())
+    }
+}
+
+impl clap::FromArgMatches for Namespaces {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let given = NEW.iter().filter_map(|(k, _)| Some((*k, matches.get_one::<String>(k.long)?.clone()))).collect();
+        Ok(Namespaces { given })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for Namespaces {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(NEW.iter().map(|(k, help)| {
+            clap::Arg::new(k.long)
+                .short(k.short)
+                .long(k.long)
+                .value_name("FILE")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("")
+                .help(format!("{help} [persist on FILE]"))
+        }))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
 /// Run a command in new namespaces, with its own root, ids and credentials.
 #[derive(Parser, Debug)]
 #[command(
@@ -54,33 +120,12 @@ EXIT STATUS:
                   set up the new world (id maps, host name, /proc, root file system, binds, credentials) \
                   and exec it. Flags follow util-linux unshare(1) for namespaces and docker-run(1) for the rest.",
     after_help = EXAMPLES,
-    next_help_heading = "Namespaces"
+    next_help_heading = "Namespaces",
+    mut_arg("explain", |a| a.help_heading("Process"))
 )]
 pub struct Args {
-    /// New user namespace [persist on FILE]
-    #[arg(short = 'U', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub user: Option<String>,
-    /// New mount namespace [persist on FILE]
-    #[arg(short = 'm', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub mount: Option<String>,
-    /// New PID namespace: the command is its PID 1 [persist on FILE]
-    #[arg(short = 'p', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub pid: Option<String>,
-    /// New network namespace, with lo up [persist on FILE]
-    #[arg(short = 'n', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub net: Option<String>,
-    /// New UTS namespace (host and domain name) [persist on FILE]
-    #[arg(short = 'u', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub uts: Option<String>,
-    /// New IPC namespace [persist on FILE]
-    #[arg(short = 'i', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub ipc: Option<String>,
-    /// New cgroup namespace [persist on FILE]
-    #[arg(short = 'C', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub cgroup: Option<String>,
-    /// New time namespace [persist on FILE]
-    #[arg(short = 'T', long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub time: Option<String>,
+    #[command(flatten)]
+    pub namespaces: Namespaces,
     /// Every namespace kind this kernel has
     #[arg(short = 'a', long)]
     pub all: bool,
@@ -96,8 +141,8 @@ pub struct Args {
     /// Let the command live on if nsexec dies
     #[arg(long, conflicts_with = "kill_child")]
     pub no_kill_child: bool,
-    /// With --pid (no --init): seconds the command, as PID 1, gets after a forwarded SIGTERM or
-    /// SIGINT before SIGKILL, as `docker stop` does (0: wait for ever)
+    /// Seconds the command gets after a forwarded SIGTERM or SIGINT before SIGKILL, as
+    /// `docker stop` does, in every mode that forks (--pid, --init, -f) (0: wait for ever)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub stop_timeout: u32,
     /// Write the command's PID (as the caller sees it) to FILE
@@ -151,10 +196,11 @@ pub struct Args {
     /// Supplementary groups, comma-separated
     #[arg(long, value_name = "G1,G2", value_delimiter = ',', help_heading = "Credentials")]
     pub groups: Option<Vec<String>>,
-    /// Add a capability (repeatable; for a non-root user it is kept across exec)
-    #[arg(long, value_name = "CAP", help_heading = "Credentials")]
+    /// Add a capability, or ALL (repeatable; with --rootfs to Docker's 14; for a non-root user
+    /// it is kept across exec)
+    #[arg(long, value_name = "CAP|ALL", help_heading = "Credentials")]
     pub cap_add: Vec<String>,
-    /// Drop a capability, or ALL (repeatable)
+    /// Drop a capability, or ALL (repeatable; with --rootfs from Docker's 14)
     #[arg(long, value_name = "CAP|ALL", help_heading = "Credentials")]
     pub cap_drop: Vec<String>,
     /// Set no_new_privs: exec cannot gain privileges (setuid bits, file capabilities)
@@ -175,48 +221,45 @@ pub struct Args {
     #[arg(long, help_heading = "Process", conflicts_with = "no_new_session")]
     pub new_session: bool,
     /// Keep the caller's session and terminal (job control works; see --new-session)
-    #[arg(long, help_heading = "Process")]
+    #[arg(long, help_heading = "Process", conflicts_with = "tty")]
     pub no_new_session: bool,
-    /// Print every step the kernel is asked to take (also ISOLAB_EXPLAIN=1)
-    #[arg(long, help_heading = "Process")]
-    pub explain: bool,
+    /// A terminal of the command's own (docker run -it): a new pty, its controlling terminal in
+    /// a session of its own, relayed to ours in raw mode; input that is not a terminal is
+    /// copied in and ends with EOF
+    #[arg(short = 't', long, help_heading = "Process")]
+    pub tty: bool,
+    /// With --rootfs: pass N more descriptors from 3 on (after LISTEN_FDS ones) to the command,
+    /// which otherwise gets only 0, 1 and 2 (runc's flag)
+    #[arg(long, value_name = "N", help_heading = "Process")]
+    pub preserve_fds: Option<u32>,
+    #[command(flatten)]
+    pub explain: Explain,
+
+    #[command(flatten)]
+    pub confine: confine::ConfineArgs,
 
     /// The command and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND", help_heading = "Process")]
     pub command: Vec<OsString>,
 }
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Args::command()
+impl AsRef<Explain> for Args {
+    fn as_ref(&self) -> &Explain {
+        &self.explain
+    }
 }
 
 impl Args {
-    /// The namespace flags and their FILE values, in the table's order.
-    fn namespaces(&self) -> [(&'static str, &Option<String>); 8] {
-        [
-            ("user", &self.user),
-            ("cgroup", &self.cgroup),
-            ("ipc", &self.ipc),
-            ("uts", &self.uts),
-            ("net", &self.net),
-            ("pid", &self.pid),
-            ("mnt", &self.mount),
-            ("time", &self.time),
-        ]
-    }
-
     /// Turn the flags into a checked [`Spec`]; every refusal names the flag.
     pub fn into_spec(self) -> anyhow::Result<Spec> {
-        if self.explain {
-            isolab_core::trace::enable();
-        }
         let mut spec = Spec { argv: self.command.clone(), ..Spec::default() };
-        for (name, value) in self.namespaces() {
-            let kind = ns::kind_by_name(name).expect("table name");
-            if let Some(file) = value {
+        for kind in &ns::KINDS {
+            if let Some(file) = self.namespaces.given(kind) {
                 spec.flags |= kind.flag;
+                // The file becomes a mount point (a bind of the namespace), on the host.
+                mount::no_control_chars(&format!("--{} file", kind.long), file)?;
                 if !file.is_empty() {
+                    check_ns_file(kind.long, file)?;
                     spec.persist.push((kind, PathBuf::from(file)));
                 }
             } else if self.all && ns::supported(kind) {
@@ -225,9 +268,14 @@ impl Args {
         }
         spec.maps = self.map_request()?;
         if spec.maps != MapRequest::None {
-            spec.flags |= ns_flag("user");
+            spec.flags |= ns::USER.flag;
         }
         spec.setgroups = self.setgroups.as_deref().map(Setgroups::parse).transpose()?;
+        if spec.setgroups.is_some() && spec.flags & ns::USER.flag == 0 {
+            // /proc/PID/setgroups belongs to a user namespace: without a new one it would be
+            // the host's, which no process may change.
+            bail!("--setgroups applies to a new user namespace: add -U/--user");
+        }
         spec.fork = self.fork;
         spec.init = self.init;
         spec.stop_timeout = self.stop_timeout;
@@ -235,22 +283,29 @@ impl Args {
             None
         } else {
             Some(
-                isolab_core::process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))
+                process::parse_signal(self.kill_child.as_deref().unwrap_or("KILL"))
                     .map_err(|e| anyhow::anyhow!("--kill-child: {e:#}"))?,
             )
         };
         spec.pidfile = self.pidfile.clone();
         spec.hostname = self.hostname.as_deref().map(|h| check_name("--hostname", h)).transpose()?;
         spec.domainname = self.domainname.as_deref().map(|h| check_name("--domainname", h)).transpose()?;
-        if (spec.hostname.is_some() || spec.domainname.is_some()) && spec.flags & ns_flag("uts") == 0 {
+        if (spec.hostname.is_some() || spec.domainname.is_some()) && spec.flags & ns::UTS.flag == 0 {
             bail!("--hostname and --domainname need a UTS namespace of their own: add -u/--uts");
         }
         spec.mounts = self.mount_plan(&mut spec)?;
         spec.creds = self.creds()?;
+        let new_mnt = spec.flags & ns::MNT.flag != 0;
+        spec.seccomp =
+            self.confine.apply(self.rootfs.is_some(), new_mnt, &self.cap_add, &mut spec.creds, &mut spec.mounts)?;
         spec.workdir = self.workdir.clone();
-        spec.env = self.env.iter().map(|kv| parse_env(kv)).collect::<anyhow::Result<_>>()?;
-        spec.clear_env = self.clear_env;
-        spec.new_session = self.new_session || (!self.no_new_session && isolab_core::process::stdin_is_terminal());
+        spec.env = self.payload_env()?;
+        if self.preserve_fds.is_some() && self.rootfs.is_none() {
+            bail!("--preserve-fds goes with --rootfs: without a root of its own the command keeps every descriptor the caller gave it");
+        }
+        spec.preserve_fds = self.preserve_fds.unwrap_or(0);
+        spec.new_session = self.new_session || (!self.no_new_session && process::stdin_is_terminal());
+        spec.tty = self.tty;
         Ok(spec)
     }
 
@@ -276,9 +331,9 @@ impl Args {
         }
     }
 
-    fn mount_plan(&self, spec: &mut Spec) -> anyhow::Result<mount::Plan> {
+    fn mount_plan(&self, spec: &mut Spec) -> anyhow::Result<mount::Mounts> {
         let propagation = Propagation::parse(&self.propagation)?;
-        let new_mnt = spec.flags & ns_flag("mnt") != 0;
+        let new_mnt = spec.flags & ns::MNT.flag != 0;
         let needs_mnt = [
             (self.rootfs.is_some(), "--rootfs"),
             (!self.bind.is_empty(), "--bind"),
@@ -289,9 +344,9 @@ impl Args {
             bail!("{flag} needs a mount namespace of its own: add -m/--mount");
         }
         if self.mount_proc.is_some() {
-            spec.flags |= ns_flag("mnt"); // util-linux: --mount-proc implies --mount
+            spec.flags |= ns::MNT.flag; // util-linux: --mount-proc implies --mount
         }
-        let new_pid = spec.flags & ns_flag("pid") != 0;
+        let new_pid = spec.flags & ns::PID.flag != 0;
         let proc = match &self.mount_proc {
             Some(dir) => Some(mount::clean_dest(&dir.to_string_lossy(), "--mount-proc")?),
             // A new PID namespace wants its own /proc, or `ps` shows the host's processes.
@@ -299,7 +354,7 @@ impl Args {
             None if self.rootfs.is_some() => Some(PathBuf::from("/proc")),
             None => None,
         };
-        Ok(mount::Plan {
+        Ok(mount::Mounts {
             propagation,
             rootfs: self.rootfs.clone(),
             binds: self.bind.iter().map(|b| Bind::parse(b)).collect::<anyhow::Result<_>>()?,
@@ -307,40 +362,72 @@ impl Args {
             read_only: self.read_only,
             proc,
             dev: self.rootfs.is_some(),
+            ..mount::Mounts::default()
         })
+    }
+
+    /// nsexec's own environment, or with `--clear-env` only the usual PATH; then each `--env`.
+    fn payload_env(&self) -> anyhow::Result<process::Env> {
+        let mut set = Vec::new();
+        if self.clear_env {
+            set.push(("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()));
+        }
+        for kv in &self.env {
+            set.push(parse_env(kv)?);
+        }
+        Ok(process::Env { clear: self.clear_env, set })
     }
 
     fn creds(&self) -> anyhow::Result<Creds> {
-        let drop_all = self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("all"));
+        let is_all = |c: &String| c.eq_ignore_ascii_case("all");
+        let drop_all = self.cap_drop.iter().any(is_all);
+        // The capabilities a flag names, ALL aside (add_all, drop_all).
+        let named = |flag: &str, names: &[String]| {
+            names.iter().filter(|c| !is_all(c)).map(|c| cap(flag, c)).collect::<anyhow::Result<Vec<_>>>()
+        };
+        for g in self.groups.iter().flatten().filter_map(|g| g.parse::<u32>().ok()) {
+            creds::check_id("invalid --groups", g)?;
+        }
         Ok(Creds {
             user: self.user_id.as_deref().map(UserSpec::parse).transpose()?,
             groups: self.groups.clone(),
-            cap_add: self.cap_add.iter().map(|c| cap("--cap-add", c)).collect::<anyhow::Result<_>>()?,
-            cap_drop: self
-                .cap_drop
-                .iter()
-                .filter(|c| !c.eq_ignore_ascii_case("all"))
-                .map(|c| cap("--cap-drop", c))
-                .collect::<anyhow::Result<_>>()?,
+            cap_add: named("--cap-add", &self.cap_add)?,
+            add_all: self.cap_add.iter().any(is_all),
+            cap_drop: named("--cap-drop", &self.cap_drop)?,
             drop_all,
             no_new_privs: self.no_new_privs,
+            ..Creds::default()
         })
     }
-}
-
-/// The CLONE_NEW* bit of a namespace kind, from core's table.
-fn ns_flag(name: &str) -> i32 {
-    ns::kind_by_name(name).map_or(0, |k| k.flag)
 }
 
 fn cap(flag: &str, name: &str) -> anyhow::Result<creds::Capability> {
     creds::parse_capability(name).map_err(|e| anyhow::anyhow!("{flag}: {e:#}"))
 }
 
-/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no NUL or newline.
+/// A namespace flag's FILE (`--user=FILE`) that reads as `UID[:GID]` is Docker's `--user`
+/// typed where nsexec has `--user-id`: refused, or the namespace would be kept on a file of
+/// that name (`./1000:1000`) and the command would run as root.
+fn check_ns_file(flag: &str, file: &str) -> anyhow::Result<()> {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let looks_like_ids = match file.split_once(':') {
+        Some((u, g)) => number(u) && number(g),
+        None => number(file),
+    };
+    if looks_like_ids {
+        bail!(
+            "--{flag}={file}: FILE keeps the namespace on a file; to run as {file} use --user-id {file} \
+             (Docker's --user), or write ./{file} to mean a file"
+        );
+    }
+    Ok(())
+}
+
+/// Host and domain names: 1..=64 bytes (the kernel's __NEW_UTS_LEN), no control character.
 fn check_name(flag: &str, name: &str) -> anyhow::Result<String> {
-    if name.is_empty() || name.len() > 64 || name.contains(['\0', '\n']) {
-        bail!("invalid {flag} '{}': must be 1 to 64 bytes, without NUL or newline", name.escape_debug());
+    mount::no_control_chars(flag, name)?;
+    if name.is_empty() || name.len() > 64 {
+        bail!("invalid {flag} '{}': must be 1 to 64 bytes", name.escape_debug());
     }
     Ok(name.to_string())
 }
@@ -367,12 +454,12 @@ mod tests {
     #[test]
     fn namespace_flags_and_persistence() {
         let s = spec(&["-U", "-p", "--net=/run/x.net", "--", "true"]).unwrap();
-        assert_eq!(s.flags, ns_flag("user") | ns_flag("pid") | ns_flag("net"));
+        assert_eq!(s.flags, ns::USER.flag | ns::PID.flag | ns::NET.flag);
         assert_eq!(s.persist.len(), 1);
         assert_eq!(s.persist[0].0.proc_name, "net");
         assert_eq!(s.argv, vec![OsString::from("true")]);
         let all = spec(&["-a", "true"]).unwrap();
-        assert_eq!(all.flags & ns_flag("mnt"), ns_flag("mnt"));
+        assert_eq!(all.flags & ns::MNT.flag, ns::MNT.flag);
     }
 
     #[test]
@@ -380,16 +467,40 @@ mod tests {
         assert_eq!(spec(&["-p", "-m", "ps"]).unwrap().mounts.proc, Some("/proc".into()));
         assert_eq!(spec(&["-p", "ps"]).unwrap().mounts.proc, None);
         let s = spec(&["--mount-proc", "ps"]).unwrap();
-        assert_eq!(s.flags & ns_flag("mnt"), ns_flag("mnt"));
+        assert_eq!(s.flags & ns::MNT.flag, ns::MNT.flag);
     }
 
     #[test]
     fn maps_imply_user_and_take_both_syntaxes() {
         let s = spec(&["--map-users", "0:100000:65536", "--map-groups", "100000,0,65536", "id"]).unwrap();
-        assert_eq!(s.flags, ns_flag("user"));
+        assert_eq!(s.flags, ns::USER.flag);
         let MapRequest::Ranges { uid, gid } = s.maps else { panic!() };
         assert_eq!(uid, gid);
         assert_eq!(spec(&["-r", "id"]).unwrap().maps, MapRequest::Root);
+    }
+
+    #[test]
+    fn a_rootfs_is_a_container_confined_as_docker() {
+        let c = spec(&["-m", "--rootfs", "/", "true"]).unwrap();
+        assert_eq!(c.creds.sets.unwrap().bounding, 0xa80425fb);
+        assert_eq!(c.creds.sets.unwrap().inheritable, 0);
+        assert!(c.seccomp.as_ref().is_some_and(|f| f.source == "Docker's default profile"));
+        assert_eq!(c.mounts.masked.len(), 11);
+        assert_eq!(c.mounts.readonly_paths.len(), 5);
+        assert_eq!(c.mounts.sys, Some(true));
+        let p = spec(&["-m", "--rootfs", "/", "--privileged", "true"]).unwrap();
+        assert!(p.creds.sets.is_none() && p.seccomp.is_none() && p.mounts.masked.is_empty());
+        assert_eq!(p.mounts.sys, Some(false));
+        let plain = spec(&["-m", "-p", "true"]).unwrap();
+        assert!(plain.creds.sets.is_none() && plain.seccomp.is_none() && plain.mounts.masked.is_empty());
+        assert_eq!(plain.mounts.sys, None);
+        let own = spec(&["-m", "--rootfs", "/", "--mask-path=", "--readonly-path", "/proc/sys", "true"]).unwrap();
+        assert!(own.mounts.masked.is_empty());
+        assert_eq!(own.mounts.readonly_paths, vec![PathBuf::from("/proc/sys")]);
+        let tweaked = spec(&["-m", "--rootfs", "/", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "true"]).unwrap();
+        assert_eq!(tweaked.creds.sets.unwrap().bounding, 1 << 13);
+        let nnp = spec(&["--security-opt", "no-new-privileges", "--security-opt", "seccomp=default", "true"]).unwrap();
+        assert!(nnp.creds.no_new_privs && nnp.seccomp.is_some());
     }
 
     #[test]
@@ -404,6 +515,33 @@ mod tests {
         assert!(err(&["--setgroups", "maybe", "true"]).contains("--setgroups"));
         assert!(err(&["-e", "=x", "true"]).contains("--env"));
         assert!(err(&["--kill-child=NOPE", "true"]).contains("NOPE"));
+        assert!(err(&["--user-id", "4294967295", "true"]).contains("(uid_t)-1"));
+        assert!(err(&["--preserve-fds", "2", "true"]).contains("--preserve-fds goes with --rootfs"));
+        assert!(err(&["--groups", "0,4294967295", "true"]).contains("--groups"));
         assert!(spec(&["-U"]).is_err(), "a command is required");
+        assert!(err(&["-u", "--setgroups", "deny", "true"]).contains("--setgroups applies to a new user namespace"));
+    }
+
+    // Docker's `--user=1000:1000` typed as nsexec's namespace flag: a hint, not a file `1000:1000`.
+    #[test]
+    fn ids_as_a_namespace_file_point_to_user_id() {
+        for (arg, flag) in
+            [("--user=1000:1000", "--user=1000:1000"), ("--user=0", "--user=0"), ("--net=1000", "--net=1000")]
+        {
+            let e = err(&[arg, "id"]);
+            assert!(e.starts_with(&format!("{flag}: FILE keeps the namespace on a file")), "{e}");
+            assert!(e.contains("use --user-id"), "{e}");
+        }
+        assert_eq!(spec(&["--user=./1000:1000", "id"]).unwrap().persist.len(), 1);
+        assert_eq!(spec(&["--net=/run/1000.net", "id"]).unwrap().persist.len(), 1);
+    }
+
+    // Docker accepts --cap-add ALL: every capability, less what --cap-drop names.
+    #[test]
+    fn cap_add_all_is_docker_s() {
+        let s = spec(&["--cap-add", "ALL", "--cap-drop", "NET_RAW", "true"]).unwrap();
+        assert!(s.creds.add_all && s.creds.cap_add.is_empty());
+        assert_eq!(s.creds.cap_drop, vec![creds::Capability::CAP_NET_RAW]);
+        assert!(spec(&["--cap-add", "all", "true"]).unwrap().creds.add_all);
     }
 }

@@ -1,9 +1,8 @@
 //! nsexec: unshare namespaces, set up the new world, exec COMMAND. See unshare(2), namespaces(7).
 use clap::Parser;
+use nsexec::{args::Args, launch};
 
 fn main() -> std::process::ExitCode {
-    isolab_core::cli::run("nsexec", |argv| {
-        let spec = nsexec_args::Args::try_parse_from(argv)?.into_spec()?;
-        isolab_core::launch::run(spec)
-    })
+    // raw flags -> validated spec -> this tool's flow, in order
+    isolab_core::cli::run("nsexec", Args::try_parse_from, |args| launch::run(args.into_spec()?))
 }

@@ -210,3 +210,45 @@ pub fn cpu_usage_usec(name: &str) -> u64 {
         read("cpuacct", name, "cpuacct.usage").parse::<u64>().expect("cpuacct.usage") / 1000
     }
 }
+
+/// A cgroup-v2 subtree delegated to `uid` the way systemd does it for `Delegate=yes`: a group
+/// beneath the test's own, its directory, cgroup.procs, cgroup.subtree_control and
+/// cgroup.threads chowned to the user. On drop everything in it is killed (cgroup.kill) and its
+/// directories are removed, deepest first.
+pub struct Delegated {
+    pub dir: PathBuf,
+    /// Its path from the hierarchy's root, as /proc/PID/cgroup shows it.
+    pub path: String,
+}
+
+impl Delegated {
+    pub fn new(uid: u32, gid: u32) -> Delegated {
+        let h = hierarchies().into_iter().find(|h| h.v2).expect("a cgroup2 mount");
+        let path = format!("{}/{}-delegated", h.own.trim_end_matches('/'), unique_name());
+        let dir = h.mount.join(path.trim_start_matches('/'));
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        for f in ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"] {
+            std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).unwrap();
+        }
+        Delegated { dir, path }
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut todo = vec![self.dir.clone()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    todo.push(e.path());
+                }
+            }
+            dirs.push(d);
+        }
+        for d in dirs.iter().rev() {
+            kill_and_remove(d);
+        }
+    }
+}

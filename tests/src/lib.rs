@@ -79,6 +79,25 @@ impl Tool {
         self
     }
 
+    /// Start the tool in the cgroup-v2 group `dir`: the child writes "0" (itself) to its
+    /// cgroup.procs before exec, with the test's privileges (then `setpriv` may drop them).
+    pub fn in_cgroup(mut self, dir: &std::path::Path) -> Tool {
+        use std::os::unix::process::CommandExt;
+        let procs = std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: open, write and close are async-signal-safe; the path was allocated before fork.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+                Ok(())
+            });
+        }
+        self
+    }
+
     /// The underlying command, for tests that need to spawn and interact.
     pub fn command(self) -> Command {
         self.cmd
@@ -247,12 +266,13 @@ pub fn mountinfo() -> String {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
+    /// A new directory `/tmp/isolab-test-<pid>-<tag>-XXXXXX`, made here by mkdtemp(3), mode 0755
+    /// (mapped users, host uid 100000, must walk in). Root runs these tests in a /tmp every user
+    /// may write: a name another user can predict would be theirs to plant first (a directory of
+    /// their own, a symlink), so the name is random and the directory is never one that existed.
     pub fn new(tag: &str) -> Scratch {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("isolab-test-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let dir = fresh_dir(&format!("isolab-test-{}-{tag}-", std::process::id()));
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod scratch dir");
         Scratch(dir)
     }
 
@@ -261,9 +281,58 @@ impl Scratch {
     }
 }
 
+/// mkdtemp(3) of `/tmp/PREFIXXXXXXX`: a directory made now, mode 0700, with a name nobody chose.
+pub fn fresh_dir(prefix: &str) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
+    let mut buf =
+        std::ffi::CString::new(template.as_os_str().as_bytes()).expect("no NUL in /tmp").into_bytes_with_nul();
+    // SAFETY: `buf` is a NUL-terminated template ending in XXXXXX, which mkdtemp rewrites in place.
+    let made = unsafe { libc::mkdtemp(buf.as_mut_ptr().cast()) };
+    assert!(!made.is_null(), "mkdtemp {}: {}", template.display(), std::io::Error::last_os_error());
+    buf.pop();
+    PathBuf::from(std::ffi::OsString::from_vec(buf))
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 pub mod cgroups;
+pub mod pty;
+pub mod user;
+
+/// The PID a tool writes to `file` (`--pidfile`), once it is there (panics after 10 s).
+pub fn wait_for_pidfile(file: &std::path::Path) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} was not written within 10 s", file.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A tool left running (a container) whose `--pidfile` names its target; killed on drop (an
+/// nsexec takes its PID namespace along: PR_SET_PDEATHSIG).
+pub struct Running {
+    child: std::process::Child,
+    pub pid: i32,
+}
+
+impl Running {
+    /// Start `tool` (which must write `pidfile`) and wait for the PID.
+    pub fn start(tool: Tool, pidfile: &std::path::Path) -> Running {
+        let child = tool.command().spawn().expect("start a background tool");
+        Running { child, pid: wait_for_pidfile(pidfile) }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -216,9 +216,10 @@ fn experiment_9_device_read_bps() {
         assert_eq!(read("blkio", g.name(), "blkio.throttle.write_iops_device"), format!("{numbers} 100"));
     }
     let dd = ["dd", &format!("if={path}"), "of=/dev/null", "bs=1M", "count=6", "iflag=direct"];
+    // Like docker run, the group may use only Docker's default devices: --device opens the disk.
     let timed = |extra: &[&str]| {
         let start = Instant::now();
-        cgexec().args(extra).arg("--").args(dd).run().ok();
+        cgexec().args(["--device", path]).args(extra).arg("--").args(dd).run().ok();
         start.elapsed()
     };
     let limited = timed(&["--device-read-bps", &limit]);
@@ -240,6 +241,48 @@ fn experiment_9_device_read_bps() {
         free.as_secs_f64()
     ));
     assert!(free * 2 <= limited, "unthrottled read took {free:?}, throttled {limited:?}: the device is the limit");
+}
+
+// Docker's default device allowlist (issue 16): a device outside it cannot be opened in the
+// group; --device and --device-cgroup-rule open one, --privileged all. v1 writes devices.deny
+// and devices.allow; v2 attaches a BPF_PROG_TYPE_CGROUP_DEVICE program. /dev/kmsg is opened
+// write-only (no capability needed) and nothing is written.
+#[test]
+fn devices_follow_dockers_allowlist() {
+    need_root!("devices_follow_dockers_allowlist");
+    let open = |dev: &str| ["sh".to_string(), "-c".to_string(), format!(": > {dev}")];
+    cgexec().arg("--").args(open("/dev/null")).run().ok();
+    let denied = cgexec().arg("--").args(open("/dev/kmsg")).run();
+    assert_ne!(denied.code, 0, "{denied:?}");
+    assert!(denied.stderr.contains("Operation not permitted"), "{denied:?}");
+    for allowed in [&["--device", "/dev/kmsg:w"][..], &["--device-cgroup-rule", "c 1:11 w"], &["--privileged"]] {
+        cgexec().args(allowed).arg("--").args(open("/dev/kmsg")).run().ok();
+    }
+    let read_only = cgexec().args(["--device", "/dev/kmsg:r", "--"]).args(open("/dev/kmsg")).run();
+    assert_ne!(read_only.code, 0, "r does not allow opening for writing: {read_only:?}");
+    if layout() != Layout::V2 {
+        let g = Guard::new();
+        cgexec().args(["--name", g.name(), "--keep", "--device", "/dev/kmsg:w", "--", "true"]).run().ok();
+        let list = read("devices", g.name(), "devices.list");
+        assert_eq!(
+            list.lines().collect::<Vec<_>>(),
+            [
+                "c *:* m",
+                "b *:* m",
+                "c 1:3 rwm",
+                "c 1:5 rwm",
+                "c 1:7 rwm",
+                "c 1:8 rwm",
+                "c 1:9 rwm",
+                "c 5:0 rwm",
+                "c 5:1 rwm",
+                "c 5:2 rwm",
+                "c 136:* rwm",
+                "c 10:200 rwm",
+                "c 1:11 w"
+            ]
+        );
+    }
 }
 
 // Experiment 7: --memory 100m, a process that fills 200 MiB is OOM-killed; cgexec-rs says so in
@@ -562,4 +605,135 @@ fn cgroup_parent_relative_to_own_cgroup() {
     assert!(dir.join("memory.max").exists() || dir.join("memory.limit_in_bytes").exists(), "{}", dir.display());
     cgexec().args(["--cgroup-parent", &parent.0, "--rm", g.name()]).run().ok();
     assert!(!dir.exists(), "--rm with --cgroup-parent left {}", dir.display());
+}
+
+// Issue 14.9: Docker's one rule for 0: "unset". -m, --memory-reservation, --kernel-memory,
+// --cpu-shares, --cpu-period, --cpu-quota, --cpus, --blkio-weight and a per-device weight DEV:0
+// are taken and write nothing (cgexec-rs refused some of them); --pids-limit 0 is unlimited
+// (pids.max = max, as Docker's -1).
+#[test]
+fn zero_is_unset_as_in_docker() {
+    need_root!("zero_is_unset_as_in_docker");
+    let g = Guard::new();
+    let zeros = [
+        "-m",
+        "0",
+        "--memory-reservation",
+        "0",
+        "--kernel-memory",
+        "0",
+        "--memory-swap",
+        "0",
+        "--cpu-shares",
+        "0",
+        "--cpu-period",
+        "0",
+        "--cpu-quota",
+        "0",
+        "--blkio-weight",
+        "0",
+        "--blkio-weight-device",
+        "/dev/loop0:0",
+        "--pids-limit",
+        "0",
+    ];
+    for cpus in [&["--cpus", "0"][..], &["--cpus", "0.0"]] {
+        let run = cgexec()
+            .env("ISOLAB_EXPLAIN", "json")
+            .args(["--name", g.name()])
+            .args(zeros)
+            .args(cpus)
+            .args(["--", "true"])
+            .run();
+        run.ok();
+        let writes: Vec<String> = run
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|o| o["op"] == "write")
+            .filter_map(|o| Some(o["path"].as_str()?.rsplit('/').next()?.to_string()))
+            // The device allowlist (devices.deny, devices.allow on v1) is written for every group.
+            .filter(|f| !f.starts_with("cgroup.") && !f.starts_with("cpuset.") && !f.starts_with("devices."))
+            .collect();
+        assert_eq!(writes, ["pids.max"], "only --pids-limit 0 writes (max): {}", run.stderr);
+    }
+    // A zero is unset, not a value: with -m 0 a swap limit has no memory limit to go with.
+    cgexec().args(["-m", "0", "--memory-swap", "100m", "true"]).run().refused("--memory-swap");
+}
+
+// Issue 14.10: sizes in exactly Docker's grammar (go-units RAMInBytes: Go's ParseFloat, then a
+// suffix): every spelling of 32 MiB below is Docker's, and each writes 33554432.
+#[test]
+fn sizes_take_every_docker_spelling() {
+    need_root!("sizes_take_every_docker_spelling");
+    let g = Guard::new();
+    for spelling in ["32m", "32.m", "32. MiB", "+32m", "3.2e1m", "0x1p25", "33554432.", "32 mb", "0.03125g", "3_2m"] {
+        let run = cgexec().env("ISOLAB_EXPLAIN", "json").args(["--name", g.name(), "-m", spelling, "--", "true"]).run();
+        run.ok();
+        let written: Vec<String> = run
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|o| {
+                o["op"] == "write"
+                    && o["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("memory.limit_in_bytes") || p.ends_with("memory.max"))
+            })
+            .filter_map(|o| o["value"].as_str().map(String::from))
+            .collect();
+        assert_eq!(written, ["33554432"], "-m {spelling:?}");
+    }
+    for bad in ["32m ", " 32m", "32mb.", "32 m b", "32bm", "-32m", "inf b", "0x20m", "1__0m"] {
+        cgexec().args(["-m", bad, "true"]).run().refused("--memory");
+    }
+}
+
+// Issue 14.12: a group joins the I/O controller (v1 blkio, v2 io) only when an I/O flag asks
+// for it, as the README says and why: cgstat shows its BLOCK I/O as unknown, not as 0B / 0B.
+#[test]
+fn io_controller_only_when_asked() {
+    need_root!("io_controller_only_when_asked");
+    let v2 = layout() == Layout::V2;
+    let g = Guard::new();
+    let run = cgexec().env("ISOLAB_EXPLAIN", "json").args(["--name", g.name(), "--keep", "--", "true"]).run();
+    run.ok();
+    let enabled_io = run.stderr.lines().any(|l| l.contains("cgroup.subtree_control") && l.contains("+io"));
+    assert!(!enabled_io, "io enabled for a group without an I/O flag: {}", run.stderr);
+    if !v2 {
+        assert!(!cgroups::dir("blkio", g.name()).exists(), "a blkio group without an I/O flag");
+        let stat = Tool::new("cgstat").args(["--no-stream", "--interval", "0.05", "--json", g.name()]).run();
+        let v: serde_json::Value = serde_json::from_str(stat.ok().stdout.lines().next().unwrap()).unwrap();
+        assert_eq!((v["BlockIO"].as_str(), v["block_read_bytes"].is_null()), (Some("--"), true), "{v}");
+    }
+    cgexec().args(["--rm", g.name()]).run().ok();
+    // Asked for, it is there.
+    let Some(disk) = TestDisk::new() else { return };
+    let rate = format!("{}:1tb", disk.path);
+    cgexec().args(["--name", g.name(), "--keep", "--device-read-bps", &rate, "--", "true"]).run().ok();
+    let io = if v2 { cgroups::dir("memory", g.name()).join("io.max") } else { cgroups::dir("blkio", g.name()) };
+    assert!(io.exists(), "{} missing with --device-read-bps", io.display());
+    cgexec().args(["--rm", g.name()]).run().ok();
+}
+
+// Two `cgexec-rs --name web` at once (or, in a delegated parent, another uid's mkdir) between a
+// run's check that the name is free and its mkdir: the second run adopted the first one's group
+// and, when its command ended, killed every process in it, the other run's command too, and
+// removed it. The window lies inside one run, so the race is forced through core's create (as
+// pid_reuse.rs does for idmap): a group's own directory is made by the run that uses it, or the
+// run fails; the parents may exist already.
+#[test]
+fn a_group_made_meanwhile_is_never_adopted() {
+    need_root!("a_group_made_meanwhile_is_never_adopted");
+    use isolab_core::cgroup::{lifecycle, placements, Limits, Setup};
+    let group = Guard::new();
+    let setup = Setup::detect().unwrap();
+    let plan = placements(&setup, &Limits::default(), None, group.name()).unwrap();
+    let first = lifecycle::create(group.name(), &plan).expect("the first run's group");
+    let second = lifecycle::create(group.name(), &plan);
+    let err = format!("{:#}", second.expect_err("the second run adopted the first run's group"));
+    assert!(err.contains("already exists"), "{err}");
+    for place in first.places() {
+        assert!(place.dir.is_dir(), "the failed run removed the first run's {}", place.dir.display());
+    }
 }

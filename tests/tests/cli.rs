@@ -215,6 +215,15 @@ fn nsexec_refuses_malformed_invocations() {
         (&["--cap-drop", "CAP_", "true"], "--cap-drop"),
         (&["-e", "=x", "true"], "--env"),
         (&["-e", "NOEQUALS", "true"], "--env"),
+        (&["--security-opt", "seccomp", "true"], "--security-opt"),
+        (&["--security-opt", "apparmor=x", "true"], "apparmor"),
+        (&["--security-opt", "seccomp=/nonexistent-isolab.json", "true"], "/nonexistent-isolab.json"),
+        (&["--cap-bounding", "CAP_FLY", "true"], "--cap-bounding"),
+        (&["--cap-bounding", "CHOWN", "--cap-add", "KILL", "true"], "--cap-add"),
+        (&["--mask-path", "proc/kcore", "-m", "true"], "--mask-path"),
+        (&["--readonly-path", "/proc/sys", "true"], "--readonly-path"),
+        (&["-m", "--device", "/dev/null", "true"], "--device"),
+        (&["-m", "--rootfs", "/", "--device", "/dev/null:/mnt/null", "true"], "/dev"),
         // Refused once the kernel is asked: still one line, nothing left behind.
         (&["-m", "--rootfs", "/nonexistent-isolab-rootfs", "true"], "/nonexistent-isolab-rootfs"),
         (&["-m", "--bind", "/nonexistent-isolab-src:/mnt", "true"], "/nonexistent-isolab-src"),
@@ -372,7 +381,7 @@ fn cgexec_refuses_malformed_invocations() {
         (&["--memory-reservation", "x"], "--memory-reservation"),
         (&["--kernel-memory", "x"], "--kernel-memory"),
         (&["--cpu-shares", "abc"], "--cpu-shares"),
-        (&["--cpus", "0"], "--cpus"),
+        (&["--cpus", "-1"], "--cpus"),
         (&["--cpus", "NaN"], "--cpus"),
         (&["--cpus", "inf"], "--cpus"),
         (&["--cpus", "1", "--cpu-quota", "1000"], "--cpus"),
@@ -399,6 +408,13 @@ fn cgexec_refuses_malformed_invocations() {
         (&["--set", "memory.soft_limit_in_bytes=abc"], "memory.soft_limit_in_bytes"),
         (&["--cgroup-parent", "../../x"], "--cgroup-parent"),
         (&["--cgroup-parent", "a\nb"], "--cgroup-parent"),
+        (&["--device", "dev/null"], "--device"),
+        (&["--device", "/dev/null:/dev/x:rwx"], "--device"),
+        (&["--device", "/dev/isolab-no-such-device"], "/dev/isolab-no-such-device"),
+        (&["--device", "/etc/passwd"], "not a device node"),
+        (&["--device-cgroup-rule", "c 1:3"], "--device-cgroup-rule"),
+        (&["--device-cgroup-rule", "x *:* rwm"], "--device-cgroup-rule"),
+        (&["--privileged", "--device", "/dev/null"], "--privileged"),
     ]
     .iter()
     .map(|(args, needle)| (named(args), needle.to_string()))
@@ -460,6 +476,67 @@ fn cgstat_refuses_malformed_invocations() {
         (&["--json", "--bogus"], "--bogus"),
         (&["--no-stream", &missing], &missing),
         (&["--no-stream", "--path", "/nonexistent-isolab-test"], "/nonexistent-isolab-test"),
+        (&["--no-stream", "--format", "{{.Bogus}}"], ".Bogus"),
+        (&["--no-stream", "--format", "{{.Name"], "--format"),
+        (&["--no-stream", "--format", "{{nope .Name}}"], "nope"),
+        (&["--json", "--format", "json"], "--json"),
+        (&["--listen", "9338"], "--listen"),
+        (&["--listen", "256.0.0.1:9338"], "--listen"),
+        (&["--listen", "127.0.0.1:0"], "--listen"),
+        (&["--listen", "127.0.0.1:9338", "--format", "table"], "--listen"),
+        (&["--listen", "127.0.0.1:9338", "--no-stream"], "--no-stream"),
+        (&["--listen", "127.0.0.1:9338", &missing], &missing),
+        (&["--events", "--format", "json"], "--format"),
+        (&["--events", "--path", "/x"], "--path"),
     ]);
     table("cgstat", &cases, None);
+}
+
+/// Run `tool args` with stdin closed, `stdout` and `stderr` where asked.
+fn run_into(tool: &str, args: &[&str], stdout: Stdio, stderr: Stdio) -> (i32, String) {
+    let mut cmd = Command::new(isolab_tests::bin(tool));
+    cmd.args(args).env_remove("ISOLAB_EXPLAIN").stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    let out = cmd.output().unwrap();
+    let code = out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn dev_full() -> Stdio {
+    Stdio::from(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+}
+
+// Issue 14.7: a tool whose stderr is /dev/full died of SIGABRT (134) when it reported an error
+// (a failed eprintln! panics, and the panic hook's own eprintln! aborts). A failed write of the
+// error line exits with the error's status quietly (125, or 127 for a command not found); a
+// report that cannot be written says so once, plainly, and exits 125.
+#[test]
+fn errors_to_a_full_stderr_keep_their_status() {
+    let mut cases: Vec<(&str, &[&str], i32)> = vec![
+        ("nsexec", &["--bogus"], 125),
+        ("nsexec", &["-m", "--rootfs", "/nonexistent", "--", "true"], 125),
+        ("nsenter-lite", &["--bogus"], 125),
+        ("nsenter-lite", &["-t", "2147483646", "-n", "--", "true"], 125),
+        ("cgexec-rs", &["--memory", "1x", "true"], 125),
+        ("idmap", &["2147483646", "--uid", "0:100000:1"], 125),
+        ("cgstat", &["--interval", "0"], 125),
+        ("cgstat", &["--no-stream", "isolab-test-no-such-group"], 125),
+    ];
+    if isolab_tests::is_root() {
+        // Trace lines and the error line both go nowhere; the status still says "not found".
+        cases.push(("nsexec", &["--explain", "--uts", "--", "/nonexistent"], 127));
+    }
+    for (tool, args, want) in cases {
+        let (code, _) = run_into(tool, args, Stdio::null(), dev_full());
+        assert_eq!(code, want, "{tool} {args:?} with stderr on /dev/full");
+    }
+    // A report that cannot be written: one plain line, exit 125.
+    for (tool, args) in
+        [("cgstat", &["--no-stream", "--interval", "0.01", "--path", "/"][..]), ("idmap", &["--show", "1"])]
+    {
+        let (code, stderr) = run_into(tool, args, dev_full(), Stdio::piped());
+        assert_eq!(code, 125, "{tool} {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{tool}: {stderr}");
+        assert!(stderr.starts_with(&format!("{tool}: cannot write")), "{tool}: {stderr}");
+        assert!(stderr.contains("No space left on device") && !stderr.contains("os error"), "{tool}: {stderr}");
+    }
 }

@@ -249,7 +249,14 @@ struct Container {
 
 impl Container {
     fn start(name: String) -> Container {
-        let child = chain(&name, "sleep 600").spawn().unwrap();
+        Container::start_with(name, &["--map-root"])
+    }
+
+    /// A container whose nsexec maps ids with `maps` (`--map-root`, `--map-users ...`).
+    fn start_with(name: String, maps: &[&str]) -> Container {
+        let mut launch = Command::new(bin("cgexec-rs"));
+        launch.args(["--name", &name, "--"]).arg(bin("nsexec")).arg("-a").args(maps).args(["--", "sleep", "600"]);
+        let child = launch.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let ready =
             eventually(Duration::from_secs(10), || members(&name).iter().any(|&p| comm(p).as_deref() == Some("sleep")));
         assert!(ready, "container {name} did not start");
@@ -340,6 +347,109 @@ fn sigkill_of_nsenter_lite_kills_the_command() {
     assert!(command_dies_with(child), "the command outlived nsenter-lite");
 }
 
+/// A launch of the chain for the group NAME.
+type Launch<'a> = dyn Fn(&str) -> Command + 'a;
+
+/// The launch of the tether tests: `cgexec-rs --keep` (the kept group tells which processes
+/// outlive a kill, and cgexec-rs itself kills none of them) around nsexec with `creds`, payload
+/// `sleep 30`.
+fn kept_chain(name: &str, creds: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("cgexec-rs"));
+    cmd.args(["--keep", "--name", name, "--"]).arg(bin("nsexec")).args(creds).args(["--", "sleep", "30"]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd
+}
+
+/// SIGKILL `victim` (cgexec-rs or nsexec) of `launch(NAME)` at a random moment, `runs` times.
+/// Every process of the launch must die with it: the kept group empties by itself. Returns the
+/// runs where something outlived the kill (then killed here by `cgexec-rs --rm`).
+fn kill_at_random(victim: &str, tag: &str, runs: u64, launch: &Launch<'_>) -> Vec<String> {
+    let mut rng = Random::new();
+    let mut failures = Vec::new();
+    let mut killed = 0;
+    for n in 0..runs {
+        let name = name(tag, n);
+        let mut child = launch(&name).spawn().unwrap();
+        let top = child.id() as i32;
+        std::thread::sleep(Duration::from_micros(rng.below(80_000)));
+        let mut seen = BTreeSet::new();
+        if let Some(target) = find_tool(top, victim, &mut seen) {
+            seen.extend(tree(top));
+            kill(target, libc::SIGKILL);
+            killed += 1;
+        }
+        let _ = finish(&mut child, Duration::from_secs(10));
+        let outlived = || seen.iter().copied().chain(members(&name)).filter(|&p| alive(p)).collect::<BTreeSet<_>>();
+        if !eventually(Duration::from_secs(3), || outlived().is_empty()) {
+            let left: Vec<String> = outlived().iter().map(|&p| format!("{p} {:?}", comm(p))).collect();
+            failures.push(format!("{name}: SIGKILL to {victim} left {left:?}"));
+        }
+        let _ = Command::new(bin("cgexec-rs")).args(["--rm", &name]).stderr(Stdio::null()).status();
+    }
+    assert!(killed * 2 >= runs, "SIGKILL reached {victim} in only {killed} of {runs} runs ({tag})");
+    failures
+}
+
+// Issue 14.3: the kernel clears PR_SET_PDEATHSIG when a process's effective or filesystem ids
+// change, so the tools set their tether again after every credential change (and check that the
+// parent is still there). SIGKILL of cgexec-rs or nsexec at random moments, on every path that
+// changes credentials (--map-users, --map-auto, --user-id; nsenter-lite into a user namespace):
+// nothing may outlive it.
+#[test]
+fn sigkill_on_every_credential_path_leaves_nothing() {
+    need_root!("sigkill_on_every_credential_path_leaves_nothing");
+    let _turn = beside_others();
+    let runs = scaled("ISOLAB_TETHER_RUNS", 30, 4);
+    let remap = ["--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"];
+    // --map-auto maps root's first /etc/subuid and /etc/subgid ranges: here a file of the test's
+    // own, bound over both in a mount namespace of the launch's own.
+    let dir = isolab_tests::Scratch::new("subid");
+    let subid = dir.path().join("subid");
+    std::fs::write(&subid, "root:100000:65536\n").unwrap();
+    let bind = format!("mount --bind {0} /etc/subuid && mount --bind {0} /etc/subgid && exec \"$@\"", subid.display());
+    let auto = |name: &str| {
+        let inner = kept_chain(name, &["-a", "--map-auto"]);
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "sh", "-c", &bind, "sh"]).arg(inner.get_program()).args(inner.get_args());
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd
+    };
+    let users = |name: &str| kept_chain(name, &[&["-a"][..], &remap].concat());
+    let user_id = |name: &str| kept_chain(name, &["-p", "-m", "--user-id", "1000:1000"]);
+    let paths: [(&str, &Launch<'_>); 3] = [("users", &users), ("auto", &auto), ("id", &user_id)];
+    let mut failures = Vec::new();
+    let start = Instant::now();
+    for victim in ["cgexec-rs", "nsexec"] {
+        for (tag, launch) in paths {
+            failures.extend(kill_at_random(victim, &format!("tether-{tag}"), runs, launch));
+        }
+    }
+    // nsenter-lite joins the user namespace (root inside is host uid 100000), then setresuid(0).
+    let container = Container::start_with(name("tether-enter", 0), &remap);
+    let own: BTreeSet<i32> = members(&container.name);
+    let mut rng = Random::new();
+    for n in 0..runs {
+        let mut child = Command::new(bin("nsenter-lite"))
+            .args(["--container", &container.name, "-a", "--", "sleep", "30"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(60_000)));
+        kill(child.id() as i32, libc::SIGKILL);
+        let _ = child.wait();
+        let joined = || members(&container.name).difference(&own).copied().collect::<Vec<_>>();
+        if !eventually(Duration::from_secs(3), || joined().is_empty()) {
+            let left = joined();
+            failures.push(format!("nsenter-lite run {n}: SIGKILL left {left:?} in the container"));
+            left.iter().for_each(|&p| kill(p, libc::SIGKILL));
+        }
+    }
+    say(&format!("faults: {} SIGKILLs on the credential paths in {:?}", runs * 7, start.elapsed()));
+    assert!(failures.is_empty(), "{} runs left something:\n{}", failures.len(), failures.join("\n"));
+}
+
 fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -368,6 +478,20 @@ fn our_groups() -> usize {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&tag)).count()
 }
 
+/// The host's mounts a launch could leak: on the mount points its new world uses (/, /proc,
+/// /dev, /tmp), or naming this test. Not the host's whole table: other suites mount and unmount
+/// in their own scratch directories meanwhile.
+fn launch_mounts() -> usize {
+    let tag = format!("isolab-test-{}-", std::process::id());
+    isolab_tests::mountinfo()
+        .lines()
+        .filter(|l| {
+            let point = l.split(' ').nth(4).unwrap_or("");
+            ["/", "/proc", "/dev", "/tmp"].contains(&point) || l.contains(&tag)
+        })
+        .count()
+}
+
 fn all_isolab_groups() -> usize {
     let out = Command::new("find").args(["/sys/fs/cgroup", "-path", "*isolab*", "-type", "d"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
@@ -379,14 +503,7 @@ fn a_thousand_launches_leak_nothing() {
     need_root!("a_thousand_launches_leak_nothing");
     let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
     let launches = scaled("ISOLAB_LAUNCHES", 1000, 50);
-    let before = (
-        our_groups(),
-        all_isolab_groups(),
-        isolab_tests::mountinfo().lines().count(),
-        fd_count(),
-        file_nr(),
-        zombies(),
-    );
+    let before = (our_groups(), all_isolab_groups(), launch_mounts(), fd_count(), file_nr(), zombies());
     let start = Instant::now();
     for n in 0..launches {
         let name = name("run", n);
@@ -394,14 +511,7 @@ fn a_thousand_launches_leak_nothing() {
         assert!(out.status.success(), "launch {n}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     let took = start.elapsed();
-    let after = (
-        our_groups(),
-        all_isolab_groups(),
-        isolab_tests::mountinfo().lines().count(),
-        fd_count(),
-        file_nr(),
-        zombies(),
-    );
+    let after = (our_groups(), all_isolab_groups(), launch_mounts(), fd_count(), file_nr(), zombies());
     say(&format!(
         "faults: {launches} launches in {took:?} ({:?} each); before/after: our groups {}/{}, all isolab groups {}/{}, \
          mounts {}/{}, test fds {}/{}, file-nr {}/{}, zombies {}/{}",

@@ -2,10 +2,9 @@
 //! setuid mode as an unprivileged user, and a differential test against shadow's
 //! newuidmap/newgidmap (package uidmap).
 //!
-//! The unprivileged cases run as the user `isolab-test`, created here if missing (a system user,
-//! so useradd allocates no subordinate ids of its own), with entries unique to it appended to
-//! /etc/subuid and /etc/subgid once: `isolab-test:1200000:65536` (by name) and
-//! `UID:1265536:100` (by uid, continuing the first). Both are left in place for the next run.
+//! The unprivileged cases run as the user `isolab-test` with its subordinate ranges
+//! `isolab-test:1200000:65536` (by name) and `UID:1265536:100` (by uid, continuing the first),
+//! made by scripts/test-user (isolab_tests::user), idempotently, and left for the next run.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::os::unix::fs::PermissionsExt;
@@ -13,76 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
-use isolab_tests::{bin, need_root, skip, Run, Scratch, Tool};
+use isolab_tests::user::{self, copy_idmap, setuid_idmap, TestUser, BY_UID_COUNT, BY_UID_START, SUB_COUNT, SUB_START};
+use isolab_tests::{need_root, skip, Run, Scratch, Tool};
 
-const USER: &str = "isolab-test";
-const SUB_START: u32 = 1_200_000;
-const SUB_COUNT: u32 = 65536;
-const BY_UID_START: u32 = SUB_START + SUB_COUNT;
-const BY_UID_COUNT: u32 = 100;
-
-struct TestUser {
-    uid: u32,
-    gid: u32,
-}
-
-fn id_of(flag: &str) -> Option<u32> {
-    let out = Command::new("id").args([flag, USER]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-/// The unprivileged test user and its grants, made once per test run, idempotently.
+/// The shared test user (scripts/test-user), once per run.
 fn test_user() -> &'static TestUser {
-    static USER_ONCE: OnceLock<TestUser> = OnceLock::new();
-    USER_ONCE.get_or_init(|| {
-        if id_of("-u").is_none() {
-            let status = Command::new("useradd")
-                .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", USER])
-                .status()
-                .expect("useradd");
-            assert!(status.success() || id_of("-u").is_some(), "useradd {USER} failed");
-        }
-        let (uid, gid) = (id_of("-u").unwrap(), id_of("-g").unwrap());
-        for file in ["/etc/subuid", "/etc/subgid"] {
-            grant(file, &format!("{USER}:{SUB_START}:{SUB_COUNT}"));
-            grant(file, &format!("{uid}:{BY_UID_START}:{BY_UID_COUNT}"));
-        }
-        TestUser { uid, gid }
-    })
-}
-
-/// Append `line` to a subid file unless it is there already (O_APPEND: one write, no rewrite).
-fn grant(file: &str, line: &str) {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    if !text.lines().any(|l| l == line) {
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).expect(file);
-        let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
-        f.write_all(format!("{sep}{line}\n").as_bytes()).expect(file);
-    }
-}
-
-/// A setuid-root copy of the built idmap, as an administrator would install it.
-fn setuid_idmap(scratch: &Scratch) -> Option<PathBuf> {
-    let dir = scratch.path();
-    let copy = copy_idmap(scratch, 0o4755);
-    let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
-    // SAFETY: statvfs writes into the zeroed struct we pass; the path is NUL-terminated.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let nosuid = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 && st.f_flag & libc::ST_NOSUID != 0;
-    if nosuid {
-        skip("idmap setuid", &format!("{} is mounted nosuid", dir.display()));
-        return None;
-    }
-    Some(copy)
-}
-
-/// A copy of the built idmap in `scratch` (readable by every user), with `mode`.
-fn copy_idmap(scratch: &Scratch, mode: u32) -> PathBuf {
-    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = scratch.path().join("idmap");
-    std::fs::copy(bin("idmap"), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
-    copy
+    static ONCE: OnceLock<TestUser> = OnceLock::new();
+    ONCE.get_or_init(user::test_user)
 }
 
 /// A subdirectory of `scratch` that `uid` may write (pid files written by the target itself).
@@ -95,10 +31,8 @@ fn writable_dir(scratch: &Scratch, uid: u32) -> PathBuf {
 }
 
 /// `setpriv` as the test user: real and effective ids, its groups.
-fn as_user(user: &TestUser, program: impl AsRef<std::ffi::OsStr>) -> Tool {
-    Tool::program("setpriv")
-        .args(["--reuid", &user.uid.to_string(), "--regid", &user.gid.to_string(), "--init-groups"])
-        .arg(program)
+fn as_user(u: &TestUser, program: impl AsRef<std::ffi::OsStr>) -> Tool {
+    user::as_user(*u, program)
 }
 
 /// A process in a new user namespace made by util-linux `unshare --user`, waiting on stdin.
@@ -377,7 +311,8 @@ fn setuid_mode_grants_and_refusals() {
     let r = run(&t, &["--explain", "--uid", &range]);
     r.ok();
     let dumpable = r.stderr.find("prctl(PR_SET_DUMPABLE, 0) = 0").expect("non-dumpable");
-    let caps = r.stderr.find("capset(effective=permitted=CAP_SET").expect("capset");
+    let caps =
+        r.stderr.find("capset({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, {effective=CAP_SET").expect("capset");
     let write = r.stderr.find("write /proc/").expect("write");
     assert!(dumpable < caps && caps < write, "{}", r.stderr);
     let last_capset = r.stderr.lines().rfind(|l| l.contains("capset(")).unwrap();
@@ -501,11 +436,20 @@ fn cases(user: &TestUser) -> Vec<Case> {
 /// What a writer left behind in a fresh target: exit status, map lines, setgroups.
 /// `idmap` is None for shadow's newuidmap/newgidmap, else the setuid idmap (same triples).
 fn outcome(user: &TestUser, idmap: Option<&Path>, case: &Case) -> (bool, Vec<String>, String) {
-    let t = Target::waiting(Some(user));
-    let tool = match idmap {
-        Some(copy) => as_user(user, copy).arg(case.which),
-        None => as_user(user, format!("/usr/bin/new{}map", case.which)),
+    outcome_as((user.uid, user.gid), idmap, case)
+}
+
+/// [`outcome`], with the target and the writer both running as host `ids` (uid, gid).
+fn outcome_as(ids: (u32, u32), idmap: Option<&Path>, case: &Case) -> (bool, Vec<String>, String) {
+    let t = Target::spawn_as(Some(ids), "echo ready; read x");
+    let program = match idmap {
+        Some(copy) => copy.to_path_buf(),
+        None => PathBuf::from(format!("/usr/bin/new{}map", case.which)),
     };
+    let tool = Tool::program("setpriv")
+        .args(["--reuid", &ids.0.to_string(), "--regid", &ids.1.to_string(), "--clear-groups"])
+        .arg(program);
+    let tool = if idmap.is_some() { tool.arg(case.which) } else { tool };
     let run = tool.arg(t.pid.to_string()).args(case.triples.split_whitespace()).run();
     let map = lines(&t.file(&format!("{}_map", case.which)));
     (run.code == 0, map, t.file("setgroups").trim().to_string())
@@ -525,10 +469,17 @@ fn differential_against_newuidmap() {
     let Some(copy) = setuid_idmap(&scratch) else { return };
     let table = cases(user);
     assert!(table.len() >= 20);
+    let (accepted, refused) = agree_with_newuidmap(user, &copy, &table);
+    assert!(accepted >= 8 && refused >= 8, "table is lopsided: {accepted} accepted, {refused} refused");
+}
+
+/// Each case run by newuidmap/newgidmap and by the setuid idmap `copy` must end alike.
+/// Returns how many were accepted and how many refused.
+fn agree_with_newuidmap(user: &TestUser, copy: &Path, cases: &[Case]) -> (usize, usize) {
     let (mut accepted, mut refused) = (0, 0);
-    for case in &table {
+    for case in cases {
         let theirs = outcome(user, None, case);
-        let ours = outcome(user, Some(&copy), case);
+        let ours = outcome(user, Some(copy), case);
         assert_eq!(
             ours, theirs,
             "{} {}: idmap (left) and new{}map (right) differ",
@@ -541,5 +492,137 @@ fn differential_against_newuidmap() {
             refused += 1
         }
     }
-    assert!(accepted >= 8 && refused >= 8, "table is lopsided: {accepted} accepted, {refused} refused");
+    (accepted, refused)
+}
+
+/// Run `tool` to the end, or kill it after `limit` (an unbounded read never ends by itself).
+fn run_within(tool: Tool, limit: std::time::Duration) -> Run {
+    let mut cmd = tool.command();
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    Run {
+        shown: format!("{cmd:?}"),
+        code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+// Issue 14.1: setuid idmap opens every file the caller names with the caller's rights (--show
+// too), reads a pidfile with a small bound, and never echoes what it read.
+#[test]
+fn setuid_mode_opens_named_files_as_the_caller() {
+    need_root!("setuid_mode_opens_named_files_as_the_caller");
+    let user = test_user();
+    let scratch = Scratch::new("idmap-files");
+    let Some(copy) = setuid_idmap(&scratch) else { return };
+    // A world-writable directory with a symlink to /etc/shadow (protected_symlinks aside: the
+    // link is root's, in a directory root owns); a directory only root may enter.
+    let open = scratch.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", open.join("link")).unwrap();
+    let closed = scratch.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(closed.join("exists"), "42\n").unwrap();
+    let secret = writable_dir(&scratch, user.uid).join("secret");
+    std::fs::write(&secret, "isolab-secret-token\n").unwrap();
+    std::os::unix::fs::chown(&secret, Some(user.uid), Some(user.gid)).unwrap();
+    let limit = std::time::Duration::from_secs(10);
+    for mode in [&["--show"][..], &["--map-root"]] {
+        let run = |file: &Path| run_within(as_user(user, &copy).args(mode).arg("--pidfile").arg(file), limit);
+        for file in [Path::new("/etc/shadow"), &open.join("link")] {
+            let r = run(file);
+            r.refused("Permission denied");
+            assert!(!r.stderr.contains("root:"), "{mode:?}: the file's content was shown: {}", r.stderr);
+        }
+        // What exists in a directory the caller may not enter is as unknown as what does not.
+        let exists = run(&closed.join("exists"));
+        let missing = run(&closed.join("missing"));
+        exists.refused("Permission denied");
+        missing.refused("Permission denied");
+        assert_eq!(exists.stderr.replace("exists", "X"), missing.stderr.replace("missing", "X"), "{mode:?}");
+        let r = run(&secret);
+        r.refused("does not hold a process id");
+        assert!(!r.stderr.contains("isolab-secret-token"), "{mode:?}: {}", r.stderr);
+        // An endless file is read only as far as a PID can go.
+        run(Path::new("/dev/zero")).refused("does not hold a process id");
+    }
+}
+
+// Issue 14.5: as a drop-in, idmap reads newuidmap's arguments as newuidmap does (strtoul(3)
+// base 0: 0x hex, a leading 0 octal, a sign, leading blanks) and refuses what it refuses; and
+// like newuidmap (shadow's tests/newuidmap/01_newuidmap) it refuses a caller running with a gid
+// that is not its primary group from /etc/passwd, even on its own process.
+#[test]
+fn differential_spellings_and_groups_against_newuidmap() {
+    need_root!("differential_spellings_and_groups_against_newuidmap");
+    if !Path::new("/usr/bin/newuidmap").exists() {
+        skip(
+            "differential_spellings_and_groups_against_newuidmap",
+            "shadow's newuidmap is not installed (package uidmap)",
+        );
+        return;
+    }
+    let user = test_user();
+    let scratch = Scratch::new("idmap-spell");
+    let Some(copy) = setuid_idmap(&scratch) else { return };
+    let s = SUB_START;
+    let uid = |t: String| Case { which: "uid", triples: t };
+    let spellings = [
+        uid(format!("0 0{s} 1")),                        // octal 01200000 = 327680: not granted
+        uid(format!("0 0{:o} 65536", s)),                // octal spelling of the grant
+        uid(format!("0 {:#x} 0x10000", s)),              // hex
+        uid(format!("0 0X{:X} 1", s)),                   // HEX
+        uid(format!("+0 +{s} +65536")),                  // signs
+        uid(format!("-0 {s} 1")),                        // minus zero is zero
+        uid(format!("0 {s} -1")),                        // a negative count wraps: overflow
+        uid(format!("0 {} 1", s as i64 - (1i64 << 32))), // a negative id
+        uid(format!("0 {s} 08")),                        // 8 is no octal digit
+        uid(format!("0 {s} 0x")),                        // 0x without digits
+        uid(format!("0 {s} 1e3")),                       // no exponents
+        uid(format!("0 {s}0 1")),                        // 12000000: not granted
+        uid(format!("00 0{:o} 010", s)),                 // octal everywhere
+        Case { which: "gid", triples: format!("0 {:#x} 1", s) },
+    ];
+    let (accepted, refused) = agree_with_newuidmap(user, &copy, &spellings);
+    assert!(accepted >= 5 && refused >= 5, "{accepted} accepted, {refused} refused");
+    // The caller and its process run with gid 65534, not isolab-test's primary group.
+    let other = (user.uid, 65534);
+    for case in [uid(format!("0 {s} 65536")), uid(format!("0 {} 1", user.uid))] {
+        let theirs = outcome_as(other, None, &case);
+        assert!(!theirs.0, "newuidmap took a caller outside its primary group: {theirs:?}");
+        assert_eq!(outcome_as(other, Some(&copy), &case), theirs, "{}", case.triples);
+    }
+}
+
+// The review followed README's idmap example as root while isolab-test held /tmp/pid with the
+// PID of a user namespace of its own: the payload (uid 100000) could not overwrite that file,
+// and root's `idmap --pidfile /tmp/pid --uid 0:100000:65536 --gid 0:100000:65536` mapped host
+// ids 100000-165535 into the user's namespace. The examples (README, --help) take the PID from
+// `$!`, never from a file in a directory every user may write.
+#[test]
+fn examples_read_no_pid_from_a_shared_directory() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let help = idmap().arg("--help").run();
+    help.ok();
+    for (doc, text) in [("README.md", readme.as_str()), ("idmap --help", help.stdout.as_str())] {
+        for line in text.lines() {
+            let shared = ["/tmp/", "/var/tmp/", "/dev/shm/"].iter().any(|d| line.contains(d));
+            let pid_file = ["--pidfile", "$$ >", "$(cat "].iter().any(|p| line.contains(p));
+            assert!(!(shared && pid_file), "{doc} tells root to read a PID from a shared directory: {line}");
+        }
+    }
 }

@@ -394,3 +394,84 @@ fn bad_input_is_refused() {
     refused(&["-t", "1"], "nothing to join");
     refused(&["--container", "../etc", "-n"], "--container: invalid name");
 }
+
+/// A subtree of the test's own cgroup handed to another uid, as systemd's `Delegate=` hands
+/// user@UID.service to its user, with a process of that uid in a group of its own: removed on drop.
+struct Delegated {
+    top: std::path::PathBuf,
+    group: std::path::PathBuf,
+    process: std::process::Child,
+}
+
+impl Delegated {
+    /// As `uid`: `isolab/NAME` in its delegated subtree, holding a process in a UTS namespace
+    /// whose host name is `attacker` (root makes the namespace, the process then drops to `uid`).
+    fn new(uid: u32, name: &str) -> Delegated {
+        let h = isolab_tests::cgroups::hierarchy_of("pids").expect("a hierarchy with the pids controller");
+        let top = h.mount.join(h.own.trim_start_matches('/')).join(format!("isolab-test-{}-deleg", std::process::id()));
+        std::fs::create_dir(&top).unwrap();
+        for file in ["", "cgroup.procs"] {
+            std::os::unix::fs::chown(top.join(file), Some(uid), Some(uid)).unwrap();
+        }
+        let group = top.join("isolab").join(name);
+        let ids = uid.to_string();
+        let mkdir = Command::new("setpriv")
+            .args(["--reuid", &ids, "--regid", &ids, "--clear-groups", "mkdir", "-p"])
+            .arg(&group)
+            .status()
+            .unwrap();
+        assert!(mkdir.success(), "uid {uid} could not make its own group in its subtree");
+        let script = format!("hostname attacker && exec setpriv --reuid {uid} --regid {uid} --clear-groups sleep 60");
+        let process = Command::new("unshare").args(["-u", "sh", "-c", &script]).spawn().unwrap();
+        std::fs::write(group.join("cgroup.procs"), process.id().to_string()).unwrap();
+        Delegated { top, group, process }
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        for dir in [self.group.clone(), self.top.join("isolab"), self.top.clone()] {
+            for _ in 0..50 {
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+// An unprivileged user with a delegated cgroup subtree (user@UID.service on a systemd host) makes
+// `isolab/web` in it, with a process of its own. Root, whose own `web` is gone (or never was, or
+// was made from another cgroup), types `nsenter-lite --container web -m -p -- sh`: the lookup fell
+// back to every isolab parent and took the user's group, joined its namespaces and ran the user's
+// `sh` (bind-mounted over /usr/local/bin in its mount namespace) as host root; `cgexec-rs --rm web`
+// killed its processes, `cgstat web` showed them. By name, a tool takes only the caller's own
+// groups (owned by its uid); --cgroup-parent names another place explicitly.
+#[test]
+fn container_by_name_is_only_the_callers_own_group() {
+    need_root!("container_by_name_is_only_the_callers_own_group");
+    let uid = 4_000_123;
+    let name = isolab_tests::cgroups::unique_name();
+    let theirs = Delegated::new(uid, &name);
+    let join = Tool::new("nsenter-lite").args(["--container", &name, "-u", "--", "hostname"]).run();
+    assert!(!join.stdout.contains("attacker"), "root joined another uid's group: {join:?}");
+    join.refused(&format!("uid {uid}"));
+    Tool::new("cgexec-rs").args(["--rm", &name]).run().refused(&format!("uid {uid}"));
+    Tool::new("cgstat").args(["--no-stream", "--interval", "0.1", &name]).run().refused(&format!("uid {uid}"));
+    assert!(theirs.group.join("cgroup.procs").exists(), "cgexec-rs --rm removed another uid's group");
+    // Named explicitly, the place is the caller's choice.
+    let parent = theirs
+        .group
+        .parent()
+        .unwrap()
+        .strip_prefix(&isolab_tests::cgroups::hierarchy_of("pids").unwrap().mount)
+        .unwrap();
+    let explicit = Tool::new("nsenter-lite")
+        .args(["--container", &name, "--cgroup-parent", &format!("/{}", parent.display()), "--no-join-cgroup"])
+        .args(["-u", "--", "hostname"])
+        .run();
+    explicit.ok().stdout_has("attacker");
+}

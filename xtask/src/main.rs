@@ -6,16 +6,18 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
+use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 fn commands() -> Vec<clap::Command> {
     vec![
-        nsexec_args::command(),
-        nsenter_lite_args::command(),
-        cgexec_rs_args::command(),
-        idmap_args::command(),
-        cgstat_args::command(),
-        isolab_oci::args::command(),
+        nsexec::args::Args::command(),
+        nsenter_lite::args::Args::command(),
+        cgexec_rs::args::Args::command(),
+        netexec::args::Args::command(),
+        idmap::args::Args::command(),
+        cgstat::args::Args::command(),
+        isolab_oci::args::Args::command(),
     ]
 }
 

@@ -101,11 +101,7 @@ impl Setup {
 
     /// The hierarchy `controller` is bound to. `blkio` and `io` name the same controller.
     pub fn for_controller(&self, controller: &str) -> Option<&Hierarchy> {
-        let alias = match controller {
-            "blkio" => "io",
-            "io" => "blkio",
-            other => other,
-        };
+        let alias = super::alias(controller);
         self.hierarchies.iter().find(|h| h.has(controller) || h.has(alias))
     }
 

@@ -11,8 +11,78 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::detect::{Hierarchy, Setup};
-use super::{validate_name, validate_parent, CGROUP_PROCS, CONTROLLERS, DEFAULT_PARENT};
+use super::detect::{Hierarchy, Layout, Setup};
+use super::files::read_procs;
+use super::limits::Limits;
+use super::{name_on, validate_name, validate_parent, CGROUP_PROCS, CONTROLLERS, DEFAULT_PARENT};
+
+/// Controllers a new group gets for accounting even without a limit, so cgstat can read it. Not
+/// the I/O controller (v1 blkio, v2 io): a group joins it only when an I/O flag asks for it (see
+/// the README: v1's counters count only where a throttle rule is set, so a plain group would show
+/// a false `0B / 0B`; and an I/O controller not asked for is one more that must be enabled in
+/// every ancestor, where it may not be delegated).
+const ACCOUNTING: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
+
+/// Where a new group goes in one hierarchy, decided before anything is created.
+#[derive(Debug, Clone)]
+pub struct Placement<'a> {
+    pub hierarchy: &'a Hierarchy,
+    /// The group's cgroup path (`/process_api/b4/isolab/web`).
+    pub path: String,
+    /// v2 only: controllers to enable in each ancestor's `cgroup.subtree_control`.
+    pub enable: Vec<String>,
+}
+
+impl Placement<'_> {
+    pub fn dir(&self) -> PathBuf {
+        self.hierarchy.dir_of(&self.path)
+    }
+}
+
+/// Where a new group `name` goes, under `parent` (or the default parent), in each hierarchy
+/// that holds a controller its limits need or that accounting uses (and, on v1, the freezer,
+/// to kill without races). Refuses a controller no hierarchy has; whether a directory is taken
+/// already is the caller's to check, and to word.
+pub fn placements<'a>(
+    setup: &'a Setup,
+    limits: &Limits,
+    parent: Option<&str>,
+    name: &str,
+) -> anyhow::Result<Vec<Placement<'a>>> {
+    for (file, _) in &limits.set {
+        let c = file.split('.').next().unwrap_or_default();
+        if setup.for_controller(c).is_none() {
+            anyhow::bail!(
+                "--set {file}: the {c} controller is not available on this host (no mounted hierarchy has it)"
+            );
+        }
+    }
+    let mut required: Vec<&str> = limits.controllers();
+    required.extend(limits.set.iter().filter_map(|(f, _)| f.split('.').next()));
+    if let Some(c) = required.iter().find(|c| setup.for_controller(c).is_none()) {
+        anyhow::bail!("the {c} controller is not available on this host (no mounted hierarchy has it)");
+    }
+    let mut wanted: Vec<&str> = required.into_iter().chain(ACCOUNTING).collect();
+    if limits.devices.is_some() {
+        wanted.push("devices"); // v1 only: on v2 a program attached to the group does it
+    }
+    if setup.layout() != Layout::V2 {
+        wanted.push("freezer");
+    }
+    let mut placements = Vec::new();
+    for h in &setup.hierarchies {
+        let mut mine: Vec<String> =
+            wanted.iter().filter_map(|c| name_on(c, h.v2)).filter(|c| h.has(c)).map(String::from).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        mine.sort();
+        mine.dedup();
+        let path = format!("{}/{name}", parent_path(h, parent).trim_end_matches('/'));
+        placements.push(Placement { hierarchy: h, path, enable: if h.v2 { mine } else { Vec::new() } });
+    }
+    Ok(placements)
+}
 
 /// A group's directory in one hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +91,13 @@ pub struct Place {
     pub v2: bool,
     /// v1: the hierarchy's controllers; v2: the group's own `cgroup.controllers`.
     pub controllers: Vec<String>,
+}
+
+impl Place {
+    /// The place of a group at `dir`, on a hierarchy of version 2 or 1, with `controllers`.
+    pub fn new(dir: impl Into<PathBuf>, v2: bool, controllers: &[&str]) -> Place {
+        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|c| c.to_string()).collect() }
+    }
 }
 
 /// A cgroup with the same name in one or more hierarchies.
@@ -57,11 +134,7 @@ impl Group {
     }
 
     pub(crate) fn place(&self, controller: &str) -> Option<&Place> {
-        let alias = match controller {
-            "blkio" => "io",
-            "io" => "blkio",
-            other => other,
-        };
+        let alias = super::alias(controller);
         let named = |p: &&Place| p.controllers.iter().any(|c| c == controller || c == alias);
         self.places
             .iter()
@@ -75,18 +148,9 @@ impl Group {
         pids.sort_unstable();
         pids.dedup();
         // A process gone meanwhile sorts last.
-        pids.sort_by_key(|&pid| (crate::process::start_time(pid).unwrap_or(u64::MAX), pid));
+        pids.sort_by_key(|&pid| (crate::procfs::start_time(pid).unwrap_or(u64::MAX), pid));
         pids
     }
-}
-
-/// The pids in `dir/cgroup.procs` (empty when it cannot be read: the group is gone).
-pub fn read_procs(dir: &Path) -> Vec<i32> {
-    std::fs::read_to_string(dir.join(CGROUP_PROCS))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
 }
 
 /// The default parent's cgroup path, given the caller's own and whether it holds processes.
@@ -106,6 +170,10 @@ pub fn parent_path(h: &Hierarchy, parent: Option<&str>) -> String {
         // Only the v2 rule needs to know whether our own group holds processes: reading
         // cgroup.procs (the root's lists every process) is skipped everywhere else.
         None => {
+            // A user's groups go beneath the cgroup delegated to it (see delegate).
+            if let Some(home) = super::delegate::home(h) {
+                return join(&home, DEFAULT_PARENT);
+            }
             let holds = h.v2 && h.own != "/" && !read_procs(&h.dir_of(&h.own)).is_empty();
             default_parent_path(&h.own, h.v2, holds)
         }
@@ -138,17 +206,25 @@ pub(crate) fn place_at(h: &Hierarchy, dir: PathBuf) -> Place {
 /// The group called `name` under `parent` (or the default parent), by DESIGN's placement rule.
 /// Without `--cgroup-parent`, a group made from another cgroup is also found if its name is
 /// unique among every isolab parent. An unknown name is an error that lists the names there are.
+///
+/// Without `--cgroup-parent` a name finds only the caller's own groups, whose directories its
+/// effective uid owns: a user with a delegated subtree (systemd's user@UID.service) makes
+/// `isolab/NAME` there as easily as root makes it in its own, and root's tools would otherwise
+/// join, kill or report that user's processes under the name of root's container. A parent
+/// named explicitly is the caller's choice, whoever owns it.
 pub fn locate(name: &str, parent: Option<&str>) -> anyhow::Result<Group> {
     validate_name(name)?;
     if let Some(p) = parent {
         validate_parent(p)?;
     }
     let setup = Setup::detect()?;
+    let me = nix::unistd::geteuid().as_raw();
+    let trusted = |dir: &Path| parent.is_some() || owner(dir) == Some(me);
     let places: Vec<Place> = setup
         .hierarchies
         .iter()
         .map(|h| (h, h.dir_of(&parent_path(h, parent)).join(name)))
-        .filter(|(_, dir)| dir.is_dir())
+        .filter(|(_, dir)| dir.is_dir() && trusted(dir))
         .map(|(h, dir)| place_at(h, dir))
         .collect();
     if !places.is_empty() {
@@ -156,12 +232,28 @@ pub fn locate(name: &str, parent: Option<&str>) -> anyhow::Result<Group> {
     }
     let known = if parent.is_some() { list(parent)? } else { list_all()? };
     if let Some(found) = known.iter().find(|g| g.name == name) {
-        return Ok(found.clone());
+        let (ours, theirs): (Vec<&Place>, Vec<&Place>) = found.places.iter().partition(|p| trusted(&p.dir));
+        if !ours.is_empty() {
+            return Ok(Group::new(name, ours.into_iter().cloned().collect()));
+        }
+        if let Some(other) = theirs.first() {
+            let uid = owner(&other.dir).map_or("another user".to_string(), |u| format!("uid {u}"));
+            anyhow::bail!(
+                "no group named {name:?} of uid {me}: the one at {} belongs to {uid} (name its parent with --cgroup-parent to use it)",
+                other.dir.display()
+            );
+        }
     }
     let names: Vec<&str> = known.iter().map(|g| g.name()).collect();
     let listing =
         if names.is_empty() { "there are none".to_string() } else { format!("there are: {}", names.join(", ")) };
     anyhow::bail!("no group named {name:?}: {listing}")
+}
+
+/// The uid that owns a cgroup directory: whoever made it (mkdir), or was handed it (chown).
+fn owner(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(dir).ok().map(|m| m.uid())
 }
 
 /// The groups under the isolab parent (or `--cgroup-parent`), sorted by name.
@@ -175,6 +267,21 @@ pub fn list(parent: Option<&str>) -> anyhow::Result<Vec<Group>> {
         found.children_of(h, &h.dir_of(&parent_path(h, parent)));
     }
     Ok(found.groups())
+}
+
+/// The directories [`list`] looks in, one per hierarchy, each with why it gave no group when it
+/// gave none: missing, unreadable (the kernel's error), or empty.
+pub fn parent_dirs(parent: Option<&str>) -> anyhow::Result<Vec<(PathBuf, std::io::Result<usize>)>> {
+    let setup = Setup::detect()?;
+    Ok(setup
+        .hierarchies
+        .iter()
+        .map(|h| {
+            let dir = h.dir_of(&parent_path(h, parent));
+            let entries = std::fs::read_dir(&dir).map(|e| e.flatten().filter(|e| e.path().is_dir()).count());
+            (dir, entries)
+        })
+        .collect())
 }
 
 /// Every group under any directory named `isolab` in any hierarchy (a few levels deep).
@@ -256,10 +363,6 @@ impl Found {
 mod tests {
     use super::*;
 
-    fn place(dir: &str, v2: bool, controllers: &[&str]) -> Place {
-        Place { dir: dir.into(), v2, controllers: controllers.iter().map(|s| s.to_string()).collect() }
-    }
-
     #[test]
     fn default_parent_follows_the_no_internal_processes_rule() {
         assert_eq!(default_parent_path("/", true, true), "/isolab");
@@ -275,9 +378,9 @@ mod tests {
         let hybrid = Group::new(
             "web",
             vec![
-                place("/sys/fs/cgroup/memory/isolab/web", false, &["memory"]),
-                place("/sys/fs/cgroup/blkio/isolab/web", false, &["blkio"]),
-                place("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
+                Place::new("/sys/fs/cgroup/memory/isolab/web", false, &["memory"]),
+                Place::new("/sys/fs/cgroup/blkio/isolab/web", false, &["blkio"]),
+                Place::new("/sys/fs/cgroup/cpuacct/isolab/web", false, &["cpuacct"]),
             ],
         );
         assert_eq!(hybrid.dir("io"), Some(Path::new("/sys/fs/cgroup/blkio/isolab/web")));
@@ -285,7 +388,7 @@ mod tests {
         assert!(!hybrid.is_v2("memory"));
         assert_eq!(hybrid.dir("pids"), None);
 
-        let v2 = Group::new("web", vec![place("/sys/fs/cgroup/isolab/web", true, &["memory", "pids"])]);
+        let v2 = Group::new("web", vec![Place::new("/sys/fs/cgroup/isolab/web", true, &["memory", "pids"])]);
         assert_eq!(v2.dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/isolab/web")));
         assert!(v2.is_v2("memory"));
         assert_eq!(v2.dir("blkio"), None, "io is not enabled for this group");

@@ -18,26 +18,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
-use super::detect::Hierarchy;
-use super::group::{place_at, read_procs, Group};
+use super::files::{keyed, read_procs};
+use super::group::{place_at, Group, Placement};
 use super::{CGROUP_PROCS, SUBTREE_CONTROL};
 use crate::trace::{self, Step};
-
-/// Where a group goes in one hierarchy, decided before anything is created.
-#[derive(Debug, Clone)]
-pub struct Target<'a> {
-    pub hierarchy: &'a Hierarchy,
-    /// The group's cgroup path (`/process_api/b4/isolab/web`).
-    pub path: String,
-    /// v2 only: controllers to enable in each ancestor's `cgroup.subtree_control`.
-    pub enable: Vec<String>,
-}
-
-impl Target<'_> {
-    pub fn dir(&self) -> PathBuf {
-        self.hierarchy.dir_of(&self.path)
-    }
-}
 
 /// Directories this run created, removed again (deepest first) if setting up fails.
 #[derive(Debug, Default)]
@@ -52,11 +36,11 @@ impl Created {
     }
 }
 
-/// Create the group in every target, parents first. On failure, what was made is removed.
-pub fn create(name: &str, targets: &[Target]) -> anyhow::Result<Group> {
+/// Create the group in every placement, parents first. On failure, what was made is removed.
+pub fn create(name: &str, placements: &[Placement]) -> anyhow::Result<Group> {
     let mut created = Created::default();
     let mut places = Vec::new();
-    for t in targets {
+    for t in placements {
         if let Err(err) = create_one(t, &mut created) {
             created.rollback();
             return Err(err);
@@ -66,17 +50,30 @@ pub fn create(name: &str, targets: &[Target]) -> anyhow::Result<Group> {
     Ok(Group::new(name, places))
 }
 
-fn create_one(t: &Target, created: &mut Created) -> anyhow::Result<()> {
+/// The parents may exist already (`isolab`, a `--cgroup-parent`); the group's own directory is
+/// made here or not at all: one that appeared since the caller checked the name (a second run
+/// with the same name, another uid in a delegated parent) is someone else's, and adopting it
+/// would kill their processes when ours end.
+fn create_one(t: &Placement, created: &mut Created) -> anyhow::Result<()> {
     let h = t.hierarchy;
     let mut cur = h.mount.clone();
-    for component in t.path.split('/').filter(|c| !c.is_empty()) {
+    let components: Vec<&str> = t.path.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, component) in components.iter().enumerate() {
         if h.v2 {
             enable_controllers(&cur, &t.enable)?;
         }
         let next = cur.join(component);
-        if !next.is_dir() {
-            trace::mkdir(&next)?;
-            created.0.push(next.clone());
+        let own = i + 1 == components.len();
+        if own || !next.is_dir() {
+            match trace::mkdir(&next) {
+                Ok(()) => created.0.push(next.clone()),
+                Err(_) if own && next.is_dir() => {
+                    anyhow::bail!("a group named {component:?} already exists ({})", next.display())
+                }
+                // A parent another run made meanwhile is shared, as one that was there before.
+                Err(_) if next.is_dir() => {}
+                Err(err) => return Err(err),
+            }
         }
         if !h.v2 && h.has("cpuset") {
             inherit_cpuset(&cur, &next)?;
@@ -227,24 +224,5 @@ pub fn oom_kills(group: &Group) -> u64 {
     let Some(dir) = group.dir("memory") else { return 0 };
     let file = if group.is_v2("memory") { "memory.events" } else { "memory.oom_control" };
     let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-    key_value(&text, "oom_kill").unwrap_or(0)
-}
-
-/// The value of `key` in a flat-keyed kernel file (`key value` lines).
-pub fn key_value(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.split_once(' ').filter(|(k, _)| *k == key).and_then(|(_, v)| v.trim().parse().ok()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oom_counters_parse() {
-        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
-        assert_eq!(key_value(v1, "oom_kill"), Some(1));
-        let v2 = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 2\noom_group_kill 0\n";
-        assert_eq!(key_value(v2, "oom_kill"), Some(2));
-        assert_eq!(key_value(v2, "oom"), Some(1));
-    }
+    keyed(&text, "oom_kill").unwrap_or(0)
 }

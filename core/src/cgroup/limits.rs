@@ -21,6 +21,19 @@ pub const BLKIO_WEIGHT: (u64, u64) = (10, 1000);
 pub const CFS_PERIOD: (u64, u64) = (1000, 1_000_000);
 /// The period `--cpus` uses, as Docker does.
 pub const DEFAULT_PERIOD: u64 = 100_000;
+/// The least `--cpus`: the kernel's least CFS quota, 1 ms, per `DEFAULT_PERIOD` (0.01 CPUs).
+const MIN_NANO_CPUS: u64 = 1000 * 1_000_000_000 / DEFAULT_PERIOD;
+
+/// Billionths of a CPU as the decimal number they came from (`100` -> `0.0000001`).
+fn nano_cpus_shown(n: u64) -> String {
+    let frac = format!("{:09}", n % 1_000_000_000);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        (n / 1_000_000_000).to_string()
+    } else {
+        format!("{}.{frac}", n / 1_000_000_000)
+    }
+}
 
 /// A per-device value with the device resolved to its numbers (the whole disk for a partition).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +84,8 @@ pub struct Limits {
     pub pids_limit: Option<i64>,
     /// `--set FILE=VALUE`, written last, in order.
     pub set: Vec<(String, String)>,
+    /// Device access (Docker's allowlist and `--device`); None: unrestricted (`--privileged`).
+    pub devices: Option<super::devices::Policy>,
 }
 
 fn in_range(flag: &str, value: u64, (lo, hi): (u64, u64)) -> anyhow::Result<()> {
@@ -81,6 +96,27 @@ fn in_range(flag: &str, value: u64, (lo, hi): (u64, u64)) -> anyhow::Result<()> 
 }
 
 impl Limits {
+    /// Docker's rule for 0: the limit is not set. moby checks -m, --memory-reservation,
+    /// --memory-swap, --kernel-memory, --cpu-shares, --cpu-period, --cpu-quota, --cpus,
+    /// --blkio-weight and a device weight only when they are not 0, and runc writes none of them
+    /// when 0 (nor cpu.weight). Not so --pids-limit, where 0 is unlimited like -1 (pids.max =
+    /// max), nor --memory-swappiness, where 0 is a value (-1 is unset).
+    pub fn zeros_unset(mut self) -> Limits {
+        let set = |v: Option<u64>| v.filter(|&n| n != 0);
+        self.memory = set(self.memory);
+        self.memory_reservation = set(self.memory_reservation);
+        self.memory_swap = self.memory_swap.filter(|&s| s != SizeOrUnlimited::Bytes(0));
+        self.kernel_memory = set(self.kernel_memory);
+        self.cpu_shares = set(self.cpu_shares);
+        self.cpu_weight = set(self.cpu_weight);
+        self.cpu_period = set(self.cpu_period);
+        self.cpu_quota = self.cpu_quota.filter(|&q| q != 0);
+        self.nano_cpus = set(self.nano_cpus);
+        self.blkio_weight = set(self.blkio_weight);
+        self.blkio_weight_device.retain(|d| d.value != 0);
+        self
+    }
+
     /// Docker's own checks, which need no kernel. Errors name the flag.
     pub fn check(&self) -> anyhow::Result<()> {
         self.check_memory()?;
@@ -140,8 +176,14 @@ impl Limits {
         if self.nano_cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
             bail!("--cpus: conflicts with --cpu-period and --cpu-quota (it sets both)");
         }
-        if self.nano_cpus == Some(0) {
-            bail!("--cpus: must be more than 0");
+        if let Some(n) = self.nano_cpus.filter(|&n| n < MIN_NANO_CPUS) {
+            // Docker leaves this to the kernel, which refuses a quota under 1 ms (or, at 0, no
+            // quota is written at all): refused here rather than rounded up to 0.01.
+            bail!(
+                "--cpus: {} is below 0.01, the least the kernel enforces (a quota of 1ms per {}ms period)",
+                nano_cpus_shown(n),
+                DEFAULT_PERIOD / 1000
+            );
         }
         if let Some(p) = self.cpu_period {
             in_range("--cpu-period", p, CFS_PERIOD)?;
@@ -179,7 +221,7 @@ impl Limits {
     pub fn cfs(&self) -> Option<(Option<i64>, u64)> {
         if let Some(n) = self.nano_cpus {
             let quota = (n as u128 * DEFAULT_PERIOD as u128 / 1_000_000_000) as i64;
-            return Some((Some(quota.max(1000)), DEFAULT_PERIOD));
+            return Some((Some(quota), DEFAULT_PERIOD));
         }
         if self.cpu_period.is_none() && self.cpu_quota.is_none() {
             return None;
@@ -255,9 +297,9 @@ pub fn check_set(file: &str, value: &str) -> anyhow::Result<()> {
         bail!("--set: invalid file name \"{shown}\" (a controller file like memory.high)");
     }
     if file.starts_with("cgroup.") || REFUSED_FILES.contains(&file) {
-        bail!("--set: {file} is managed by cgexec-rs itself and cannot be set");
+        bail!("--set: {file} is managed by {} itself and cannot be set", crate::exit::tool());
     }
-    if !file.contains('.') {
+    if !file.contains('.') || file.split('.').any(str::is_empty) {
         bail!("--set: invalid file name \"{shown}\" (CONTROLLER.FILE, like memory.high)");
     }
     if value.contains(['\n', '\0']) {
@@ -299,6 +341,28 @@ mod tests {
     }
 
     #[test]
+    fn zero_is_unset_as_in_docker() {
+        let zeros = Limits {
+            memory: Some(0),
+            memory_reservation: Some(0),
+            memory_swap: Some(SizeOrUnlimited::Bytes(0)),
+            kernel_memory: Some(0),
+            cpu_shares: Some(0),
+            cpu_weight: Some(0),
+            cpu_period: Some(0),
+            cpu_quota: Some(0),
+            nano_cpus: Some(0),
+            blkio_weight: Some(0),
+            blkio_weight_device: vec![DeviceLimit::unresolved("/dev/sda", 0)],
+            ..Default::default()
+        };
+        assert_eq!(zeros.zeros_unset(), Limits::default());
+        // 0 is unlimited for pids and a value for swappiness: both kept.
+        let kept = Limits { pids_limit: Some(0), memory_swappiness: Some(0), ..Default::default() };
+        assert_eq!(kept.clone().zeros_unset(), kept);
+    }
+
+    #[test]
     fn cpu_rules() {
         let l = |f: fn(&mut Limits)| {
             let mut l = Limits::default();
@@ -332,6 +396,22 @@ mod tests {
         assert_eq!(err, "--cpuset-cpus: 7 not available: requested 0,7, available 0-1");
     }
 
+    // Issue 13: a --cpus below what the kernel can enforce is refused, not rounded up.
+    #[test]
+    fn cpus_below_the_least_quota_are_refused() {
+        let l = |n| Limits { nano_cpus: Some(n), ..Default::default() };
+        let err = l(100).check().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--cpus: 0.0000001 is below 0.01, the least the kernel enforces (a quota of 1ms per 100ms period)"
+        );
+        assert!(l(9_999_999).check().is_err());
+        assert!(l(10_000_000).check().is_ok());
+        assert_eq!(l(10_000_000).cfs(), Some((Some(1000), DEFAULT_PERIOD)));
+        assert_eq!(nano_cpus_shown(1_500_000_000), "1.5");
+        assert_eq!(nano_cpus_shown(2_000_000_000), "2");
+    }
+
     #[test]
     fn set_refusals() {
         assert!(check_set("memory.high", "50M").is_ok());
@@ -344,9 +424,15 @@ mod tests {
             "Memory.max",
             "memory",
             "",
+            "..",
+            ".high",
+            "memory.",
+            "blkio..weight",
         ] {
-            assert!(check_set(bad, "1").is_err(), "{bad:?} accepted");
+            let err = check_set(bad, "1").unwrap_err().to_string();
+            assert!(err.starts_with("--set: "), "{bad:?}: {err}");
         }
+        assert!(check_set("blkio.throttle.read_bps_device", "8:0 1").is_ok());
         assert!(check_set("memory.high", "1\n2").is_err());
     }
 

@@ -5,7 +5,7 @@
 //! Shape (STYLE.md "a plan before any write"): [`detect`] gives a [`Setup`] (which controller is
 //! on which hierarchy); [`limits`] checks Docker's values; [`v1`] and [`v2`] each turn them into a
 //! pure list of [`plan::Write`]s; [`plan::apply`] performs it through `trace`; [`lifecycle`]
-//! creates, joins, kills and removes; [`run`] is cgexec-rs from checks to exit status. Rules that bite:
+//! creates, joins, kills and removes. Rules that bite:
 //! - v2's no-internal-processes rule: a non-root group that holds processes cannot enable
 //!   controllers for its children, so groups are leaves and parents hold no processes.
 //! - v2 controllers must be enabled top-down in each ancestor's `cgroup.subtree_control` before a
@@ -14,19 +14,21 @@
 //!   until they are filled (ENOSPC), so they are copied from the parent first.
 //! - rmdir fails with EBUSY while a member (even one just killed) is still being torn down.
 
+pub mod delegate;
 pub mod detect;
+pub mod devices;
+pub mod files;
 pub mod group;
+pub mod host;
 pub mod lifecycle;
 pub mod limits;
 pub mod plan;
-pub mod run;
 pub mod v1;
 pub mod v2;
 
 pub use detect::{Hierarchy, Layout, Setup};
-pub use group::{at_path, list, list_all, locate, Group, Place};
+pub use group::{at_path, list, list_all, locate, parent_dirs, placements, Group, Place, Placement};
 pub use limits::{DeviceLimit, Limits};
-pub use run::{run, Mode, Spec};
 
 /// The kernel's file names, spelled as the kernel spells them.
 pub const CGROUP_PROCS: &str = "cgroup.procs";
@@ -38,6 +40,25 @@ pub const DEFAULT_PARENT: &str = "isolab";
 /// The longest name accepted: the kernel's NAME_MAX for a directory name. Engines' names are
 /// long: podman's group for a container is `libpod-` and a 64-digit id (71 characters).
 pub const NAME_MAX: usize = 255;
+
+/// The other name of a controller: v1's `blkio` is v2's `io`.
+pub fn alias(controller: &str) -> &str {
+    match controller {
+        "blkio" => "io",
+        "io" => "blkio",
+        other => other,
+    }
+}
+
+/// A controller's name on a hierarchy of this version: v2 calls `blkio` `io` and has no
+/// `cpuacct` or `freezer` (cpu.stat and cgroup.freeze are in every group); v1 calls `io` `blkio`.
+pub fn name_on(controller: &str, v2: bool) -> Option<&str> {
+    match (controller, v2) {
+        ("cpuacct" | "freezer" | "devices", true) => None,
+        ("blkio", true) | ("io", false) => Some(alias(controller)),
+        (c, _) => Some(c),
+    }
+}
 
 /// A group name is its identity for every tool: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 255 bytes.
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
@@ -71,6 +92,15 @@ pub fn validate_parent(path: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controller_names_per_version() {
+        assert_eq!(name_on("blkio", true), Some("io"));
+        assert_eq!(name_on("cpuacct", true), None);
+        assert_eq!(name_on("freezer", false), Some("freezer"));
+        assert_eq!(name_on("io", false), Some("blkio"));
+        assert_eq!(name_on("memory", true), Some("memory"));
+    }
 
     #[test]
     fn names() {

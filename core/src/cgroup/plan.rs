@@ -35,12 +35,12 @@ impl Write {
 
 /// The writes, and the limits the host cannot honour (one warning line each).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct WritePlan {
     pub writes: Vec<Write>,
     pub warnings: Vec<String>,
 }
 
-impl Plan {
+impl WritePlan {
     pub fn write(&mut self, dir: &Path, file: &str, value: impl Into<String>, why: &str) {
         self.writes.push(Write::new(dir, file, value, why));
     }
@@ -84,8 +84,8 @@ fn kernel_before(major: u32, minor: u32) -> bool {
 }
 
 /// The writes `limits` need in `group`, each controller by its hierarchy's version.
-pub fn plan(limits: &Limits, group: &Group, facts: &Facts) -> anyhow::Result<Plan> {
-    let mut plan = Plan::default();
+pub fn plan(limits: &Limits, group: &Group, facts: &Facts) -> anyhow::Result<WritePlan> {
+    let mut plan = WritePlan::default();
     if let Some(dir) = group.dir("memory") {
         if group.is_v2("memory") {
             v2::memory(limits, dir, &mut plan)
@@ -110,6 +110,11 @@ pub fn plan(limits: &Limits, group: &Group, facts: &Facts) -> anyhow::Result<Pla
             v1::blkio(limits, dir, facts, &mut plan)?
         }
     }
+    if let (Some(dir), Some(policy)) = (group.dir("devices"), &limits.devices) {
+        for (file, value) in super::devices::v1_writes(&policy.rules) {
+            plan.write(dir, file, value, "--device");
+        }
+    }
     if let (Some(dir), Some(n)) = (group.dir("pids"), limits.pids_limit) {
         plan.write(dir, "pids.max", if n <= 0 { "max".into() } else { n.to_string() }, "--pids-limit");
     }
@@ -124,7 +129,7 @@ pub fn plan(limits: &Limits, group: &Group, facts: &Facts) -> anyhow::Result<Pla
 }
 
 /// cpuset files have the same names and syntax on v1 and v2.
-fn cpuset(limits: &Limits, dir: &Path, plan: &mut Plan) {
+fn cpuset(limits: &Limits, dir: &Path, plan: &mut WritePlan) {
     if let Some(cpus) = &limits.cpuset_cpus {
         plan.write(dir, "cpuset.cpus", cpus.to_string(), "--cpuset-cpus");
     }
@@ -135,7 +140,7 @@ fn cpuset(limits: &Limits, dir: &Path, plan: &mut Plan) {
 
 /// Perform `plan`, in order. Stops at the first refusal, whose error names the file, the value
 /// and the flag.
-pub fn apply(plan: &Plan) -> anyhow::Result<()> {
+pub fn apply(plan: &WritePlan) -> anyhow::Result<()> {
     for w in &plan.writes {
         if w.optional && !w.path.exists() {
             crate::trace::note(format!("skip {} (not offered by this kernel)", w.path.display()));
@@ -155,19 +160,20 @@ pub(crate) mod tests {
     pub fn group(v2: bool) -> Group {
         let ctrls = ["memory", "cpu", "cpuacct", "cpuset", "blkio", "io", "pids"];
         let places = if v2 {
-            vec![Place { dir: "/cg/g".into(), v2: true, controllers: ctrls.iter().map(|s| s.to_string()).collect() }]
+            vec![Place::new("/cg/g", true, &ctrls)]
         } else {
-            ctrls
-                .iter()
-                .filter(|c| **c != "io")
-                .map(|c| Place { dir: format!("/cg/{c}/g").into(), v2: false, controllers: vec![c.to_string()] })
-                .collect()
+            ctrls.iter().filter(|c| **c != "io").map(|c| Place::new(format!("/cg/{c}/g"), false, &[c])).collect()
         };
         Group::new("g", places)
     }
 
+    /// Golden pairs as owned strings.
+    pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
     /// (file name, value) pairs of a plan, for golden tables.
-    pub fn files(plan: &Plan) -> Vec<(String, String)> {
+    pub fn files(plan: &WritePlan) -> Vec<(String, String)> {
         plan.writes
             .iter()
             .map(|w| (w.path.file_name().unwrap().to_string_lossy().into_owned(), w.value.clone()))

@@ -8,10 +8,10 @@
 use std::path::Path;
 
 use super::limits::Limits;
-use super::plan::{Facts, Plan};
+use super::plan::{Facts, WritePlan};
 use crate::units::SizeOrUnlimited;
 
-pub fn memory(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut Plan) {
+pub fn memory(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut WritePlan) {
     if let Some(m) = limits.memory {
         plan.write(dir, "memory.limit_in_bytes", m.to_string(), "--memory");
     }
@@ -46,7 +46,7 @@ pub fn memory(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut Plan) {
     }
 }
 
-pub fn cpu(limits: &Limits, dir: &Path, plan: &mut Plan) -> anyhow::Result<()> {
+pub fn cpu(limits: &Limits, dir: &Path, plan: &mut WritePlan) -> anyhow::Result<()> {
     if let Some(s) = limits.cpu_shares {
         plan.write(dir, "cpu.shares", s.to_string(), "--cpu-shares");
     }
@@ -65,7 +65,7 @@ pub fn cpu(limits: &Limits, dir: &Path, plan: &mut Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn blkio(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut Plan) -> anyhow::Result<()> {
+pub fn blkio(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut WritePlan) -> anyhow::Result<()> {
     let weight_file = |suffix: &str| -> anyhow::Result<String> {
         if facts.bfq_weight {
             Ok(format!("blkio.bfq.{suffix}"))
@@ -100,11 +100,7 @@ mod tests {
     use super::*;
     use crate::cgroup::limits::DeviceLimit;
     use crate::cgroup::plan::plan;
-    use crate::cgroup::plan::tests::{files, group};
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
-    }
+    use crate::cgroup::plan::tests::{files, group, pairs};
 
     #[test]
     fn memory_golden() {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::limits::Limits;
-use super::plan::{Facts, Plan, Write};
+use super::plan::{Facts, Write, WritePlan};
 use crate::units::SizeOrUnlimited;
 
 /// runc's current `ConvertCPUSharesToCgroupV2Value` (opencontainers/cgroups#20, runc >= 1.3.2):
@@ -37,7 +37,7 @@ pub fn blkio_to_io_weight(weight: u64) -> u64 {
     1 + (weight.saturating_sub(10)) * 9999 / 990
 }
 
-pub fn memory(limits: &Limits, dir: &Path, plan: &mut Plan) {
+pub fn memory(limits: &Limits, dir: &Path, plan: &mut WritePlan) {
     if let Some(swap) = limits.effective_swap() {
         let value = match (swap, limits.memory) {
             (SizeOrUnlimited::Unlimited, _) | (_, None) => "max".to_string(),
@@ -66,7 +66,7 @@ pub fn memory(limits: &Limits, dir: &Path, plan: &mut Plan) {
     }
 }
 
-pub fn cpu(limits: &Limits, dir: &Path, plan: &mut Plan) {
+pub fn cpu(limits: &Limits, dir: &Path, plan: &mut WritePlan) {
     if let Some(s) = limits.cpu_shares {
         plan.write(dir, "cpu.weight", shares_to_weight(s).to_string(), "--cpu-shares");
     }
@@ -83,7 +83,7 @@ pub fn cpu(limits: &Limits, dir: &Path, plan: &mut Plan) {
     }
 }
 
-pub fn io(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut Plan) {
+pub fn io(limits: &Limits, dir: &Path, facts: &Facts, plan: &mut WritePlan) {
     // BFQ's weight keeps the v1 scale; io.weight (blk-iocost) has its own.
     let (file, convert): (&str, fn(u64) -> u64) =
         if facts.bfq_weight { ("io.bfq.weight", |w| w) } else { ("io.weight", blkio_to_io_weight) };
@@ -115,11 +115,7 @@ mod tests {
     use super::*;
     use crate::cgroup::limits::DeviceLimit;
     use crate::cgroup::plan::plan;
-    use crate::cgroup::plan::tests::{files, group};
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
-    }
+    use crate::cgroup::plan::tests::{files, group, pairs};
 
     #[test]
     fn cpu_shares_to_weight_golden_table() {

@@ -2,6 +2,10 @@
 //!
 //! Two spellings of one extent are accepted, as util-linux master does: ours and util-linux
 //! master's `INNER:OUTER:COUNT`, and util-linux 2.38's `OUTER,INNER,COUNT` (note the swap).
+//! Their numbers are plain decimal; a leading zero is refused, because newuidmap would read it
+//! as octal. newuidmap's own argument list (`idmap uid PID INNER OUTER COUNT ...`) is read as
+//! shadow reads it ([`parse_triple`]): strtoul(3) base 0, so `0x124f80` is hex, `01200000`
+//! octal, `+5` and `-0` numbers, with shadow 4.13's overflow checks.
 //! The kernel rejects a range whose end wraps past 2^32-1 (id 4294967295 is the invalid id
 //! `(uid_t)-1`), overlapping ranges on either side, more than 340 lines, or 4 KiB and more.
 
@@ -34,12 +38,70 @@ fn parse_fields(spec: &str) -> anyhow::Result<Extent> {
     Ok(Extent { inside, outside, count })
 }
 
-/// A decimal id: digits only (no sign, no spaces), 0..=4294967295.
+/// A decimal id: digits only (no sign, no spaces, no leading zero), 0..=4294967295.
 pub fn number(field: &str) -> anyhow::Result<u32> {
     if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
         bail!("'{field}' is not a number");
     }
+    if field.len() > 1 && field.starts_with('0') {
+        let trimmed = field.trim_start_matches('0');
+        let octal = strtoul(field).map_or_else(|| "no number".to_string(), |n| n.to_string());
+        bail!(
+            "'{field}' has a leading zero: newuidmap reads it as octal ({octal}), so write '{}' (or use `idmap uid|gid PID INNER OUTER COUNT` for newuidmap's reading)",
+            if trimmed.is_empty() { "0" } else { trimmed }
+        );
+    }
     field.parse().map_err(|_| anyhow::anyhow!("{field} is larger than 4294967295"))
+}
+
+/// A number as shadow's getulong() reads it: strtoul(3) with base 0 (leading blanks, a sign,
+/// `0x` hex, a leading `0` octal), the whole string used, no overflow of an unsigned long. A
+/// minus sign negates in unsigned arithmetic, as strtoul does (`-1` is 2^64-1).
+pub fn strtoul(field: &str) -> Option<u64> {
+    let s = field.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let hex = s.len() > 2 && (s.starts_with("0x") || s.starts_with("0X")) && s.as_bytes()[2].is_ascii_hexdigit();
+    let (radix, digits) = if hex {
+        (16, &s[2..])
+    } else if s.starts_with('0') {
+        (8, s)
+    } else {
+        (10, s)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let value = u64::from_str_radix(digits, radix).ok()?;
+    Some(if negative { value.wrapping_neg() } else { value })
+}
+
+/// One extent of newuidmap's argument list, read and checked as shadow 4.13's
+/// `get_map_ranges` does: each number by [`strtoul`], then none above 2^32-1 and neither
+/// range's end past it (a negative number is a huge one: overflow).
+pub fn parse_triple(inner: &str, outer: &str, count: &str) -> anyhow::Result<Extent> {
+    let shown = format!("{inner} {outer} {count}");
+    let read = |field: &str| {
+        strtoul(field).with_context(|| {
+            format!("invalid map '{shown}': '{field}' is not a number (newuidmap reads numbers as strtoul(3): 0x hex, leading 0 octal)")
+        })
+    };
+    let (upper, lower, n) = (read(inner)?, read(outer)?, read(count)?);
+    let limit = u64::from(u32::MAX);
+    if u64::MAX - upper <= n
+        || u64::MAX - lower <= n
+        || upper.max(lower).max(n) > limit
+        || upper + n > limit
+        || lower + n > limit
+    {
+        bail!("invalid map '{shown}': {upper}+{n} or {lower}+{n} overflows past {limit} (shadow: subuid overflow detected)");
+    }
+    let extent = Extent { inside: upper as u32, outside: lower as u32, count: n as u32 };
+    check_extent(&extent).with_context(|| format!("invalid map '{shown}'"))?;
+    Ok(extent)
 }
 
 /// The rules one extent must meet alone: count >= 1 and no end past the last id.
@@ -138,6 +200,10 @@ mod tests {
         assert!(err(parse_extent(" 0:0:1")).contains("is not a number"));
         assert!(err(parse_extent("0:4294967296:1")).contains("larger than 4294967295"));
         assert!(err(parse_extent("0:1,5:3")).contains("'1,5' is not a number"));
+        // newuidmap would read 01200000 as octal: refused, with the reading and a way out.
+        let msg = err(parse_extent("0:01200000:1"));
+        assert!(msg.contains("leading zero") && msg.contains("(327680)") && msg.contains("'1200000'"), "{msg}");
+        assert!(err(parse_extent("00:1:1")).contains("write '0'"));
         assert!(err(parse_extent("")).contains("expected INNER:OUTER:COUNT"));
     }
 
@@ -152,6 +218,49 @@ mod tests {
         assert!(parse_extent("4294967294:0:1").is_ok());
         assert!(parse_extent("4294967295:0:1").is_err());
         assert!(validate(Which::Uid, &[e(0, 1, u32::MAX)]).is_err());
+    }
+
+    // shadow 4.13 getulong(): strtoul(numstr, &end, 0), the whole string, no ERANGE.
+    #[test]
+    fn newuidmap_numbers_are_strtoul_base_0() {
+        for (text, want) in [
+            ("1200000", Some(1200000)),
+            ("01200000", Some(0o1200000)),
+            ("0x124f80", Some(0x124f80)),
+            ("0X124F80", Some(0x124f80)),
+            ("+1200000", Some(1200000)),
+            ("  \t42", Some(42)),
+            ("0", Some(0)),
+            ("00", Some(0)),
+            ("-0", Some(0)),
+            ("-1", Some(u64::MAX)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("08", None),
+            ("0x", None),
+            ("0xg", None),
+            ("42 ", None),
+            ("1e3", None),
+            ("", None),
+            ("+", None),
+            ("+-1", None),
+            ("--1", None),
+        ] {
+            assert_eq!(strtoul(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn newuidmap_triples_check_overflow_as_shadow() {
+        assert_eq!(parse_triple("0", "0x124f80", "0200000").unwrap(), e(0, 1200000, 65536));
+        assert_eq!(parse_triple("-0", "+7", " 1").unwrap(), e(0, 7, 1));
+        // shadow 4.13 takes first+count == 2^32-1, as the kernel does; one more overflows.
+        assert_eq!(parse_triple("4294967294", "0", "1").unwrap(), e(4294967294, 0, 1));
+        for (a, b, c) in [("4294967295", "0", "1"), ("0", "-1", "1"), ("0", "1", "-1"), ("0", "1", "4294967296")] {
+            assert!(err(parse_triple(a, b, c)).contains("overflows"), "{a} {b} {c}");
+        }
+        assert!(err(parse_triple("0", "08", "1")).contains("'08' is not a number"));
+        assert!(err(parse_triple("0", "1", "0")).contains("count must be at least 1"));
     }
 
     #[test]

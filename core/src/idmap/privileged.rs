@@ -10,15 +10,16 @@
 //! - While privileged the process is not dumpable, so the caller cannot ptrace it or open
 //!   /proc/PID/mem (bubblewrap CVE-2016-8659).
 //! - A gid map with no range from /etc/subgid leaves setgroups `deny` (CVE-2018-7169).
+//! - As newuidmap, the caller must have a passwd entry and run with its primary group from it
+//!   (unless GRANT_AUX_GROUP_SUBIDS in /etc/login.defs), and the target must carry the caller's
+//!   uid and gid.
 
-use std::collections::HashSet;
-
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use caps::{CapSet, Capability};
-use nix::unistd::{getegid, geteuid, getgid, getuid, Uid, User};
+use nix::unistd::{geteuid, getgid, getuid, Uid, User};
 
 use super::{subid::subid_ranges, Extent, Which};
-use crate::trace::{self, Step};
+use crate::trace::{self, Prctl, Step};
 
 /// Who runs idmap: the real ids, which the grants are checked against.
 #[derive(Debug, Clone)]
@@ -26,13 +27,16 @@ pub struct Caller {
     pub uid: u32,
     pub gid: u32,
     pub name: Option<String>,
+    /// The primary gid of the caller's passwd entry.
+    pub pw_gid: Option<u32>,
 }
 
 impl Caller {
     pub fn current() -> Caller {
         let uid = getuid();
-        let name = User::from_uid(uid).ok().flatten().map(|u| u.name);
-        Caller { uid: uid.as_raw(), gid: getgid().as_raw(), name }
+        let user = User::from_uid(uid).ok().flatten();
+        let pw_gid = user.as_ref().map(|u| u.gid.as_raw());
+        Caller { uid: uid.as_raw(), gid: getgid().as_raw(), name: user.map(|u| u.name), pw_gid }
     }
 
     /// Anyone but root is held to /etc/subuid and /etc/subgid.
@@ -61,13 +65,26 @@ pub fn drop_to_caller(caller: &Caller) -> anyhow::Result<()> {
     if !caller.restricted() {
         return Ok(());
     }
-    trace::run(Step::Prctl("PR_SET_DUMPABLE, 0".into()), || nix::sys::prctl::set_dumpable(false))?;
+    crate::process::undumpable()?;
     if geteuid().is_root() {
         // Keep the permitted set over seteuid; the effective set is emptied and re-raised below.
-        trace::run(Step::Prctl("PR_SET_KEEPCAPS, 1".into()), || nix::sys::prctl::set_keepcaps(true))?;
-        trace::run(Step::Call(format!("seteuid({})", caller.uid)), || nix::unistd::seteuid(Uid::from_raw(caller.uid)))?;
+        trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))?;
+        trace::run(Step::Seteuid(caller.uid), || nix::unistd::seteuid(Uid::from_raw(caller.uid)))?;
     }
     keep_only(&[Capability::CAP_SETUID, Capability::CAP_SETGID, Capability::CAP_SETFCAP])
+}
+
+/// `--show` needs no privilege: a restricted caller becomes itself for good (real, effective
+/// and saved ids, no capabilities) before anything is opened, so a file it names (`--pidfile`)
+/// is opened with its own rights, never root's. A no-op for root.
+pub fn drop_all(caller: &Caller) -> anyhow::Result<()> {
+    if !caller.restricted() {
+        return Ok(());
+    }
+    crate::creds::set_gid(caller.gid)?;
+    crate::creds::set_uid(caller.uid)?;
+    // Installed with file capabilities instead of setuid, the uid did not change: clear them too.
+    keep_only(&[])
 }
 
 /// Once the maps are known: a restricted caller gives up CAP_SETFCAP unless host uid 0 is mapped.
@@ -81,23 +98,31 @@ pub fn drop_setfcap_unless(caller: &Caller, maps_host_root: bool) -> anyhow::Res
 /// Permitted and effective become `wanted` (as far as we hold them); inheritable becomes empty.
 fn keep_only(wanted: &[Capability]) -> anyhow::Result<()> {
     let permitted = caps::read(None, CapSet::Permitted).map_err(|e| anyhow::anyhow!("capget: {e}"))?;
-    let keep: HashSet<Capability> = wanted.iter().copied().filter(|c| permitted.contains(c)).collect();
-    let mut names: Vec<String> = keep.iter().map(|c| c.to_string()).collect();
-    names.sort();
-    let shown = if names.is_empty() { "none".to_string() } else { names.join("|") };
-    // Effective first: it must stay within permitted at every step.
-    for (set, value) in [(CapSet::Effective, &keep), (CapSet::Permitted, &keep), (CapSet::Inheritable, &HashSet::new())]
-    {
-        caps::set(None, set, value).with_context(|| format!("capset({set:?} = {shown})"))?;
-    }
-    trace::explain(&Step::Capset(format!("effective=permitted={shown}, inheritable=none")), None);
-    Ok(())
+    let keep = crate::capabilities::mask_of(wanted.iter().filter(|c| permitted.contains(c)));
+    crate::capabilities::capset(keep, keep, 0)
 }
 
-/// Refuse a target the caller does not own (shadow: /proc/PID's uid and gid must be the
-/// caller's real ones).
+/// Refuse what newuidmap refuses before it reads a range: a caller without a passwd entry, one
+/// running with a gid other than its primary group (unless GRANT_AUX_GROUP_SUBIDS), and a
+/// target the caller does not own (/proc/PID's uid and gid must be the caller's real ones).
 pub fn check_owner(caller: &Caller, pid: i32, owner: (u32, u32)) -> anyhow::Result<()> {
-    if caller.restricted() && owner != (caller.uid, caller.gid) {
+    if !caller.restricted() {
+        return Ok(());
+    }
+    let Some(pw_gid) = caller.pw_gid else {
+        bail!(
+            "uid {} has no entry in the user database, so its grants cannot be known: nothing was mapped",
+            caller.uid
+        );
+    };
+    if caller.gid != pw_gid && !grant_aux_group_subids() {
+        bail!(
+            "{} runs with gid {}, not its primary group {pw_gid} from the user database (newuidmap: owned by a different user; GRANT_AUX_GROUP_SUBIDS in /etc/login.defs allows it): nothing was mapped",
+            caller.shown(),
+            caller.gid
+        );
+    }
+    if owner != (caller.uid, caller.gid) {
         bail!(
             "process {pid} belongs to uid {} gid {}, not to {} (uid {} gid {}): nothing was mapped",
             owner.0,
@@ -108,6 +133,22 @@ pub fn check_owner(caller: &Caller, pid: i32, owner: (u32, u32)) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// shadow's GRANT_AUX_GROUP_SUBIDS in /etc/login.defs: a caller may run with another group.
+fn grant_aux_group_subids() -> bool {
+    std::fs::read_to_string("/etc/login.defs").is_ok_and(|text| login_defs_yes(&text, "GRANT_AUX_GROUP_SUBIDS"))
+}
+
+/// A boolean of login.defs(5) as shadow's getdef_bool reads it: `NAME value`, the value `yes`
+/// in any case, optionally in double quotes; `#` starts a comment line.
+fn login_defs_yes(text: &str, name: &str) -> bool {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .rfind(|(key, _)| *key == name)
+        .is_some_and(|(_, value)| value.trim().trim_matches('"').eq_ignore_ascii_case("yes"))
 }
 
 /// Check every extent against the caller's grants. Returns whether some extent came from the
@@ -158,17 +199,12 @@ pub fn holds(cap: Capability) -> bool {
     caps::has_cap(None, CapSet::Effective, cap).unwrap_or(false)
 }
 
-/// The effective ids, for messages about an unprivileged writer.
-pub fn effective_ids() -> (u32, u32) {
-    (geteuid().as_raw(), getegid().as_raw())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn alice() -> Caller {
-        Caller { uid: 1000, gid: 1000, name: Some("alice".into()) }
+        Caller { uid: 1000, gid: 1000, name: Some("alice".into()), pw_gid: Some(1000) }
     }
 
     #[test]
@@ -188,7 +224,7 @@ mod tests {
     fn own_id_is_granted_but_does_not_count_as_subid() {
         let own = [Extent { inside: 0, outside: 1000, count: 1 }];
         // alice has no /etc/subgid lines on any machine this runs on, so only the own-id rule applies.
-        let c = Caller { name: Some("isolab-no-such-user".into()), uid: 4_000_000_001, gid: 1000 };
+        let c = Caller { name: Some("isolab-no-such-user".into()), uid: 4_000_000_001, gid: 1000, pw_gid: Some(1000) };
         assert!(!check_grants(&c, Which::Gid, &own).unwrap());
         let more = [Extent { inside: 0, outside: 1000, count: 2 }];
         let msg = check_grants(&c, Which::Gid, &more).unwrap_err().to_string();
@@ -198,5 +234,19 @@ mod tests {
         );
         assert!(check_owner(&alice(), 7, (0, 0)).unwrap_err().to_string().contains("not to alice"));
         check_owner(&alice(), 7, (1000, 1000)).unwrap();
+        // shadow's 01_newuidmap: `runuser foo -g bar` is refused even on its own process.
+        let other_group = Caller { gid: 1001, ..alice() };
+        assert!(check_owner(&other_group, 7, (1000, 1001)).unwrap_err().to_string().contains("primary group 1000"));
+        let nameless = Caller { name: None, pw_gid: None, ..alice() };
+        assert!(check_owner(&nameless, 7, (1000, 1000)).unwrap_err().to_string().contains("no entry"));
+    }
+
+    #[test]
+    fn login_defs_booleans_read_as_shadow() {
+        let yes = "# GRANT_AUX_GROUP_SUBIDS no\nUMASK 022\n  GRANT_AUX_GROUP_SUBIDS\t\"Yes\"\n";
+        assert!(login_defs_yes(yes, "GRANT_AUX_GROUP_SUBIDS"));
+        assert!(!login_defs_yes("#GRANT_AUX_GROUP_SUBIDS yes\n", "GRANT_AUX_GROUP_SUBIDS"));
+        assert!(!login_defs_yes("GRANT_AUX_GROUP_SUBIDS no\n", "GRANT_AUX_GROUP_SUBIDS"));
+        assert!(!login_defs_yes("GRANT_AUX_GROUP_SUBIDSX yes\n", "GRANT_AUX_GROUP_SUBIDS"));
     }
 }

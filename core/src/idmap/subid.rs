@@ -2,11 +2,13 @@
 //!
 //! Each line is `OWNER:START:COUNT`; OWNER is a user name or a numeric uid, and a user may own
 //! several lines. shadow's newuidmap accepts a range that lies inside any one of them; util-linux
-//! `--map-auto` maps the FIRST one to id 0. Malformed lines are skipped, as shadow skips them.
+//! `--map-auto` maps the FIRST one to id 0. Lines are read as shadow 4.13's subordinate_parse
+//! reads them: the first three colon-separated fields (more are ignored), none empty, START and
+//! COUNT by strtoul(3) base 0 (`01200000` is octal there too); malformed lines are skipped.
 
 use anyhow::bail;
 
-use super::{parse::number, Extent, Which};
+use super::{parse::strtoul, Extent, Which};
 
 /// The `(start, count)` ranges `which`'s file grants `user` (by name) or `uid` (by number).
 pub fn subid_ranges(which: Which, user: &str, uid: u32) -> anyhow::Result<Vec<(u32, u32)>> {
@@ -25,12 +27,14 @@ pub fn ranges_in(text: &str, user: &str, uid: u32) -> Vec<(u32, u32)> {
     let uid = uid.to_string();
     text.lines()
         .filter_map(|line| {
-            let mut fields = line.trim_end().split(':');
+            let mut fields = line.split(':');
             let (owner, start, count) = (fields.next()?, fields.next()?, fields.next()?);
-            if fields.next().is_some() || (owner != user && owner != uid) || owner.is_empty() {
+            if owner.is_empty() || start.is_empty() || count.is_empty() || (owner != user && owner != uid) {
                 return None;
             }
-            let (start, count) = (number(start).ok()?, number(count).ok()?);
+            // An id past 2^32-1 grants nothing; a longer count covers the rest of the ids.
+            let start = u32::try_from(strtoul(start)?).ok()?;
+            let count = u32::try_from(strtoul(count)?).unwrap_or(u32::MAX);
             (count > 0).then_some((start, count))
         })
         .collect()
@@ -52,11 +56,12 @@ pub fn auto_map(which: Which, user: &str, uid: u32) -> anyhow::Result<Vec<Extent
 mod tests {
     use super::*;
 
-    const FILE: &str = "alice:100000:65536\nbob:165536:65536\n1000:300000:10\n# comment:1:2\nalice:400000:5\nbroken:line\nalice:x:5\nalice:7:0\n";
+    const FILE: &str = "alice:100000:65536\nbob:165536:65536\n1000:300000:10\n# comment:1:2\nalice:400000:5\nbroken:line\nalice:x:5\nalice:7:0\nalice:0x100:010:extra\nalice::5\n";
 
     #[test]
     fn ranges_match_by_name_or_uid_in_file_order() {
-        assert_eq!(ranges_in(FILE, "alice", 1000), vec![(100000, 65536), (300000, 10), (400000, 5)]);
+        // shadow: numbers by strtoul base 0, a fourth field ignored, an empty one refused.
+        assert_eq!(ranges_in(FILE, "alice", 1000), vec![(100000, 65536), (300000, 10), (400000, 5), (256, 8)]);
         assert_eq!(ranges_in(FILE, "bob", 1001), vec![(165536, 65536)]);
         assert_eq!(ranges_in(FILE, "carol", 1002), vec![]);
         // A name that is a prefix of another is not the other.

@@ -6,7 +6,6 @@
 //! its own id or has not denied setgroups, or the target has exited.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +20,7 @@ use crate::trace::{self, Step};
 /// `deny` is never asked to become `allow` (the kernel refuses; the error says why).
 pub fn write_setgroups(proc_dir: &Path, value: Setgroups) -> anyhow::Result<()> {
     let path = proc_dir.join("setgroups");
-    let current = read_proc(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
+    let current = trace::read_file(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
     let current = current.trim();
     if current == value.as_str() {
         trace::note(format!("{} is already '{value}'", path.display()));
@@ -57,13 +56,13 @@ pub fn write_map(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::R
 pub fn check_unwritten(proc_dir: &Path, which: Which) -> anyhow::Result<()> {
     check_child_namespace(proc_dir)?;
     let path = proc_dir.join(which.map_file());
-    let existing = read_proc(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
+    let existing = trace::read_file(&path).map_err(|e| gone_or(proc_dir, &path, e))?;
     if !existing.trim().is_empty() {
         let existing = parse::parse_proc_map(&existing).map(|m| parse::render(&m)).unwrap_or(existing);
         bail!(
             "cannot write {}: a map can be written only once per process, and it already holds '{}'",
             shown(proc_dir, which.map_file()),
-            crate::cli::one_line(&existing)
+            crate::exit::one_line(&existing)
         );
     }
     Ok(())
@@ -83,15 +82,17 @@ fn check_child_namespace(proc_dir: &Path) -> anyhow::Result<()> {
     let same = |m: &std::fs::Metadata| m.dev() == ours.dev() && m.ino() == ours.ino();
     if same(&target.metadata()?) {
         bail!(
-            "{} is in idmap's own user namespace, whose maps were fixed when it was made: map a process that made a new one (nsexec --user, unshare --user)",
-            describe(proc_dir)
+            "{} is in {}'s own user namespace, whose maps were fixed when it was made: map a process that made a new one (nsexec --user, unshare --user)",
+            describe(proc_dir),
+            crate::exit::tool()
         );
     }
     match namespace_parent(&target) {
         Ok(parent) if same(&parent.metadata()?) => Ok(()),
         Ok(_) | Err(Errno::EPERM) => bail!(
-            "{} is not in a child of idmap's user namespace (it is nested deeper, or elsewhere): only a process in the parent namespace can write its maps",
-            describe(proc_dir)
+            "{} is not in a child of {}'s user namespace (it is nested deeper, or elsewhere): only a process in the parent namespace can write its maps",
+            describe(proc_dir),
+            crate::exit::tool()
         ),
         // An old kernel without NS_GET_PARENT: the write will tell.
         Err(_) => Ok(()),
@@ -109,7 +110,7 @@ fn namespace_parent(ns: &File) -> nix::Result<File> {
 /// A writer without CAP_SETUID/CAP_SETGID may map only its own effective id, once, and for
 /// gid_map only after setgroups is `deny` (user_namespaces(7), CVE-2014-8989).
 fn check_writer_rights(proc_dir: &Path, which: Which, extents: &[Extent]) -> anyhow::Result<()> {
-    let (euid, egid) = super::privileged::effective_ids();
+    let (euid, egid) = crate::creds::effective_ids();
     let (cap, own) = match which {
         Which::Uid => (caps::Capability::CAP_SETUID, euid),
         Which::Gid => (caps::Capability::CAP_SETGID, egid),
@@ -127,7 +128,7 @@ fn check_writer_rights(proc_dir: &Path, which: Which, extents: &[Extent]) -> any
         );
     }
     if which == Which::Gid {
-        let setgroups = read_proc(&proc_dir.join("setgroups")).unwrap_or_default();
+        let setgroups = trace::read_file(proc_dir.join("setgroups")).unwrap_or_default();
         if setgroups.trim() != Setgroups::Deny.as_str() {
             bail!(
                 "cannot write {}: without CAP_SETGID the kernel takes gid_map only after {} is 'deny' (--setgroups deny)",
@@ -137,15 +138,6 @@ fn check_writer_rights(proc_dir: &Path, which: Which, extents: &[Extent]) -> any
         }
     }
     Ok(())
-}
-
-/// Read a small /proc file, traced.
-pub fn read_proc(path: &Path) -> std::io::Result<String> {
-    let mut text = String::new();
-    let result = File::open(path).and_then(|mut f| f.read_to_string(&mut text));
-    let errno = result.as_ref().err().map(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
-    trace::explain(&Step::Read { path: path.to_path_buf() }, errno);
-    result.map(|_| text)
 }
 
 /// ENOENT under /proc/PID, or ESRCH through a directory descriptor of a dead process.

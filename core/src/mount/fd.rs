@@ -1,28 +1,32 @@
 //! The new mount API and race-free path resolution: open_tree(2) clones, move_mount(2),
-//! mount_setattr(2), and openat2(2) with RESOLVE_IN_ROOT for mount targets. libc has the
-//! syscall numbers but not (in every version) the structs, so those are spelled out here.
+//! mount_setattr(2), and openat2(2) with RESOLVE_IN_ROOT for mount targets. nix wraps openat2,
+//! rustix open_tree and move_mount; mount_setattr is a raw syscall on libc's `mount_attr`.
 
-use std::ffi::{CString, OsStr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+use rustix::mount::{MoveMountFlags, OpenTreeFlags};
 
+use super::made::Made;
 use crate::trace::{self, Step};
 
-pub(super) fn cstr(p: &Path) -> anyhow::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| anyhow::anyhow!("path '{}' contains a NUL byte", p.display()))
+/// rustix's errno as nix's, which `trace` takes.
+fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
 }
 
 pub(super) fn open_path(p: &Path) -> anyhow::Result<OwnedFd> {
-    let c = cstr(p)?;
-    // SAFETY: a valid C string; the returned fd is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-    let fd = Errno::result(fd).map_err(|e| anyhow::anyhow!("{}", e.desc()))?;
-    // SAFETY: fd was just returned by open and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| match e {
+        Errno::EINVAL if p.as_os_str().as_encoded_bytes().contains(&0) => {
+            anyhow::anyhow!("path '{}' contains a NUL byte", p.display())
+        }
+        e => anyhow::anyhow!("{}", e.desc()),
+    })
 }
 
 /// Open `path` again in the new mount namespace (open_tree clones only mounts of the caller's
@@ -32,11 +36,30 @@ pub(super) fn reopen_same(path: &Path, checked: &OwnedFd) -> anyhow::Result<Owne
     // open may be out of its reach (a 0700 directory on the way, say).
     let fd =
         open_path(path).with_context(|| format!("cannot open {} from inside the new namespaces", path.display()))?;
+    same_object(path, checked, fd)
+}
+
+/// `fd` if it is the object `checked` was (same device and inode), else a refusal.
+pub(super) fn same_object(path: &Path, checked: &OwnedFd, fd: OwnedFd) -> anyhow::Result<OwnedFd> {
     let (a, b) = (nix::sys::stat::fstat(checked)?, nix::sys::stat::fstat(&fd)?);
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
-        bail!("{} changed while nsexec was starting: refused", path.display());
+        bail!("{} changed while {} was starting: refused", path.display(), crate::exit::tool());
     }
     Ok(fd)
+}
+
+/// Open `path` (absolute, as the caller resolved it) in the root of process `pid`, as the
+/// calling process: the object in that process's mount namespace, reached with our credentials.
+/// Symlinks met on the way resolve inside that root (RESOLVE_IN_ROOT), never in ours.
+pub fn open_in_root_of(pid: i32, path: &Path) -> anyhow::Result<OwnedFd> {
+    let root_dir = PathBuf::from(format!("/proc/{pid}/root"));
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    trace::run(Step::Open(root_dir.join(rel)), || {
+        let root = nix::fcntl::open(&root_dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT);
+        nix::fcntl::openat2(&root, rel, how)
+    })
 }
 
 /// `/proc/self/fd/N`: a path through which mount(2) reaches exactly the object `fd` is.
@@ -44,45 +67,15 @@ pub(super) fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-
-const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 /// A detached copy of the tree at `fd` (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)), read-only if asked.
 pub(super) fn clone_tree(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow::Result<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint | libc::O_CLOEXEC as libc::c_uint;
-    let step = Step::Call(format!("open_tree({:?}, OPEN_TREE_CLONE|AT_RECURSIVE)", shown.display().to_string()));
-    let tree = trace::run(step, || {
-        // SAFETY: fd is open; the empty path with AT_EMPTY_PATH names fd itself.
-        let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
-        // SAFETY: on success the kernel returned a new fd that we now own.
-        Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-    })?;
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::AT_RECURSIVE
+        | OpenTreeFlags::AT_EMPTY_PATH
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    // The empty path with AT_EMPTY_PATH names `fd` itself.
+    let tree =
+        trace::run(Step::OpenTree(shown.to_path_buf()), || rustix::mount::open_tree(fd, c"", flags).map_err(errno))?;
     if read_only {
         setattr_rdonly(&tree, shown)?;
     }
@@ -90,19 +83,27 @@ pub(super) fn clone_tree(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow:
 }
 
 pub(super) fn setattr_rdonly(fd: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    let flags = AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
-    let step = Step::Call(format!("mount_setattr({:?}, AT_RECURSIVE, MOUNT_ATTR_RDONLY)", shown.display().to_string()));
+    setattr(fd, shown, true)
+}
+
+/// mount_setattr(2): make the tree at `fd` read-only, or (`read_only` false) writable again.
+pub(super) fn setattr(fd: &OwnedFd, shown: &Path, read_only: bool) -> anyhow::Result<()> {
+    let rdonly = libc::MOUNT_ATTR_RDONLY;
+    let (set, clr) = if read_only { (rdonly, 0) } else { (0, rdonly) };
+    let attr = libc::mount_attr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    let flags = libc::AT_RECURSIVE | libc::AT_EMPTY_PATH;
+    let step = Step::MountSetattr { path: shown.to_path_buf(), attr: "MOUNT_ATTR_RDONLY", clear: !read_only };
     trace::run(step, || {
-        // SAFETY: attr is a valid mount_attr of the size passed; fd is open.
+        // SAFETY: attr is a mount_attr of the size passed; fd is open; the empty path with
+        // AT_EMPTY_PATH names fd itself. (Neither nix nor rustix wraps mount_setattr.)
         let r = unsafe {
             libc::syscall(
                 libc::SYS_mount_setattr,
                 fd.as_raw_fd(),
                 c"".as_ptr(),
                 flags,
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
+                &attr as *const libc::mount_attr,
+                std::mem::size_of::<libc::mount_attr>(),
             )
         };
         Errno::result(r).map(drop)
@@ -115,26 +116,28 @@ pub(super) fn set_read_only(root: &OwnedFd, shown: &Path) -> anyhow::Result<()> 
 
 /// Attach a detached tree onto the object `target` refers to (move_mount).
 pub(super) fn attach(tree: &OwnedFd, target: &OwnedFd, shown: &Path) -> anyhow::Result<()> {
-    let step = Step::Call(format!("move_mount(tree, {:?})", shown.display().to_string()));
-    trace::run(step, || {
-        let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
-        // SAFETY: both fds are open; empty paths name the fds themselves.
-        let r = unsafe {
-            libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags)
-        };
-        Errno::result(r).map(drop)
-    })
+    let step = Step::MoveMount { to: shown.to_path_buf() };
+    // Empty paths name the descriptors themselves.
+    let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+    trace::run(step, || rustix::mount::move_mount(tree, c"", target, c"", flags).map_err(errno))
 }
 
 /// Resolve `path` under `root` without leaving it; create it (a directory or an empty file)
-/// if missing and `may_create`. The last component may not be a symlink: a mount target fails closed.
-pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool) -> anyhow::Result<OwnedFd> {
+/// if missing and `may_create`, and note what was made in `made`. The last component may not be
+/// a symlink: a mount target fails closed.
+pub(super) fn target(
+    root: &OwnedFd,
+    path: &Path,
+    is_dir: bool,
+    may_create: bool,
+    made: &mut Made,
+) -> anyhow::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
     if rel.as_os_str().is_empty() {
         return dup(root);
     }
     let parent = match rel.parent() {
-        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create)?,
+        Some(p) if !p.as_os_str().is_empty() => target(root, &Path::new("/").join(p), true, may_create, made)?,
         _ => dup(root)?,
     };
     let name = rel.file_name().ok_or_else(|| anyhow::anyhow!("bad mount target '{}'", path.display()))?;
@@ -144,12 +147,14 @@ pub(super) fn target(root: &OwnedFd, path: &Path, is_dir: bool, may_create: bool
             bail!("mount target {} is a symlink: refused, it could lead outside the new root", path.display())
         }
         Err(Errno::ENOENT) if !may_create => bail!(
-            "mount target {} does not exist: nsexec makes mount points only inside --rootfs DIR or on a --tmpfs, \
+            "mount target {} does not exist: {} makes mount points only inside --rootfs DIR or on a --tmpfs, \
              never on the host's own file system (create it first)",
-            path.display()
+            path.display(),
+            crate::exit::tool()
         ),
         Err(Errno::ENOENT) => {
             create_at(&parent, name, is_dir, path)?;
+            made.add(&parent, name, is_dir, path);
             openat_nofollow(&parent, name)
                 .map_err(|e| anyhow::anyhow!("cannot open mount target {}: {}", path.display(), e.desc()))
         }
@@ -163,25 +168,10 @@ pub(super) fn dup(fd: &OwnedFd) -> anyhow::Result<OwnedFd> {
 
 /// openat2(O_PATH|O_NOFOLLOW, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) of one name in `dir`.
 pub(super) fn openat_nofollow(dir: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Errno> {
-    let c = CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: how is a valid open_how of the size passed; c is a valid C string.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    let fd = Errno::result(r)? as RawFd;
-    // SAFETY: the kernel returned a new fd that we now own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = nix::fcntl::openat2(dir, name, how)?;
     // O_PATH|O_NOFOLLOW opens a symlink itself rather than failing: refuse it here.
     let st = nix::sys::stat::fstat(&fd)?;
     if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
@@ -193,11 +183,10 @@ pub(super) fn openat_nofollow(dir: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Er
 pub(super) fn create_at(dir: &OwnedFd, name: &OsStr, is_dir: bool, shown: &Path) -> anyhow::Result<()> {
     // O_PATH fds cannot be used for mkdirat/openat creation directly: go through /proc/self/fd.
     let dir_path = fd_path(dir).join(name);
+    let step = Step::MountPoint { path: shown.to_path_buf(), dir: is_dir };
     if is_dir {
-        trace::run_io(Step::Mkdir(shown.to_path_buf()), || std::fs::create_dir(&dir_path))
-            .with_context(|| format!("cannot create mount point {}", shown.display()))
+        trace::run_io(step, || std::fs::create_dir(&dir_path))
     } else {
-        let step = Step::Call(format!("creat({:?})", shown.display().to_string()));
         trace::run_io(step, || std::fs::OpenOptions::new().write(true).create_new(true).open(&dir_path).map(drop))
     }
 }

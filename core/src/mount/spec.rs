@@ -54,8 +54,23 @@ impl Bind {
     }
 }
 
-/// An absolute path inside the new root, without `..` (which could climb out of it).
+/// Refuse control characters (newline, tab, escape...) in a name or a path the tools create: a
+/// mount point named `a\nb` breaks every line-based reader of /proc/self/mountinfo and of logs.
+pub fn no_control_chars(what: &str, value: &str) -> anyhow::Result<()> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        bail!(
+            "invalid {what} '{}': a control character ({}) is not allowed there",
+            value.escape_debug(),
+            c.escape_debug()
+        );
+    }
+    Ok(())
+}
+
+/// An absolute path inside the new root, without `..` (which could climb out of it) or control
+/// characters.
 pub fn clean_dest(dst: &str, flag: &str) -> anyhow::Result<PathBuf> {
+    no_control_chars(&format!("{flag} destination"), dst)?;
     let path = Path::new(dst);
     if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
         bail!("invalid {flag} destination '{dst}': must be an absolute path without '..'");
@@ -77,6 +92,9 @@ mod tests {
             let e = Bind::parse(bad).unwrap_err().to_string();
             assert!(e.contains(bad) || e.contains("'/b/../../etc'"), "{bad}: {e}");
         }
+        let e = Bind::parse("/a:/b\nc").unwrap_err().to_string();
+        assert_eq!(e, "invalid --bind destination '/b\\nc': a control character (\\n) is not allowed there");
+        assert!(clean_dest("/x\u{1b}", "--tmpfs").is_err() && clean_dest("/caf\u{e9}", "--tmpfs").is_ok());
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! - CPU % = group delta / host delta × online CPUs × 100: one busy CPU of a two-CPU host is
 //!   100 %, not 50 %. Either delta zero or negative gives 0, as Docker.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::sample::{read_cpu, GroupFiles};
+use crate::trace;
+
 /// Nanoseconds in one USER_HZ tick as Docker assumes it (`clockTicksPerSecond = 100`).
 const NANOS_PER_TICK: u64 = 1_000_000_000 / 100;
 
@@ -56,15 +62,50 @@ pub fn percent(group_before: u64, group_after: u64, host_before: HostCpu, host_a
     cpu_delta as f64 / system_delta as f64 * host_after.online as f64 * 100.0
 }
 
+/// One instant: the host's CPU counters and each group's CPU time, read back to back.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSnapshot {
+    pub host: Option<HostCpu>,
+    groups: HashMap<PathBuf, u64>,
+}
+
+impl CpuSnapshot {
+    /// /proc/stat, every group's CPU time, /proc/stat again; the host's time is the midpoint, so
+    /// a pause during the reads skews the percentage by half of it at most, on either side alike.
+    pub fn take(groups: &[GroupFiles]) -> CpuSnapshot {
+        let first = read_host();
+        let groups = groups.iter().filter_map(|g| Some((key(g), read_cpu(g)?))).collect();
+        let host = match (first, read_host()) {
+            (Some(a), Some(b)) => Some(midpoint(a, b)),
+            (a, b) => b.or(a),
+        };
+        CpuSnapshot { host, groups }
+    }
+
+    /// The CPU time `group` had used at this instant, nanoseconds.
+    pub fn group(&self, group: &GroupFiles) -> Option<u64> {
+        self.groups.get(&key(group)).copied()
+    }
+}
+
+/// A group's identity between samples: its CPU directory (names repeat across parents).
+fn key(group: &GroupFiles) -> PathBuf {
+    group.cpu.as_ref().map_or_else(|| PathBuf::from(&group.name), |c| c.dir.clone())
+}
+
+fn read_host() -> Option<HostCpu> {
+    parse_proc_stat(&trace::read_file("/proc/stat").ok()?)
+}
+
 /// v2 `cpu.stat`'s `usage_usec`, in nanoseconds.
 pub fn parse_cpu_stat_usage(text: &str) -> Option<u64> {
     // A value past u64::MAX / 1000 is no real usage (584,000 years): unknown, never a panic.
-    super::sample::keyed(text, "usage_usec").and_then(|us| us.checked_mul(1000))
+    crate::cgroup::files::keyed(text, "usage_usec").and_then(|us| us.checked_mul(1000))
 }
 
 /// v1 `cpuacct.usage`: one number of nanoseconds.
 pub fn parse_cpuacct_usage(text: &str) -> Option<u64> {
-    text.trim().parse().ok()
+    crate::cgroup::files::param_uint(text)
 }
 
 #[cfg(test)]

@@ -48,7 +48,15 @@ impl Net {
 
 /// Sum received and transmitted bytes over the interfaces of /proc/net/dev, `lo` excluded.
 pub fn parse_net_dev(text: &str) -> Option<(u64, u64)> {
-    let (mut rx, mut tx) = (0u64, 0u64);
+    Some(sum(&parse_net_dev_interfaces(text)?))
+}
+
+/// Bytes received and sent per interface, `lo` excluded, in the file's order.
+pub type InterfaceBytes = Vec<(String, u64, u64)>;
+
+/// [`parse_net_dev`] per interface.
+pub fn parse_net_dev_interfaces(text: &str) -> Option<InterfaceBytes> {
+    let mut interfaces = Vec::new();
     // Two header lines, then `  name: rx_bytes packets errs drop fifo frame compressed multicast tx_bytes ...`.
     for line in text.lines().skip(2) {
         let (name, counters) = line.split_once(':')?;
@@ -57,16 +65,19 @@ pub fn parse_net_dev(text: &str) -> Option<(u64, u64)> {
         }
         let fields: Vec<&str> = counters.split_whitespace().collect();
         let (r, t) = (fields.first()?.parse::<u64>().ok()?, fields.get(8)?.parse::<u64>().ok()?);
-        rx = rx.saturating_add(r);
-        tx = tx.saturating_add(t);
+        interfaces.push((name.trim().to_string(), r, t));
     }
-    Some((rx, tx))
+    Some(interfaces)
+}
+
+fn sum(interfaces: &InterfaceBytes) -> (u64, u64) {
+    interfaces.iter().fold((0u64, 0u64), |(rx, tx), i| (rx.saturating_add(i.1), tx.saturating_add(i.2)))
 }
 
 /// Reads network namespaces for one sample, each namespace once.
 pub struct NetReader {
     own_inode: Option<u64>,
-    seen: HashMap<u64, Option<(u64, u64)>>,
+    seen: HashMap<u64, Option<InterfaceBytes>>,
 }
 
 impl NetReader {
@@ -80,27 +91,46 @@ impl NetReader {
         ns::kind_by_name("net").and_then(|k| ns::inode("self", k).ok())
     }
 
-    /// NET I/O of a group whose members are `pids`: the first member still alive decides.
-    pub fn read(&mut self, pids: &[u32]) -> Net {
+    /// NET I/O of a group whose members are `pids`: the first member still alive in a namespace
+    /// other than cgstat's decides. A supervisor that stays on the host's network while its
+    /// command runs in the container's (netexec, as Docker's shim) does not make it the host's.
+    pub fn read(&mut self, pids: &[i32]) -> Net {
+        self.read_interfaces(pids).0
+    }
+
+    /// [`NetReader::read`], and the bytes of each interface when the namespace is the group's own.
+    pub fn read_interfaces(&mut self, pids: &[i32]) -> (Net, InterfaceBytes) {
         if pids.is_empty() {
-            return Net::NoProcess;
+            return (Net::NoProcess, Vec::new());
         }
         let kind = ns::kind_by_name("net").expect("the namespace table has net");
+        let mut host = false;
         for pid in pids {
             let pid = pid.to_string();
             let Ok(inode) = ns::inode(&pid, kind) else { continue }; // exited: try the next member
             if Some(inode) == self.own_inode {
-                return Net::Host;
+                host = true;
+                continue;
             }
-            let counters = *self.seen.entry(inode).or_insert_with(|| {
-                super::sample::read_file(format!("/proc/{pid}/net/dev")).as_deref().and_then(parse_net_dev)
+            let interfaces = self.seen.entry(inode).or_insert_with(|| {
+                crate::trace::read_file(format!("/proc/{pid}/net/dev"))
+                    .ok()
+                    .as_deref()
+                    .and_then(parse_net_dev_interfaces)
             });
-            return match counters {
-                Some((rx, tx)) => Net::Private { rx, tx },
-                None => Net::Unreadable,
+            return match interfaces {
+                Some(list) => {
+                    let (rx, tx) = sum(list);
+                    (Net::Private { rx, tx }, list.clone())
+                }
+                None => (Net::Unreadable, Vec::new()),
             };
         }
-        Net::Unreadable
+        if host {
+            (Net::Host, Vec::new())
+        } else {
+            (Net::Unreadable, Vec::new())
+        }
     }
 }
 
@@ -115,9 +145,28 @@ mod tests {
     }
 
     #[test]
+    fn interfaces_one_by_one() {
+        let want = vec![("ifb0".into(), 0, 0), ("ifb1".into(), 0, 0), ("eth0".into(), 29194858, 198157)];
+        assert_eq!(parse_net_dev_interfaces(include_str!("../../testdata/proc-net-dev")), Some(want));
+    }
+
+    #[test]
     fn only_lo_is_zero() {
         let text = "Inter-|   Receive\n face |bytes\n    lo:    3193      29    0    0    0     0          0         0     3193      29    0    0    0     0       0          0\n";
         assert_eq!(parse_net_dev(text), Some((0, 0)));
+    }
+
+    #[test]
+    fn a_member_on_the_hosts_network_decides_only_when_no_other_does() {
+        // Our own process is on "the host's" network as the reader sees it (own_inode = ours):
+        // alone it makes the group Host; a member that is gone is skipped, not decisive.
+        let own = NetReader::own_inode();
+        let me = std::process::id() as i32;
+        assert_eq!(NetReader::new(own).read(&[me]), Net::Host);
+        assert_eq!(NetReader::new(own).read(&[i32::MAX, me]), Net::Host);
+        assert_eq!(NetReader::new(own).read(&[]), Net::NoProcess);
+        // Seen from a reader in another namespace, the same member is a private one.
+        assert!(matches!(NetReader::new(Some(1)).read(&[me, i32::MAX]), Net::Private { .. }));
     }
 
     #[test]
@@ -141,7 +190,7 @@ mod tests {
     #[test]
     fn own_process_is_the_host() {
         let mut reader = NetReader::new(NetReader::own_inode());
-        assert_eq!(reader.read(&[std::process::id()]), Net::Host);
+        assert_eq!(reader.read(&[std::process::id() as i32]), Net::Host);
     }
 
     proptest::proptest! {

@@ -7,9 +7,12 @@
 //! cgexec-rs --name ID --exec LIMITS --            linux.resources, linux.cgroupsPath
 //!   nsenter-lite --ns-file net=PATH ... --        linux.namespaces[] with a path
 //!     nsexec -p -m -u ... --rootfs R --bind ... --  new namespaces, uid/gid maps, mounts,
-//!                                                 hostname, user, capabilities, cwd
-//!       /proc/self/fd/N init ... -- ARGS          isolab-oci's last stage: waits on the exec
-//!                                                 fifo until `start`, then execs process.args
+//!                                                 hostname, user, capabilities, no_new_privs,
+//!                                                 masked and read-only paths, device nodes,
+//!                                                 cwd, the seccomp filter (last)
+//!       /proc/self/fd/N init ... -- ARGS          isolab-oci's last stage: the terminal, then
+//!                                                 waits on the exec fifo until `start`, then
+//!                                                 execs process.args
 //! ```
 //!
 //! What a tool cannot express yet is refused with the field named, or, where runc itself would
@@ -21,48 +24,8 @@ use anyhow::bail;
 
 use crate::config::{Config, Process};
 
-mod nsexec;
-pub use nsexec::{device_args, nsexec_args, process_args};
-
-/// What the installed nsexec can do beyond main's flags (found with `nsexec --help`): the
-/// confinement and rootless work add these flags; until then the fields are refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NsexecFeatures {
-    pub seccomp: bool,
-    pub mask_path: bool,
-    pub readonly_path: bool,
-    pub device: bool,
-    /// nsexec gives a --rootfs Docker's confinement by default (the confinement work): then
-    /// what a config leaves out must be asked for as "none" (seccomp=unconfined, --mask-path=),
-    /// and nsexec mounts /sys (read-only) and the cgroup view itself.
-    pub default_confinement: bool,
-}
-
-impl NsexecFeatures {
-    /// Read the flags off nsexec's --help text.
-    pub fn from_help(help: &str) -> NsexecFeatures {
-        NsexecFeatures {
-            seccomp: help.contains("--security-opt"),
-            mask_path: help.contains("--mask-path"),
-            readonly_path: help.contains("--readonly-path"),
-            device: help.contains("--device"),
-            default_confinement: help.contains("--privileged"),
-        }
-    }
-}
-
-/// What the installed cgexec-rs can do beyond main's flags (its --help).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CgexecFeatures {
-    /// `--device-cgroup-rule` and `--privileged`: Docker's device allowlist by default.
-    pub device_rules: bool,
-}
-
-impl CgexecFeatures {
-    pub fn from_help(help: &str) -> CgexecFeatures {
-        CgexecFeatures { device_rules: help.contains("--device-cgroup-rule") }
-    }
-}
+mod nsexec_flags;
+pub use nsexec_flags::{device_args, nsexec_args, process_args};
 
 /// Where the container's cgroup goes, in cgexec-rs's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,31 +54,13 @@ pub fn placement(cfg: &Config, id: &str) -> anyhow::Result<Placement> {
 
 /// The host facts the cgexec-rs mapping needs, looked up by the caller.
 pub struct Host<'a> {
-    /// The devices controller is on cgroup v1 (v2 device rules are eBPF programs: no file to write).
-    pub devices_v1: bool,
     /// memory is on cgroup v1 (kernelTCP has a file there only).
     pub memory_v1: bool,
     /// hugetlb is on cgroup v1 (`hugetlb.2MB.limit_in_bytes`) rather than v2 (`hugetlb.2MB.max`).
     pub hugetlb_v1: bool,
     /// A block device node for MAJOR:MINOR (cgexec-rs takes device paths, as Docker does).
     pub block_device: &'a dyn Fn(i64, i64) -> Option<String>,
-    pub cgexec: CgexecFeatures,
 }
-
-/// runc's default device rules, added after the config's own (libcontainer/specconv
-/// AllowedDevices): mknod of any node, the usual character devices, ptys and tun.
-const DEFAULT_DEVICE_RULES: [&str; 10] = [
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:8 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:5 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-];
 
 /// `cgexec-rs` arguments (without the program): placement, limits, `--exec --`.
 pub fn cgexec_args(
@@ -193,27 +138,7 @@ pub fn cgexec_args(
     if r.disable_oom_killer {
         a.push("--oom-kill-disable".into());
     }
-    if host.cgexec.device_rules {
-        a.extend(device_rule_args(&r.devices, notes));
-    } else if !r.devices.is_empty() {
-        if host.devices_v1 {
-            for rule in &r.devices {
-                let file = if rule.allow { "devices.allow" } else { "devices.deny" };
-                let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-                let value = if rule.kind == "a" && rule.major.is_none() && rule.minor.is_none() {
-                    "a".to_string()
-                } else {
-                    format!("{} {}:{} {}", rule.kind, num(rule.major), num(rule.minor), rule.access)
-                };
-                a.extend(["--set".into(), format!("{file}={value}")]);
-            }
-            for rule in DEFAULT_DEVICE_RULES {
-                a.extend(["--set".into(), format!("devices.allow={rule}")]);
-            }
-        } else {
-            notes.push("linux.resources.devices: no device rules (on cgroup v2 they are eBPF programs; cgexec-rs writes files)".into());
-        }
-    }
+    a.extend(device_rule_args(&r.devices, notes));
     for (size, limit) in &r.hugepage_limits {
         let file =
             if host.hugetlb_v1 { format!("hugetlb.{size}.limit_in_bytes") } else { format!("hugetlb.{size}.max") };
@@ -226,10 +151,12 @@ pub fn cgexec_args(
     Ok(a)
 }
 
-/// linux.resources.devices for a cgexec-rs with Docker's allowlist by default (the confinement
-/// work): a config without rules leaves devices unrestricted (runc), `--privileged`; a deny-all
-/// rule is the default; allow rules become `--device-cgroup-rule`; a deny of one device cannot
-/// be said after the allowlist and is listed as not applied.
+/// linux.resources.devices onto cgexec-rs, which gives a group Docker's allowlist by default (a
+/// v1 devices list, or a v2 BPF_PROG_TYPE_CGROUP_DEVICE program): a config without rules leaves
+/// devices unrestricted (runc), `--privileged`; a deny-all rule is the default; allow rules
+/// become `--device-cgroup-rule`, added to the allowlist (podman's and runc's own default rules
+/// are the same ones); a deny of one device cannot be said after the allowlist and is listed as
+/// not applied.
 pub fn device_rule_args(rules: &[crate::config::DeviceRule], notes: &mut Vec<String>) -> Vec<String> {
     if rules.is_empty() {
         return vec!["--privileged".into()];
@@ -281,9 +208,19 @@ pub struct Fds {
     pub sync: i32,
     /// exec.fifo, opened O_PATH; the last stage opens it for writing and blocks until `start`.
     pub fifo: i32,
+    /// The engine's console socket, connected (process.terminal).
+    pub console: Option<i32>,
 }
 
-/// The last stage's argv: `/proc/self/fd/N init ... -- ARGS`.
+/// Where the last stage finds the descriptors `ours` (in that order): right after the
+/// `preserved` ones, since nsexec and nsenter-lite pass only 0-2 and `--preserve-fds N` into a
+/// new root (as runc does); each as `(ours, theirs)`.
+pub fn stage_fds(ours: &[i32], preserved: u32) -> Vec<(i32, i32)> {
+    ours.iter().zip(3 + preserved as i32..).map(|(&fd, at)| (fd, at)).collect()
+}
+
+/// The last stage's argv: `/proc/self/fd/N init ... -- ARGS`. nsexec has switched the user and
+/// set the capability sets by then: the stage takes the terminal, reports, waits and execs.
 pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) -> Vec<String> {
     let mut a = stage_prefix(fds.exe, fds.loader);
     a.extend([
@@ -294,18 +231,14 @@ pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) 
         "--exe-fd".into(),
         fds.exe.to_string(),
     ]);
-    a.extend(user_args(p));
-    if p.terminal {
-        a.push("--tty".into());
+    if let Some(console) = fds.console {
+        a.extend(["--console-fd".into(), console.to_string()]);
     }
     if let Some(u) = p.umask {
         a.extend(["--umask".into(), format!("{u:o}")]);
     }
     if preserve_fds > 0 {
         a.extend(["--preserve-fds".into(), preserve_fds.to_string()]);
-    }
-    if let Some(c) = &p.capabilities {
-        a.extend(["--bounding".into(), c.bounding.join(","), "--caps".into(), caps_arg(c)]);
     }
     if unset_explain {
         a.push("--unset-explain".into());
@@ -315,7 +248,7 @@ pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) 
     a
 }
 
-/// The last stage's user switch: `--user UID:GID [--groups G,...]`.
+/// The last stage's user switch for `exec`: `--user UID:GID [--groups G,...]`.
 pub fn user_args(p: &Process) -> Vec<String> {
     let mut a = vec!["--user".to_string(), format!("{}:{}", p.uid, p.gid)];
     if !p.additional_gids.is_empty() {
@@ -444,30 +377,6 @@ pub fn sysctl_namespace(key: &str) -> Option<&'static str> {
     }
 }
 
-/// An `RLIMIT_*` name as the kernel's resource.
-pub fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
-    use nix::sys::resource::Resource as R;
-    Some(match name {
-        "RLIMIT_AS" => R::RLIMIT_AS,
-        "RLIMIT_CORE" => R::RLIMIT_CORE,
-        "RLIMIT_CPU" => R::RLIMIT_CPU,
-        "RLIMIT_DATA" => R::RLIMIT_DATA,
-        "RLIMIT_FSIZE" => R::RLIMIT_FSIZE,
-        "RLIMIT_LOCKS" => R::RLIMIT_LOCKS,
-        "RLIMIT_MEMLOCK" => R::RLIMIT_MEMLOCK,
-        "RLIMIT_MSGQUEUE" => R::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => R::RLIMIT_NICE,
-        "RLIMIT_NOFILE" => R::RLIMIT_NOFILE,
-        "RLIMIT_NPROC" => R::RLIMIT_NPROC,
-        "RLIMIT_RSS" => R::RLIMIT_RSS,
-        "RLIMIT_RTPRIO" => R::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => R::RLIMIT_RTTIME,
-        "RLIMIT_SIGPENDING" => R::RLIMIT_SIGPENDING,
-        "RLIMIT_STACK" => R::RLIMIT_STACK,
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,14 +398,13 @@ mod tests {
 
     const NS: &str = r#""namespaces":[{"type":"pid"},{"type":"mount"},{"type":"uts"},{"type":"network","path":"/proc/self/ns/net"}]"#;
 
+    /// The runtime's own capabilities, as the caller passes them.
+    fn own() -> Vec<String> {
+        vec!["CAP_KILL".into(), "CAP_SYS_ADMIN".into()]
+    }
+
     fn host() -> Host<'static> {
-        Host {
-            devices_v1: true,
-            memory_v1: true,
-            hugetlb_v1: false,
-            block_device: &|maj, min| Some(format!("/dev/block/{maj}:{min}")),
-            cgexec: CgexecFeatures::default(),
-        }
+        Host { memory_v1: true, hugetlb_v1: false, block_device: &|maj, min| Some(format!("/dev/block/{maj}:{min}")) }
     }
 
     #[test]
@@ -516,12 +424,10 @@ mod tests {
         );
         assert!(a.contains("--cpu-shares 512 --cpu-period 100000 --cpu-quota 50000 --pids-limit 64"), "{a}");
         assert!(a.contains("--device-read-bps /dev/block/8:0:1048576"), "{a}");
-        assert!(a.contains("--set devices.deny=a --set devices.allow=c *:* m"), "{a}");
+        // A deny-all rule is cgexec-rs's default allowlist: nothing to say.
+        assert!(!a.contains("devices.") && !a.contains("--device-cgroup-rule") && !a.contains("--privileged"), "{a}");
         assert!(a.ends_with("--exec --"), "{a}");
-        let v2 = Host { devices_v1: false, ..host() };
-        let a = cgexec_args(&c, &place, &v2, &mut notes).unwrap().join(" ");
-        assert!(!a.contains("devices."), "{a}");
-        assert!(notes[0].contains("linux.resources.devices"));
+        assert!(notes.is_empty(), "{notes:?}");
     }
 
     #[test]
@@ -539,10 +445,10 @@ mod tests {
         let c = cfg(&format!(r#","hostname":"web","linux":{{{NS}}}"#));
         assert_eq!(nsenter_args(&c).unwrap(), vec!["--ns-file", "net=/proc/self/ns/net", "--"]);
         let mut notes = vec![];
-        let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
+        let a = nsexec_args(&c, &bundle(), &own(), Path::new("/s"), &mut notes).unwrap().join(" ");
         assert!(a.contains("--pid --mount --uts --hostname web --rootfs "), "{a}");
         assert!(!a.contains("--net"), "{a}");
-        assert!(a.contains("--workdir /tmp") && !a.contains("--user-id"), "{a}");
+        assert!(a.contains("--user-id 1000:100 --groups 5,6") && a.ends_with("--workdir /tmp"), "{a}");
         assert!(nsenter_args(&cfg(r#","linux":{"namespaces":[{"type":"mount"}]}"#)).is_none());
     }
 
@@ -554,62 +460,66 @@ mod tests {
             {"destination":"/run","type":"tmpfs","source":"tmpfs","options":["mode=755"]}],"linux":{"namespaces":[{"type":"mount"}]}"#,
         );
         let mut notes = vec![];
-        let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
-        assert!(a.contains("--bind /sys:/sys:ro"), "{a}");
+        let a = nsexec_args(&c, &bundle(), &own(), Path::new("/s"), &mut notes).unwrap().join(" ");
+        assert!(!a.contains("/sys"), "nsexec mounts a read-only sysfs itself: {a}");
         assert!(a.contains("--bind /etc/passwd:/etc/hostname:ro"), "{a}");
         assert!(a.contains("--tmpfs /run"), "{a}");
         assert!(notes.iter().any(|n| n.contains("nosuid")), "{notes:?}");
         let bad = cfg(
             r#","mounts":[{"destination":"/x","type":"overlay","source":"o"}],"linux":{"namespaces":[{"type":"mount"}]}"#,
         );
-        let e = nsexec_args(&bad, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap_err();
+        let e = nsexec_args(&bad, &bundle(), &own(), Path::new("/s"), &mut notes).unwrap_err();
         assert!(e.to_string().contains("mounts[0].type"), "{e}");
         let no_mnt = cfg(r#","linux":{"namespaces":[{"type":"pid"}]}"#);
-        assert!(nsexec_args(&no_mnt, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).is_err());
+        assert!(nsexec_args(&no_mnt, &bundle(), &own(), Path::new("/s"), &mut notes).is_err());
     }
 
+    // Issue 16 through issue 20: the config's confinement goes to nsexec's flags as it is.
     #[test]
-    fn confinement_waits_for_nsexec_flags() {
+    fn confinement_goes_to_nsexec_as_the_config_says() {
         let c = cfg(
-            r#","linux":{"namespaces":[{"type":"mount"}],"maskedPaths":["/proc/kcore"],"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}"#,
+            r#","linux":{"namespaces":[{"type":"mount"}],"maskedPaths":["/proc/kcore"],"readonlyPaths":["/proc/sys"],"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}"#,
         );
         let mut notes = vec![];
-        let e = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap_err();
-        assert!(e.to_string().starts_with("linux.maskedPaths"), "{e}");
-        let all = NsexecFeatures::from_help("--security-opt --mask-path --readonly-path --device");
-        let a = nsexec_args(&c, &bundle(), all, Path::new("/s/seccomp.json"), &mut notes).unwrap().join(" ");
-        assert!(a.contains("--mask-path /proc/kcore --security-opt seccomp=/s/seccomp.json"), "{a}");
+        let a = nsexec_args(&c, &bundle(), &own(), Path::new("/s/seccomp.json"), &mut notes).unwrap().join(" ");
+        assert!(
+            a.contains("--mask-path /proc/kcore --readonly-path /proc/sys --security-opt seccomp=/s/seccomp.json"),
+            "{a}"
+        );
+        assert!(!a.contains("--mask-path=") && !a.contains("unconfined"), "{a}");
     }
 
     #[test]
-    fn capabilities_bound_in_nsexec_and_trimmed_by_init() {
+    fn capabilities_are_the_five_sets_exactly() {
         let c = cfg(
-            r#","process":{"args":["id"],"capabilities":{"bounding":["CAP_KILL","CAP_CHOWN"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]}},"linux":{"namespaces":[{"type":"mount"}]}"#,
+            r#","process":{"args":["id"],"noNewPrivileges":true,"user":{"uid":1000,"gid":100,"additionalGids":[5]},"capabilities":{"bounding":["CAP_KILL","CAP_CHOWN"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]}},"linux":{"namespaces":[{"type":"mount"}]}"#,
         );
         let p = c.process.unwrap();
-        let a = process_args(&p, NsexecFeatures::default()).unwrap().join(" ");
-        assert!(a.contains("--cap-drop ALL --cap-add CAP_KILL --cap-add CAP_CHOWN --cap-add CAP_SETUID"), "{a}");
-        let fds = Fds { exe: 7, loader: None, sync: 8, fifo: 9 };
-        let init = init_argv(&p, fds, 0, false).join(" ");
+        let a = process_args(&p, &own()).unwrap().join(" ");
         assert_eq!(
-            init,
-            "/proc/self/fd/7 init --sync-fd 8 --fifo-fd 9 --exe-fd 7 --user 0:0 --bounding CAP_KILL,CAP_CHOWN --caps e=CAP_KILL;p=CAP_KILL;i=;a= -- id"
+            a,
+            "--user-id 1000:100 --groups 5 --cap-bounding=CAP_KILL,CAP_CHOWN --cap-effective=CAP_KILL \
+             --cap-permitted=CAP_KILL --cap-inheritable= --cap-ambient= --security-opt no-new-privileges --workdir /"
         );
+        let fds = Fds { exe: 7, loader: None, sync: 8, fifo: 9, console: Some(10) };
+        let init = init_argv(&p, fds, 0, false).join(" ");
+        assert_eq!(init, "/proc/self/fd/7 init --sync-fd 8 --fifo-fd 9 --exe-fd 7 --console-fd 10 -- id");
+        let all = cfg(r#","process":{"args":["id"]},"linux":{"namespaces":[{"type":"mount"}]}"#);
+        let a = process_args(&all.process.unwrap(), &own()).unwrap().join(" ");
+        assert!(a.contains("--cap-bounding=CAP_KILL,CAP_SYS_ADMIN --cap-effective=CAP_KILL,CAP_SYS_ADMIN"), "{a}");
+        assert!(a.contains("--cap-inheritable= --cap-ambient=") && !a.contains("no-new-privileges"), "{a}");
     }
 
     #[test]
-    fn a_confining_nsexec_is_told_what_the_config_leaves_out() {
+    fn what_the_config_leaves_out_is_asked_for_as_none() {
         let c = cfg(
             r#","mounts":[{"destination":"/sys","type":"sysfs","source":"sysfs"}],"linux":{"namespaces":[{"type":"mount"}]}"#,
         );
-        let confining = NsexecFeatures::from_help("--security-opt --mask-path --readonly-path --device --privileged");
         let mut notes = vec![];
-        let a = nsexec_args(&c, &bundle(), confining, Path::new("/s"), &mut notes).unwrap().join(" ");
+        let a = nsexec_args(&c, &bundle(), &own(), Path::new("/s"), &mut notes).unwrap().join(" ");
         assert!(a.contains("--mask-path= --readonly-path= --security-opt seccomp=unconfined"), "{a}");
-        assert!(a.contains("--cap-add ALL") && !a.contains("/sys:/sys"), "{a}");
+        assert!(!a.contains("/sys:/sys"), "nsexec mounts /sys itself: {a}");
         assert!(notes.is_empty(), "{notes:?}");
-        let old = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
-        assert!(!old.contains("--mask-path") && old.contains("--bind /sys:/sys:ro"), "{old}");
     }
 
     #[test]
@@ -620,15 +530,12 @@ mod tests {
         );
         let lookup =
             |kind: &str, major, minor| (kind == "c" && major == 10 && minor == 229).then(|| "/dev/fuse".to_string());
-        let e = device_args(&c, NsexecFeatures::default(), &lookup).unwrap_err();
-        assert!(e.to_string().contains("linux.devices[1]: /dev/fuse: this nsexec cannot"), "{e}");
-        let with = NsexecFeatures::from_help("--device");
-        let e = device_args(&c, with, &lookup).unwrap_err();
+        let e = device_args(&c, &lookup).unwrap_err();
         assert!(e.to_string().contains("linux.devices[2]: /dev/test1: no b device 99:1"), "{e}");
         let fuse_only = cfg(
             r#","linux":{"namespaces":[{"type":"mount"}],"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]}"#,
         );
-        assert_eq!(device_args(&fuse_only, with, &lookup).unwrap(), vec!["--device", "/dev/fuse:/dev/fuse"]);
+        assert_eq!(device_args(&fuse_only, &lookup).unwrap(), vec!["--device", "/dev/fuse:/dev/fuse"]);
     }
 
     #[test]
@@ -649,12 +556,18 @@ mod tests {
     }
 
     #[test]
+    fn the_stage_finds_its_descriptors_after_the_preserved_ones() {
+        assert_eq!(stage_fds(&[7, 9, 4], 0), [(7, 3), (9, 4), (4, 5)]);
+        assert_eq!(stage_fds(&[7], 2), [(7, 5)]);
+    }
+
+    #[test]
     fn names_in_a_joined_uts_namespace_are_sysctls() {
         let c = cfg(
             r#","hostname":"h1","linux":{"namespaces":[{"type":"mount"},{"type":"uts","path":"/proc/self/ns/uts"}]}"#,
         );
         let mut notes = vec![];
-        let a = nsexec_args(&c, &bundle(), NsexecFeatures::default(), Path::new("/s"), &mut notes).unwrap().join(" ");
+        let a = nsexec_args(&c, &bundle(), &own(), Path::new("/s"), &mut notes).unwrap().join(" ");
         assert!(!a.contains("--hostname"), "{a}");
         assert_eq!(sysctl_args(&c, 7).unwrap().unwrap(), vec!["-t", "7", "--uts"]);
         assert_eq!(sysctls(&c).get("kernel.hostname").map(String::as_str), Some("h1"));

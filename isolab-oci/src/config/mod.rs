@@ -349,7 +349,7 @@ fn process(v: &Value, at: &str) -> anyhow::Result<Process> {
             let field = format!("{at}.rlimits[{i}]");
             let r = obj(r, &field)?;
             let kind = string(r, "type", &format!("{field}.type"))?.ok_or_else(|| anyhow!("{field}.type: missing"))?;
-            if crate::compose::rlimit_resource(&kind).is_none() {
+            if isolab_core::process::handoff::rlimit_by_name(&kind).is_none() {
                 bail!("{field}.type: unknown rlimit {kind:?}");
             }
             let soft = uint(r, "soft", &format!("{field}.soft"))?.ok_or_else(|| anyhow!("{field}.soft: missing"))?;
