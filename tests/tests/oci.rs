@@ -447,6 +447,18 @@ const PROBE: &str = "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Se
     mknod /tmp/mem c 1 1 && (head -c 1 /tmp/mem > /dev/null 2>&1 && echo mem=readable || echo mem=denied); \
     rm -rf /tmp/mem /tmp/d";
 
+/// What [`PROBE`] prints under [`confined`]'s config.
+const CONFINED: [&str; 8] = [
+    "CapEff:\t00000000a80425fb",
+    "CapBnd:\t00000000a80425fb",
+    "NoNewPrivs:\t1",
+    "Seccomp:\t2",
+    "timer_list=0",
+    "proc-sys=read-only",
+    "mkdir=refused",
+    "mem=denied",
+];
+
 /// A config as an engine writes one: Docker's 14 capabilities, no_new_privs, a seccomp profile
 /// that refuses mkdir, masked and read-only paths, a device allowlist without /dev/mem, and a
 /// relative cgroupsPath (beneath each runtime's own group).
@@ -508,16 +520,7 @@ fn confinement_from_the_config_matches_runc_on_the_same_bundle() {
     let _ = Tool::program("runc").arg("--root").arg(&runc_root).args(["delete", "--force", &runc_id]).run();
     theirs.ok();
     assert_eq!(ours.stdout, theirs.stdout, "isolab-oci (left) and runc (right) differ");
-    for line in [
-        "CapEff:\t00000000a80425fb",
-        "CapBnd:\t00000000a80425fb",
-        "NoNewPrivs:\t1",
-        "Seccomp:\t2",
-        "timer_list=0",
-        "proc-sys=read-only",
-        "mkdir=refused",
-        "mem=denied",
-    ] {
+    for line in CONFINED {
         assert!(ours.stdout.contains(line), "{line} missing:\n{}", ours.stdout);
     }
     assert!(cgroups::existing_dirs(&id).is_empty(), "group left: {:?}", cgroups::existing_dirs(&id));
@@ -534,16 +537,7 @@ fn confinement_from_the_config_matches_runc_on_the_same_bundle() {
     let exec = oci(&root).args(["exec", "--process"]).arg(&process).arg(&id).run();
     exec.ok();
     oci(&root).args(["delete", "--force", &id]).run().ok();
-    for line in [
-        "CapEff:\t00000000a80425fb",
-        "CapBnd:\t00000000a80425fb",
-        "NoNewPrivs:\t1",
-        "Seccomp:\t2",
-        "timer_list=0",
-        "proc-sys=read-only",
-        "mkdir=refused",
-        "mem=denied",
-    ] {
+    for line in CONFINED {
         assert!(exec.stdout.contains(line), "exec: {line} missing:\n{}", exec.stdout);
     }
 }
