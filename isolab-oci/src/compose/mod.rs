@@ -316,7 +316,9 @@ pub fn chain(
 }
 
 /// `nsenter-lite` arguments that carry linux.sysctl into the container's namespaces: the
-/// namespaces each key lives in, joined from the container's init.
+/// namespaces each key lives in, joined from the container's init. The runtime writes them with
+/// its own privileges, as runc does: `--privileged` leaves out the container's confinement,
+/// which nsenter-lite gives a command by default (no CAP_NET_ADMIN, /proc/sys read-only).
 pub fn sysctl_args(cfg: &Config, pid: i32) -> anyhow::Result<Option<Vec<String>>> {
     let sysctls = sysctls(cfg);
     if sysctls.is_empty() {
@@ -334,7 +336,7 @@ pub fn sysctl_args(cfg: &Config, pid: i32) -> anyhow::Result<Option<Vec<String>>
             kinds.push(kind);
         }
     }
-    let mut a = vec!["-t".to_string(), pid.to_string()];
+    let mut a = vec!["--privileged".to_string(), "-t".to_string(), pid.to_string()];
     a.extend(kinds.iter().map(|k| format!("--{}", if *k == "net" { "net" } else { k })));
     Ok(Some(a))
 }
@@ -569,7 +571,7 @@ mod tests {
         let mut notes = vec![];
         let a = nsexec_args(&c, &bundle(), &own(), Path::new("/s"), &mut notes).unwrap().join(" ");
         assert!(!a.contains("--hostname"), "{a}");
-        assert_eq!(sysctl_args(&c, 7).unwrap().unwrap(), vec!["-t", "7", "--uts"]);
+        assert_eq!(sysctl_args(&c, 7).unwrap().unwrap(), vec!["--privileged", "-t", "7", "--uts"]);
         assert_eq!(sysctls(&c).get("kernel.hostname").map(String::as_str), Some("h1"));
     }
 
@@ -578,7 +580,7 @@ mod tests {
         let c = cfg(
             r#","linux":{"namespaces":[{"type":"mount"},{"type":"network"},{"type":"ipc"}],"sysctl":{"net.ipv4.ping_group_range":"0 0","kernel.shmmax":"100"}}"#,
         );
-        assert_eq!(sysctl_args(&c, 42).unwrap().unwrap(), vec!["-t", "42", "--ipc", "--net"]);
+        assert_eq!(sysctl_args(&c, 42).unwrap().unwrap(), vec!["--privileged", "-t", "42", "--ipc", "--net"]);
         let host_wide = cfg(r#","linux":{"namespaces":[{"type":"mount"}],"sysctl":{"vm.swappiness":"1"}}"#);
         assert!(sysctl_args(&host_wide, 1).unwrap_err().to_string().contains("not namespaced"));
         let no_ns = cfg(r#","linux":{"namespaces":[{"type":"mount"}],"sysctl":{"net.core.somaxconn":"1"}}"#);
