@@ -64,8 +64,8 @@ install: release
 clean:
 	$(CARGO) clean
 
-# opencontainers/runtime-tools' validation suite against isolab-oci (about 40 s to build offline,
-# 70 s to run). Debian's golang-github-opencontainers-runtime-tools-dev has the
+# opencontainers/runtime-tools' validation suite against isolab-oci (about 70 s to build offline,
+# 3 minutes to run). Debian's golang-github-opencontainers-runtime-tools-dev has the
 # library, not validation/ or cmd/runtimetest: give RUNTIME_TOOLS_SRC, a tree of runtime-tools at
 # the packaged commit (g0105384). Results: $(OCI_VALIDATION_OUT)/SUMMARY and tap/NAME.tap.
 VALIDATION_PACKAGES := golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev
