@@ -579,12 +579,12 @@ impl Podman {
         // is higher up): every Podman tries to remove them when it goes, the last one succeeds.
         static BEFORE: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
         let existed = BEFORE.get_or_init(|| {
-            cgroups::hierarchies()
+            cgroup_mounts()
                 .iter()
-                .flat_map(|h| {
-                    let mut p = h.mount.join(parent.trim_start_matches('/'));
+                .flat_map(|m| {
+                    let mut p = m.join(parent.trim_start_matches('/'));
                     let mut present = Vec::new();
-                    while p != h.mount {
+                    while &p != m {
                         if p.exists() {
                             present.push(p.clone());
                         }
@@ -594,12 +594,12 @@ impl Podman {
                 })
                 .collect()
         });
-        let made = cgroups::hierarchies()
+        let made = cgroup_mounts()
             .iter()
-            .flat_map(|h| {
+            .flat_map(|m| {
                 let mut chain = Vec::new();
-                let mut p = h.mount.join(parent.trim_start_matches('/'));
-                while p != h.mount {
+                let mut p = m.join(parent.trim_start_matches('/'));
+                while &p != m {
                     chain.push(p.clone());
                     p = p.parent().unwrap().to_path_buf();
                 }
@@ -608,6 +608,11 @@ impl Podman {
             .filter(|d| !existed.contains(d))
             .collect();
         let p = Podman { dir, parent, made };
+        // podman 4.3 picks its network backend by what it finds (netavark on a "fresh" system,
+        // CNI when /etc/cni/net.d holds more than its default network, which netexec's tests
+        // change): say CNI, the backend notes/engines.md describes, so that the bridge and its
+        // routes are always cni-podman0's.
+        std::fs::write(p.dir.path().join("containers.conf"), "[network]\nnetwork_backend = \"cni\"\n").unwrap();
         let tar = p.dir.path().join("rootfs.tar");
         let root = rootfs(p.dir.path());
         let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success();
@@ -631,9 +636,12 @@ impl Podman {
         // libpod's own state (the boot's alive lock) too, so parallel tests do not share it.
         c.arg("--tmpdir").arg(self.dir.path().join("libpod"));
         c.args(["--storage-driver", "vfs", "--events-backend", "file", "--cgroup-manager", "cgroupfs"]);
+        // The runtime keeps its state in its default root (/run/isolab-oci, /run/runc): podman's
+        // clean-up process (`podman container cleanup`, from conmon) calls it without podman's
+        // --runtime-flag, and conmon runs it with an environment of podman's choosing, so no
+        // other root reaches every call (see default_runtime_roots).
         c.arg("--runtime").arg(runtime);
-        // The runtime's own state too (runc's /run/runc, isolab-oci's /run/isolab-oci by default).
-        c.arg("--runtime-flag").arg(format!("root={}", self.dir.path().join("runtime").display()));
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"));
         c.env_remove("ISOLAB_EXPLAIN");
         c
     }
@@ -653,13 +661,31 @@ impl Podman {
     }
 }
 
-/// The runtimes' default state directories: podman's clean-up process (`podman container
-/// cleanup`, started by conmon) calls the runtime without the --runtime-flag root, and runc
-/// makes its /run/runc then. Those that were not there when the first podman test began are
-/// removed when each test ends (the last one succeeds).
+/// Every cgroup hierarchy mounted here, named ones (name=systemd) included: podman makes the
+/// parent in each hierarchy of /proc/self/cgroup.
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut mounts: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            let mount = PathBuf::from(left.split(' ').nth(4)?);
+            (fstype == "cgroup" || fstype == "cgroup2").then_some(mount)
+        })
+        .collect();
+    mounts.dedup();
+    mounts
+}
+
+/// The runtimes' default state directories (see `cmd_on`): those that were not there as the
+/// first podman test began are removed as each test ends (the last one succeeds; while one holds
+/// a container's state, it stays for that container's test).
 fn default_runtime_roots() -> &'static [PathBuf] {
     static ABSENT: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
-    ABSENT.get_or_init(|| ["/run/runc", "/run/isolab-oci"].iter().map(PathBuf::from).filter(|d| !d.exists()).collect())
+    ABSENT.get_or_init(|| {
+        ["/run/runc", "/run/isolab-oci"].into_iter().map(PathBuf::from).filter(|d| !d.exists()).collect()
+    })
 }
 
 impl Drop for Podman {
