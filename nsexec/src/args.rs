@@ -145,7 +145,8 @@ pub struct Args {
     /// `docker stop` does, in every mode that forks (--pid, --init, -f) (0: wait for ever)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub stop_timeout: u32,
-    /// Write the command's PID (as the caller sees it) to FILE
+    /// Write the command's PID (as the caller sees it) to FILE (made empty at start, the PID
+    /// written once the process exists: wait until it is not empty, `[ -s FILE ]`)
     #[arg(long, value_name = "FILE")]
     pub pidfile: Option<PathBuf>,
 
