@@ -6,7 +6,8 @@ CARGO ?= cargo
 TOOLS := nsexec nsenter-lite cgexec-rs netexec idmap cgstat
 # What the tests and the demo run besides our own binaries.
 PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace \
-  containernetworking-plugins iptables passt slirp4netns prometheus python3-prometheus-client
+  containernetworking-plugins iptables passt slirp4netns prometheus python3-prometheus-client \
+  gcc libc6-dev runc
 BIN := target/debug
 
 .PHONY: all build release deps test test-host test-user demo install clean

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 
 use anyhow::Context as _;
 use clap::Parser;
+use isolab_core::cgroup::devices::{DeviceArg, Policy, Rule};
 use isolab_core::cgroup::{self, DeviceLimit, Limits};
 use isolab_core::cli::Explain;
 use isolab_core::units::{self, IdList};
@@ -27,6 +28,12 @@ EXAMPLES:
   cgexec-rs --device-read-bps /dev/sda:2mb -- dd if=/dev/sda of=/dev/null bs=1M count=6 iflag=direct
   cgexec-rs --name db --keep --memory 1g -- ./db &      # later: cgexec-rs --rm db
   cgexec-rs --explain --memory 64m --set memory.high=48m -- true
+  cgexec-rs --device /dev/sdb:rw --device-read-bps /dev/sdb:10mb -- dd if=/dev/sdb of=/dev/null
+
+DEVICES:
+  As in docker run, the group may use only Docker's default devices (null, zero, full, random,
+  urandom, tty, console, ptmx, the pts, tun; mknod of any node, not its use): cgroup v1
+  devices.deny/devices.allow, or a BPF_PROG_TYPE_CGROUP_DEVICE program on cgroup v2.
 
 EXIT STATUS:
   COMMAND's own status, or 128+N when it died of signal N
@@ -113,6 +120,17 @@ pub struct Args {
     #[arg(long, value_name = "FILE=VALUE")]
     pub set: Vec<String>,
 
+    /// Let the group use the host's device node HOST (mode rwm by default; CONTAINER is for
+    /// nsexec --device, which makes the node). Repeatable
+    #[arg(long, value_name = "HOST[:CONTAINER][:rwm]", help_heading = "Devices (Docker's allowlist by default)")]
+    pub device: Vec<String>,
+    /// Add a device rule: TYPE MAJOR:MINOR ACCESS, e.g. 'c 1:3 rwm', 'b 7:* rw', 'a *:* rwm' (repeatable)
+    #[arg(long, value_name = "RULE", help_heading = "Devices (Docker's allowlist by default)")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Leave device access unrestricted (Docker --privileged)
+    #[arg(long, help_heading = "Devices (Docker's allowlist by default)")]
+    pub privileged: bool,
+
     /// Leave the group when COMMAND ends (remove it later with --rm)
     #[arg(long, conflicts_with = "exec")]
     pub keep: bool,
@@ -162,6 +180,19 @@ impl Args {
         if mode == Mode::Remove && (!self.command.is_empty() || limits != Limits::default()) {
             anyhow::bail!("--rm: takes a group name only, no limits or command");
         }
+        let mut limits = limits;
+        if mode != Mode::Remove && !self.privileged {
+            let rules = self
+                .device_cgroup_rule
+                .iter()
+                .map(|r| flag("--device-cgroup-rule", Rule::parse(r)))
+                .collect::<anyhow::Result<_>>()?;
+            let nodes =
+                self.device.iter().map(|d| flag("--device", DeviceArg::parse(d))).collect::<anyhow::Result<_>>()?;
+            limits.devices = Some(Policy::docker(rules, nodes));
+        } else if self.privileged && (!self.device.is_empty() || !self.device_cgroup_rule.is_empty()) {
+            anyhow::bail!("--privileged: every device is allowed already; drop --device and --device-cgroup-rule");
+        }
         let name = self.rm.or(self.name);
         if let Some(n) = &name {
             flag(if mode == Mode::Remove { "--rm" } else { "--name" }, cgroup::validate_name(n))?;
@@ -209,6 +240,7 @@ impl Args {
             device_write_iops: devices("--device-write-iops", &self.device_write_iops, units::parse_device_number)?,
             pids_limit: self.pids_limit,
             set: self.set.iter().map(|s| parse_set(s)).collect::<anyhow::Result<_>>()?,
+            devices: None,
         })
     }
 }

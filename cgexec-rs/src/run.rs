@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use anyhow::Context as _;
 
 use isolab_core::cgroup::plan::{self, Facts};
-use isolab_core::cgroup::{delegate, host, lifecycle, locate, placements, validate_name, validate_parent};
+use isolab_core::cgroup::{delegate, devices, host, lifecycle, locate, placements, validate_name, validate_parent};
 use isolab_core::cgroup::{Group, Limits, Placement, Setup};
 use isolab_core::exit;
 use isolab_core::process::{self, ForkResult, SigSet, Signal};
@@ -57,6 +57,9 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let mut limits = spec.limits.clone().zeros_unset();
     limits.check()?;
     host::resolve_devices(&mut limits)?;
+    if let Some(policy) = &mut limits.devices {
+        policy.resolve()?;
+    }
     let setup = Setup::detect()?;
     host::check_cpus(&setup, &limits)?;
     let mut placements = placements(&setup, &limits, spec.parent.as_deref(), &name)?;
@@ -88,7 +91,11 @@ fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
     for w in plan.warnings.iter().chain(&host::weights_without_bfq(&plan, limits)) {
         exit::warn(w);
     }
-    plan::apply(&plan)
+    if let Some(policy) = &limits.devices {
+        trace::note(policy.describe());
+    }
+    plan::apply(&plan)?;
+    limits.devices.as_ref().map_or(Ok(()), |p| devices::attach_where_v2(group, p))
 }
 
 fn exec_in(group: &Group, placements: &[Placement], command: &[OsString]) -> anyhow::Result<u8> {

@@ -9,13 +9,12 @@
 //!   it in permitted and inheritable first, and PR_SET_KEEPCAPS across the uid change.
 //! - For a root payload, exec gives permitted = bounding set: dropping means dropping from bounding.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use caps::CapSet;
 pub use caps::Capability;
 
+use crate::capabilities::{self, mask_of};
 use crate::trace::{self, Prctl, Step};
 
 /// `(uid_t)-1`: setresuid(2), setresgid(2) and chown(2) read it as "leave this id unchanged", so
@@ -43,6 +42,11 @@ pub struct Creds {
     /// Capabilities to drop; `drop_all` for `--cap-drop ALL`.
     pub cap_drop: Vec<Capability>,
     pub drop_all: bool,
+    /// The exact sets (a container's, or `--cap-*` sets): the bounding set is limited before
+    /// the uid change, the others set after it. None: adjust the caller's sets by cap_add/cap_drop.
+    pub sets: Option<capabilities::Sets>,
+    /// Whether `sets` was given set by set (then applied as given, ambient included).
+    pub exact_sets: bool,
     pub no_new_privs: bool,
 }
 
@@ -132,25 +136,55 @@ pub fn apply(creds: &Creds) -> anyhow::Result<()> {
         set_groups(&[])?;
     }
     // PR_CAPBSET_DROP needs CAP_SETPCAP, which a change to a non-root uid takes away: drop first.
-    let dropped = dropped_capabilities(creds);
-    drop_bounding(&dropped)?;
-    let keep = !creds.cap_add.is_empty() || creds.add_all;
+    let dropped = match &creds.sets {
+        Some(sets) => !sets.bounding,
+        None => dropped_capabilities(creds),
+    };
+    if dropped != 0 {
+        capabilities::limit_bounding(!dropped)?;
+    }
+    let keep = !creds.cap_add.is_empty() || creds.add_all || creds.sets.is_some();
     if let Some((uid, gid)) = ids {
         if keep {
-            trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))?;
+            keep_capabilities()?;
         }
         set_gid(gid)?;
         set_uid(uid)?;
     }
-    apply_capabilities(creds, &dropped, ids.map(|(u, _)| u))?;
+    let non_root = ids.is_some_and(|(u, _)| u != 0);
+    match &creds.sets {
+        Some(sets) => {
+            let mut sets = *sets;
+            if non_root && !creds.exact_sets && !creds.cap_add.is_empty() {
+                // isolab keeps an added capability across exec for a non-root user (ambient),
+                // where Docker's would be lost at execve.
+                let add = mask_of(&creds.cap_add) & sets.bounding;
+                (sets.inheritable, sets.ambient) = (add, add);
+            }
+            trace::note(sets.describe());
+            capabilities::apply_after_uid_change(&sets)?;
+        }
+        None => apply_capabilities(creds, dropped, non_root)?,
+    }
     if keep {
         // Capabilities that are not a subset of the old ones clear the parent-death signal too.
         crate::process::rearm_tether()?;
     }
     if creds.no_new_privs {
-        trace::run(Step::Prctl(Prctl::SetNoNewPrivs), nix::sys::prctl::set_no_new_privs)?;
+        set_no_new_privs()?;
     }
     Ok(())
+}
+
+/// PR_SET_KEEPCAPS: the permitted set survives the next change from uid 0 to another.
+pub fn keep_capabilities() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetKeepcaps(true)), || nix::sys::prctl::set_keepcaps(true))
+}
+
+/// PR_SET_NO_NEW_PRIVS: no execve of this process or its children gains privileges (setuid
+/// bits, file capabilities) again; it cannot be unset.
+pub fn set_no_new_privs() -> anyhow::Result<()> {
+    trace::run(Step::Prctl(Prctl::SetNoNewPrivs), nix::sys::prctl::set_no_new_privs)
 }
 
 /// Whether setgroups(2) may be called here (a user namespace with setgroups 'deny' forbids it).
@@ -208,66 +242,36 @@ pub fn set_uid(uid: u32) -> anyhow::Result<()> {
     crate::process::rearm_tether()
 }
 
-fn caps_step<T>(what: String, act: impl FnOnce() -> Result<T, caps::errors::CapsError>) -> anyhow::Result<T> {
-    trace::run(Step::Capset(what.clone()), || act().map_err(|_| nix::errno::Errno::last()))
-}
-
 /// The capabilities `--cap-drop` takes away (Docker's TweakCapabilities): with ALL added, only
 /// those named; with ALL dropped, all but those added; else those named and not added.
-fn dropped_capabilities(creds: &Creds) -> HashSet<Capability> {
+fn dropped_capabilities(creds: &Creds) -> capabilities::Mask {
+    let (add, drop) = (mask_of(&creds.cap_add), mask_of(&creds.cap_drop));
     if creds.add_all {
-        creds.cap_drop.iter().copied().collect()
+        drop
     } else if creds.drop_all {
-        caps::all().into_iter().filter(|c| !creds.cap_add.contains(c)).collect()
+        capabilities::all_supported() & !add
     } else {
-        creds.cap_drop.iter().copied().filter(|c| !creds.cap_add.contains(c)).collect()
+        drop & !add
     }
-}
-
-/// Drop from the bounding set, so no exec can gain them back.
-fn drop_bounding(dropped: &HashSet<Capability>) -> anyhow::Result<()> {
-    // Reading the bounding set is one prctl per capability (41): only when something is dropped.
-    let bounding =
-        if dropped.is_empty() { HashSet::new() } else { caps::read(None, CapSet::Bounding).unwrap_or_default() };
-    for cap in dropped.iter().filter(|c| bounding.contains(c)) {
-        caps_step(format!("PR_CAPBSET_DROP, {cap}"), || caps::drop(None, CapSet::Bounding, *cap))?;
-    }
-    Ok(())
 }
 
 /// After the uid change: the dropped capabilities out of the effective and permitted sets; then,
 /// for a non-root payload, exactly `cap_add` in the permitted/effective/inheritable/ambient sets
 /// (empty by default).
-fn apply_capabilities(creds: &Creds, dropped: &HashSet<Capability>, new_uid: Option<u32>) -> anyhow::Result<()> {
-    if !dropped.is_empty() {
-        let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
-        let keep: HashSet<Capability> = permitted.difference(dropped).copied().collect();
-        caps_step("effective/permitted minus dropped".into(), || {
-            caps::set(None, CapSet::Effective, &keep)?;
-            caps::set(None, CapSet::Permitted, &keep)
-        })?;
+fn apply_capabilities(creds: &Creds, dropped: capabilities::Mask, non_root: bool) -> anyhow::Result<()> {
+    if dropped != 0 {
+        let (e, p, i) = capabilities::capget()?;
+        capabilities::capset(e & !dropped, p & !dropped, i & !dropped)?;
     }
-    let non_root = new_uid.is_some_and(|u| u != 0);
     if non_root || !creds.cap_add.is_empty() || creds.add_all {
-        let wanted: HashSet<Capability> = if creds.add_all {
-            let bounding = caps::read(None, CapSet::Bounding).unwrap_or_default();
-            bounding.difference(dropped).copied().collect()
+        let wanted = if creds.add_all { capabilities::bounding() & !dropped } else { mask_of(&creds.cap_add) };
+        let (e, p, _) = capabilities::capget()?;
+        if non_root {
+            capabilities::capset(wanted, wanted, wanted)?;
         } else {
-            creds.cap_add.iter().copied().collect()
-        };
-        let shown = if wanted.is_empty() { "none".to_string() } else { format!("{wanted:?}") };
-        caps_step(format!("inheritable/ambient = {shown}"), || {
-            caps::clear(None, CapSet::Ambient)?;
-            if non_root {
-                caps::set(None, CapSet::Effective, &wanted)?;
-                caps::set(None, CapSet::Permitted, &wanted)?;
-            }
-            caps::set(None, CapSet::Inheritable, &wanted)?;
-            for cap in &wanted {
-                caps::raise(None, CapSet::Ambient, *cap)?;
-            }
-            Ok(())
-        })?;
+            capabilities::capset(e, p, wanted)?;
+        }
+        capabilities::set_ambient(wanted)?;
     }
     Ok(())
 }

@@ -16,12 +16,15 @@
 //! - [`helper`]: a program run beside the command for as long as it runs (pasta), tethered
 //! - [`port`]: a host port held by a bound socket while it is published
 //! - [`pty`]: a terminal of the command's own: a new pty, its controlling terminal, the relay
-//! - [`mount`]: propagation, a new root, binds, tmpfs, /proc, a minimal /dev, persisted namespaces
+//! - [`mount`]: propagation, a new root, binds, tmpfs, /proc, a minimal /dev, persisted namespaces,
+//!   masked and read-only paths, a read-only sysfs, mount flags locked
 //! - [`creds`]: groups, gid, uid, capabilities, no_new_privs
+//! - [`capabilities`]: the five capability sets, Docker's default 14, --cap-* and /proc/PID/status
+//! - [`seccomp`]: Docker's seccomp profile, its own BPF compiler, the default filter precompiled
 //! - [`idmap`]: id maps: their syntax, the kernel's rules, /etc/subuid, the writes, the setuid
 //!   helper an unprivileged caller's ranges are written by
 //! - [`cgroup`]: detection, placement (a user's beneath its delegated v2 subtree), Docker's
-//!   limits, a plan per version, a group's life
+//!   limits, a plan per version, a group's life, the device allowlist (v1 file, v2 program)
 //! - [`stats`]: sampling groups, Docker's formulas and way of printing numbers; what a scrape reads
 //! - [`units`]: Docker's value syntax (sizes, rates, CPU lists, devices)
 //! - [`watch`]: waiting for cgroup events (inotify, v1 OOM eventfd, /dev/kmsg, signalfd)
@@ -29,6 +32,7 @@
 //! - [`exit`]: exit statuses and the one-line report of a failure
 //! - [`cli`]: the shape every tool's `main` shares
 
+pub mod capabilities;
 pub mod cgroup;
 pub mod cli;
 pub mod creds;
@@ -42,6 +46,7 @@ pub mod port;
 pub mod process;
 pub mod procfs;
 pub mod pty;
+pub mod seccomp;
 pub mod stats;
 pub mod trace;
 pub mod units;

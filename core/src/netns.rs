@@ -27,6 +27,9 @@ use crate::trace::{self, Step};
 /// `nsenter --net=/run/netns/NAME` find them here.
 pub const NETNS_DIR: &str = "/run/netns";
 
+/// Where the cgroup hierarchies are mounted, below /sys.
+const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+
 /// The file resolv.conf(5) lives in; `ip netns exec` binds /etc/netns/NAME/resolv.conf over it.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
@@ -102,6 +105,9 @@ pub fn unshare_net() -> anyhow::Result<()> {
 /// caller's, so the host's later mounts still arrive and these stay here): a sysfs of the new
 /// network namespace on /sys (sysfs shows the network devices of the namespace that mounted
 /// it, so the inherited one lists the host's), and `resolv` bound over /etc/resolv.conf.
+/// Unlike `ip netns exec`, the cgroup hierarchies mounted at /sys/fs/cgroup stay: a copy of
+/// that tree goes back on top of the new sysfs, so that a command below (cgstat, a container's
+/// own cgroup view made by `nsexec --rootfs`) still finds its groups.
 pub fn private_mounts(resolv: Option<&Path>) -> anyhow::Result<()> {
     ns::unshare(ns::MNT.flag)?;
     let slave = MsFlags::MS_REC | MsFlags::MS_SLAVE;
@@ -115,8 +121,12 @@ pub fn private_mounts(resolv: Option<&Path>) -> anyhow::Result<()> {
     let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     flags.set(MsFlags::MS_RDONLY, read_only);
     let shown = if read_only { "MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC" } else { "MS_NOSUID|MS_NODEV|MS_NOEXEC" };
+    let cgroups = crate::mount::copy_tree(Path::new(CGROUP_MOUNT))?;
     let step = mount_step("sysfs", "/sys", "sysfs", shown);
     trace::run(step, || nix::mount::mount(Some("sysfs"), sys, Some("sysfs"), flags, None::<&str>))?;
+    if let Some(tree) = cgroups {
+        crate::mount::attach_tree(&tree, Path::new(CGROUP_MOUNT))?;
+    }
     if let Some(source) = resolv {
         let step = mount_step(&source.display().to_string(), RESOLV_CONF, "", "MS_BIND");
         trace::run(step, || {

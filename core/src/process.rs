@@ -380,6 +380,30 @@ pub fn exec(argv: &[OsString], env: &Env) -> anyhow::Error {
     coded(code, format!("cannot run '{name}': {}", plain_io(&err)))
 }
 
+/// Whether `argv[0]` can be found as execvp(3) would look for it (a path as given, else each
+/// PATH entry): before a container's confinement goes in, so that a missing command is the same
+/// 127 with the set-up still undoable (without CAP_SYS_ADMIN and under the filter, mount points
+/// could no longer be unmounted).
+/// The PATH searched is the one [`exec`] hands the command: the last PATH in `env`, else ours
+/// (none after `clear`: then glibc's default, /bin:/usr/bin).
+pub fn check_command(argv: &[OsString], env: &Env) -> anyhow::Result<()> {
+    let Some(prog) = argv.first() else { return Ok(()) };
+    let path = std::path::Path::new(prog);
+    let found = if prog.as_encoded_bytes().contains(&b'/') {
+        path.exists()
+    } else {
+        let given = env.set.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let inherited = if env.clear { None } else { std::env::var_os("PATH") };
+        let dirs = given.or(inherited).unwrap_or_else(|| "/bin:/usr/bin".into());
+        std::env::split_paths(&dirs).any(|d| d.join(path).is_file())
+    };
+    if found {
+        return Ok(());
+    }
+    let err = std::io::Error::from_raw_os_error(libc::ENOENT);
+    Err(coded(EXIT_NOT_FOUND, format!("cannot run '{}': {}", prog.to_string_lossy(), plain_io(&err))))
+}
+
 /// The kernel's words for an I/O error without Rust's " (os error N)" suffix.
 pub fn plain_io(err: &std::io::Error) -> String {
     match err.raw_os_error() {

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
+use crate::capabilities::Sets;
 use crate::trace::{self, Step};
 
 /// The fields of /proc/PID/stat the tools use.
@@ -59,6 +60,15 @@ pub struct Status {
     pub uid: Option<u32>,
     /// `NSpid:`: the PID in each nested PID namespace, outermost first.
     pub nspid: Vec<i32>,
+    /// `CapInh`, `CapPrm`, `CapEff`, `CapBnd`, `CapAmb`: the capability sets, counted in the
+    /// process's own user namespace. None if any of the five is missing.
+    pub caps: Option<Sets>,
+    /// `NoNewPrivs: 1`.
+    pub no_new_privs: bool,
+    /// `Seccomp:` 0 (none), 1 (strict), 2 (filter); None on a kernel without seccomp.
+    pub seccomp: Option<u8>,
+    /// `Seccomp_filters:` (Linux 5.9): how many filters the process has, stacked.
+    pub seccomp_filters: Option<u32>,
 }
 
 impl Status {
@@ -71,11 +81,26 @@ impl Status {
 /// Parse /proc/PID/status (lines `Key:\tvalue`); a field it lacks stays empty.
 pub fn parse_status(text: &str) -> Status {
     let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':'));
+    let mask = |key: &str| field(key).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    let number = |key: &str| field(key).and_then(|v| v.trim().parse::<u32>().ok());
+    let caps = (|| {
+        Some(Sets {
+            bounding: mask("CapBnd")?,
+            effective: mask("CapEff")?,
+            permitted: mask("CapPrm")?,
+            inheritable: mask("CapInh")?,
+            ambient: mask("CapAmb")?,
+        })
+    })();
     Status {
         uid: field("Uid").and_then(|v| v.split_whitespace().next()?.parse().ok()),
         nspid: field("NSpid")
             .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
             .unwrap_or_default(),
+        caps,
+        no_new_privs: number("NoNewPrivs") == Some(1),
+        seccomp: number("Seccomp").and_then(|n| u8::try_from(n).ok()),
+        seccomp_filters: number("Seccomp_filters"),
     }
 }
 
@@ -286,7 +311,7 @@ mod tests {
     #[test]
     fn status_gives_the_real_uid_and_every_pid_level() {
         let parsed = parse_status("Name:\tsh\nUid:\t1000\t0\t0\t0\nNSpid:\t4242\t7\t1\n");
-        assert_eq!(parsed, Status { uid: Some(1000), nspid: vec![4242, 7, 1] });
+        assert_eq!(parsed, Status { uid: Some(1000), nspid: vec![4242, 7, 1], ..Status::default() });
         assert!(parsed.is_namespace_init());
         assert!(parse_status("Name:\tsleep\nNSpid:\t21370\t1\n").is_namespace_init());
         assert!(!parse_status("NSpid:\t21370\t5\n").is_namespace_init());
@@ -298,6 +323,26 @@ mod tests {
         let me = std::process::id() as i32;
         assert_eq!(status(me).unwrap().uid, Some(nix::unistd::getuid().as_raw()));
         assert!(namespaces_readable(me).is_ok());
+    }
+
+    // A container's confinement as /proc/PID/status shows it (Docker's 14, filter mode, one
+    // filter), as a default `nsexec --rootfs` shows them (the Speculation line: a filter loaded without
+    // SECCOMP_FILTER_FLAG_SPEC_ALLOW on a CPU that has the mitigation).
+    #[test]
+    fn status_gives_the_confinement() {
+        let text = "Name:\tprobe\nNSpid:\t9\t1\nCapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\n\
+                    CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\n\
+                    NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\nSpeculation_Store_Bypass:\tthread force mitigated\n";
+        let s = parse_status(text);
+        let caps = s.caps.unwrap();
+        assert_eq!((caps.bounding, caps.effective, caps.permitted), (0xa80425fb, 0xa80425fb, 0xa80425fb));
+        assert_eq!((caps.inheritable, caps.ambient), (0, 0));
+        assert_eq!((s.no_new_privs, s.seccomp, s.seccomp_filters), (false, Some(2), Some(1)));
+        // Without one of the five sets there are none; an older kernel has no Seccomp_filters.
+        let old = parse_status("CapInh:\t0\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t3f\nSeccomp:\t0\nNoNewPrivs:\t1\n");
+        assert_eq!((old.caps, old.seccomp, old.seccomp_filters, old.no_new_privs), (None, Some(0), None, true));
+        let me = status(std::process::id() as i32).unwrap();
+        assert!(me.caps.is_some() && me.seccomp.is_some(), "{me:?}");
     }
 
     #[test]

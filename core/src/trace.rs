@@ -135,7 +135,57 @@ pub enum Step {
     Seteuid(u32),
     Setsid,
     Prctl(Prctl),
-    Capset(String),
+    /// PR_CAPBSET_DROP of each capability listed (one prctl per capability).
+    CapbsetDrop(Vec<caps::Capability>),
+    /// capset(2) of the three sets (bit masks, as /proc/PID/status shows them).
+    Capset {
+        effective: u64,
+        permitted: u64,
+        inheritable: u64,
+    },
+    /// PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of each capability in the mask.
+    AmbientSet(u64),
+    /// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog); `what`: its default action, or whose
+    /// filter it copies.
+    SeccompLoad {
+        flags: u32,
+        instructions: usize,
+        what: String,
+    },
+    /// ptrace(2) of another process: `ptrace(PTRACE_SEIZE, 4242, 0)`.
+    Ptrace {
+        request: &'static str,
+        pid: i32,
+        arg: String,
+    },
+    /// waitpid(2) for a process's next state change (a tracee's stop).
+    Wait(i32),
+    /// bpf(BPF_PROG_LOAD) of a program of this type.
+    BpfProgLoad {
+        prog_type: &'static str,
+        instructions: usize,
+        license: &'static str,
+    },
+    /// bpf(BPF_PROG_ATTACH) of a loaded program to the cgroup directory `target`.
+    BpfProgAttach {
+        target: PathBuf,
+        attach_type: &'static str,
+        flags: &'static str,
+    },
+    /// chown(2) of a file made for the command (a device node gets its host owner).
+    Chown {
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+    },
+    /// mknod(2) of a device node.
+    Mknod {
+        path: PathBuf,
+        kind: char,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    },
     Kill {
         pid: i32,
         signal: String,
@@ -260,6 +310,9 @@ impl Step {
             | Step::Unlink(p) => Some(p),
             Step::CniPlugin { plugin, .. } => Some(plugin),
             Step::Mount { target, .. } => Some(target),
+            Step::BpfProgAttach { target, .. }
+            | Step::Mknod { path: target, .. }
+            | Step::Chown { path: target, .. } => Some(target),
             Step::MountPoint { path, .. } => Some(path),
             Step::PivotRoot { new_root, .. } => Some(new_root),
             Step::InotifyAddWatch { path, .. } | Step::SeekEnd(path) => Some(path),
@@ -312,7 +365,42 @@ impl fmt::Display for Step {
             Step::Seteuid(u) => write!(f, "seteuid({u})"),
             Step::Setsid => f.write_str("setsid()"),
             Step::Prctl(what) => write!(f, "prctl({what})"),
-            Step::Capset(what) => write!(f, "capset({what})"),
+            Step::CapbsetDrop(list) => {
+                let names: Vec<String> = list.iter().map(|c| c.to_string()).collect();
+                write!(f, "prctl(PR_CAPBSET_DROP, {{{}}})", names.join(", "))
+            }
+            Step::Capset { effective, permitted, inheritable } => write!(
+                f,
+                "capset({{version=_LINUX_CAPABILITY_VERSION_3, pid=0}}, {{effective={}, permitted={}, inheritable={}}})",
+                cap_names(*effective),
+                cap_names(*permitted),
+                cap_names(*inheritable)
+            ),
+            Step::AmbientSet(mask) => {
+                write!(f, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of {})", cap_names(*mask))
+            }
+            Step::SeccompLoad { flags, instructions, what } => write!(
+                f,
+                "seccomp(SECCOMP_SET_MODE_FILTER, {}, {{len={instructions}, {what}}})",
+                seccomp_flag_names(*flags)
+            ),
+            Step::Ptrace { request, pid, arg } => write!(f, "ptrace({request}, {pid}, {arg})"),
+            Step::Wait(pid) => write!(f, "waitpid({pid}, __WALL)"),
+            Step::BpfProgLoad { prog_type, instructions, license } => {
+                write!(f, "bpf(BPF_PROG_LOAD, {{prog_type={prog_type}, insn_cnt={instructions}, license={license:?}}})")
+            }
+            Step::BpfProgAttach { target, attach_type, flags } => write!(
+                f,
+                "bpf(BPF_PROG_ATTACH, {{target_fd={:?}, attach_type={attach_type}, attach_flags={flags}}})",
+                target.display().to_string()
+            ),
+            Step::Chown { path, uid, gid } => write!(f, "chown({:?}, {uid}, {gid})", path.display().to_string()),
+            Step::Mknod { path, kind, major, minor, mode } => write!(
+                f,
+                "mknod({:?}, S_IF{}|{mode:#o}, makedev({major}, {minor}))",
+                path.display().to_string(),
+                if *kind == 'b' { "BLK" } else { "CHR" }
+            ),
             Step::Kill { pid, signal } => write!(f, "kill({pid}, {signal})"),
             Step::PidfdOpen(pid) => write!(f, "pidfd_open({pid}, 0)"),
             Step::CloseRange { first } => write!(f, "close_range({first}, ~0U, CLOSE_RANGE_CLOEXEC)"),
@@ -355,6 +443,28 @@ fn signal_set(signals: &[nix::sys::signal::Signal]) -> String {
 /// The names of the CLONE_NEW* bits in `flags`, `|`-joined, as strace prints them.
 pub fn clone_flag_names(flags: libc::c_int) -> String {
     let names: Vec<&str> = crate::ns::KINDS.iter().filter(|k| flags & k.flag != 0).map(|k| k.clone_name).collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// A capability mask as strace spells a set: `CAP_CHOWN|CAP_KILL`, `0` when empty.
+fn cap_names(mask: u64) -> String {
+    match crate::capabilities::names(mask).as_str() {
+        "none" => "0".into(),
+        list => list.replace(',', "|"),
+    }
+}
+
+/// seccomp(2) filter flags by name (`0` for none).
+fn seccomp_flag_names(flags: u32) -> String {
+    let names: Vec<&str> = [(1 << 1, "SECCOMP_FILTER_FLAG_LOG"), (1 << 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW")]
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
     if names.is_empty() {
         "0".into()
     } else {
@@ -529,6 +639,23 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
         (Step::Mount { .. }, EPERM) => "mounting needs CAP_SYS_ADMIN in the mount namespace's owning user namespace; some file systems (proc) also need a matching pid namespace",
         (Step::Mount { .. }, ENOENT) => "the source or the mount point does not exist",
         (Step::PivotRoot { .. }, EINVAL) => "the new root must be a mount point, not the current root, and not shared with the host",
+        (Step::SeccompLoad { .. }, EACCES) => "loading a seccomp filter needs no_new_privs or CAP_SYS_ADMIN",
+        (Step::SeccompLoad { .. }, EINVAL) => "the kernel refused the filter program (an invalid instruction, or longer than 4096)",
+        (Step::Ptrace { request: "PTRACE_SEIZE", .. }, EPERM) => {
+            "the process is traced already (strace, gdb), or ptrace is closed to us (Yama's ptrace_scope)"
+        }
+        (Step::Ptrace { request: "PTRACE_SECCOMP_GET_FILTER", .. }, EACCES) => {
+            "reading a filter needs CAP_SYS_ADMIN in the initial user namespace and no filter of one's own"
+        }
+        (Step::BpfProgLoad { .. }, EPERM) | (Step::BpfProgAttach { .. }, EPERM) => {
+            "loading and attaching a cgroup device program needs CAP_SYS_ADMIN (run as root)"
+        }
+        (Step::BpfProgAttach { .. }, EINVAL) => "this kernel cannot attach device programs to this cgroup (cgroup v2 only)",
+        (Step::CapbsetDrop(_), EPERM) => "dropping from the bounding set needs CAP_SETPCAP",
+        (Step::Capset { .. }, EPERM) | (Step::AmbientSet(_), EPERM) => {
+            "a capability can be kept only if it is still permitted (and inheritable within the bounding set); or the seccomp profile refuses capset and prctl"
+        }
+        (Step::Mknod { .. }, EPERM) => "creating a device node needs CAP_MKNOD in the initial user namespace",
         (Step::Sethostname(_), EPERM) | (Step::Setdomainname(_), EPERM) => "changing the host name needs a UTS namespace of your own (add --uts)",
         (Step::Setgroups(_), EPERM) => "setgroups is 'deny' in this user namespace, or the caller lacks CAP_SETGID",
         (Step::Setresuid(_), EINVAL) | (Step::Setresgid(_), EINVAL) => "that id is not mapped in this user namespace",
@@ -643,7 +770,7 @@ mod tests {
             (Step::Umount(".".into()), "umount2"),
             (Step::Setns { target: "x".into(), flags: libc::CLONE_NEWNET }, "setns"),
             (Step::Kill { pid: 1, signal: "SIGKILL".into() }, "kill"),
-            (Step::Capset("x".into()), "capset"),
+            (Step::Capset { effective: 0, permitted: 0, inheritable: 0 }, "capset"),
             (Step::MountPoint { path: "/www".into(), dir: true }, "mkdir"),
             (Step::MountPoint { path: "/dev/null".into(), dir: false }, "creat"),
         ];
@@ -756,6 +883,67 @@ mod tests {
         );
         let pidfile = failure(&Step::Creat("/nonexistent-isolab/pid".into()), Errno::ENOENT).to_string();
         assert_eq!(pidfile, "cannot create /nonexistent-isolab/pid: No such file or directory (ENOENT): the directory it would go in does not exist");
+    }
+
+    // Issue 16: the confinement's steps (capability sets, the seccomp filter, the cgroup device
+    // program, a device node) each under its syscall's name.
+    #[test]
+    fn confinement_steps_have_their_own_names() {
+        use caps::Capability::{CAP_CHOWN, CAP_KILL, CAP_SYS_ADMIN};
+        let chown_kill = (1 << CAP_CHOWN.index()) | (1 << CAP_KILL.index());
+        let cases: [(Step, &str, &str); 11] = [
+            (
+                Step::Ptrace { request: "PTRACE_SEIZE", pid: 4242, arg: "0".into() },
+                "ptrace(PTRACE_SEIZE, 4242, 0)",
+                "ptrace",
+            ),
+            (
+                Step::Ptrace { request: "PTRACE_SECCOMP_GET_FILTER", pid: 4242, arg: "0, buf[702]".into() },
+                "ptrace(PTRACE_SECCOMP_GET_FILTER, 4242, 0, buf[702])",
+                "ptrace",
+            ),
+            (Step::Wait(4242), "waitpid(4242, __WALL)", "waitpid"),
+            (Step::CapbsetDrop(vec![CAP_SYS_ADMIN]), "prctl(PR_CAPBSET_DROP, {CAP_SYS_ADMIN})", "prctl"),
+            (
+                Step::Capset { effective: chown_kill, permitted: chown_kill, inheritable: 0 },
+                "capset({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, {effective=CAP_CHOWN|CAP_KILL, permitted=CAP_CHOWN|CAP_KILL, inheritable=0})",
+                "capset",
+            ),
+            (
+                Step::AmbientSet(0),
+                "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, then PR_CAP_AMBIENT_RAISE of 0)",
+                "prctl",
+            ),
+            (
+                Step::SeccompLoad { flags: 1 << 2, instructions: 702, what: "default SCMP_ACT_ERRNO(EPERM)".into() },
+                "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, {len=702, default SCMP_ACT_ERRNO(EPERM)})",
+                "seccomp",
+            ),
+            (
+                Step::BpfProgLoad { prog_type: "BPF_PROG_TYPE_CGROUP_DEVICE", instructions: 69, license: "Apache" },
+                "bpf(BPF_PROG_LOAD, {prog_type=BPF_PROG_TYPE_CGROUP_DEVICE, insn_cnt=69, license=\"Apache\"})",
+                "bpf",
+            ),
+            (
+                Step::BpfProgAttach { target: "/g".into(), attach_type: "BPF_CGROUP_DEVICE", flags: "BPF_F_ALLOW_MULTI" },
+                "bpf(BPF_PROG_ATTACH, {target_fd=\"/g\", attach_type=BPF_CGROUP_DEVICE, attach_flags=BPF_F_ALLOW_MULTI})",
+                "bpf",
+            ),
+            (
+                Step::Mknod { path: "/dev/x".into(), kind: 'c', major: 1, minor: 11, mode: 0o600 },
+                "mknod(\"/dev/x\", S_IFCHR|0o600, makedev(1, 11))",
+                "mknod",
+            ),
+            (Step::Chown { path: "/dev/x".into(), uid: 0, gid: 5 }, "chown(\"/dev/x\", 0, 5)", "chown"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        let msg = failure(&Step::SeccompLoad { flags: 0, instructions: 1, what: "x".into() }, Errno::EACCES);
+        assert!(msg.to_string().ends_with("needs no_new_privs or CAP_SYS_ADMIN"), "{msg}");
+        let seize = Step::Ptrace { request: "PTRACE_SEIZE", pid: 42, arg: "0".into() };
+        assert!(failure(&seize, Errno::EPERM).to_string().ends_with("(Yama's ptrace_scope)"));
     }
 
     // Issue 19: what cgstat --events asks of the kernel, each step with its own name (the

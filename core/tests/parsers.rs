@@ -523,3 +523,67 @@ fn cpu_stat_usage_at_the_top_of_u64() {
 fn mountinfo_escape_past_a_byte() {
     let _ = detect::parse_mountinfo("1 2 3:4 / /a\\777b rw - ext4 /dev/x rw\n");
 }
+
+/// JSON-shaped near misses of a seccomp profile: the keys and values a profile uses, shuffled.
+fn profile_like() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"defaultAction\"",
+        "\"SCMP_ACT_ERRNO\"",
+        "\"SCMP_ACT_ALLOW\"",
+        "\"syscalls\"",
+        "\"names\"",
+        "\"read\"",
+        "\"action\"",
+        "\"args\"",
+        "\"index\"",
+        "\"value\"",
+        "\"op\"",
+        "\"SCMP_CMP_MASKED_EQ\"",
+        "\"valueTwo\"",
+        "\"includes\"",
+        "\"caps\"",
+        "\"minKernel\"",
+        "\"4.8\"",
+        "\"archMap\"",
+        "\"architecture\"",
+        "\"SCMP_ARCH_X86_64\"",
+        "\"errnoRet\"",
+        "1",
+        "-1",
+        "18446744073709551615",
+        "99999999999999999999",
+        "null",
+        "true",
+        "\"\"",
+        "0.5",
+    ]);
+    prop::collection::vec(pieces, 0..40).prop_map(|p| p.concat())
+}
+
+proptest! {
+    // A profile file is user input: any text is refused with a field named, or compiled.
+    #[test]
+    fn seccomp_profiles_never_panic(s in prop_oneof![anything(), profile_like()]) {
+        if let Ok(p) = isolab_core::seccomp::Profile::parse(&s) {
+            let ctx = isolab_core::seccomp::Context { caps: vec![], kernel: (6, 1), native: "amd64" };
+            let f = isolab_core::seccomp::compile(&p, &ctx, "fuzz").unwrap();
+            prop_assert!(!f.program.is_empty() && f.program.len() <= 4096);
+        }
+    }
+
+    #[test]
+    fn device_flags_never_panic(s in hostile("abc *:0123456789rwm/dev")) {
+        if let Ok(rule) = cgroup::devices::Rule::parse(&s) {
+            prop_assert_eq!(cgroup::devices::Rule::parse(&rule.to_string()).unwrap(), rule);
+        }
+        if let Ok(d) = cgroup::devices::DeviceArg::parse(&s) {
+            prop_assert!(d.host.starts_with('/') && d.container.starts_with('/') && !d.container.split('/').any(|c| c == ".."));
+        }
+    }
+}

@@ -34,6 +34,17 @@ EXAMPLES:
     nsenter-lite --explain -t 4242 -a -- sh
   A network namespace kept by a bind mount (unshare --net=FILE, ip netns add):
     nsenter-lite --ns-file net=/run/netns/blue -- ip addr
+  docker exec: a shell in a named container, confined as the container is (its capabilities,
+  no_new_privs and seccomp filters); --privileged for one with nsenter-lite's own capabilities:
+    nsenter-lite --container web -a --tty -- sh
+    nsenter-lite --container web -a --privileged -- ip link set eth0 mtu 1400
+
+CONFINEMENT:
+  With a target process, the command gets its confinement: the target's bounding, inheritable
+  and ambient capability sets (/proc/PID/status; execve then gives a root command the bounding
+  set), its no_new_privs, and its seccomp filters: copied exactly when run as root
+  (PTRACE_SECCOMP_GET_FILTER, which stops the target for a few microseconds), else Docker's
+  default profile for its bounding set. --privileged leaves all of it out.
 
 EXIT STATUS:
   the command's own status; 128+N when it died of signal N;
@@ -86,6 +97,11 @@ pub struct Args {
     /// its controlling terminal in a session of its own, relayed to ours in raw mode
     #[arg(long)]
     tty: bool,
+    /// Leave out the target's confinement: the command keeps nsenter-lite's capabilities and
+    /// gets no seccomp filter (by default it gets the target's bounding, inheritable and ambient
+    /// capabilities, no_new_privs and seccomp filters, as docker exec gives a container's)
+    #[arg(long)]
+    privileged: bool,
     /// Run the command in a new session, without a controlling terminal: it cannot push
     /// keystrokes into the caller's terminal (TIOCSTI, CVE-2017-5226) [default when stdin is a terminal]
     #[arg(long, conflicts_with = "no_new_session")]
@@ -183,6 +199,7 @@ impl Args {
             pidfd: !raw.no_pidfd,
             join_cgroup: !raw.no_join_cgroup,
             tty: raw.tty,
+            confine: !raw.privileged,
             preserve_fds: raw.preserve_fds.unwrap_or(0),
             // With --tty the command gets a session of its own with the new terminal anyway.
             new_session: !raw.tty && (raw.new_session || (!raw.no_new_session && process::stdin_is_terminal())),
@@ -288,6 +305,8 @@ mod tests {
         assert!(s.pidfd);
         let s = spec(&["-t", "42", "-mT", "true"]).unwrap();
         assert_eq!(s.kinds, flag("mnt") | flag("time"));
+        assert!(s.confine, "the target's confinement by default");
+        assert!(!spec(&["-t", "42", "-a", "--privileged", "true"]).unwrap().confine);
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!   (core's `pty`).
 //! - The owner's own `nsexec --init` container has a non-dumpable init nobody but root may read:
 //!   its command is joined instead (`target::joinable`).
+//! - The command gets the target's confinement (`confine.rs`), read from outside before the
+//!   first setns (ptrace and /proc/PID are the host's then) and applied around the change of ids,
+//!   in the process that execs; `--privileged` leaves it out.
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
@@ -26,6 +29,7 @@ use isolab_core::process::{self, ForkResult, Signal};
 use isolab_core::procfs::{self, PinnedProcess};
 use isolab_core::{mount, pty, trace};
 
+use crate::confine::{self, Confinement};
 use crate::creds;
 pub use crate::enter::NsFile;
 use crate::enter::{self, Entry, TargetNs};
@@ -65,6 +69,8 @@ pub struct Spec {
     pub join_cgroup: bool,
     /// `--tty`: a pty of the command's own, made in the joined mount namespace, relayed to ours.
     pub tty: bool,
+    /// Give the command the target's confinement (false: `--privileged`).
+    pub confine: bool,
     /// `--preserve-fds N`: in another root the command keeps N descriptors from 3 on beside 0,
     /// 1 and 2, as `runc exec --preserve-fds`.
     pub preserve_fds: u32,
@@ -97,6 +103,10 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     let joins = enter::flags_of(&namespaces) | from_files;
     let creds = creds::JoinCreds::new(joins & ns::USER.flag != 0, spec.preserve_credentials, spec.user_id);
     let our_proc = if creds.ids.is_some() { Some(procfs::open_own()?) } else { None };
+    let confinement = match &process {
+        Some(p) if spec.confine => Some(confine::read(p)?),
+        _ => None,
+    };
     if let Some(p) = &process {
         // Everything read under /proc/PID so far (inodes, root, cwd) was the pinned process's.
         target::check_alive(p)?;
@@ -127,7 +137,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
     // then the new session is made in a child.
     let setsid_needs_child = spec.new_session && process::is_group_leader();
     if joined & (ns::PID.flag | ns::TIME.flag) == 0 && !spec.tty && !setsid_needs_child {
-        creds.after_join(dropped_groups, our_proc.as_ref())?;
+        take_ids(&creds, dropped_groups, our_proc.as_ref(), confinement.as_ref())?;
         return Err(exec_command(&spec, other_root));
     }
     // --tty: the command's side makes the pty and hands its master back over this channel.
@@ -148,7 +158,7 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         }
         ForkResult::Child => {
             drop(relay);
-            creds.after_join(dropped_groups, our_proc.as_ref())?;
+            take_ids(&creds, dropped_groups, our_proc.as_ref(), confinement.as_ref())?;
             // The pty comes from the joined /dev/ptmx, opened with the ids the command runs with (runc exec).
             if let Some(console) = console {
                 pty::attach(pty::allocate(&console)?)?;
@@ -156,6 +166,19 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
             Err(exec_command(&spec, other_root))
         }
     }
+}
+
+/// In the process that execs: the ids the command runs with, inside the target's confinement.
+fn take_ids(
+    creds: &creds::JoinCreds,
+    dropped_groups: bool,
+    our_proc: Option<&OwnedFd>,
+    confinement: Option<&Confinement>,
+) -> anyhow::Result<()> {
+    confinement.map(Confinement::before_ids).transpose()?;
+    creds.after_join(dropped_groups, our_proc)?;
+    confinement.map(Confinement::after_ids).transpose()?;
+    Ok(())
 }
 
 /// Exec the command. In another root (a container's) it gets 0, 1, 2 and `--preserve-fds`

@@ -14,6 +14,7 @@ use isolab_core::mount::{self, Bind, Propagation};
 use isolab_core::ns::{self, Kind};
 use isolab_core::process;
 
+use crate::confine;
 use crate::launch::{MapRequest, Spec};
 
 const EXAMPLES: &str = "\
@@ -35,6 +36,11 @@ EXAMPLES:
     nsexec --net -- ip addr
   Experiment 5: a PID namespace; ps sees PID 1 and itself.
     nsexec --pid --mount -- ps aux
+
+  A container, confined as docker run confines one: Docker's 14 capabilities, its seccomp
+  profile, masked /proc paths, a read-only /sys, its own cgroups only (--privileged: none of it):
+    cgexec-rs --memory 100m -- nsexec -m -p -n -u -i -C --rootfs ./rootfs -- sh
+    nsexec -m -p --rootfs ./rootfs --cap-add NET_ADMIN --security-opt seccomp=profile.json -- sh
 
   Keep a network namespace for later (enter it with nsenter-lite --ns-file net=/run/demo.net):
     touch /run/demo.net && nsexec --net=/run/demo.net -- true
@@ -191,10 +197,11 @@ pub struct Args {
     /// Supplementary groups, comma-separated
     #[arg(long, value_name = "G1,G2", value_delimiter = ',', help_heading = "Credentials")]
     pub groups: Option<Vec<String>>,
-    /// Add a capability (repeatable; for a non-root user it is kept across exec)
-    #[arg(long, value_name = "CAP", help_heading = "Credentials")]
+    /// Add a capability, or ALL (repeatable; with --rootfs to Docker's 14; for a non-root user
+    /// it is kept across exec)
+    #[arg(long, value_name = "CAP|ALL", help_heading = "Credentials")]
     pub cap_add: Vec<String>,
-    /// Drop a capability, or ALL (repeatable)
+    /// Drop a capability, or ALL (repeatable; with --rootfs from Docker's 14)
     #[arg(long, value_name = "CAP|ALL", help_heading = "Credentials")]
     pub cap_drop: Vec<String>,
     /// Set no_new_privs: exec cannot gain privileges (setuid bits, file capabilities)
@@ -229,8 +236,11 @@ pub struct Args {
     #[command(flatten)]
     pub explain: Explain,
 
+    #[command(flatten)]
+    pub confine: confine::ConfineArgs,
+
     /// The command and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND", help_heading = "Process")]
     pub command: Vec<OsString>,
 }
 
@@ -286,6 +296,9 @@ impl Args {
         }
         spec.mounts = self.mount_plan(&mut spec)?;
         spec.creds = self.creds()?;
+        let new_mnt = spec.flags & ns::MNT.flag != 0;
+        spec.seccomp =
+            self.confine.apply(self.rootfs.is_some(), new_mnt, &self.cap_add, &mut spec.creds, &mut spec.mounts)?;
         spec.workdir = self.workdir.clone();
         spec.env = self.payload_env()?;
         if self.preserve_fds.is_some() && self.rootfs.is_none() {
@@ -350,6 +363,7 @@ impl Args {
             read_only: self.read_only,
             proc,
             dev: self.rootfs.is_some(),
+            ..mount::Mounts::default()
         })
     }
 
@@ -383,6 +397,7 @@ impl Args {
             cap_drop: named("--cap-drop", &self.cap_drop)?,
             drop_all,
             no_new_privs: self.no_new_privs,
+            ..Creds::default()
         })
     }
 }
@@ -463,6 +478,30 @@ mod tests {
         let MapRequest::Ranges { uid, gid } = s.maps else { panic!() };
         assert_eq!(uid, gid);
         assert_eq!(spec(&["-r", "id"]).unwrap().maps, MapRequest::Root);
+    }
+
+    #[test]
+    fn a_rootfs_is_a_container_confined_as_docker() {
+        let c = spec(&["-m", "--rootfs", "/", "true"]).unwrap();
+        assert_eq!(c.creds.sets.unwrap().bounding, 0xa80425fb);
+        assert_eq!(c.creds.sets.unwrap().inheritable, 0);
+        assert!(c.seccomp.as_ref().is_some_and(|f| f.source == "Docker's default profile"));
+        assert_eq!(c.mounts.masked.len(), 11);
+        assert_eq!(c.mounts.readonly_paths.len(), 5);
+        assert_eq!(c.mounts.sys, Some(true));
+        let p = spec(&["-m", "--rootfs", "/", "--privileged", "true"]).unwrap();
+        assert!(p.creds.sets.is_none() && p.seccomp.is_none() && p.mounts.masked.is_empty());
+        assert_eq!(p.mounts.sys, Some(false));
+        let plain = spec(&["-m", "-p", "true"]).unwrap();
+        assert!(plain.creds.sets.is_none() && plain.seccomp.is_none() && plain.mounts.masked.is_empty());
+        assert_eq!(plain.mounts.sys, None);
+        let own = spec(&["-m", "--rootfs", "/", "--mask-path=", "--readonly-path", "/proc/sys", "true"]).unwrap();
+        assert!(own.mounts.masked.is_empty());
+        assert_eq!(own.mounts.readonly_paths, vec![PathBuf::from("/proc/sys")]);
+        let tweaked = spec(&["-m", "--rootfs", "/", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "true"]).unwrap();
+        assert_eq!(tweaked.creds.sets.unwrap().bounding, 1 << 13);
+        let nnp = spec(&["--security-opt", "no-new-privileges", "--security-opt", "seccomp=default", "true"]).unwrap();
+        assert!(nnp.creds.no_new_privs && nnp.seccomp.is_some());
     }
 
     #[test]

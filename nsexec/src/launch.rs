@@ -23,7 +23,7 @@ use isolab_core::idmap::{self, Extent, Setgroups, Which};
 use isolab_core::ns::{self, Flags, Kind};
 use isolab_core::process::{self, FdReceiver, FdSender, ForkResult, Gate, GateKey, Pid, Signal};
 use isolab_core::trace::{self, Step};
-use isolab_core::{creds, mount, pty};
+use isolab_core::{creds, mount, pty, seccomp};
 
 /// How the user namespace's ids are mapped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -72,6 +72,8 @@ pub struct Spec {
     /// Filled in by [`run`] for a container: the first descriptor the command does not get.
     pub first_closed_fd: Option<u32>,
     pub pidfile: Option<PathBuf>,
+    /// The seccomp filter to load last (a container's default, or `--security-opt seccomp=`).
+    pub seccomp: Option<seccomp::Filter>,
     pub argv: Vec<OsString>,
 }
 
@@ -292,6 +294,10 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender
         Ok(ForkResult::Child) => exec_command(spec, made, slave),
         Ok(ForkResult::Parent { child }) => {
             drop(slave);
+            if let Err(err) = confine_init(spec) {
+                let _ = process::kill(child, Signal::SIGKILL);
+                exit::report_and_exit(&err);
+            }
             // A stop request sent to the init itself escalates as one sent to nsexec.
             process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
@@ -300,6 +306,30 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender
         Err(e) => e,
     };
     exit::report_and_exit(&err)
+}
+
+/// The init is confined as its command is (the capability sets, no_new_privs, the seccomp filter),
+/// but keeps its ids: docker run --init's tini runs inside the container's confinement too, and
+/// nsenter-lite reads a container's confinement from its PID 1. After the fork: the command
+/// confines itself, so it gets one filter, not two. The init then only waits, reaps and
+/// forwards signals, which Docker's filter allows (a signal for a command of another uid needs
+/// CAP_KILL, one of Docker's 14).
+fn confine_init(spec: &Spec) -> anyhow::Result<()> {
+    let own = creds::Creds { user: None, groups: None, ..spec.creds.clone() };
+    let (early, last) = seccomp_order(spec);
+    early.map(seccomp::load).transpose()?;
+    creds::apply(&own)?;
+    last.map(seccomp::load).transpose()?;
+    Ok(())
+}
+
+/// Loading a filter needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs, before the
+/// capabilities go (runc's order); with it, as the very last step. (early, last).
+fn seccomp_order(spec: &Spec) -> (Option<&seccomp::Filter>, Option<&seccomp::Filter>) {
+    match &spec.seccomp {
+        Some(f) if spec.creds.no_new_privs => (None, Some(f)),
+        f => (f.as_ref(), None),
+    }
 }
 
 /// Set up the world and exec; returns only the error that stopped it.
@@ -335,7 +365,17 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
         ns::loopback_up()?;
     }
     match opened {
-        Some(opened) => mount::setup(opened, in_new_pid_ns),
+        Some(opened) => {
+            let made = mount::setup(opened, in_new_pid_ns)?;
+            if spec.has(ns::USER) && spec.mounts.has_read_only() {
+                // Root of this user namespace could remount them read-write: lock their flags.
+                if let Err(e) = mount::lock_mounts() {
+                    made.undo();
+                    return Err(e);
+                }
+            }
+            Ok(made)
+        }
         None => Ok(mount::Made::default()),
     }
 }
@@ -352,9 +392,15 @@ fn exec_command(spec: &Spec, made: mount::Made, tty: Option<OwnedFd>) -> anyhow:
     err
 }
 
-/// Credentials, cwd, descriptors, session (with `-t`, the pty's); returns the environment to
-/// exec with.
+/// Credentials, cwd, descriptors, session (with `-t`, the pty's), the seccomp filter; returns
+/// the environment to exec with.
 fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<process::Env> {
+    if spec.seccomp.is_some() || spec.creds.sets.is_some() {
+        // Confined, the set-up could no longer be undone if the command is missing: look first.
+        process::check_command(&spec.argv, &spec.env)?;
+    }
+    let (early, last) = seccomp_order(spec);
+    early.map(seccomp::load).transpose()?;
     creds::apply(&spec.creds)?;
     if let Some(dir) = &spec.workdir {
         mount::chdir(dir).with_context(|| format!("invalid --workdir '{}'", dir.display()))?;
@@ -378,6 +424,7 @@ fn prepare_exec(spec: &Spec, tty: Option<OwnedFd>) -> anyhow::Result<process::En
     } else if spec.new_session {
         process::new_session()?;
     }
+    last.map(seccomp::load).transpose()?;
     Ok(env)
 }
 

@@ -216,9 +216,10 @@ fn experiment_9_device_read_bps() {
         assert_eq!(read("blkio", g.name(), "blkio.throttle.write_iops_device"), format!("{numbers} 100"));
     }
     let dd = ["dd", &format!("if={path}"), "of=/dev/null", "bs=1M", "count=6", "iflag=direct"];
+    // Like docker run, the group may use only Docker's default devices: --device opens the disk.
     let timed = |extra: &[&str]| {
         let start = Instant::now();
-        cgexec().args(extra).arg("--").args(dd).run().ok();
+        cgexec().args(["--device", path]).args(extra).arg("--").args(dd).run().ok();
         start.elapsed()
     };
     let limited = timed(&["--device-read-bps", &limit]);
@@ -240,6 +241,48 @@ fn experiment_9_device_read_bps() {
         free.as_secs_f64()
     ));
     assert!(free * 2 <= limited, "unthrottled read took {free:?}, throttled {limited:?}: the device is the limit");
+}
+
+// Docker's default device allowlist (issue 16): a device outside it cannot be opened in the
+// group; --device and --device-cgroup-rule open one, --privileged all. v1 writes devices.deny
+// and devices.allow; v2 attaches a BPF_PROG_TYPE_CGROUP_DEVICE program. /dev/kmsg is opened
+// write-only (no capability needed) and nothing is written.
+#[test]
+fn devices_follow_dockers_allowlist() {
+    need_root!("devices_follow_dockers_allowlist");
+    let open = |dev: &str| ["sh".to_string(), "-c".to_string(), format!(": > {dev}")];
+    cgexec().arg("--").args(open("/dev/null")).run().ok();
+    let denied = cgexec().arg("--").args(open("/dev/kmsg")).run();
+    assert_ne!(denied.code, 0, "{denied:?}");
+    assert!(denied.stderr.contains("Operation not permitted"), "{denied:?}");
+    for allowed in [&["--device", "/dev/kmsg:w"][..], &["--device-cgroup-rule", "c 1:11 w"], &["--privileged"]] {
+        cgexec().args(allowed).arg("--").args(open("/dev/kmsg")).run().ok();
+    }
+    let read_only = cgexec().args(["--device", "/dev/kmsg:r", "--"]).args(open("/dev/kmsg")).run();
+    assert_ne!(read_only.code, 0, "r does not allow opening for writing: {read_only:?}");
+    if layout() != Layout::V2 {
+        let g = Guard::new();
+        cgexec().args(["--name", g.name(), "--keep", "--device", "/dev/kmsg:w", "--", "true"]).run().ok();
+        let list = read("devices", g.name(), "devices.list");
+        assert_eq!(
+            list.lines().collect::<Vec<_>>(),
+            [
+                "c *:* m",
+                "b *:* m",
+                "c 1:3 rwm",
+                "c 1:5 rwm",
+                "c 1:7 rwm",
+                "c 1:8 rwm",
+                "c 1:9 rwm",
+                "c 5:0 rwm",
+                "c 5:1 rwm",
+                "c 5:2 rwm",
+                "c 136:* rwm",
+                "c 10:200 rwm",
+                "c 1:11 w"
+            ]
+        );
+    }
 }
 
 // Experiment 7: --memory 100m, a process that fills 200 MiB is OOM-killed; cgexec-rs says so in
@@ -609,7 +652,8 @@ fn zero_is_unset_as_in_docker() {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|o| o["op"] == "write")
             .filter_map(|o| Some(o["path"].as_str()?.rsplit('/').next()?.to_string()))
-            .filter(|f| !f.starts_with("cgroup.") && !f.starts_with("cpuset."))
+            // The device allowlist (devices.deny, devices.allow on v1) is written for every group.
+            .filter(|f| !f.starts_with("cgroup.") && !f.starts_with("cpuset.") && !f.starts_with("devices."))
             .collect();
         assert_eq!(writes, ["pids.max"], "only --pids-limit 0 writes (max): {}", run.stderr);
     }

@@ -318,7 +318,8 @@ fn direct_read_shows_as_block_io() {
     need_root!("direct_read_shows_as_block_io");
     let Some(dev) = isolab_tests::TestDisk::new() else { return };
     let dd = format!("dd if={} of=/dev/null bs=1M count=8 iflag=direct 2>/dev/null; exec sleep 30", dev.path);
-    let g = Group::start(&["--device-read-bps", &format!("{}:1tb", dev.path)], &["sh", "-c", &dd]);
+    let g =
+        Group::start(&["--device", &dev.path, "--device-read-bps", &format!("{}:1tb", dev.path)], &["sh", "-c", &dd]);
     let v = g.wait_for("read 8 MiB", |v| v["block_read_bytes"].as_u64().is_some_and(|b| b >= 8 << 20));
     assert!(v["BlockIO"].as_str().unwrap().starts_with("8.39MB / "), "{v}");
     assert_reads(&g.name, layout().block);

@@ -215,6 +215,15 @@ fn nsexec_refuses_malformed_invocations() {
         (&["--cap-drop", "CAP_", "true"], "--cap-drop"),
         (&["-e", "=x", "true"], "--env"),
         (&["-e", "NOEQUALS", "true"], "--env"),
+        (&["--security-opt", "seccomp", "true"], "--security-opt"),
+        (&["--security-opt", "apparmor=x", "true"], "apparmor"),
+        (&["--security-opt", "seccomp=/nonexistent-isolab.json", "true"], "/nonexistent-isolab.json"),
+        (&["--cap-bounding", "CAP_FLY", "true"], "--cap-bounding"),
+        (&["--cap-bounding", "CHOWN", "--cap-add", "KILL", "true"], "--cap-add"),
+        (&["--mask-path", "proc/kcore", "-m", "true"], "--mask-path"),
+        (&["--readonly-path", "/proc/sys", "true"], "--readonly-path"),
+        (&["-m", "--device", "/dev/null", "true"], "--device"),
+        (&["-m", "--rootfs", "/", "--device", "/dev/null:/mnt/null", "true"], "/dev"),
         // Refused once the kernel is asked: still one line, nothing left behind.
         (&["-m", "--rootfs", "/nonexistent-isolab-rootfs", "true"], "/nonexistent-isolab-rootfs"),
         (&["-m", "--bind", "/nonexistent-isolab-src:/mnt", "true"], "/nonexistent-isolab-src"),
@@ -399,6 +408,13 @@ fn cgexec_refuses_malformed_invocations() {
         (&["--set", "memory.soft_limit_in_bytes=abc"], "memory.soft_limit_in_bytes"),
         (&["--cgroup-parent", "../../x"], "--cgroup-parent"),
         (&["--cgroup-parent", "a\nb"], "--cgroup-parent"),
+        (&["--device", "dev/null"], "--device"),
+        (&["--device", "/dev/null:/dev/x:rwx"], "--device"),
+        (&["--device", "/dev/isolab-no-such-device"], "/dev/isolab-no-such-device"),
+        (&["--device", "/etc/passwd"], "not a device node"),
+        (&["--device-cgroup-rule", "c 1:3"], "--device-cgroup-rule"),
+        (&["--device-cgroup-rule", "x *:* rwm"], "--device-cgroup-rule"),
+        (&["--privileged", "--device", "/dev/null"], "--privileged"),
     ]
     .iter()
     .map(|(args, needle)| (named(args), needle.to_string()))

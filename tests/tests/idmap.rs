@@ -311,7 +311,8 @@ fn setuid_mode_grants_and_refusals() {
     let r = run(&t, &["--explain", "--uid", &range]);
     r.ok();
     let dumpable = r.stderr.find("prctl(PR_SET_DUMPABLE, 0) = 0").expect("non-dumpable");
-    let caps = r.stderr.find("capset(effective=permitted=CAP_SET").expect("capset");
+    let caps =
+        r.stderr.find("capset({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, {effective=CAP_SET").expect("capset");
     let write = r.stderr.find("write /proc/").expect("write");
     assert!(dumpable < caps && caps < write, "{}", r.stderr);
     let last_capset = r.stderr.lines().rfind(|l| l.contains("capset(")).unwrap();

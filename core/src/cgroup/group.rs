@@ -63,6 +63,9 @@ pub fn placements<'a>(
         anyhow::bail!("the {c} controller is not available on this host (no mounted hierarchy has it)");
     }
     let mut wanted: Vec<&str> = required.into_iter().chain(ACCOUNTING).collect();
+    if limits.devices.is_some() {
+        wanted.push("devices"); // v1 only: on v2 a program attached to the group does it
+    }
     if setup.layout() != Layout::V2 {
         wanted.push("freezer");
     }

@@ -84,6 +84,8 @@ pub struct Limits {
     pub pids_limit: Option<i64>,
     /// `--set FILE=VALUE`, written last, in order.
     pub set: Vec<(String, String)>,
+    /// Device access (Docker's allowlist and `--device`); None: unrestricted (`--privileged`).
+    pub devices: Option<super::devices::Policy>,
 }
 
 fn in_range(flag: &str, value: u64, (lo, hi): (u64, u64)) -> anyhow::Result<()> {

@@ -16,6 +16,7 @@
 
 pub mod delegate;
 pub mod detect;
+pub mod devices;
 pub mod files;
 pub mod group;
 pub mod host;
@@ -52,7 +53,7 @@ pub fn alias(controller: &str) -> &str {
 /// `cpuacct` or `freezer` (cpu.stat and cgroup.freeze are in every group); v1 calls `io` `blkio`.
 pub fn name_on(controller: &str, v2: bool) -> Option<&str> {
     match (controller, v2) {
-        ("cpuacct" | "freezer", true) => None,
+        ("cpuacct" | "freezer" | "devices", true) => None,
         ("blkio", true) | ("io", false) => Some(alias(controller)),
         (c, _) => Some(c),
     }

@@ -110,6 +110,11 @@ pub fn plan(limits: &Limits, group: &Group, facts: &Facts) -> anyhow::Result<Wri
             v1::blkio(limits, dir, facts, &mut plan)?
         }
     }
+    if let (Some(dir), Some(policy)) = (group.dir("devices"), &limits.devices) {
+        for (file, value) in super::devices::v1_writes(&policy.rules) {
+            plan.write(dir, file, value, "--device");
+        }
+    }
     if let (Some(dir), Some(n)) = (group.dir("pids"), limits.pids_limit) {
         plan.write(dir, "pids.max", if n <= 0 { "max".into() } else { n.to_string() }, "--pids-limit");
     }

@@ -14,9 +14,7 @@
 //!   (unless GRANT_AUX_GROUP_SUBIDS in /etc/login.defs), and the target must carry the caller's
 //!   uid and gid.
 
-use std::collections::HashSet;
-
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use caps::{CapSet, Capability};
 use nix::unistd::{geteuid, getgid, getuid, Uid, User};
 
@@ -100,17 +98,8 @@ pub fn drop_setfcap_unless(caller: &Caller, maps_host_root: bool) -> anyhow::Res
 /// Permitted and effective become `wanted` (as far as we hold them); inheritable becomes empty.
 fn keep_only(wanted: &[Capability]) -> anyhow::Result<()> {
     let permitted = caps::read(None, CapSet::Permitted).map_err(|e| anyhow::anyhow!("capget: {e}"))?;
-    let keep: HashSet<Capability> = wanted.iter().copied().filter(|c| permitted.contains(c)).collect();
-    let mut names: Vec<String> = keep.iter().map(|c| c.to_string()).collect();
-    names.sort();
-    let shown = if names.is_empty() { "none".to_string() } else { names.join("|") };
-    // Effective first: it must stay within permitted at every step.
-    for (set, value) in [(CapSet::Effective, &keep), (CapSet::Permitted, &keep), (CapSet::Inheritable, &HashSet::new())]
-    {
-        caps::set(None, set, value).with_context(|| format!("capset({set:?} = {shown})"))?;
-    }
-    trace::explain(&Step::Capset(format!("effective=permitted={shown}, inheritable=none")), None);
-    Ok(())
+    let keep = crate::capabilities::mask_of(wanted.iter().filter(|c| permitted.contains(c)));
+    crate::capabilities::capset(keep, keep, 0)
 }
 
 /// Refuse what newuidmap refuses before it reads a range: a caller without a passwd entry, one

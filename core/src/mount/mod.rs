@@ -25,8 +25,11 @@
 
 mod dev;
 mod fd;
+mod lock;
 mod made;
+mod mask;
 mod spec;
+mod sys;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -35,9 +38,12 @@ use anyhow::{bail, Context as _};
 use nix::mount::MsFlags;
 
 use self::dev::mount_dev;
+pub use self::dev::Node;
 pub use self::fd::open_in_root_of;
 use self::fd::{attach, clone_tree, fd_path, open_path, reopen_same, same_object, set_read_only, target};
+pub use self::lock::lock_mounts;
 pub use self::made::Made;
+pub use self::mask::{DOCKER_MASKED, DOCKER_READONLY};
 pub use self::spec::{clean_dest, no_control_chars, Bind, Propagation};
 use crate::trace::{self, Step};
 
@@ -53,6 +59,27 @@ pub struct Mounts {
     pub proc: Option<PathBuf>,
     /// A minimal /dev in the new root (default with `--rootfs`).
     pub dev: bool,
+    /// A fresh sysfs on /sys with a view of the caller's own cgroups (a container's);
+    /// `Some(true)` read-only.
+    pub sys: Option<bool>,
+    /// Paths hidden (Docker's maskedPaths): /dev/null over a file, an empty tmpfs over a directory.
+    pub masked: Vec<PathBuf>,
+    /// Paths made read-only (Docker's readonlyPaths).
+    pub readonly_paths: Vec<PathBuf>,
+    /// Device nodes for /dev (`--device`).
+    pub devices: Vec<crate::cgroup::devices::DeviceArg>,
+}
+
+impl Mounts {
+    /// Whether any mount of the plan is read-only: then, in a user namespace, the mounts are
+    /// locked (see lock.rs) so that the payload cannot remount them read-write.
+    pub fn has_read_only(&self) -> bool {
+        self.read_only
+            || self.binds.iter().any(|b| b.read_only)
+            || !self.masked.is_empty()
+            || !self.readonly_paths.is_empty()
+            || self.sys == Some(true)
+    }
 }
 
 /// The sources of a [`Mounts`], opened (O_PATH) before any namespace or mount exists.
@@ -60,6 +87,8 @@ pub struct Opened {
     plan: Mounts,
     rootfs: Option<OwnedFd>,
     binds: Vec<OwnedFd>,
+    cgroups: Option<sys::CgroupView>,
+    nodes: Vec<Node>,
     /// Whether each bind's source is a directory (then so is its mount point).
     bind_is_dir: Vec<bool>,
     /// The same sources opened in the new mount namespace by the caller's helper ([`Opened::paths`]
@@ -78,6 +107,26 @@ impl Opened {
     pub fn adopt(&mut self, inside: Vec<OwnedFd>) {
         self.inside = inside;
     }
+}
+
+/// A detached copy of the mounts at and below `path` (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)),
+/// to put back with [`attach_tree`] once something is mounted over a directory above it; None
+/// when `path` is no mount point (nothing is mounted there to keep).
+pub fn copy_tree(path: &Path) -> anyhow::Result<Option<OwnedFd>> {
+    let (Ok(here), Some(Ok(above))) = (nix::sys::stat::stat(path), path.parent().map(nix::sys::stat::stat)) else {
+        return Ok(None);
+    };
+    if here.st_dev == above.st_dev {
+        return Ok(None);
+    }
+    let fd = open_path(path).with_context(|| format!("cannot open {}", path.display()))?;
+    clone_tree(&fd, path, false).map(Some)
+}
+
+/// Attach a tree from [`copy_tree`] on `path` (move_mount).
+pub fn attach_tree(tree: &OwnedFd, path: &Path) -> anyhow::Result<()> {
+    let target = open_path(path).with_context(|| format!("cannot open {}", path.display()))?;
+    attach(tree, &target, path)
 }
 
 /// Check and open every source: a missing rootfs or bind source fails here, before anything changes.
@@ -100,7 +149,10 @@ pub fn open_sources(plan: &Mounts) -> anyhow::Result<Opened> {
         .iter()
         .map(|fd| Ok(nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Opened { plan: plan.clone(), rootfs, binds, bind_is_dir, inside: Vec::new() })
+    // Read now, while /proc/self/cgroup names host paths (a cgroup namespace hides them).
+    let cgroups = if plan.sys.is_some() { Some(sys::open_cgroups()?) } else { None };
+    let nodes = plan.devices.iter().map(Node::resolve).collect::<anyhow::Result<_>>()?;
+    Ok(Opened { plan: plan.clone(), rootfs, binds, bind_is_dir, inside: Vec::new(), cgroups, nodes })
 }
 
 /// Set up the new mount namespace. Runs in the child, after unshare(CLONE_NEWNS).
@@ -167,14 +219,20 @@ fn build(opened: &Opened, inside: Vec<OwnedFd>, new_pid_ns: bool, made: &mut Mad
     for (i, m) in order.iter().enumerate() {
         let fd = target(&root, &m.dest, m.is_dir, own_root || on_own_fs(i), made)?;
         match m.what {
-            What::Dev => mount_dev(&root, &fd)?,
+            What::Dev => mount_dev(&root, &fd, &opened.nodes)?,
             What::Proc => mount_proc(&fd, &m.dest, new_pid_ns)?,
+            What::Sys(ro) => {
+                let view = opened.cgroups.as_ref().ok_or_else(|| anyhow::anyhow!("no cgroup view opened"))?;
+                sys::mount_sys(&root, &fd, view, ro)?
+            }
             What::Tmpfs => {
                 mount_fs("tmpfs", &fd, &m.dest, "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?
             }
             What::Bind(i) => attach(&bind_trees[i], &fd, &m.dest)?,
         }
     }
+    // Last, over /proc and /sys as mounted above (and over any bind into them).
+    mask::apply(&root, &plan.masked, &plan.readonly_paths)?;
     if plan.rootfs.is_some() {
         pivot_into(&root)?;
     }
@@ -208,6 +266,8 @@ struct Planned {
 enum What {
     Dev,
     Proc,
+    /// sysfs, read-only if true.
+    Sys(bool),
     Tmpfs,
     Bind(usize),
 }
@@ -227,6 +287,9 @@ fn mount_order(plan: &Mounts, bind_is_dir: &[bool]) -> Vec<Planned> {
     }
     if let Some(p) = &plan.proc {
         order.push(dir(What::Proc, p));
+    }
+    if let Some(ro) = plan.sys {
+        order.push(dir(What::Sys(ro), Path::new("/sys")));
     }
     order.extend(plan.tmpfs.iter().map(|t| dir(What::Tmpfs, t)));
     order.extend(plan.binds.iter().enumerate().map(|(i, b)| Planned {
