@@ -563,6 +563,7 @@ impl Podman {
             return None;
         }
         default_runtime_roots();
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = Scratch::new("podman");
         // The container's group goes beneath our own memory cgroup (podman uses one path in
         // every hierarchy): in the others, the path's missing directories are made and removed here.
@@ -688,11 +689,22 @@ fn default_runtime_roots() -> &'static [PathBuf] {
     })
 }
 
+/// Podman instances alive in this test process: the last one to go waits for the runtimes'
+/// default roots to empty (podman's clean-up process deletes the last container a moment after
+/// `podman rm` returns) and removes them.
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["rm", "--all", "--force", "--time", "0"]).output();
+        let last = LIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1;
         for dir in default_runtime_roots() {
-            let _ = std::fs::remove_dir(dir);
+            let gone = || std::fs::remove_dir(dir).is_ok() || !dir.exists();
+            if last {
+                wait_until(5.0, gone);
+            } else {
+                gone();
+            }
         }
         // Deepest first; a directory another test still uses stays for that test's Drop.
         for dir in &self.made {
