@@ -3,14 +3,14 @@
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
-TOOLS := nsexec nsenter-lite cgexec-rs netexec idmap cgstat
+TOOLS := nsexec nsenter-lite cgexec-rs netexec idmap cgstat isolab-oci
 # What the tests and the demo run besides our own binaries.
 PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace \
   containernetworking-plugins iptables passt slirp4netns prometheus python3-prometheus-client \
-  gcc libc6-dev runc
+  gcc libc6-dev runc podman
 BIN := target/debug
 
-.PHONY: all build release deps test test-host test-user demo install clean
+.PHONY: all build release deps test test-host test-user demo install clean oci-validation
 
 all: build
 
@@ -63,6 +63,17 @@ install: release
 
 clean:
 	$(CARGO) clean
+
+# opencontainers/runtime-tools' validation suite against isolab-oci (about 70 s to build offline,
+# 3 minutes to run). Debian's golang-github-opencontainers-runtime-tools-dev has the
+# library, not validation/ or cmd/runtimetest: give RUNTIME_TOOLS_SRC, a tree of runtime-tools at
+# the packaged commit (g0105384). Results: $(OCI_VALIDATION_OUT)/SUMMARY and tap/NAME.tap.
+VALIDATION_PACKAGES := golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev
+OCI_VALIDATION_OUT ?= target/oci-validation
+oci-validation: build
+	@test -n "$(RUNTIME_TOOLS_SRC)" || { echo "make oci-validation: set RUNTIME_TOOLS_SRC=DIR (runtime-tools at g0105384)"; exit 2; }
+	@scripts/ensure-packages $(VALIDATION_PACKAGES)
+	tests/oci-validation/run $(RUNTIME_TOOLS_SRC) $(OCI_VALIDATION_OUT)
 
 include tests/vm/vm.mk
 include labs/lab.mk

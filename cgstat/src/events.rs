@@ -289,42 +289,12 @@ fn event_line(at: SystemTime, action: &str, name: &str, id: &str, count: Option<
         return format!("{v}\n");
     }
     let count = count.map(|c| format!(", count={c}")).unwrap_or_default();
-    format!("{} group {action} {name} (id={id}{count})\n", rfc3339(nanos))
-}
-
-/// UTC time with nanoseconds, as docker events prints it (`2026-11-28T22:49:00.123456789Z`).
-fn rfc3339(nanos: u128) -> String {
-    let secs = (nanos / 1_000_000_000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        nanos % 1_000_000_000
-    )
+    format!("{} group {action} {name} (id={id}{count})\n", isolab_core::units::rfc3339(nanos))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_utc_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
-        assert_eq!(rfc3339(1_798_761_599_500_000_000), "2026-12-31T23:59:59.500000000Z");
-    }
 
     #[test]
     fn lines_and_json() {

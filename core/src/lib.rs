@@ -1,6 +1,6 @@
 //! isolab-core: the lower floor. The kernel mechanisms any isolab tool may need, each once.
 //!
-//! A tool crate (nsexec, nsenter-lite, cgexec-rs, netexec, idmap, cgstat) owns its flow: a thin `main.rs`
+//! A tool crate (nsexec, nsenter-lite, cgexec-rs, netexec, idmap, cgstat, isolab-oci) owns its flow: a thin `main.rs`
 //! over [`cli::run`], `args.rs` (clap's struct, then a checked spec, without side effects), and
 //! the modules that do, in order, what the tool is for, with its supervision and its report.
 //! This crate holds the mechanisms and knows no tool. Every syscall the tools make is made here,
@@ -12,10 +12,12 @@
 //! - [`netns`]: network namespaces kept on a file (/run/netns/NAME), joined by that file
 //! - [`procfs`]: a process pinned by pidfd and start time; /proc/PID/stat, status, children
 //! - [`process`]: fork, exec, wait, kill, signal forwarding, exit status, the tether to a child,
-//!   descriptors handed over a socket
+//!   descriptors handed over a socket; a runtime's hand-off between stages (a "ready" with the
+//!   PID, runc's exec fifo, a sealed copy of itself, a child's descriptors, rlimits, subreaper)
 //! - [`helper`]: a program run beside the command for as long as it runs (pasta), tethered
 //! - [`port`]: a host port held by a bound socket while it is published
-//! - [`pty`]: a terminal of the command's own: a new pty, its controlling terminal, the relay
+//! - [`pty`]: a terminal of the command's own: a new pty, its controlling terminal, the relay,
+//!   an engine's console socket
 //! - [`mount`]: propagation, a new root, binds, tmpfs, /proc, a minimal /dev, persisted namespaces,
 //!   masked and read-only paths, a read-only sysfs, mount flags locked
 //! - [`creds`]: groups, gid, uid, capabilities, no_new_privs

@@ -251,6 +251,29 @@ pub enum Step {
     Eventfd,
     /// lseek(2) of an opened `path` to its end: only what is written from now on is read.
     SeekEnd(PathBuf),
+    /// The sender's pid, uid and gid over a socket (SCM_CREDENTIALS): the kernel translates the
+    /// pid into the receiver's PID namespace. sendmsg / recvmsg, see unix(7).
+    SendCredentials(String),
+    RecvCredentials(String),
+    /// connect(2) of a unix stream socket to the socket file at `path`.
+    Connect(PathBuf),
+    /// mkfifo(3) of `path` with `mode` (then chmod to it, whatever the umask).
+    Mkfifo {
+        path: PathBuf,
+        mode: u32,
+    },
+    /// memfd_create(2) of an anonymous file that can be sealed.
+    MemfdCreate(String),
+    /// fcntl(F_ADD_SEALS) making a memfd immutable for good, see memfd_create(2) "File sealing".
+    SealMemfd,
+    /// umask(2).
+    Umask(u32),
+    /// setrlimit(2) of `resource` (`RLIMIT_NOFILE`).
+    Setrlimit {
+        resource: &'static str,
+        soft: u64,
+        hard: u64,
+    },
 }
 
 /// The prctl(2) operations the tools use.
@@ -260,6 +283,7 @@ pub enum Prctl {
     SetKeepcaps(bool),
     SetNoNewPrivs,
     SetPdeathsig(nix::sys::signal::Signal),
+    SetChildSubreaper,
 }
 
 impl fmt::Display for Prctl {
@@ -269,6 +293,7 @@ impl fmt::Display for Prctl {
             Prctl::SetKeepcaps(on) => write!(f, "PR_SET_KEEPCAPS, {}", u8::from(*on)),
             Prctl::SetNoNewPrivs => f.write_str("PR_SET_NO_NEW_PRIVS, 1"),
             Prctl::SetPdeathsig(sig) => write!(f, "PR_SET_PDEATHSIG, {sig}"),
+            Prctl::SetChildSubreaper => f.write_str("PR_SET_CHILD_SUBREAPER, 1"),
         }
     }
 }
@@ -307,7 +332,9 @@ impl Step {
             | Step::Umount(p)
             | Step::Chdir(p)
             | Step::Chroot(p)
-            | Step::Unlink(p) => Some(p),
+            | Step::Unlink(p)
+            | Step::Connect(p)
+            | Step::Mkfifo { path: p, .. } => Some(p),
             Step::CniPlugin { plugin, .. } => Some(plugin),
             Step::Mount { target, .. } => Some(target),
             Step::BpfProgAttach { target, .. }
@@ -430,6 +457,18 @@ impl fmt::Display for Step {
             }
             Step::Eventfd => f.write_str("eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK)"),
             Step::SeekEnd(p) => write!(f, "lseek({:?}, 0, SEEK_END)", p.display().to_string()),
+            Step::SendCredentials(what) => write!(f, "sendmsg(socket, SCM_CREDENTIALS [{what}])"),
+            Step::RecvCredentials(what) => write!(f, "recvmsg(socket, SCM_CREDENTIALS [{what}])"),
+            Step::Connect(p) => write!(f, "connect(unix {:?})", p.display().to_string()),
+            Step::Mkfifo { path, mode } => write!(f, "mkfifo({:?}, {mode:#o})", path.display().to_string()),
+            Step::MemfdCreate(name) => write!(f, "memfd_create({name:?}, MFD_CLOEXEC|MFD_ALLOW_SEALING)"),
+            Step::SealMemfd => {
+                f.write_str("fcntl(memfd, F_ADD_SEALS, F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE)")
+            }
+            Step::Umask(mask) => write!(f, "umask({mask:#05o})"),
+            Step::Setrlimit { resource, soft, hard } => {
+                write!(f, "setrlimit({resource}, {{rlim_cur={soft}, rlim_max={hard}}})")
+            }
         }
     }
 }
@@ -673,6 +712,9 @@ fn hint(step: &Step, errno: Errno) -> Option<&'static str> {
             "this user's inotify watches are used up (sysctl fs.inotify.max_user_watches)"
         }
         (Step::InotifyInit, EMFILE) => "this user's inotify instances are used up (sysctl fs.inotify.max_user_instances)",
+        (Step::Connect(_), ECONNREFUSED) => "nothing listens on that socket (the engine's end of the console socket)",
+        (Step::Connect(_), ENOENT) => "no socket file there",
+        (Step::Mkfifo { .. }, EEXIST) => "a file of that name exists already (a container of the same id?)",
         _ => return None,
     })
 }
@@ -973,6 +1015,41 @@ mod tests {
             msg.ends_with("(ENOSPC): this user's inotify watches are used up (sysctl fs.inotify.max_user_watches)"),
             "{msg}"
         );
+    }
+
+    // Issue 20: what isolab-oci's stages ask of the kernel (the ready report, runc's exec fifo,
+    // the sealed copy of the runtime, the rlimits of the chain), each under its syscall's name.
+    #[test]
+    fn runtime_handoff_steps_have_their_own_names() {
+        let cases: [(Step, &str, &str); 10] = [
+            (Step::SendCredentials("ready".into()), "sendmsg(socket, SCM_CREDENTIALS [ready])", "sendmsg"),
+            (Step::RecvCredentials("ready".into()), "recvmsg(socket, SCM_CREDENTIALS [ready])", "recvmsg"),
+            (Step::Connect("/run/c.sock".into()), "connect(unix \"/run/c.sock\")", "connect"),
+            (
+                Step::Mkfifo { path: "/run/x/exec.fifo".into(), mode: 0o622 },
+                "mkfifo(\"/run/x/exec.fifo\", 0o622)",
+                "mkfifo",
+            ),
+            (
+                Step::MemfdCreate("isolab-oci".into()),
+                "memfd_create(\"isolab-oci\", MFD_CLOEXEC|MFD_ALLOW_SEALING)",
+                "memfd_create",
+            ),
+            (Step::SealMemfd, "fcntl(memfd, F_ADD_SEALS, F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE)", "fcntl"),
+            (Step::Umask(0o22), "umask(0o022)", "umask"),
+            (
+                Step::Setrlimit { resource: "RLIMIT_NOFILE", soft: 1024, hard: 4096 },
+                "setrlimit(RLIMIT_NOFILE, {rlim_cur=1024, rlim_max=4096})",
+                "setrlimit",
+            ),
+            (Step::Prctl(Prctl::SetChildSubreaper), "prctl(PR_SET_CHILD_SUBREAPER, 1)", "prctl"),
+            (Step::Kill { pid: 42, signal: "SIGKILL".into() }, "kill(42, SIGKILL)", "kill"),
+        ];
+        for (step, text, op) in cases {
+            assert_eq!((step.to_string().as_str(), step.op().as_str()), (text, op));
+            assert!(step.shows_return(), "{text}");
+        }
+        assert_eq!(Step::Mkfifo { path: "/f".into(), mode: 0o622 }.path(), Some(Path::new("/f")));
     }
 
     // Kernel files report a size of 0 (proc) or 4096 (cgroup), which std's read_to_string sizes

@@ -1,5 +1,6 @@
 //! Docker's value syntax: sizes and rates (`100m`, `1.5g`, `2mb`), CPU and memory-node lists
-//! (`0-3,5`), device specs (`/dev/sda:1mb`). Pure parsing: no kernel here.
+//! (`0-3,5`), device specs (`/dev/sda:1mb`); and times as Docker and runc print them (RFC 3339).
+//! Pure parsing and printing: no kernel here.
 //!
 //! Sizes follow docker/go-units `RAMInBytes` exactly: the number is what Go's
 //! `strconv.ParseFloat` reads (`32.`, `.3`, `-0`, `+5`, `3.2e1`, `0x1p25`, `1_000`), then one
@@ -238,6 +239,30 @@ pub fn parse_device_number(s: &str) -> anyhow::Result<DeviceSpec<u64>> {
     Ok(DeviceSpec { path: path.into(), value })
 }
 
+/// UTC time with nanoseconds since the epoch, as docker events and runc's `created` print it
+/// (`2026-11-28T22:49:00.123456789Z`).
+pub fn rfc3339(nanos: u128) -> String {
+    let secs = (nanos / 1_000_000_000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        nanos % 1_000_000_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +408,12 @@ mod tests {
         fn megabytes_scale(n in 0u64..100_000) {
             prop_assert_eq!(parse_size(&format!("{n}m")).unwrap(), n << 20);
         }
+    }
+
+    #[test]
+    fn times_are_utc_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
+        assert_eq!(rfc3339(1_798_761_599_500_000_000), "2026-12-31T23:59:59.500000000Z");
     }
 }

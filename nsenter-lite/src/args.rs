@@ -261,7 +261,7 @@ fn parse_user_id(value: &str) -> anyhow::Result<(u32, u32)> {
     parsed.with_context(|| format!("--user-id {value:?}: expected UID or UID:GID, numbers below 4294967295"))
 }
 
-/// Group names as cgexec-rs checks them (DESIGN.md): `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64.
+/// Group names as cgexec-rs checks them (DESIGN.md): `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 255 (NAME_MAX).
 fn checked_name(name: &str) -> anyhow::Result<String> {
     cgroup::validate_name(name).context("--container")?;
     Ok(name.to_string())

@@ -478,7 +478,7 @@ fn bad_input_is_refused_and_creates_nothing() {
         assert!(existing_dirs(g.name()).is_empty(), "{args:?} created {:?}", existing_dirs(g.name()));
     }
     let base = cgroups::unique_name();
-    let long = "x".repeat(65);
+    let long = "x".repeat(256);
     let names = [format!("../{base}"), format!("{base}/b"), format!("{base}\nb"), long.clone()];
     for name in &names {
         cgexec().args(["--name", name, "--", "true"]).run().refused("--name: invalid name");

@@ -253,7 +253,7 @@ fn nsenter_lite_refuses_malformed_invocations() {
     let (empty, garbage) = (empty.to_string_lossy().into_owned(), garbage.to_string_lossy().into_owned());
     let dead = dead_pid();
     let missing = format!("{}-none", tag());
-    let long = "c".repeat(65);
+    let long = "c".repeat(256);
     let cases = rows(&[
         (&["--bogus"], "--bogus"),
         (&[], "target"),
@@ -359,7 +359,7 @@ fn idmap_refuses_malformed_invocations() {
 fn cgexec_refuses_malformed_invocations() {
     need_root!("cgexec_refuses_malformed_invocations");
     let name = format!("{}-1", tag());
-    let long = "n".repeat(65);
+    let long = "n".repeat(256);
     let missing = format!("{}-none", tag());
     let named = |args: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = vec!["--name".into(), name.clone()];
@@ -440,7 +440,7 @@ fn cgexec_refuses_malformed_invocations() {
 #[test]
 fn cgstat_refuses_malformed_invocations() {
     need_root!("cgstat_refuses_malformed_invocations");
-    let long = "s".repeat(65);
+    let long = "s".repeat(256);
     let missing = format!("{}-none", tag());
     let cases = rows(&[
         (&["--bogus"], "--bogus"),

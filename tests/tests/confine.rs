@@ -630,7 +630,10 @@ fn an_init_container_is_confined_from_its_pid_1() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let status = loop {
         let text = std::fs::read_to_string(format!("/proc/{}/status", init.pid)).unwrap();
-        if text.contains("\nSeccomp:\t2") || std::time::Instant::now() > deadline {
+        // Without no_new_privs the filter goes in before the capabilities go (runc's order):
+        // wait for both, not for the first.
+        let confined = text.contains("\nSeccomp:\t2") && text.contains(&format!("\nCapBnd:\t{DOCKER_CAPS}\n"));
+        if confined || std::time::Instant::now() > deadline {
             break text;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -17,6 +17,7 @@ fn commands() -> Vec<clap::Command> {
         netexec::args::Args::command(),
         idmap::args::Args::command(),
         cgstat::args::Args::command(),
+        isolab_oci::args::Args::command(),
     ]
 }
 

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
@@ -209,6 +209,20 @@ pub fn node(path: &Path) -> anyhow::Result<(char, u32, u32, u32)> {
         _ => bail!("{} is not a device node", path.display()),
     };
     Ok((kind, libc::major(st.st_rdev), libc::minor(st.st_rdev), st.st_mode & 0o7777))
+}
+
+/// A host device node of `kind` ('c' or 'b') with these numbers: udev's /dev/char/MAJ:MIN or
+/// /dev/block/MAJ:MIN link resolved, else the first node of /dev itself (the tools take device
+/// paths, as Docker does; an OCI config gives numbers).
+pub fn find_node(kind: char, major: u32, minor: u32) -> Option<PathBuf> {
+    let same = |p: &Path| node(p).is_ok_and(|(k, maj, min, _)| (k, maj, min) == (kind, major, minor));
+    let dir = if kind == 'b' { "/dev/block" } else { "/dev/char" };
+    let linked = std::fs::canonicalize(Path::new(dir).join(format!("{major}:{minor}"))).ok().filter(|p| same(p));
+    // Nodes themselves, not links to them (/dev/stdin leads wherever descriptor 0 does).
+    linked.or_else(|| {
+        let entries = std::fs::read_dir("/dev").ok()?.flatten();
+        entries.filter(|e| e.file_type().is_ok_and(|t| !t.is_symlink())).map(|e| e.path()).find(|p| same(p))
+    })
 }
 
 /// v1: empty the list, then allow each rule.
@@ -444,5 +458,12 @@ mod tests {
         assert!(allows(&[Rule::parse("a *:* rwm").unwrap()], 'b', 8, 0, ACC_WRITE));
         assert_eq!(v1_writes(&ro), [("devices.deny", "a".into()), ("devices.allow", "b 7:0 r".into())]);
         assert_eq!(program(d).len(), 69, "the count README's --explain excerpt shows");
+    }
+
+    #[test]
+    fn host_nodes_are_found_by_their_numbers() {
+        assert_eq!(find_node('c', 1, 3).as_deref(), Some(Path::new("/dev/null")));
+        assert_eq!(find_node('b', 1, 3), None, "a block device 1:3 is not /dev/null");
+        assert_eq!(find_node('c', 4095, 4095), None);
     }
 }

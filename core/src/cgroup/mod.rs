@@ -37,8 +37,9 @@ pub const CONTROLLERS: &str = "cgroup.controllers";
 
 /// The parent directory name groups go under by default (DESIGN.md "Where groups go").
 pub const DEFAULT_PARENT: &str = "isolab";
-/// The longest name accepted.
-pub const NAME_MAX: usize = 64;
+/// The longest name accepted: the kernel's NAME_MAX for a directory name. Engines' names are
+/// long: podman's group for a container is `libpod-` and a 64-digit id (71 characters).
+pub const NAME_MAX: usize = 255;
 
 /// The other name of a controller: v1's `blkio` is v2's `io`.
 pub fn alias(controller: &str) -> &str {
@@ -59,7 +60,7 @@ pub fn name_on(controller: &str, v2: bool) -> Option<&str> {
     }
 }
 
-/// A group name is its identity for every tool: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 64 bytes.
+/// A group name is its identity for every tool: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 255 bytes.
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
     let shown = name.escape_debug();
     let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -103,10 +104,10 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["web", "cgexec-42", "a", "A.b_c-d", &"x".repeat(64)] {
+        for ok in ["web", "cgexec-42", "a", "A.b_c-d", &"x".repeat(255)] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "../x", "a/b", "a\nb", ".hidden", "-x", "_x", "a b", "é", &"x".repeat(65)] {
+        for bad in ["", "../x", "a/b", "a\nb", ".hidden", "-x", "_x", "a b", "é", &"x".repeat(256)] {
             assert!(validate_name(bad).is_err(), "{bad:?} accepted");
         }
         let msg = validate_name("a\nb").unwrap_err().to_string();

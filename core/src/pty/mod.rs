@@ -19,6 +19,10 @@
 //! - Nobody else may keep the slave open: the pty reads EOF/EIO only when the last slave
 //!   descriptor closes.
 //!
+//! - An OCI runtime has no relay of its own: the engine's console socket (runc's
+//!   `--console-socket`, a unix socket the engine listens on) receives the master over SCM_RIGHTS
+//!   instead ([`connect_console_socket`], then [`allocate`] over it from inside the container).
+//!
 //! [`relay`] is the supervisor's half: raw mode, the copy loop, window size, restoration.
 
 mod relay;
@@ -52,6 +56,13 @@ pub fn allocate(to: &FdSender) -> anyhow::Result<OwnedFd> {
     }
     to.send(&master, &format!("pty master /dev/pts/{number}"))?;
     Ok(slave)
+}
+
+/// Connect to an engine's console socket (a unix stream socket at `path`), close-on-exec: the
+/// socket a container's process later [`allocate`]s its terminal over (`FdSender::from`).
+pub fn connect_console_socket(path: &Path) -> anyhow::Result<OwnedFd> {
+    let stream = trace::run_io(Step::Connect(path.to_path_buf()), || std::os::unix::net::UnixStream::connect(path))?;
+    Ok(OwnedFd::from(stream))
 }
 
 /// The master of a new pty from `ptmx`, unlocked, proved to be a pty master; and its number.

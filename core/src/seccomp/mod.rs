@@ -43,6 +43,23 @@ use crate::trace::{self, Step};
 /// Docker's default profile (moby profiles/seccomp/default.json), as vendored.
 pub const DEFAULT_PROFILE: &str = include_str!("default.json");
 
+/// What a profile may use and this compiler turns into a filter (an OCI runtime's `features`):
+/// actions, argument operators, the architectures filtered on an x86_64 host, the flags.
+pub const ACTIONS: [&str; 8] = [
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_TRAP",
+];
+pub const OPERATORS: [&str; 7] =
+    ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"];
+pub const ARCHES: [&str; 3] = ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"];
+pub const FLAGS: [&str; 3] = ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"];
+
 /// A compiled filter, with what `--explain` tells about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {

@@ -285,3 +285,26 @@ fn the_precompiled_default_filter_is_current() {
         .flatten()
         .all(|k| k <= precompiled::KERNEL_FLOOR));
 }
+
+// Issue 20: what `isolab-oci features` says the filter supports is what the parser and compiler take.
+#[test]
+fn the_advertised_actions_operators_arches_and_flags_compile() {
+    for action in ACTIONS {
+        let text =
+            format!(r#"{{"defaultAction":"{action}","syscalls":[{{"names":["getpid"],"action":"SCMP_ACT_ALLOW"}}]}}"#);
+        let p = Profile::parse(&text).unwrap_or_else(|e| panic!("{action}: {e:#}"));
+        compile(&p, &ctx(&[]), action).unwrap();
+    }
+    for op in OPERATORS {
+        let text = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{{"index":0,"value":8,"op":"{op}"}}]}}]}}"#
+        );
+        compile(&Profile::parse(&text).unwrap_or_else(|e| panic!("{op}: {e:#}")), &ctx(&[]), op).unwrap();
+    }
+    let text = format!(
+        r#"{{"defaultAction":"SCMP_ACT_ALLOW","architectures":{:?},"flags":{:?},"syscalls":[]}}"#,
+        ARCHES, FLAGS
+    );
+    let f = compile(&Profile::parse(&text).unwrap(), &ctx(&[]), "all").unwrap();
+    assert_eq!(f.arches.len(), ARCHES.len(), "{:?}", f.arches);
+}

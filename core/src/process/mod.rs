@@ -15,6 +15,8 @@
 //!   change, and [`inherit_tether`] remembers one a tool was exec'd with, so the chain
 //!   `cgexec-rs -- nsexec --map-users ...` holds.
 
+pub mod handoff;
+
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -180,6 +182,13 @@ pub struct FdSender(OwnedFd);
 
 /// The parent's end of [`fd_channel`].
 pub struct FdReceiver(OwnedFd);
+
+/// A sender over any connected unix socket (an engine's console socket, runc's protocol).
+impl From<OwnedFd> for FdSender {
+    fn from(socket: OwnedFd) -> FdSender {
+        FdSender(socket)
+    }
+}
 
 impl FdSender {
     /// One descriptor in one message, traced as `sendmsg(socket, SCM_RIGHTS [what])`.
