@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::fixtures::{Bundle, Groups, NetDirs, PodmanImage, Target, CONTROLLERS};
+use crate::fixtures::{self, Bundle, Groups, NetDirs, PodmanImage, Target, CONTROLLERS};
 use crate::measure::Side;
 
 /// A goal: side 0's median over side `against`'s at most `limit`.
@@ -168,7 +168,10 @@ pub fn cg_cycle(p: &Paths, g: &Groups) -> Result<Row, String> {
 pub fn cg_exec(p: &Paths, g: &Groups) -> Result<Row, String> {
     g.make("exec")?;
     g.make("exec/existing")?;
-    let made: Vec<PathBuf> = CONTROLLERS.iter().map(|c| g.dir(c, "exec/x")).collect();
+    // Every hierarchy cgexec-rs may place the group in (it also joins devices, for the
+    // confinement's device rules), not only the bench's own six.
+    let made: Vec<PathBuf> =
+        fixtures::every_hierarchy_own().into_iter().map(|own| own.join(&g.name).join("exec/x")).collect();
     let ours = vec![
         p.tool("cgexec-rs"),
         "--cgroup-parent".into(),
