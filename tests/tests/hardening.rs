@@ -470,18 +470,11 @@ print "nothing caught\n";
 
 /// Start `launch` (a tool that writes `pidfile`) and wait for the PID it writes.
 fn started(launch: Tool, pidfile: &Path) -> (Launch, String) {
-    let mut launch = Launch(launch.command().spawn().unwrap());
-    let start = std::time::Instant::now();
-    while !pidfile.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    match std::fs::read_to_string(pidfile) {
-        Ok(pid) => (launch, pid.trim().to_string()),
-        Err(_) => {
-            let _ = launch.0.kill();
-            panic!("the target did not start: {:?}", launch.0.wait());
-        }
-    }
+    let launch = Launch(launch.command().spawn().unwrap());
+    // nsexec opens the pidfile before it has a pid to write: wait for the number, not the file
+    // (a faster build read it empty here).
+    let pid = isolab_tests::wait_for_pidfile(pidfile);
+    (launch, pid.to_string())
 }
 
 /// A launch that is killed if the test ends early.
