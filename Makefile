@@ -22,25 +22,40 @@ build:
 	@$(CARGO) build --workspace --quiet
 
 # What `make release` builds, `make install` installs and `make test`, the labs and the demo run:
-# glibc static-pie by default (bench/RESULTS.md: it starts faster and stays under 2 MB peak RSS;
-# a dynamically linked tool pays ld.so's relocations and libgcc_s' page faults at every launch),
-# in target/x86_64-unknown-linux-gnu/release. DYNAMIC=1 builds, installs and tests the
-# dynamically linked one in target/release instead. Both need only glibc's libc.a (libc6-dev,
-# installed here) and the host's own target: no rustup target to add. A static glibc program
-# still loads the running system's NSS modules for user and group names (idmap, --user NAME).
-TRIPLE := x86_64-unknown-linux-gnu
-RELEASE_DIR := $(if $(DYNAMIC),target/release,target/$(TRIPLE)/release)
+# static-pie binaries, gathered in target/ship; each tool linked with the C library that made it
+# fastest in bench/RESULTS.md. musl for the launchers: glibc, static or not, runs its cache-size
+# probe at every exec (dozens of CPUID instructions, each a VM exit under a hypervisor), and a
+# dynamically linked program pays ld.so's relocations too. glibc for cgstat, whose time goes into
+# allocating and copying while it reads thousands of files, where glibc's malloc and memcpy win.
+# rustup adds the musl standard library once (scripts/ensure-rust-target; Rust ships musl's C
+# library with it); glibc's static libc.a comes with libc6-dev. DYNAMIC=1 builds, installs and
+# tests the dynamically linked glibc build in target/release instead.
+MUSL := x86_64-unknown-linux-musl
+GLIBC := x86_64-unknown-linux-gnu
+GLIBC_TOOLS := cgstat
+MUSL_TOOLS := $(filter-out $(GLIBC_TOOLS),$(TOOLS))
+RELEASE_DIR := $(if $(DYNAMIC),target/release,target/ship)
 BIN := $(RELEASE_DIR)
 
 release:
+ifeq ($(DYNAMIC),)
+	@scripts/ensure-rust-target $(MUSL)
 	@scripts/ensure-packages libc6-dev
-	@$(if $(DYNAMIC),,RUSTFLAGS="-C target-feature=+crt-static") $(CARGO) build --release --quiet \
-	  $(if $(DYNAMIC),,--target $(TRIPLE)) $(addprefix -p ,$(TOOLS))
+	@$(CARGO) build --release --quiet --target $(MUSL) $(addprefix -p ,$(MUSL_TOOLS))
+	@RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --quiet --target $(GLIBC) \
+	  $(addprefix -p ,$(GLIBC_TOOLS))
+	@mkdir -p target/ship
+	@for t in $(MUSL_TOOLS); do ln -f target/$(MUSL)/release/$$t target/ship/$$t || exit 1; done
+	@for t in $(GLIBC_TOOLS); do ln -f target/$(GLIBC)/release/$$t target/ship/$$t || exit 1; done
+else
+	@$(CARGO) build --release --quiet $(addprefix -p ,$(TOOLS))
+endif
 
 # Every test, against the release build: unit and property tests, kernel tests on this host
 # (the hybrid layout), then the layout-dependent tests again in the test VM (pure v2, pure v1),
-# then the labs as a student runs them, once more with stand-ins for the tools to prove that every lab's checks bite, and
-# as an unprivileged user (what runs without root, and one line for each lab that cannot).
+# then the labs as a student runs them, once more with stand-ins for the tools to prove that
+# every lab's checks bite, and as an unprivileged user (what runs without root, and one line for
+# each lab that cannot).
 test: deps release test-host test-vm lab lab-noop lab-user
 
 # The kernel tests run the binaries `make release` built (ISOLAB_BIN, tests/src/lib.rs): the

@@ -1,7 +1,7 @@
 # make bench [QUICK=1] [DYNAMIC=1]: each isolab path against util-linux, libcgroup, bubblewrap and
 # runc and the bare-syscall floor, interleaved, as ratios; rewrites bench/RESULTS.md. As root.
 # Full run <= 5 minutes, QUICK=1 <= 1 minute (after the release build). It measures what
-# `make release` builds and `make install` installs (BIN: glibc static-pie by default);
+# `make release` builds and `make install` installs (BIN: target/ship, static-pie by default);
 # DYNAMIC=1 measures the dynamically linked build and writes bench/RESULTS-dynamic.md.
 # Included by the Makefile, which defines CARGO, BIN and `release`; `rootfs` comes from labs/lab.mk.
 
