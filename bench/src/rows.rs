@@ -235,6 +235,54 @@ pub fn chain(p: &Paths, g: &Groups, bundle: Option<&Bundle>) -> Result<Row, Stri
     })
 }
 
+/// The chain taken apart (issue 21): each side adds one stage to the one before, so the
+/// differences of the medians are what each stage costs; bwrap last for scale. No goals.
+pub fn stages(p: &Paths, g: &Groups) -> Result<Row, String> {
+    g.make("stages")?;
+    let rootfs = p.rootfs.display().to_string();
+    let maps = ["-a", "--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"];
+    let nsexec = |extra: &[&str]| {
+        let mut v = vec![p.tool("nsexec")];
+        v.extend(strings(&maps));
+        v.extend(strings(extra));
+        v.extend(strings(&["--", "/bin/true"]));
+        v
+    };
+    let cgexec = |then: Vec<String>| {
+        let mut v = vec![p.tool("cgexec-rs"), "--cgroup-parent".into(), format!("{}/stages", g.name)];
+        v.extend(strings(&LIMITS));
+        v.push("--".into());
+        v.extend(then);
+        v
+    };
+    let root = ["--rootfs", rootfs.as_str()];
+    let ro = ["--rootfs", rootfs.as_str(), "--read-only"];
+    let bwrap = ["bwrap", "--unshare-all", "--ro-bind", &rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"];
+    Ok(Row {
+        id: "stages",
+        title: "the chain, one stage at a time: each side adds a stage to the side below it",
+        sides: vec![
+            Side::seq("the chain (cgroup + exec hop + all below)", vec![cgexec(nsexec(&ro))]),
+            Side::seq("cgroup alone: cgexec-rs LIMITS -- /bin/true", vec![cgexec(strings(&["/bin/true"]))]),
+            Side::seq("namespaces + id map: nsexec -a --map-users", vec![nsexec(&[])]),
+            Side::seq("+ mounts: --rootfs --privileged", vec![nsexec(&[&root[..], &["--privileged"]].concat())]),
+            Side::seq(
+                "+ read-only root, mount lock: --read-only --privileged",
+                vec![nsexec(&[&ro[..], &["--privileged"]].concat())],
+            ),
+            Side::seq(
+                "+ caps, masks, read-only /sys: --security-opt seccomp=unconfined",
+                vec![nsexec(&[&ro[..], &["--security-opt", "seccomp=unconfined"]].concat())],
+            ),
+            Side::seq("+ seccomp: the defaults, nsexec -a --rootfs --read-only", vec![nsexec(&ro)]),
+            Side::new("bwrap --unshare-all --ro-bind ROOTFS /", &bwrap),
+        ],
+        goals: vec![],
+        slow: true,
+        guard: None,
+    })
+}
+
 /// cgstat over `count` empty groups against cgread reading the same files: cgstat's first
 /// reading takes cpuacct.usage, the second every file; 1 ms apart.
 pub fn stats(p: &Paths, g: &Groups, count: usize) -> Result<Row, String> {
