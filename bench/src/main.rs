@@ -9,6 +9,7 @@ mod fixtures;
 mod measure;
 mod report;
 mod rows;
+mod throughput;
 mod why;
 
 use std::path::PathBuf;
@@ -147,6 +148,13 @@ fn run() -> Result<bool, String> {
         }
         Err(e) => skipped.push(format!("cgroup rows: {e}")),
     }
+    let mut launches = None;
+    if let (Ok(g), true) = (&groups, wanted("throughput") && !measure::stopped()) {
+        match throughput::run(&o.paths, g, o.quick) {
+            Ok(t) => launches = Some(t),
+            Err(e) => skipped.push(format!("throughput: {e}")),
+        }
+    }
     drop(groups);
     if measure::stopped() {
         return Err("interrupted: everything made was removed, RESULTS.md left as it was".into());
@@ -165,11 +173,14 @@ fn run() -> Result<bool, String> {
     if let Some(s) = &stages {
         println!("\nwhat each stage of the chain costs\n{s}");
     }
+    if let Some(t) = &launches {
+        println!("\nlaunches per second, chains at once\n{t}");
+    }
     for s in &skipped {
         println!("skipped {s}");
     }
     if o.only.is_none() {
-        let found = Found { linear: linear.as_deref(), stages: stages.as_deref() };
+        let found = Found { linear: linear.as_deref(), stages: stages.as_deref(), launches: launches.as_deref() };
         write_results(&o, &load_before, &results, &table, &verdicts, &found, &skipped)?;
         println!("\nwrote {}", o.results.display());
     }
@@ -203,6 +214,7 @@ fn net_chain_row(p: &Paths, g: &Groups, scratch: &Scratch) -> Result<Row, String
 struct Found<'a> {
     linear: Option<&'a str>,
     stages: Option<&'a str>,
+    launches: Option<&'a str>,
 }
 
 fn write_results(
@@ -223,7 +235,7 @@ fn write_results(
     md.push_str(&format!("{}\n", report::machine(load_before, &o.paths.bin)));
     let (w, n, slow) = run_counts(o.quick);
     md.push_str(&format!(
-        "Runs: {w} warm-up and {n} measured per side; the chain and 1,000-group rows {slow}{}.\n\n",
+        "Runs: {w} warm-up and {n} measured per side; the chain, stages, net-chain and 1,000-group rows {slow}{}.\n\n",
         if o.quick { " (QUICK=1)" } else { "" }
     ));
     md.push_str("## Results\n\n");
@@ -236,6 +248,12 @@ fn write_results(
         md.push_str("\n## What each stage of the chain costs\n\n");
         md.push_str("From the `stages` row: each side adds one stage to the one before it.\n\n");
         md.push_str(s);
+    }
+    if let Some(t) = found.launches {
+        md.push_str("\n## Launches per second, chains at once\n\n");
+        md.push_str("N workers each launching the chain (or bwrap) one after the other; the chain and bwrap\n");
+        md.push_str("take turns, twice per level.\n\n");
+        md.push_str(t);
     }
     if let Some(l) = found.linear {
         md.push_str("\ncgstat, linear in the number of groups:\n\n");
