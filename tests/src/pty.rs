@@ -103,19 +103,25 @@ impl Terminal {
     /// Wait until the output since the last `expect` contains `needle`; the text up to it is
     /// returned. Panics with the transcript after `secs`.
     pub fn expect(&mut self, needle: &str, secs: u64) -> String {
+        match self.try_expect(needle, secs) {
+            Some(seen) => seen,
+            None => panic!("no {needle:?} within {secs} s; the terminal showed:\n{}", self.transcript),
+        }
+    }
+
+    /// [`Terminal::expect`], or `None` after `secs`, for a test that explains the failure itself.
+    pub fn try_expect(&mut self, needle: &str, secs: u64) -> Option<String> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(at) = self.transcript[self.read_upto..].find(needle) {
                 let end = self.read_upto + at + needle.len();
                 let seen = self.transcript[self.read_upto..end].to_string();
                 self.read_upto = end;
-                return seen;
+                return Some(seen);
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} within {secs} s; the terminal showed:\n{}",
-                self.transcript
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             self.pump(Duration::from_millis(50));
         }
     }
