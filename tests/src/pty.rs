@@ -60,11 +60,18 @@ impl Terminal {
         let stdio = || Stdio::from(slave.try_clone().expect("dup slave"));
         let mut cmd = tool.command();
         cmd.stdin(stdio()).stdout(stdio()).stderr(stdio());
-        // SAFETY: setsid and ioctl are async-signal-safe; the child makes the pty its terminal.
+        // SAFETY: setsid, ioctl and signal are async-signal-safe; the child makes the pty its terminal.
         unsafe {
             cmd.pre_exec(|| {
                 if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // A terminal session starts with the keyboard's signals at their defaults, as a
+                // login gives them. A test run started as a script's background job inherits
+                // SIGINT and SIGQUIT ignored, the tools pass dispositions on as exec does, and
+                // the shell's jobs keep them: Ctrl-C then stops nothing.
+                for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+                    libc::signal(sig, libc::SIG_DFL);
                 }
                 Ok(())
             });
