@@ -8,7 +8,6 @@ TOOLS := nsexec nsenter-lite cgexec-rs netexec idmap cgstat isolab-oci
 PACKAGES := iproute2 procps busybox-static util-linux mount uidmap cgroup-tools passwd perl strace \
   containernetworking-plugins iptables passt slirp4netns prometheus python3-prometheus-client \
   gcc libc6-dev runc podman
-BIN := target/debug
 
 .PHONY: all build release deps test test-host test-user demo install clean oci-validation
 
@@ -22,22 +21,47 @@ deps:
 build:
 	@$(CARGO) build --workspace --quiet
 
-# STATIC=1: glibc static-pie binaries (smaller peak RSS, faster start-up; see bench/RESULTS-static.md).
-TRIPLE := x86_64-unknown-linux-gnu
-RELEASE_DIR := $(if $(STATIC),target/$(TRIPLE)/release,target/release)
+# What `make release` builds, `make install` installs and `make test`, the labs and the demo run:
+# static-pie binaries, gathered in target/ship; each tool linked with the C library that made it
+# fastest in bench/RESULTS.md. musl for the launchers: glibc, static or not, runs its cache-size
+# probe at every exec (dozens of CPUID instructions, each a VM exit under a hypervisor), and a
+# dynamically linked program pays ld.so's relocations too. glibc for cgstat, whose time goes into
+# allocating and copying while it reads thousands of files, where glibc's malloc and memcpy win.
+# rustup adds the musl standard library once (scripts/ensure-rust-target; Rust ships musl's C
+# library with it); glibc's static libc.a comes with libc6-dev. DYNAMIC=1 builds, installs and
+# tests the dynamically linked glibc build in target/release instead.
+MUSL := x86_64-unknown-linux-musl
+GLIBC := x86_64-unknown-linux-gnu
+GLIBC_TOOLS := cgstat
+MUSL_TOOLS := $(filter-out $(GLIBC_TOOLS),$(TOOLS))
+RELEASE_DIR := $(if $(DYNAMIC),target/release,target/ship)
+BIN := $(RELEASE_DIR)
 
 release:
-	@$(if $(STATIC),RUSTFLAGS="-C target-feature=+crt-static") $(CARGO) build --release --quiet \
-	  $(if $(STATIC),--target $(TRIPLE)) $(addprefix -p ,$(TOOLS))
+ifeq ($(DYNAMIC),)
+	@scripts/ensure-rust-target $(MUSL)
+	@scripts/ensure-packages libc6-dev
+	@$(CARGO) build --release --quiet --target $(MUSL) $(addprefix -p ,$(MUSL_TOOLS))
+	@RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --quiet --target $(GLIBC) \
+	  $(addprefix -p ,$(GLIBC_TOOLS))
+	@mkdir -p target/ship
+	@for t in $(MUSL_TOOLS); do ln -f target/$(MUSL)/release/$$t target/ship/$$t || exit 1; done
+	@for t in $(GLIBC_TOOLS); do ln -f target/$(GLIBC)/release/$$t target/ship/$$t || exit 1; done
+else
+	@$(CARGO) build --release --quiet $(addprefix -p ,$(TOOLS))
+endif
 
-# Every test: unit and property tests, kernel tests on this host (the hybrid layout), then the
-# layout-dependent tests again in the test VM (pure v2, pure v1), then the labs as a student
-# runs them, once more with stand-ins for the tools to prove that every lab's checks bite, and
-# as an unprivileged user (what runs without root, and one line for each lab that cannot).
-test: deps build test-host test-vm lab lab-noop lab-user
+# Every test, against the release build: unit and property tests, kernel tests on this host
+# (the hybrid layout), then the layout-dependent tests again in the test VM (pure v2, pure v1),
+# then the labs as a student runs them, once more with stand-ins for the tools to prove that
+# every lab's checks bite, and as an unprivileged user (what runs without root, and one line for
+# each lab that cannot).
+test: deps release test-host test-vm lab lab-noop lab-user
 
-test-host:
-	$(CARGO) test --workspace --quiet
+# The kernel tests run the binaries `make release` built (ISOLAB_BIN, tests/src/lib.rs): the
+# shipped build is the tested one.
+test-host: release
+	ISOLAB_BIN=$(abspath $(BIN)) $(CARGO) test --workspace --quiet
 
 # The unprivileged user the tests run as: isolab-test, a system user, with the subordinate ranges
 # isolab-test:1200000:65536 and UID:1265536:100 in /etc/subuid and /etc/subgid. Idempotent; the
@@ -46,7 +70,7 @@ test-user:
 	@scripts/test-user >/dev/null
 
 # Through labs/no-leftovers, as the labs: /, /etc and the mount table as they were.
-demo: deps build
+demo: deps release
 	@labs/no-leftovers scripts/demo $(BIN)
 
 install: release

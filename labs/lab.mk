@@ -1,5 +1,5 @@
 # The labs: the article's experiments, step by step, self-checking (labs/*/README.md).
-# Included by the top-level Makefile, which defines `build` and `deps`.
+# Included by the top-level Makefile, which defines `release`, `BIN` and `deps`.
 #   make lab        every lab in order, then `N passed, M failed`
 #   make lab-03     one lab
 #   make lab-noop   every lab again with stand-ins for the tools that only run the command
@@ -16,16 +16,16 @@ LAB_BIN := $(CURDIR)/$(or $(BIN),target/debug)
 
 .PHONY: lab lab-noop lab-user rootfs $(addprefix lab-,$(LAB_IDS))
 
-lab: deps build rootfs
+lab: deps release rootfs
 	@PATH="$(LAB_BIN):$$PATH" labs/no-leftovers labs/run-all
 
 lab-noop: deps rootfs
 	@env -u ISOLAB_BIN PATH="$(CURDIR)/labs/stand-ins:$$PATH" labs/no-leftovers labs/run-all --expect-fail
 
-$(addprefix lab-,$(LAB_IDS)): lab-%: deps build rootfs
+$(addprefix lab-,$(LAB_IDS)): lab-%: deps release rootfs
 	@PATH="$(LAB_BIN):$$PATH" labs/no-leftovers labs/run-all $*
 
-lab-user: deps build rootfs test-user
+lab-user: deps release rootfs test-user
 	@setpriv --reuid $$(id -u isolab-test) --regid $$(id -g isolab-test) --init-groups \
 	  env HOME=/ PATH="$(LAB_BIN):$$PATH" labs/no-leftovers labs/run-all
 

@@ -89,7 +89,7 @@ impl Drop for Groups {
 }
 
 /// Our own cgroup's directory in every mounted hierarchy (/proc/self/cgroup).
-fn every_hierarchy_own() -> Vec<PathBuf> {
+pub fn every_hierarchy_own() -> Vec<PathBuf> {
     let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let unified = if Path::new("/sys/fs/cgroup/unified").is_dir() { "unified" } else { "" };
     text.lines()

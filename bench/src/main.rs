@@ -2,13 +2,14 @@
 //! and the bare-syscall floor, interleaved in one run, as ratios. Issue 9.
 //!
 //! isolab-bench [--quick] [--bin DIR] [--cbin DIR] [--rootfs DIR] [--results FILE] [--only ID,...]
-//! Run as root from the workspace root after `cargo build --release` and building bench/c/*.c
+//! Run as root from the workspace root after `make release` (target/ship) and building bench/c/*.c
 //! into --cbin (bench/bench.mk does both). Everything made is removed on exit, and on Ctrl-C.
 
 mod fixtures;
 mod measure;
 mod report;
 mod rows;
+mod throughput;
 mod why;
 
 use std::path::PathBuf;
@@ -32,7 +33,11 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut o = Options {
         quick: false,
-        paths: Paths { bin: "target/release".into(), cbin: "target/bench".into(), rootfs: "rootfs".into() },
+        paths: Paths {
+            bin: "target/x86_64-unknown-linux-musl/release".into(),
+            cbin: "target/bench".into(),
+            rootfs: "rootfs".into(),
+        },
         results: "bench/RESULTS.md".into(),
         only: None,
     };
@@ -120,10 +125,11 @@ fn run() -> Result<bool, String> {
     }
     match &groups {
         Ok(g) => {
-            let cg_rows: [(&str, &RowFn); 8] = [
+            let cg_rows: [(&str, &RowFn); 9] = [
                 ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
                 ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
                 ("chain", &|| chain_row(&o.paths, g, &scratch)),
+                ("stages", &|| rows::stages(&o.paths, g)),
                 ("net-chain", &|| net_chain_row(&o.paths, g, &scratch)),
                 ("stats-100", &|| rows::stats(&o.paths, g, 100)),
                 ("stats-1000", &|| rows::stats(&o.paths, g, 1000)),
@@ -142,6 +148,13 @@ fn run() -> Result<bool, String> {
         }
         Err(e) => skipped.push(format!("cgroup rows: {e}")),
     }
+    let mut launches = None;
+    if let (Ok(g), true) = (&groups, wanted("throughput") && !measure::stopped()) {
+        match throughput::run(&o.paths, g, o.quick) {
+            Ok(t) => launches = Some(t),
+            Err(e) => skipped.push(format!("throughput: {e}")),
+        }
+    }
     drop(groups);
     if measure::stopped() {
         return Err("interrupted: everything made was removed, RESULTS.md left as it was".into());
@@ -156,11 +169,19 @@ fn run() -> Result<bool, String> {
     if let Some(l) = &linear {
         println!("\ncgstat, linear in groups?\n{l}");
     }
+    let stages = report::stage_costs(&results);
+    if let Some(s) = &stages {
+        println!("\nwhat each stage of the chain costs\n{s}");
+    }
+    if let Some(t) = &launches {
+        println!("\nlaunches per second, chains at once\n{t}");
+    }
     for s in &skipped {
         println!("skipped {s}");
     }
     if o.only.is_none() {
-        write_results(&o, &load_before, &results, &table, &verdicts, linear.as_deref(), &skipped)?;
+        let found = Found { linear: linear.as_deref(), stages: stages.as_deref(), launches: launches.as_deref() };
+        write_results(&o, &load_before, &results, &table, &verdicts, &found, &skipped)?;
         println!("\nwrote {}", o.results.display());
     }
     Ok(verdicts.iter().all(|v| v.met))
@@ -189,13 +210,20 @@ fn net_chain_row(p: &Paths, g: &Groups, scratch: &Scratch) -> Result<Row, String
     Ok(row)
 }
 
+/// What the run found besides the table and the goals.
+struct Found<'a> {
+    linear: Option<&'a str>,
+    stages: Option<&'a str>,
+    launches: Option<&'a str>,
+}
+
 fn write_results(
     o: &Options,
     load_before: &str,
     results: &[Measured],
     table: &str,
     verdicts: &[report::Verdict],
-    linear: Option<&str>,
+    found: &Found,
     skipped: &[String],
 ) -> Result<(), String> {
     let mut md = String::from("# isolab benchmarks\n\n");
@@ -207,7 +235,7 @@ fn write_results(
     md.push_str(&format!("{}\n", report::machine(load_before, &o.paths.bin)));
     let (w, n, slow) = run_counts(o.quick);
     md.push_str(&format!(
-        "Runs: {w} warm-up and {n} measured per side; the chain and 1,000-group rows {slow}{}.\n\n",
+        "Runs: {w} warm-up and {n} measured per side; the chain, stages, net-chain and 1,000-group rows {slow}{}.\n\n",
         if o.quick { " (QUICK=1)" } else { "" }
     ));
     md.push_str("## Results\n\n");
@@ -216,7 +244,18 @@ fn write_results(
     for v in verdicts {
         md.push_str(&format!("- {} {}: {}\n", if v.met { "met:" } else { "**missed**:" }, v.row, v.text));
     }
-    if let Some(l) = linear {
+    if let Some(s) = found.stages {
+        md.push_str("\n## What each stage of the chain costs\n\n");
+        md.push_str("From the `stages` row: each side adds one stage to the one before it.\n\n");
+        md.push_str(s);
+    }
+    if let Some(t) = found.launches {
+        md.push_str("\n## Launches per second, chains at once\n\n");
+        md.push_str("N workers each launching the chain (or bwrap) one after the other; the chain and bwrap\n");
+        md.push_str("take turns, twice per level.\n\n");
+        md.push_str(t);
+    }
+    if let Some(l) = found.linear {
         md.push_str("\ncgstat, linear in the number of groups:\n\n");
         md.push_str(l);
     }

@@ -53,28 +53,49 @@ impl Side {
         self.steps.iter().map(|s| s.join(" ")).collect::<Vec<_>>().join("; ")
     }
 
-    /// Run every step once: wall time and peak RSS (KiB), or why it failed.
-    pub fn run_once(&self) -> Result<(Duration, u64), String> {
-        let mut peak = 0;
+    /// Run every step once: wall time and what the kernel charged the process trees, or why
+    /// it failed.
+    pub fn run_once(&self) -> Result<(Duration, Usage), String> {
+        let mut usage = Usage::default();
         let start = Instant::now();
         for argv in &self.steps {
-            peak = peak.max(run_step(argv)?);
+            usage.add(&run_step(argv)?);
         }
         let took = start.elapsed();
         if let Some(f) = &self.after {
             f();
         }
-        Ok((took, peak))
+        Ok((took, usage))
     }
 }
 
-fn run_step(argv: &[String]) -> Result<u64, String> {
+/// What wait4(2) reports of a waited-for tree (the child and the descendants it waited for):
+/// the largest process's peak RSS, and the tree's page faults, context switches and CPU time.
+/// This VM has no PMU (`perf stat` counts no instructions), so these explain the wall times.
+#[derive(Default, Clone, Copy)]
+pub struct Usage {
+    pub peak_kib: u64,
+    pub faults: u64,
+    pub switches: u64,
+    pub cpu_us: u64,
+}
+
+impl Usage {
+    fn add(&mut self, other: &Usage) {
+        self.peak_kib = self.peak_kib.max(other.peak_kib);
+        self.faults += other.faults;
+        self.switches += other.switches;
+        self.cpu_us += other.cpu_us;
+    }
+}
+
+fn run_step(argv: &[String]) -> Result<Usage, String> {
     let pid = spawn(argv)?;
-    let (status, peak) = wait4(pid);
+    let (status, usage) = wait4(pid);
     if status != 0 {
         return Err(format!("`{}` exited {}: {}", argv.join(" "), status, rerun_for_stderr(argv)));
     }
-    Ok(peak)
+    Ok(usage)
 }
 
 /// fork + execvp, stdin/stdout/stderr on /dev/null. Not std's Command: it spawns with
@@ -101,8 +122,8 @@ fn spawn(argv: &[String]) -> Result<libc::pid_t, String> {
     }
 }
 
-/// wait4(2): the exit code (128+N for signal N) and ru_maxrss in KiB.
-fn wait4(pid: libc::pid_t) -> (i32, u64) {
+/// wait4(2): the exit code (128+N for signal N) and the tree's usage.
+fn wait4(pid: libc::pid_t) -> (i32, Usage) {
     let mut status = 0;
     // SAFETY: rusage is plain data that wait4 fills in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -113,11 +134,18 @@ fn wait4(pid: libc::pid_t) -> (i32, u64) {
             break;
         }
         if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return (125, 0);
+            return (125, Usage::default());
         }
     }
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
-    (code, usage.ru_maxrss as u64)
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    let u = Usage {
+        peak_kib: usage.ru_maxrss as u64,
+        faults: (usage.ru_minflt + usage.ru_majflt) as u64,
+        switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+        cpu_us: us(usage.ru_utime) + us(usage.ru_stime),
+    };
+    (code, u)
 }
 
 fn rerun_for_stderr(argv: &[String]) -> String {
@@ -130,6 +158,9 @@ fn rerun_for_stderr(argv: &[String]) -> String {
 pub struct Sample {
     pub ms: Vec<f64>,
     pub peak_kib: Vec<u64>,
+    pub faults: Vec<u64>,
+    pub switches: Vec<u64>,
+    pub cpu_us: Vec<u64>,
     pub error: Option<String>,
 }
 
@@ -144,10 +175,18 @@ impl Sample {
         self.ms.iter().copied().fold(0.0, f64::max)
     }
     pub fn peak_median_kib(&self) -> u64 {
-        let mut v = self.peak_kib.clone();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
+        median_u64(&self.peak_kib)
     }
+    /// Medians of page faults, context switches and CPU time (ms) per run.
+    pub fn why(&self) -> (u64, u64, f64) {
+        (median_u64(&self.faults), median_u64(&self.switches), median_u64(&self.cpu_us) as f64 / 1e3)
+    }
+}
+
+fn median_u64(values: &[u64]) -> u64 {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
 pub fn median(values: &[f64]) -> f64 {
@@ -181,9 +220,13 @@ pub fn interleave(sides: &[Side], warmup: usize, runs: usize) -> Vec<Sample> {
                 continue;
             }
             match sides[i].run_once() {
-                Ok((took, peak)) => {
-                    samples[i].ms.push(took.as_secs_f64() * 1e3);
-                    samples[i].peak_kib.push(peak);
+                Ok((took, u)) => {
+                    let s = &mut samples[i];
+                    s.ms.push(took.as_secs_f64() * 1e3);
+                    s.peak_kib.push(u.peak_kib);
+                    s.faults.push(u.faults);
+                    s.switches.push(u.switches);
+                    s.cpu_us.push(u.cpu_us);
                 }
                 Err(e) => samples[i].error = Some(e),
             }

@@ -54,8 +54,10 @@ pub fn verdicts(results: &[Measured]) -> Vec<Verdict> {
 /// The table, in Markdown (it reads as plain text on a terminal too).
 pub fn table(results: &[Measured]) -> String {
     let mut t = String::new();
-    t.push_str("| row | command | median ms | min-max ms | peak RSS KiB | isolab / this (medians; pairs) | goal |\n");
-    t.push_str("|---|---|---:|---|---:|---|---|\n");
+    t.push_str(
+        "| row | command | median ms | min-max ms | peak RSS KiB | faults | ctx sw | CPU ms | isolab / this (medians; pairs) | goal |\n",
+    );
+    t.push_str("|---|---|---:|---|---:|---:|---:|---:|---|---|\n");
     for m in results {
         for (i, (side, s)) in m.row.sides.iter().zip(&m.samples).enumerate() {
             let row = if i == 0 { m.row.id } else { "" };
@@ -70,12 +72,13 @@ pub fn table(results: &[Measured]) -> String {
                 None => goal.map(|g| format!("<= {:.2}x", g.limit)).unwrap_or_default(),
             };
             if let Some(e) = &s.error {
-                let _ = writeln!(t, "| {row} | {} | FAILED: {} | | | | |", side.label, e.replace('|', "/"));
+                let _ = writeln!(t, "| {row} | {} | FAILED: {} | | | | | | | |", side.label, e.replace('|', "/"));
                 continue;
             }
+            let (faults, switches, cpu) = s.why();
             let _ = writeln!(
                 t,
-                "| {row} | {} | {:.2} | {:.2}-{:.2} | {} | {ratio_cell} | {goal_cell} |",
+                "| {row} | {} | {:.2} | {:.2}-{:.2} | {} | {faults} | {switches} | {cpu:.2} | {ratio_cell} | {goal_cell} |",
                 side.label,
                 s.median(),
                 s.min(),
@@ -107,6 +110,59 @@ pub fn linearity(results: &[Measured]) -> Option<String> {
     Some(out)
 }
 
+/// What each stage of the chain costs, from the `stages` row: differences of medians between
+/// neighbouring sides (each adds one stage), with the `exec` row as the floor when measured.
+pub fn stage_costs(results: &[Measured]) -> Option<String> {
+    let m = results.iter().find(|m| m.row.id == "stages")?;
+    let med: Vec<f64> = m.samples.iter().map(|s| s.median()).collect();
+    let why: Vec<(u64, u64, f64)> = m.samples.iter().map(|s| s.why()).collect();
+    if med.len() < 8 || med.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    let floor = results.iter().find(|m| m.row.id == "exec").map(|e| e.samples[0].median());
+    // Wall time waits for the machine's other work (the chain runs in a cgroup of its own, with
+    // cpu.shares 512); CPU time per launch is what the stage itself costs.
+    let mut out = String::from(
+        "| stage | adds, wall (median) | adds, CPU (median) | page faults added |\n|---|---:|---:|---:|\n",
+    );
+    let floor_why = results.iter().find(|m| m.row.id == "exec").map(|e| e.samples[0].why());
+    let mut line = |stage: &str, ms: f64, from: usize, to: usize| {
+        let (from_faults, from_cpu) = match (why.get(from), floor_why) {
+            (Some(w), _) => (w.0 as i64, w.2),
+            (None, Some(f)) => (f.0 as i64, f.2),
+            (None, None) => (0, 0.0),
+        };
+        let (faults, cpu) = (why[to].0 as i64 - from_faults, why[to].2 - from_cpu);
+        let _ = writeln!(out, "| {stage} | {ms:+.2} ms | {cpu:+.2} ms | {faults:+} |");
+    };
+    let (f, base) = match floor {
+        Some(f) => (f, "over the exec floor"),
+        None => (0.0, "whole"),
+    };
+    line(
+        &format!("namespaces + id map (nsexec start-up, map helper, unshare, fork, /proc), {base}"),
+        med[2] - f,
+        99,
+        2,
+    );
+    line("mounts (the rootfs, /dev, /proc, pivot_root)", med[3] - med[2], 2, 3);
+    line("read-only root and the mount lock (nested user namespace, its map helper)", med[4] - med[3], 3, 4);
+    line("capabilities, masked paths, read-only /sys and cgroups", med[5] - med[4], 4, 5);
+    line("seccomp (a precompiled filter)", med[6] - med[5], 5, 6);
+    line("the cgroup and the exec hop (cgexec-rs start-up, mkdir, limits, join, exec, rmdir)", med[0] - med[6], 6, 0);
+    line(&format!("(the cgroup alone, cgexec-rs LIMITS -- /bin/true, {base})"), med[1] - f, 99, 1);
+    let _ = writeln!(
+        out,
+        "\nThe chain {:.2} ms against bwrap {:.2} ms ({:.2}x); nsexec alone with the defaults {:.2} ms ({:.2}x bwrap).",
+        med[0],
+        med[7],
+        med[0] / med[7],
+        med[6],
+        med[6] / med[7]
+    );
+    Some(out)
+}
+
 fn sh(cmd: &str) -> String {
     Command::new("sh")
         .args(["-c", cmd])
@@ -135,8 +191,8 @@ fn dynamically_linked(file: &std::path::Path) -> Option<bool> {
 
 pub fn machine(load_before: &str, bin: &std::path::Path) -> String {
     let linked = match dynamically_linked(&bin.join("nsexec")) {
-        Some(true) => "dynamically linked (glibc)",
-        Some(false) => "statically linked (glibc static-pie, STATIC=1)",
+        Some(true) => "dynamically linked (glibc, DYNAMIC=1)",
+        Some(false) => "static-pie, as `make install` ships it (musl; cgstat glibc: see the Makefile)",
         None => "unknown linkage",
     };
     format!(

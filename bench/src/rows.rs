@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::fixtures::{Bundle, Groups, NetDirs, PodmanImage, Target, CONTROLLERS};
+use crate::fixtures::{self, Bundle, Groups, NetDirs, PodmanImage, Target, CONTROLLERS};
 use crate::measure::Side;
 
 /// A goal: side 0's median over side `against`'s at most `limit`.
@@ -168,7 +168,10 @@ pub fn cg_cycle(p: &Paths, g: &Groups) -> Result<Row, String> {
 pub fn cg_exec(p: &Paths, g: &Groups) -> Result<Row, String> {
     g.make("exec")?;
     g.make("exec/existing")?;
-    let made: Vec<PathBuf> = CONTROLLERS.iter().map(|c| g.dir(c, "exec/x")).collect();
+    // Every hierarchy cgexec-rs may place the group in (it also joins devices, for the
+    // confinement's device rules), not only the bench's own six.
+    let made: Vec<PathBuf> =
+        fixtures::every_hierarchy_own().into_iter().map(|own| own.join(&g.name).join("exec/x")).collect();
     let ours = vec![
         p.tool("cgexec-rs"),
         "--cgroup-parent".into(),
@@ -205,17 +208,34 @@ pub fn cg_exec(p: &Paths, g: &Groups) -> Result<Row, String> {
     })
 }
 
-pub fn chain(p: &Paths, g: &Groups, bundle: Option<&Bundle>) -> Result<Row, String> {
-    g.make("chain")?;
+/// The chain's command (its groups under `parent`, made here) and bwrap's.
+pub fn chain_commands(p: &Paths, g: &Groups, parent: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    g.make(parent)?;
     let rootfs = p.rootfs.display().to_string();
-    let mut ours = vec![p.tool("cgexec-rs"), "--cgroup-parent".into(), format!("{}/chain", g.name)];
+    let mut ours = vec![p.tool("cgexec-rs"), "--cgroup-parent".into(), format!("{}/{parent}", g.name)];
     ours.extend(strings(&LIMITS));
     ours.extend(strings(&["--", &p.tool("nsexec"), "-a", "--map-users", "0:100000:65536", "--map-groups"]));
     ours.extend(strings(&["0:100000:65536", "--rootfs", &rootfs, "--read-only", "--", "/bin/true"]));
-    let bwrap = ["bwrap", "--unshare-all", "--ro-bind", &rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"];
+    let bwrap = strings(&[
+        "bwrap",
+        "--unshare-all",
+        "--ro-bind",
+        &rootfs,
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "/bin/true",
+    ]);
+    Ok((ours, bwrap))
+}
+
+pub fn chain(p: &Paths, g: &Groups, bundle: Option<&Bundle>) -> Result<Row, String> {
+    let (ours, bwrap) = chain_commands(p, g, "chain")?;
     let mut sides = vec![
         Side::seq("cgexec-rs LIMITS -- nsexec -a --map-users --rootfs", vec![ours]),
-        Side::new("bwrap --unshare-all --ro-bind ROOTFS /", &bwrap),
+        Side::seq("bwrap --unshare-all --ro-bind ROOTFS /", vec![bwrap]),
     ];
     if let Some(b) = bundle {
         let dir = b.dir.display().to_string();
@@ -227,6 +247,54 @@ pub fn chain(p: &Paths, g: &Groups, bundle: Option<&Bundle>) -> Result<Row, Stri
         title: "full launch: limits + every namespace + id map + rootfs",
         sides,
         goals,
+        slow: true,
+        guard: None,
+    })
+}
+
+/// The chain taken apart (issue 21): each side adds one stage to the one before, so the
+/// differences of the medians are what each stage costs; bwrap last for scale. No goals.
+pub fn stages(p: &Paths, g: &Groups) -> Result<Row, String> {
+    g.make("stages")?;
+    let rootfs = p.rootfs.display().to_string();
+    let maps = ["-a", "--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"];
+    let nsexec = |extra: &[&str]| {
+        let mut v = vec![p.tool("nsexec")];
+        v.extend(strings(&maps));
+        v.extend(strings(extra));
+        v.extend(strings(&["--", "/bin/true"]));
+        v
+    };
+    let cgexec = |then: Vec<String>| {
+        let mut v = vec![p.tool("cgexec-rs"), "--cgroup-parent".into(), format!("{}/stages", g.name)];
+        v.extend(strings(&LIMITS));
+        v.push("--".into());
+        v.extend(then);
+        v
+    };
+    let root = ["--rootfs", rootfs.as_str()];
+    let ro = ["--rootfs", rootfs.as_str(), "--read-only"];
+    let bwrap = ["bwrap", "--unshare-all", "--ro-bind", &rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"];
+    Ok(Row {
+        id: "stages",
+        title: "the chain, one stage at a time: each side adds a stage to the side below it",
+        sides: vec![
+            Side::seq("the chain (cgroup + exec hop + all below)", vec![cgexec(nsexec(&ro))]),
+            Side::seq("cgroup alone: cgexec-rs LIMITS -- /bin/true", vec![cgexec(strings(&["/bin/true"]))]),
+            Side::seq("namespaces + id map: nsexec -a --map-users", vec![nsexec(&[])]),
+            Side::seq("+ mounts: --rootfs --privileged", vec![nsexec(&[&root[..], &["--privileged"]].concat())]),
+            Side::seq(
+                "+ read-only root, mount lock: --read-only --privileged",
+                vec![nsexec(&[&ro[..], &["--privileged"]].concat())],
+            ),
+            Side::seq(
+                "+ caps, masks, read-only /sys: --security-opt seccomp=unconfined",
+                vec![nsexec(&[&ro[..], &["--security-opt", "seccomp=unconfined"]].concat())],
+            ),
+            Side::seq("+ seccomp: the defaults, nsexec -a --rootfs --read-only", vec![nsexec(&ro)]),
+            Side::new("bwrap --unshare-all --ro-bind ROOTFS /", &bwrap),
+        ],
+        goals: vec![],
         slow: true,
         guard: None,
     })
@@ -328,7 +396,8 @@ pub fn net_chain(p: &Paths, g: &Groups, net: &NetDirs, podman: Option<&PodmanIma
         title: "what a network costs: the chain with netexec",
         sides,
         goals: vec![],
-        slow: false,
+        // About 700 ms a round (podman, six CNI plugin runs): 150 rounds, not 400.
+        slow: true,
         guard: None,
     })
 }

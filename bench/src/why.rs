@@ -5,70 +5,76 @@ use std::fmt::Write as _;
 
 use crate::report::{Measured, Verdict};
 
-/// (row, what differs from the peer and where the time goes), from the profiling of issue 9.
-const NOTES: [(&str, &str); 8] = [
+/// (row, what differs from the peer and where the time goes), from the profiling of issues 9
+/// and 21.
+const NOTES: [(&str, &str); 9] = [
     ("exec", "The floor every row pays once: fork + exec + wait of a dynamically linked C program."),
     (
         "ns-all",
-        "nsexec also brings `lo` up in the new network namespace (util-linux does not). Since \
-         issue 9 it writes a --map-root map from inside, as `unshare -r` does, instead of forking a \
-         helper. What is left is start-up: a dynamically linked 1.1 MB Rust PIE costs ~40 more page \
-         faults than util-linux (ld.so relocations, libgcc_s, std's runtime init reading \
-         /proc/self/maps), each expensive in this VM; `perf stat` CPU time 2.53 ms against 2.41 ms. \
-         Linked statically (STATIC=1) it is 1.57 ms and the peak RSS drops under 2 MB.",
+        "nsexec also brings `lo` up in the new network namespace (util-linux does not) and writes \
+         the --map-root map from inside, as `unshare -r` does. Since issue 21 the installed nsexec \
+         is static-pie linked with musl: no ld.so relocations, and no glibc start-up cache-size \
+         probe (dozens of CPUID instructions, each an exit to the hypervisor in this VM; `perf \
+         record` put it at half of a glibc static-pie nsexec's own user time), which util-linux, \
+         dynamically linked to glibc, pays at every launch.",
     ),
     (
         "ns-pid",
-        "Same path as util-linux (unshare, fork, make / private, mount /proc, exec); the difference \
-         is the start-up cost of the dynamically linked binary (CPU 1.74 ms against 1.50 ms; 1.39 ms \
-         statically linked).",
+        "Same path as util-linux (unshare, fork, make / private, mount /proc, exec); the \
+         difference is start-up, as in ns-all.",
     ),
     (
         "ns-join",
         "nsenter-lite pins the target with a pidfd (and reads /proc/PID/stat for its start time, \
          against PID reuse), compares each namespace with its own (3 statx per kind), and joins all \
-         in one setns(pidfd); nsenter opens /proc/PID/ns/* and calls setns per kind. The gap is \
-         start-up again: CPU 1.87 ms against 1.68 ms, 1.53 ms statically linked.",
+         in one setns(pidfd); nsenter opens /proc/PID/ns/* and calls setns per kind. The C floor \
+         does the pidfd join alone.",
     ),
     (
         "cg-cycle",
-        "All three make the group in the same 6 v1 hierarchies (cgexec-rs also joins freezer, to \
-         kill without races, and blkio, for cgstat) and write the same 4 limits. cgexec-rs also reads \
-         mountinfo and /proc/self/cgroup, checks the CPUs and memory nodes (Docker's checks), probes \
-         optional files, and after the run reads the group's OOM and process files before rmdir. \
-         libcgroup needs 6 processes (one cgdelete per path, as 2.0.2 removes only one of several \
-         groups sharing a path).",
+        "cgexec-rs makes its group in 6 v1 hierarchies (cpu, cpuacct, memory, pids, freezer, to kill \
+         without races, and devices, for the default device rules: 13 more writes) and libcgroup in \
+         the bench's 6 (blkio instead of devices), with the same 4 limits. cgexec-rs also reads \
+         mountinfo and /proc/self/cgroup, checks the CPUs and memory nodes (Docker's checks), and \
+         after the run reads the group's OOM and process files before rmdir. libcgroup needs 6 \
+         processes (one cgdelete per path, as 2.0.2 removes only one of several groups sharing a \
+         path).",
     ),
     (
         "cg-exec",
         "Not the same work: cgexec-rs has no way to join an existing group, so `--exec` makes a new \
-         one (6 mkdirs) and execs in place (the bench removes the group, untimed); `cgexec -g` and \
-         the floor only join. cgexec-rs does more work here than its peer; a join-only mode would be \
-         the fair comparison.",
+         one (6 mkdirs, the device rules) and execs in place (the bench removes the group, untimed); \
+         `cgexec -g` and the floor only join.",
     ),
     (
         "chain",
-        "cgexec-rs makes the group with limits in 6 hierarchies and execs nsexec, which forks the \
-         map helper (a 65,536-id range needs one), unshares 8 namespaces, pivots into the busybox \
-         rootfs read-only with a fresh /proc and a minimal /dev, and forks the payload as PID 1. \
-         bwrap makes no cgroup at all: two Rust start-ups and the cgroup work are the gap. runc \
-         does the same work as the chain.",
+        "cgexec-rs makes the group with limits and device rules and forks a child that joins it and \
+         execs nsexec, which forks the map helper (a 65,536-id range needs one), unshares 8 \
+         namespaces, pivots into the busybox rootfs read-only with a fresh /proc and a minimal /dev, \
+         forks the payload as PID 1, locks the mounts in a nested user namespace (one more map \
+         helper) and applies the default confinement (capabilities, masked paths, seccomp). bwrap \
+         makes no cgroup, no nested user namespace and no seccomp filter. The `stages` row takes the \
+         chain apart. runc does the same work as the chain.",
+    ),
+    (
+        "stages",
+        "Each side adds one stage to the side below it (the table under \"What each stage of the \
+         chain costs\" is the difference of neighbouring medians); bwrap for scale.",
     ),
     (
         "stats",
-        "cgstat reads the same files as the C reader, but through std's read_to_string, which \
-         statx()es each file for a size hint and then reads sysfs in growing chunks from 32 bytes \
-         (strace at 100 groups: 807 statx and 2,044 reads against 0 and 1,505). Reading each file \
-         with one 8 KiB read (core/src/stats/sample.rs read_file) would take both away.",
+        "cgstat reads the same files as the C reader, each with one read into a reused buffer; the \
+         rest of the gap is its own work per group (listing the groups in every hierarchy, each \
+         group's paths, Docker's arithmetic, the table: the CPU column). It is the one tool linked \
+         with glibc: musl's allocator and memcpy made it 1.2x slower.",
     ),
 ];
 
 /// The peak RSS goal, whatever the row.
-const RSS_NOTE: &str = "Peak RSS (every row): a dynamically linked tool has about 860 KiB of its own \
-    1.1 MB binary resident (the kernel maps 64 KiB around each page fault, and the code touched at \
-    start-up is spread over the text) besides glibc's 1.3 MB, so it peaks at 2.4-2.9 MB; util-linux's \
-    binaries are 80 KiB. Linked statically (STATIC=1) each tool peaks at 1.7-1.9 MB, except cgstat \
-    over 1,000 groups, which holds every group's paths and readings (3.9 MB).";
+const RSS_NOTE: &str = "Peak RSS (every row): the tools are static-pie since issue 21 (no ld.so, no \
+    shared glibc mapped), 1.1-1.5 MB for the musl launchers, about 2 MB for cgstat (glibc) over a \
+    few groups; over 1,000 groups cgstat holds every group's paths and readings. A dynamically \
+    linked tool (DYNAMIC=1) peaks at 2.4-2.9 MB: glibc's 1.3 MB besides its own text.";
 
 pub fn notes(results: &[Measured], verdicts: &[Verdict]) -> String {
     let mut out = String::new();

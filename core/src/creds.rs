@@ -208,14 +208,51 @@ pub fn effective_ids() -> (u32, u32) {
     (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
 }
 
+/// One /etc/passwd entry: the fields the tools use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passwd {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The /etc/passwd entry of `uid`, if any.
+///
+/// Read from /etc/passwd itself, as runc and Docker read it, not through glibc's NSS: the
+/// installed tools are static-pie, and a static glibc program that falls through to an NSS
+/// module (`passwd: files systemd`, a name not in the file) crashes loading it. So users known
+/// only to a directory service (LDAP, sssd, systemd-homed) are not found by name; ids always work.
+pub fn passwd_of_uid(uid: u32) -> Option<Passwd> {
+    passwd_entries(&std::fs::read_to_string("/etc/passwd").ok()?).find(|p| p.uid == uid)
+}
+
+/// The /etc/passwd entry named `name`, if any (see [`passwd_of_uid`]).
+pub fn passwd_of_name(name: &str) -> Option<Passwd> {
+    passwd_entries(&std::fs::read_to_string("/etc/passwd").ok()?).find(|p| p.name == name)
+}
+
+/// passwd(5) lines: `name:password:uid:gid:gecos:home:shell`; comments, blank, malformed and
+/// NIS `+`/`-` lines are skipped, as glibc's files module skips what it cannot parse.
+pub fn passwd_entries(text: &str) -> impl Iterator<Item = Passwd> + '_ {
+    text.lines().filter_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        if name.is_empty() || name.starts_with(['#', '+', '-']) {
+            return None;
+        }
+        let (uid, gid) = (f.nth(1)?.parse().ok()?, f.next()?.parse().ok()?);
+        Some(Passwd { name: name.to_string(), uid, gid })
+    })
+}
+
 /// The name /etc/passwd gives `uid`, if any.
 pub fn user_name(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+    passwd_of_uid(uid).map(|p| p.name)
 }
 
 /// The uid /etc/passwd gives user `name`, if any.
 pub fn uid_of(name: &str) -> Option<u32> {
-    nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
+    passwd_of_name(name).map(|p| p.uid)
 }
 
 pub fn set_groups(gids: &[u32]) -> anyhow::Result<()> {
@@ -279,6 +316,21 @@ fn apply_capabilities(creds: &Creds, dropped: capabilities::Mask, non_root: bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwd_lines_as_the_files_module_reads_them() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n# comment\n\n+nis\nbad:x:1\nneg:x:-1:0::/:/bin/sh\n\
+                    alice:x:1000:100:Alice,,,:/home/alice:/bin/sh\nshort:x:7:8\n";
+        let got: Vec<Passwd> = passwd_entries(text).collect();
+        assert_eq!(
+            got,
+            vec![
+                Passwd { name: "root".into(), uid: 0, gid: 0 },
+                Passwd { name: "alice".into(), uid: 1000, gid: 100 },
+                Passwd { name: "short".into(), uid: 7, gid: 8 },
+            ]
+        );
+    }
 
     #[test]
     fn user_specs_parse_like_docker() {

@@ -171,12 +171,12 @@ pub fn loopback_up() -> anyhow::Result<()> {
         // SAFETY: req is an ifreq, as SIOCGIFFLAGS takes; the kernel fills its flags, which are
         // then the union's field in use.
         let flags = unsafe {
-            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req))?;
             req.ifr_ifru.ifru_flags
         };
         req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
         // SAFETY: as above.
-        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
+        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) }).map(drop)
     })
 }
 

@@ -1,7 +1,7 @@
 //! Test harness: run the built tools against the real kernel (ripgrep's `tests/util.rs` shape).
 //!
 //! Kernel tests never call unshare/setns inside the (threaded) test runner: they run the built
-//! binaries. `make test` builds them first; [`bin`] finds them beside the test executable.
+//! binaries. `make test` builds them first; [`bin`] finds them (ISOLAB_BIN, or beside the test executable).
 //! Skips print `SKIP test: why` and become failures under `ISOLAB_TEST_STRICT=1` (CI).
 
 use std::ffi::OsStr;
@@ -10,13 +10,20 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// The built binary `name` (target/debug/NAME, or target/release under `ISOLAB_PROFILE=release`).
+/// The built binary `name`: in `ISOLAB_BIN` when set (`make test` points it at the release build
+/// it ships, so the tested binary is the installed one), else beside the test executable
+/// (target/debug/NAME after `cargo build --workspace`).
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let dir = match std::env::var_os("ISOLAB_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe().expect("current_exe");
+            // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+            exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf()
+        }
+    };
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built: run `cargo build --workspace` (or `make test`) first", path.display());
+    assert!(path.exists(), "{} is not built: run `make release` or `cargo build --workspace` first", path.display());
     path
 }
 

@@ -60,11 +60,18 @@ impl Terminal {
         let stdio = || Stdio::from(slave.try_clone().expect("dup slave"));
         let mut cmd = tool.command();
         cmd.stdin(stdio()).stdout(stdio()).stderr(stdio());
-        // SAFETY: setsid and ioctl are async-signal-safe; the child makes the pty its terminal.
+        // SAFETY: setsid, ioctl and signal are async-signal-safe; the child makes the pty its terminal.
         unsafe {
             cmd.pre_exec(|| {
                 if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // A terminal session starts with the keyboard's signals at their defaults, as a
+                // login gives them. A test run started as a script's background job inherits
+                // SIGINT and SIGQUIT ignored, the tools pass dispositions on as exec does, and
+                // the shell's jobs keep them: Ctrl-C then stops nothing.
+                for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+                    libc::signal(sig, libc::SIG_DFL);
                 }
                 Ok(())
             });
@@ -103,19 +110,25 @@ impl Terminal {
     /// Wait until the output since the last `expect` contains `needle`; the text up to it is
     /// returned. Panics with the transcript after `secs`.
     pub fn expect(&mut self, needle: &str, secs: u64) -> String {
+        match self.try_expect(needle, secs) {
+            Some(seen) => seen,
+            None => panic!("no {needle:?} within {secs} s; the terminal showed:\n{}", self.transcript),
+        }
+    }
+
+    /// [`Terminal::expect`], or `None` after `secs`, for a test that explains the failure itself.
+    pub fn try_expect(&mut self, needle: &str, secs: u64) -> Option<String> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(at) = self.transcript[self.read_upto..].find(needle) {
                 let end = self.read_upto + at + needle.len();
                 let seen = self.transcript[self.read_upto..end].to_string();
                 self.read_upto = end;
-                return seen;
+                return Some(seen);
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} within {secs} s; the terminal showed:\n{}",
-                self.transcript
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             self.pump(Duration::from_millis(50));
         }
     }

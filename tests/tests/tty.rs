@@ -113,19 +113,66 @@ fn tty_ctrl_c_reaches_only_the_foreground_job() {
     term.send("sleep 100 &\n");
     term.expect("# ", SECS);
     term.send("sleep 200\n");
-    std::thread::sleep(Duration::from_millis(500));
+    let sleep = wait_in_foreground(term.pid(), "200");
     term.send("\x03");
-    term.expect("# ", SECS);
+    if term.try_expect("# ", SECS).is_none() {
+        let status = std::fs::read_to_string(format!("/proc/{sleep}/status")).unwrap_or_else(|e| format!("gone: {e}"));
+        let signals: Vec<&str> = status.lines().filter(|l| l.starts_with("State") || l.starts_with("Sig")).collect();
+        panic!(
+            "no prompt within {SECS} s of ^C; sleep 200 (pid {sleep}): {signals:?}; the caller's terminal canonical: \
+             {}; the terminal showed:\n{}",
+            term.mode().canonical(),
+            term.transcript
+        );
+    }
     term.send("jobs; ps -o pid=,args= | grep -c '[s]leep 200'\n");
     let after = term.expect("# ", SECS);
     assert!(after.contains("Running") && after.contains("sleep 100"), "the background job lives: {after:?}");
     assert!(after.contains("\r\n0\r\n"), "the foreground sleep 200 got SIGINT: {after:?}");
     term.send("fg\n");
-    std::thread::sleep(Duration::from_millis(300));
+    let _ = wait_in_foreground(term.pid(), "100");
     term.send("\x03");
     term.expect("# ", SECS);
     term.send("exit 3\n");
     assert_eq!(term.wait(SECS), 3, "{}", term.transcript);
+}
+
+/// Wait until `sleep ARG`, below `ancestor`, is its terminal's foreground job; its pid (its process group
+/// is the terminal's, /proc/PID/stat): a Ctrl-C sent before that reaches the shell, which is still
+/// starting the job (a fixed pause lost that race on a loaded machine).
+fn wait_in_foreground(ancestor: i32, arg: &str) -> i32 {
+    let stat = |pid: i32| -> Option<Vec<i32>> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After "(comm)": state ppid pgrp session tty_nr tpgid.
+        let fields: Vec<&str> = text[text.rfind(')')? + 2..].split(' ').collect();
+        [1, 2, 5].iter().map(|&i| fields.get(i)?.parse().ok()).collect()
+    };
+    let below = |mut pid: i32| {
+        while pid > 1 {
+            if pid == ancestor {
+                return true;
+            }
+            pid = stat(pid).map_or(0, |f| f[0]);
+        }
+        false
+    };
+    let want = format!("sleep\0{arg}\0");
+    let deadline = std::time::Instant::now() + Duration::from_secs(SECS);
+    loop {
+        let found =
+            std::fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).find(
+                |&pid: &i32| {
+                    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want.as_bytes())
+                        && stat(pid).is_some_and(|f| f[1] == f[2])
+                        && below(pid)
+                },
+            );
+        if let Some(pid) = found {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "sleep {arg} never became the foreground job");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The window size at start, and again after the caller's terminal is resized (SIGWINCH).

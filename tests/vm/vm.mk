@@ -7,10 +7,11 @@
 vm-deps:
 	@tests/vm/run-vm --prepare
 
-test-vm: build
-	@tests/vm/test-vm
+# The guest's tests run the host's release build in place, as `make test-host` does.
+test-vm: release
+	@ISOLAB_BIN=$(abspath $(BIN)) tests/vm/test-vm
 
 # An interactive shell in a guest: make vm-shell [VM_LAYOUT=v1]; leave with `exit`.
 VM_LAYOUT ?= v2
-vm-shell: build
-	@tests/vm/run-vm --interactive --layout $(VM_LAYOUT) --disk --timeout 3600 -- setsid --ctty /bin/bash -i
+vm-shell: release
+	@ISOLAB_BIN=$(abspath $(BIN)) tests/vm/run-vm --interactive --layout $(VM_LAYOUT) --disk --timeout 3600 -- setsid --ctty /bin/bash -i

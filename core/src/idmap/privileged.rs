@@ -16,7 +16,7 @@
 
 use anyhow::bail;
 use caps::{CapSet, Capability};
-use nix::unistd::{geteuid, getgid, getuid, Uid, User};
+use nix::unistd::{geteuid, getgid, getuid, Uid};
 
 use super::{subid::subid_ranges, Extent, Which};
 use crate::trace::{self, Prctl, Step};
@@ -34,8 +34,8 @@ pub struct Caller {
 impl Caller {
     pub fn current() -> Caller {
         let uid = getuid();
-        let user = User::from_uid(uid).ok().flatten();
-        let pw_gid = user.as_ref().map(|u| u.gid.as_raw());
+        let user = crate::creds::passwd_of_uid(uid.as_raw());
+        let pw_gid = user.as_ref().map(|u| u.gid);
         Caller { uid: uid.as_raw(), gid: getgid().as_raw(), name: user.map(|u| u.name), pw_gid }
     }
 

@@ -135,14 +135,14 @@ fn get_filter(pid: i32, index: u64, buf: Option<&mut [libc::sock_filter]>) -> ni
     let ptr = buf.map_or(std::ptr::null_mut(), |b| b.as_mut_ptr());
     // SAFETY: with a null buffer the kernel only counts; otherwise `buf` holds as many
     // instructions as it said the filter has (a filter never changes once installed).
-    let r = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as libc::c_ulong, ptr) };
+    let r = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER as _, pid, index as libc::c_ulong, ptr) };
     Errno::result(r).map(|n| n as usize)
 }
 
 fn get_metadata(pid: i32, meta: &mut Metadata) -> nix::Result<()> {
     // SAFETY: the kernel reads filter_off and writes both fields of the struct we pass, of the size we pass.
     let r = unsafe {
-        libc::ptrace(PTRACE_SECCOMP_GET_METADATA, pid, std::mem::size_of::<Metadata>(), meta as *mut Metadata)
+        libc::ptrace(PTRACE_SECCOMP_GET_METADATA as _, pid, std::mem::size_of::<Metadata>(), meta as *mut Metadata)
     };
     Errno::result(r).map(drop)
 }
