@@ -398,6 +398,8 @@ fn bad_input_is_refused() {
 /// A subtree of the test's own cgroup handed to another uid, as systemd's `Delegate=` hands
 /// user@UID.service to its user, with a process of that uid in a group of its own: removed on drop.
 struct Delegated {
+    /// The pids hierarchy's mount, read once (a test must not depend on reading the layout twice).
+    mount: std::path::PathBuf,
     top: std::path::PathBuf,
     group: std::path::PathBuf,
     process: std::process::Child,
@@ -424,7 +426,7 @@ impl Delegated {
         let script = format!("hostname attacker && exec setpriv --reuid {uid} --regid {uid} --clear-groups sleep 60");
         let process = Command::new("unshare").args(["-u", "sh", "-c", &script]).spawn().unwrap();
         std::fs::write(group.join("cgroup.procs"), process.id().to_string()).unwrap();
-        Delegated { top, group, process }
+        Delegated { mount: h.mount, top, group, process }
     }
 }
 
@@ -463,12 +465,7 @@ fn container_by_name_is_only_the_callers_own_group() {
     Tool::new("cgstat").args(["--no-stream", "--interval", "0.1", &name]).run().refused(&format!("uid {uid}"));
     assert!(theirs.group.join("cgroup.procs").exists(), "cgexec-rs --rm removed another uid's group");
     // Named explicitly, the place is the caller's choice.
-    let parent = theirs
-        .group
-        .parent()
-        .unwrap()
-        .strip_prefix(&isolab_tests::cgroups::hierarchy_of("pids").unwrap().mount)
-        .unwrap();
+    let parent = theirs.group.parent().unwrap().strip_prefix(&theirs.mount).unwrap();
     let explicit = Tool::new("nsenter-lite")
         .args(["--container", &name, "--cgroup-parent", &format!("/{}", parent.display()), "--no-join-cgroup"])
         .args(["-u", "--", "hostname"])
