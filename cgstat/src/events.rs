@@ -35,6 +35,8 @@ use crate::select::{self, Selection};
 const PARENT_TOKEN: u64 = 1 << 40;
 /// How long a v1 OOM notification waits for its kill to be counted.
 const OOM_SETTLE: Duration = Duration::from_secs(1);
+/// How long a new group's `create` waits for the hierarchies it is still being made in.
+const PENDING_WAIT: Duration = Duration::from_millis(50);
 
 /// The counters of one group that events are made of.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,6 +50,11 @@ struct Known {
     target: GroupFiles,
     id: String,
     counters: Counters,
+    /// Its `create` line is out. A new group is announced once its memory or cpu place is there,
+    /// which names its id (the id of every later line), or at the next listing without it.
+    announced: bool,
+    /// When cgstat first listed it.
+    seen: Instant,
 }
 
 struct Events {
@@ -78,9 +85,14 @@ pub fn run(selection: &Selection, json: bool) -> anyhow::Result<u8> {
     ev.watch_parents();
     ev.resync(false)?;
     loop {
-        let timeout = (!ev.settling.is_empty()).then_some(Duration::from_millis(1));
+        let pending = ev.groups.values().any(|k| !k.announced);
+        let timeout = match (ev.settling.is_empty(), pending) {
+            (false, _) => Some(Duration::from_millis(1)),
+            (true, true) => Some(PENDING_WAIT),
+            (true, false) => None,
+        };
         let wakes = ev.watcher.wait(timeout)?;
-        let mut relist = false;
+        let mut relist = pending;
         for wake in wakes {
             match wake {
                 Wake::Interrupted | Wake::OutputClosed => return Ok(0),
@@ -172,6 +184,9 @@ impl Events {
                 self.watcher.forget(k.token);
                 self.watcher.forget_oom(k.token);
                 if report {
+                    if !k.announced {
+                        self.emit("create", &name, &k.id, None)?;
+                    }
                     self.emit("destroy", &name, &k.id, None)?;
                 }
             }
@@ -179,7 +194,7 @@ impl Events {
         for target in listed {
             // A group appears one hierarchy at a time: watch each controller as it arrives.
             let (token, created) = match self.groups.get(&target.name) {
-                Some(k) if k.target == target => continue,
+                Some(k) if k.target == target && k.announced => continue,
                 Some(k) => (k.token, false),
                 None => {
                     self.next_token += 1;
@@ -205,13 +220,23 @@ impl Events {
                 oom_kills: seen(had_memory, kept.oom_kills, now.oom_kills),
                 pids_max: seen(had_pids, kept.pids_max, now.pids_max),
             };
-            let known = Known { token, id: self.ids.id(&target), counters, target };
+            // A group listed when cgstat starts is not new. A new one is announced once it is in
+            // the memory hierarchy, whose path is its id (cAdvisor's), or PENDING_WAIT after it
+            // was first listed, whatever it holds; from then on its id stays its `create` line's.
+            let named = target.memory.is_some();
+            let before = self.groups.get(&target.name).filter(|k| k.announced).map(|k| k.id.clone());
+            let announced = !report || before.is_some();
+            let id = before.unwrap_or_else(|| self.ids.id(&target));
+            let seen = self.groups.get(&target.name).map_or_else(Instant::now, |k| k.seen);
+            let mut known = Known { token, id, counters, target, announced, seen };
             let name = known.target.name.clone();
-            if report && created {
+            if !known.announced && (named || !created && seen.elapsed() >= PENDING_WAIT) {
                 self.emit("create", &name, &known.id, None)?;
+                known.announced = true;
             }
+            let announced = known.announced;
             self.groups.insert(name.clone(), known);
-            if report {
+            if report && announced {
                 self.check(&name)?;
             }
         }
@@ -238,7 +263,8 @@ impl Events {
 
     /// Read a group's counters and report what rose.
     fn check(&mut self, name: &str) -> anyhow::Result<()> {
-        let Some(k) = self.groups.get_mut(name) else { return Ok(()) };
+        // Not announced yet: what rose is reported right after its `create`.
+        let Some(k) = self.groups.get_mut(name).filter(|k| k.announced) else { return Ok(()) };
         let now = read_counters(&k.target);
         let before = std::mem::replace(&mut k.counters, now);
         let id = k.id.clone();

@@ -413,10 +413,15 @@ fn events_see_an_oom_kill_and_a_pids_limit_hit() {
     let alloc = "select(undef, undef, undef, 1); $x = 'a'; $x x= 200_000_000; sleep 5";
     let (ended, code) = run_to_end(&oom, &["--memory", "32m"], &["perl", "-e", alloc]);
     assert_eq!(code, 137, "the OOM killer took the payload");
+    let (_, created) = events.next("create", &oom, 10).expect("the group's creation");
     let (at, v) = events.next("oom-kill", &oom, 10).expect("an oom-kill event");
     assert!(at <= ended + Duration::from_secs(1), "oom-kill came {:?} after the payload ended", at - ended);
     assert_eq!((v["Actor"]["Attributes"]["count"].as_u64(), v["Type"].as_str()), (Some(1), Some("group")));
-    assert!(events.next("destroy", &oom, 10).is_some(), "the group's removal");
+    let (_, destroyed) = events.next("destroy", &oom, 10).expect("the group's removal");
+    // One id for the group in every line (the memory hierarchy's path, which it is made in last).
+    let id = &v["Actor"]["ID"];
+    assert!(id.as_str().is_some_and(|i| i.ends_with(&format!("/{oom}"))), "{v}");
+    assert_eq!((&created["Actor"]["ID"], &destroyed["Actor"]["ID"]), (id, id));
 
     // Forks until the kernel refuses one (perl and two children fill pids.max 3), then stays a
     // second, so the group is still there however late cgstat lists it, and fails.
