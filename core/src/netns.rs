@@ -150,3 +150,55 @@ fn mount_step(source: &str, target: &str, fstype: &str, flags: &str) -> Step {
 pub fn privileged() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// Where netexec's host-wide network lock lives: /run is root's and a tmpfs (gone at boot).
+pub const HOST_NETWORK_LOCK: &str = "/run/isolab-netexec.lock";
+
+/// Held while plugins change the host's side of a network (ADD, DEL): a CNI bridge and its
+/// chains are one object for every container of the host, and two first ADDs at once race to
+/// make them (the packaged bridge plugin then fails with "could not set bridge's mac"); podman
+/// holds a lock for the same reason. Released when dropped.
+pub struct HostNetworkLock {
+    _held: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Wait for the host-wide network lock at `path` (made 0600 if missing; never through a symlink).
+pub fn lock_host_network(path: &Path) -> anyhow::Result<HostNetworkLock> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = trace::run_io(Step::Open(path.to_path_buf()), || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+    })?;
+    let held = trace::run(Step::Flock(path.to_path_buf()), || {
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| errno)
+    })?;
+    Ok(HostNetworkLock { _held: held })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Another process (util-linux flock -n) cannot take the lock while it is held, and can once
+    // it is dropped; the file is made 0600.
+    #[test]
+    fn the_host_network_lock_is_exclusive_until_dropped() {
+        let dir = crate::test_dir("netlock");
+        let path = dir.join("net.lock");
+        let try_other = || std::process::Command::new("flock").args(["-n"]).arg(&path).arg("true").status().unwrap();
+        let held = lock_host_network(&path).unwrap();
+        assert_eq!(try_other().code(), Some(1), "flock -n got a lock that is held");
+        drop(held);
+        assert!(try_other().success(), "the lock stayed after its holder dropped it");
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions()) & 0o777,
+            0o600
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -99,6 +99,8 @@ pub enum Step {
     /// creat(2): an empty file (a mount point, a namespace file to bind onto), or one created to
     /// be written (`--pidfile`).
     Creat(PathBuf),
+    /// flock(2) LOCK_EX on a lock file (opened or made first): waits while another holds it.
+    Flock(PathBuf),
     Symlink {
         target: String,
         link: PathBuf,
@@ -329,6 +331,7 @@ impl Step {
             | Step::Rmdir(p)
             | Step::Open(p)
             | Step::Creat(p)
+            | Step::Flock(p)
             | Step::Umount(p)
             | Step::Chdir(p)
             | Step::Chroot(p)
@@ -369,6 +372,7 @@ impl fmt::Display for Step {
                 if data.is_empty() { "NULL".to_string() } else { format!("{data:?}") }
             ),
             Step::Creat(p) => write!(f, "creat({:?})", p.display().to_string()),
+            Step::Flock(p) => write!(f, "flock({:?}, LOCK_EX)", p.display().to_string()),
             Step::Symlink { target, link } => write!(f, "symlink({target:?}, {:?})", link.display().to_string()),
             Step::Umount(p) => write!(f, "umount2({:?}, MNT_DETACH)", p.display().to_string()),
             Step::Unlink(p) => write!(f, "unlink({:?})", p.display().to_string()),
@@ -833,7 +837,7 @@ mod tests {
     // their own names in the JSON trace.
     #[test]
     fn every_syscall_has_its_own_step() {
-        let cases: [(Step, &str, &str); 14] = [
+        let cases: [(Step, &str, &str); 15] = [
             (Step::Seteuid(1000), "seteuid(1000)", "seteuid"),
             (Step::Setsid, "setsid()", "setsid"),
             (Step::PidfdSendSignal { pidfd: 3, signal: 0 }, "pidfd_send_signal(3, 0, NULL, 0)", "pidfd_send_signal"),
@@ -851,6 +855,7 @@ mod tests {
             ),
             (Step::MoveMount { to: "/data".into() }, "move_mount(tree, \"/data\")", "move_mount"),
             (Step::Creat("/run/x.net".into()), "creat(\"/run/x.net\")", "creat"),
+            (Step::Flock("/run/x.lock".into()), "flock(\"/run/x.lock\", LOCK_EX)", "flock"),
             (Step::Fchdir("<target's root>".into()), "fchdir(<target's root>)", "fchdir"),
             (Step::Prctl(Prctl::SetDumpable(false)), "prctl(PR_SET_DUMPABLE, 0)", "prctl"),
             (

@@ -248,6 +248,15 @@ fn attach(
         undo(&entry);
         return Err(e);
     }
+    // One netexec at a time changes the host's side of networks (two first ADDs race to make
+    // the bridge); held until the result is saved or undone.
+    let _lock = match netns::lock_host_network(Path::new(netns::HOST_NETWORK_LOCK)) {
+        Ok(lock) => lock,
+        Err(e) => {
+            undo(&entry);
+            return Err(e);
+        }
+    };
     match cni::add(net, &rt) {
         Ok(result) => {
             entry.result = Some(result.clone());
@@ -273,8 +282,10 @@ fn attach(
 
 /// DEL, then remove the namespace and the cache entry. A failed DEL leaves both, for --gc.
 pub fn detach(net: &Resolved, rt: &Runtime, result: Option<&Value>, entry: &Entry) -> anyhow::Result<()> {
+    let lock = netns::lock_host_network(Path::new(netns::HOST_NETWORK_LOCK))?;
     cni::del(net, rt, result)
         .map_err(|e| anyhow::anyhow!("{e} (the attachment stays cached: netexec --gc retries)"))?;
+    drop(lock);
     if let Some(owner) = &entry.owner {
         if netns::bound_inode(&owner.netns_file) == Some(owner.netns_inode) {
             netns::release(&owner.netns_file)?;
