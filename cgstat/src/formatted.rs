@@ -63,37 +63,8 @@ mod tests {
     use super::*;
     use crate::render;
     use isolab_core::stats::net::Net;
-    use isolab_core::stats::sample::Ctl;
 
-    fn sample(name: &str) -> Sample {
-        Sample {
-            name: name.into(),
-            cpu_ns: Some(2_000_000_000),
-            cpu_delta_ns: Some(5_000_000),
-            system_delta_ns: Some(2_000_000_000),
-            online_cpus: Some(2),
-            cpu_percent: Some(0.5),
-            mem_usage: Some(450560),
-            mem_limit: Some(104857600),
-            mem_percent: Some(450560.0 / 104857600.0 * 100.0),
-            net: Net::Private { rx: 6210, tx: 90 },
-            block: Some((4194304, 0)),
-            pids: Some(3),
-        }
-    }
-
-    fn target(name: &str) -> GroupFiles {
-        let ctl = Ctl { dir: format!("/sys/fs/cgroup/memory/a/isolab/{name}").into(), v2: false };
-        GroupFiles {
-            name: name.into(),
-            cpu: None,
-            memory: Some(ctl),
-            io: None,
-            pids: None,
-            procs: None,
-            cpu_controller: None,
-        }
-    }
+    use crate::fixtures::{memory_target as target, sample};
 
     fn ids() -> CgroupIds {
         CgroupIds::new(vec!["/sys/fs/cgroup/memory".into(), "/sys/fs/cgroup/unified".into()])

@@ -3,6 +3,8 @@
 
 pub mod args;
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod formatted;
 pub mod listen;
 pub mod metrics;

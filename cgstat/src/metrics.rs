@@ -446,16 +446,7 @@ mod tests {
     #[test]
     fn ids_are_paths_below_the_mount() {
         let ids = CgroupIds::new(vec!["/sys/fs/cgroup".into(), "/sys/fs/cgroup/memory".into()]);
-        let ctl = Ctl { dir: "/sys/fs/cgroup/memory/a/isolab/web".into(), v2: false };
-        let t = GroupFiles {
-            name: "web".into(),
-            cpu: None,
-            memory: Some(ctl),
-            io: None,
-            pids: None,
-            procs: None,
-            cpu_controller: None,
-        };
+        let t = crate::fixtures::memory_target("web");
         assert_eq!(ids.id(&t), "/a/isolab/web");
         let root = GroupFiles { memory: Some(Ctl { dir: "/sys/fs/cgroup".into(), v2: true }), ..t };
         assert_eq!(ids.id(&root), "/");

@@ -122,20 +122,7 @@ mod tests {
     use super::*;
 
     fn web() -> Sample {
-        Sample {
-            name: "web".into(),
-            cpu_ns: Some(2_000_000_000),
-            cpu_delta_ns: Some(5_000_000),
-            system_delta_ns: Some(2_000_000_000),
-            online_cpus: Some(2),
-            cpu_percent: Some(0.5),
-            mem_usage: Some(450560),
-            mem_limit: Some(104857600),
-            mem_percent: Some(450560.0 / 104857600.0 * 100.0),
-            net: Net::Private { rx: 6210, tx: 90 },
-            block: Some((4194304, 0)),
-            pids: Some(3),
-        }
+        crate::fixtures::sample("web")
     }
 
     #[test]
