@@ -273,6 +273,17 @@ impl Ready {
         }
     }
 
+    /// The --init PID 1's "ready", after its confinement: non-dumpable first (CVE-2019-5736;
+    /// supervise does it again), so that the PID 1 the pidfile names is as it stays and
+    /// nsenter-lite, as the container's owner, joins its command instead.
+    fn say_as_init(&self) -> anyhow::Result<()> {
+        if let Ready::Flag(flag) = self {
+            process::undumpable()?;
+            flag.say()?;
+        }
+        Ok(())
+    }
+
     /// The exec after [`Ready::say`] failed: the supervisor then writes no PID. (A pidfile
     /// written in place keeps it: the process it names exits with 126 or 127.)
     fn exec_failed(&self) {
@@ -344,7 +355,7 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender
         Ok(ForkResult::Child) => exec_command(spec, made, slave, &ready),
         Ok(ForkResult::Parent { child }) => {
             drop(slave);
-            if let Err(err) = confine_init(spec).and_then(|()| ready.say()) {
+            if let Err(err) = confine_init(spec).and_then(|()| ready.say_as_init()) {
                 let _ = process::kill(child, Signal::SIGKILL);
                 exit::report_and_exit(&err);
             }
