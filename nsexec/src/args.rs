@@ -146,7 +146,7 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub stop_timeout: u32,
     /// Write the command's PID (as the caller sees it) to FILE (made empty at start, the PID
-    /// written once the process exists: wait until it is not empty, `[ -s FILE ]`)
+    /// written once the process is set up and confined: wait until it is not empty, `[ -s FILE ]`)
     #[arg(long, value_name = "FILE")]
     pub pidfile: Option<PathBuf>,
 

@@ -21,7 +21,7 @@ use isolab_core::exit;
 use isolab_core::idmap::helper::{self, SetuidHelper};
 use isolab_core::idmap::{self, Extent, Setgroups, Which};
 use isolab_core::ns::{self, Flags, Kind};
-use isolab_core::process::{self, FdReceiver, FdSender, ForkResult, Gate, GateKey, Pid, Signal};
+use isolab_core::process::{self, FdReceiver, FdSender, ForkResult, Gate, GateKey, Pid, ReadyFlag, Signal};
 use isolab_core::trace::{self, Step};
 use isolab_core::{creds, mount, pty, seccomp};
 
@@ -170,8 +170,8 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
         become_root()?;
     }
     if !spec.must_fork() {
-        pidfile.write(Pid::this())?;
-        return Err(finish_and_exec(&spec, opened, false, None));
+        // Our own PID, written as the last step before execve: confined by then.
+        return Err(finish_and_exec(&spec, opened, false, None, Ready::Pidfile(pidfile)));
     }
     fork_payload(&spec, opened, pidfile)
 }
@@ -225,6 +225,9 @@ fn become_root() -> anyhow::Result<()> {
 
 /// `--pidfile`, created before unshare while we are still the caller: once the maps are written
 /// we are root of the new namespace, which may be a host uid (100000) that cannot write there.
+/// It gets the PID only once the process it names is set up and confined (runc writes its pid
+/// file once the container's init is ready): whoever reads it then and joins the process
+/// (nsenter-lite -t copies its capabilities and filter) must not find the set-up's full set.
 struct Pidfile(Option<(PathBuf, std::fs::File)>);
 
 impl Pidfile {
@@ -234,13 +237,59 @@ impl Pidfile {
         Ok(Pidfile(Some((path.clone(), file))))
     }
 
-    fn write(self, pid: Pid) -> anyhow::Result<()> {
-        if let Some((path, mut file)) = self.0 {
-            let step = Step::Write { path, value: format!("{pid}\n") };
-            trace::run_io(step, || std::io::Write::write_all(&mut file, format!("{pid}\n").as_bytes()))
+    fn wanted(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Write `pid`: to the descriptor opened at start, so that it works after pivot_root, with
+    /// the ids dropped, and under the filter (write(2) is in every profile).
+    fn write(&self, pid: Pid) -> anyhow::Result<()> {
+        if let Some((path, file)) = &self.0 {
+            let step = Step::Write { path: path.clone(), value: format!("{pid}\n") };
+            trace::run_io(step, || std::io::Write::write_all(&mut &*file, format!("{pid}\n").as_bytes()))
                 .context("--pidfile")?;
         }
         Ok(())
+    }
+}
+
+/// How the process about to exec tells, as its last step, that it is set up and confined.
+enum Ready {
+    /// Nobody waits (no --pidfile).
+    Unwatched,
+    /// nsexec itself execs (no fork): the pidfile gets our PID.
+    Pidfile(Pidfile),
+    /// A forked process: its supervisor waits for every holder of the flag (the command, and
+    /// with --init the PID 1 too) and then writes the pidfile.
+    Flag(ReadyFlag),
+}
+
+impl Ready {
+    fn say(&self) -> anyhow::Result<()> {
+        match self {
+            Ready::Unwatched => Ok(()),
+            Ready::Pidfile(pidfile) => pidfile.write(Pid::this()),
+            Ready::Flag(flag) => flag.say(),
+        }
+    }
+
+    /// The --init PID 1's "ready", after its confinement: non-dumpable first (CVE-2019-5736;
+    /// supervise does it again), so that the PID 1 the pidfile names is as it stays and
+    /// nsenter-lite, as the container's owner, joins its command instead.
+    fn say_as_init(&self) -> anyhow::Result<()> {
+        if let Ready::Flag(flag) = self {
+            process::undumpable()?;
+            flag.say()?;
+        }
+        Ok(())
+    }
+
+    /// The exec after [`Ready::say`] failed: the supervisor then writes no PID. (A pidfile
+    /// written in place keeps it: the process it names exits with 126 or 127.)
+    fn exec_failed(&self) {
+        if let Ready::Flag(flag) = self {
+            flag.failed();
+        }
     }
 }
 
@@ -248,24 +297,36 @@ impl Pidfile {
 fn fork_payload(spec: &Spec, opened: Option<mount::Opened>, pidfile: Pidfile) -> anyhow::Result<u8> {
     // -t: the pty is made inside (its /dev/ptmx) and its master handed back to us to relay.
     let (console, relay) = spec.tty.then(process::fd_channel).transpose()?.unzip();
+    let (ready_wait, ready_flag) = pidfile.wanted().then(process::ready_pipe).transpose()?.unzip();
     match process::fork_tethered(spec.kill_child)? {
         ForkResult::Child => {
-            drop((relay, pidfile));
+            drop((relay, pidfile, ready_wait));
+            let ready = ready_flag.map_or(Ready::Unwatched, Ready::Flag);
             let err = if spec.init {
-                return run_init(spec, opened, console);
+                return run_init(spec, opened, console, ready);
             } else {
-                finish_and_exec(spec, opened, true, console)
+                finish_and_exec(spec, opened, true, console, ready)
             };
             exit::report_and_exit(&err)
         }
         ForkResult::Parent { child } => {
-            drop(console);
-            pidfile.write(child)?;
+            drop((console, ready_flag));
             // docker stop's rule, in every mode: a command that does not end on a forwarded
             // SIGTERM (PID 1 without a handler never sees it; any command may ignore it, as an
             // interactive shell on -t does) gets SIGKILL after the timeout. With --init the
             // SIGKILL ends the whole PID namespace.
             process::escalate_stop_after(spec.stop_timeout);
+            if let Some(wait) = ready_wait {
+                // Closed to the command (CVE-2019-5736) before it can run: supervise closes
+                // itself too late now, after the exec this waits for.
+                process::undumpable()?;
+                let who = if spec.init { "the init and its command are" } else { "the command is" };
+                trace::note(format_args!("--pidfile gets the PID once {who} set up and confined"));
+                // A child that died in its set-up never said ready: no PID, its status below.
+                if wait.wait(if spec.init { 2 } else { 1 })? {
+                    pidfile.write(child)?;
+                }
+            }
             let status = match relay {
                 Some(relay) => pty::supervise(child, relay)?,
                 None => process::supervise(child, false)?,
@@ -276,7 +337,7 @@ fn fork_payload(spec: &Spec, opened: Option<mount::Opened>, pidfile: Pidfile) ->
 }
 
 /// `--init`: stay as PID 1, run the command as our child, reap every orphan, pass its status.
-fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender>) -> anyhow::Result<u8> {
+fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender>, ready: Ready) -> anyhow::Result<u8> {
     // The world is set up once, here, so the command and every orphan share it; so is the pty,
     // whose slave only the command keeps.
     let made = match setup_world(spec, opened, true) {
@@ -291,13 +352,14 @@ fn run_init(spec: &Spec, opened: Option<mount::Opened>, console: Option<FdSender
         }
     };
     let err = match process::fork_supervised() {
-        Ok(ForkResult::Child) => exec_command(spec, made, slave),
+        Ok(ForkResult::Child) => exec_command(spec, made, slave, &ready),
         Ok(ForkResult::Parent { child }) => {
             drop(slave);
-            if let Err(err) = confine_init(spec) {
+            if let Err(err) = confine_init(spec).and_then(|()| ready.say_as_init()) {
                 let _ = process::kill(child, Signal::SIGKILL);
                 exit::report_and_exit(&err);
             }
+            drop(ready);
             // A stop request sent to the init itself escalates as one sent to nsexec.
             process::escalate_stop_after(spec.stop_timeout);
             let status = process::supervise(child, true);
@@ -338,13 +400,14 @@ fn finish_and_exec(
     opened: Option<mount::Opened>,
     new_pid_ns: bool,
     console: Option<FdSender>,
+    ready: Ready,
 ) -> anyhow::Error {
     let made = match setup_world(spec, opened, new_pid_ns && spec.has(ns::PID)) {
         Ok(made) => made,
         Err(e) => return e,
     };
     match console.as_ref().map(pty::allocate).transpose() {
-        Ok(slave) => exec_command(spec, made, slave),
+        Ok(slave) => exec_command(spec, made, slave, &ready),
         Err(e) => {
             made.undo();
             e
@@ -380,12 +443,16 @@ fn setup_world(spec: &Spec, opened: Option<mount::Opened>, in_new_pid_ns: bool) 
     }
 }
 
-/// The last steps, in the process that becomes the command: credentials, cwd, env, session, exec.
-/// When the command does not start, the mount points made for it go (as far as the credentials
-/// it was given still allow).
-fn exec_command(spec: &Spec, made: mount::Made, tty: Option<OwnedFd>) -> anyhow::Error {
-    let err = match prepare_exec(spec, tty) {
-        Ok(env) => process::exec(&spec.argv, &env),
+/// The last steps, in the process that becomes the command: credentials, cwd, env, session,
+/// "ready" (the PID for --pidfile), exec. When the command does not start, the mount points made
+/// for it go (as far as the credentials it was given still allow).
+fn exec_command(spec: &Spec, made: mount::Made, tty: Option<OwnedFd>, ready: &Ready) -> anyhow::Error {
+    let err = match prepare_exec(spec, tty).and_then(|env| ready.say().map(|()| env)) {
+        Ok(env) => {
+            let err = process::exec(&spec.argv, &env);
+            ready.exec_failed();
+            err
+        }
         Err(e) => e,
     };
     made.undo();

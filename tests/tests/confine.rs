@@ -87,8 +87,8 @@ impl Setup {
             .command();
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
         let child = cmd.spawn().expect("start a container");
+        // The pidfile names the command once it is confined and exec'd (nsexec waits for it).
         let pid = isolab_tests::wait_for_pidfile(&pidfile);
-        wait_for_exec(pid);
         Container { name, pid, child, _run: run }
     }
 }
@@ -108,16 +108,6 @@ impl Drop for Container {
         // SAFETY: kill(2) of the cgexec-rs this test started.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-    }
-}
-
-/// Until process `pid` runs `/probe sleep` (the pidfile is written at the fork, before the
-/// child has confined itself and exec'd).
-fn wait_for_exec(pid: i32) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() != b"/probe\0sleep\0" {
-        assert!(std::time::Instant::now() < deadline, "process {pid} did not exec /probe sleep");
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -669,7 +659,6 @@ fn a_rootless_container_and_its_exec_are_confined() {
     own.one_of("proc_keys", masked("/proc/keys"));
     let box_ =
         isolab_tests::Running::start(nsexec(&["--pidfile"]).arg(&pidfile).args(["--", "/probe", "sleep"]), &pidfile);
-    wait_for_exec(box_.pid);
     let exec = isolab_tests::user::as_user(user, bin("nsenter-lite"))
         .args(["--explain", "-t", &box_.pid.to_string(), "-a", "--", "/probe"])
         .run();
@@ -737,4 +726,76 @@ fn nsenter_lite_derives_the_filter_of_a_traced_target() {
         p.run
     );
     p.is("seccomp", "2").is("cap_eff", DOCKER_CAPS).is("mount", "EPERM").is("keyctl", "EPERM");
+}
+
+// --pidfile names a process only once it is confined, as runc writes its pid file only when the
+// container's init is set up: whoever reads the PID the moment it is there (a script, or
+// nsenter-lite -t, which copies the target's bounding set and filter) finds Docker's 14
+// capabilities and the filter, never the full set the set-up runs with. Polled without a pause,
+// 20 launches each: the command as PID 1 (--pid), the --init PID 1, and nsexec exec'd in place
+// (no PID namespace); every other launch with no-new-privileges, which moves the filter last.
+#[test]
+fn the_pidfile_names_only_a_confined_process() {
+    let Some(s) = Setup::new("the_pidfile_names_only_a_confined_process") else { return };
+    let run = Scratch::new("pidfile");
+    let pidfile = run.path().join("pid");
+    let mut unconfined = Vec::new();
+    for (mode, ns) in [("--pid", &["-p"][..]), ("--init", &["-p", "--init"]), ("in place", &[])] {
+        for i in 0..20 {
+            let nnp = i % 2 == 1;
+            let nnp_opt: &[&str] = if nnp { &["--security-opt", "no-new-privileges"] } else { &[] };
+            let tool = Tool::new("nsexec")
+                .args(["-m", "-n", "-u", "-i", "-C"])
+                .args(ns)
+                .arg("--rootfs")
+                .arg(s.root.path())
+                .args(["--bind", &format!("{}:/probe:ro", s.probe)])
+                .args(nnp_opt)
+                .arg("--pidfile")
+                .arg(&pidfile)
+                .args(["--", "/probe", "sleep"]);
+            // The last launch's PID must not be taken for this one's.
+            let _ = std::fs::remove_file(&pidfile);
+            let mut cmd = tool.command();
+            cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+            let mut child = cmd.spawn().expect("start nsexec");
+            let seen = status_at_first_sight(&pidfile, &mut child);
+            let _ = child.kill();
+            let _ = child.wait();
+            let (pid, status) = seen.unwrap_or_else(|e| panic!("{mode}, launch {i}: {e}"));
+            let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("?");
+            let seen = [field("CapBnd:"), field("Seccomp:"), field("NoNewPrivs:")];
+            if seen != [DOCKER_CAPS, "2", if nnp { "1" } else { "0" }] {
+                unconfined.push(format!("{mode}, launch {i}: process {pid}: CapBnd, Seccomp, NoNewPrivs {seen:?}"));
+            }
+        }
+    }
+    assert!(
+        unconfined.is_empty(),
+        "{} of 60 pidfiles named a process not yet confined:\n{}",
+        unconfined.len(),
+        unconfined.join("\n")
+    );
+}
+
+/// The PID `pidfile` names and that process's /proc/PID/status, read the moment the PID is
+/// there (polled without a pause); an error when the launcher ended first or nothing came.
+fn status_at_first_sight(
+    pidfile: &std::path::Path,
+    launcher: &mut std::process::Child,
+) -> Result<(i32, String), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+            return status.map(|s| (pid, s)).map_err(|e| format!("process {pid} named by the pidfile: {e}"));
+        }
+        if let Ok(Some(ended)) = launcher.try_wait() {
+            return Err(format!("nsexec ended ({ended}) without writing the pidfile"));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("the pidfile was not written within 10 s".into());
+        }
+        std::thread::yield_now();
+    }
 }

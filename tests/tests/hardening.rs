@@ -471,8 +471,8 @@ print "nothing caught\n";
 /// Start `launch` (a tool that writes `pidfile`) and wait for the PID it writes.
 fn started(launch: Tool, pidfile: &Path) -> (Launch, String) {
     let launch = Launch(launch.command().spawn().unwrap());
-    // nsexec makes the pidfile as it starts and writes the PID once the process exists: wait for
-    // the PID, not for the file. (Launch's drop ends the launch if it never comes.)
+    // nsexec makes the pidfile as it starts and writes the PID once the process is set up and
+    // confined: wait for the PID, not for the file. (Launch's drop ends the launch if it never comes.)
     let pid = isolab_tests::wait_for_pidfile(pidfile);
     (launch, pid.to_string())
 }

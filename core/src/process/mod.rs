@@ -167,6 +167,59 @@ impl GateKey {
     }
 }
 
+/// A report from forked processes to the parent that forked them that they are ready (set up,
+/// confined, about to exec): a pipe, both ends close-on-exec. Each holder of the [`ReadyFlag`]
+/// (a process forked later inherits a copy) says "ready" once, and its copy goes when it execs or
+/// drops it; the parent [`ReadyWait::wait`]s until every copy is gone. A holder killed before it
+/// said so simply closes its copy: the parent learns it too.
+pub fn ready_pipe() -> anyhow::Result<(ReadyWait, ReadyFlag)> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    Ok((ReadyWait(read), ReadyFlag(write)))
+}
+
+/// The parent's end of [`ready_pipe`].
+pub struct ReadyWait(OwnedFd);
+
+/// The forked processes' end of [`ready_pipe`].
+pub struct ReadyFlag(OwnedFd);
+
+const SAID_READY: u8 = b'r';
+const FAILED_AFTER: u8 = b'x';
+
+impl ReadyFlag {
+    /// "Ready": the last step before exec (the copy then closes on exec), or before dropping it.
+    pub fn say(&self) -> anyhow::Result<()> {
+        nix::unistd::write(&self.0, &[SAID_READY]).context("saying ready on the set-up pipe")?;
+        Ok(())
+    }
+
+    /// Taken back: the exec that followed "ready" failed.
+    pub fn failed(&self) {
+        let _ = nix::unistd::write(&self.0, &[FAILED_AFTER]);
+    }
+}
+
+impl ReadyWait {
+    /// Block until every copy of the flag is gone (exec'd, dropped, or its holder dead); true
+    /// when exactly `holders` said ready and none took it back. Signals (a supervisor forwards
+    /// them meanwhile) are waited through.
+    pub fn wait(self, holders: usize) -> anyhow::Result<bool> {
+        let (mut ready, mut failed) = (0, false);
+        let mut buf = [0u8; 16];
+        loop {
+            match nix::unistd::read(&self.0, &mut buf) {
+                Ok(0) => return Ok(ready == holders && !failed),
+                Ok(n) => {
+                    ready += buf[..n].iter().filter(|&&b| b == SAID_READY).count();
+                    failed |= buf[..n].contains(&FAILED_AFTER);
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("waiting on the set-up pipe"),
+            }
+        }
+    }
+}
+
 /// A channel on which a helper hands descriptors to the process that forked it, one per
 /// message (SCM_RIGHTS over a SOCK_SEQPACKET socket pair; both ends, and every descriptor
 /// received, close-on-exec). The helper keeps the [`FdSender`], the parent the [`FdReceiver`].
@@ -576,6 +629,26 @@ mod tests {
         std::fs::remove_file(&dir).unwrap();
         assert!(read_pidfile(&dir).unwrap_err().to_string().contains("cannot read"));
         std::fs::remove_dir(scratch).unwrap();
+    }
+
+    #[test]
+    fn ready_counts_every_holder_and_a_failure_after() {
+        let said = |holders: usize, acts: &[&str]| {
+            let (wait, flag) = ready_pipe().unwrap();
+            for act in acts {
+                match *act {
+                    "ready" => flag.say().unwrap(),
+                    _ => flag.failed(),
+                }
+            }
+            drop(flag);
+            wait.wait(holders).unwrap()
+        };
+        assert!(said(1, &["ready"]));
+        assert!(said(2, &["ready", "ready"]));
+        assert!(!said(1, &[]), "a holder gone without a word (killed in its set-up)");
+        assert!(!said(2, &["ready"]), "--init: the command said it, the init did not");
+        assert!(!said(1, &["ready", "failed"]), "the exec after ready failed");
     }
 
     #[test]
