@@ -66,6 +66,7 @@ pub struct Scraped {
 /// Read every selected group once.
 pub fn scrape(selection: &Selection, ids: &CgroupIds) -> anyhow::Result<Vec<Scraped>> {
     let targets = select::resolve(selection)?;
+    isolab_core::stats::reader::new_sample();
     let mut net = NetReader::new(NetReader::own_inode());
     Ok(targets
         .iter()

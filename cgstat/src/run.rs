@@ -60,15 +60,19 @@ pub fn run_with(spec: Spec, mut render: impl FnMut(&[GroupFiles], &[Sample], u64
     for n in 0.. {
         std::thread::sleep(spec.interval);
         if n > 0 && select::relists(&spec.selection) {
-            groups = select::resolve(&spec.selection)?;
+            let listed = select::resolve(&spec.selection)?;
+            before = before.realign(&groups, &listed);
+            groups = listed;
         }
         let now = CpuSnapshot::take(&groups);
         let mut net = NetReader::new(own_net);
-        let readings: Vec<Reading> = groups.iter().map(|g| sample::read(g, now.group(g), &mut net)).collect();
         let samples: Vec<Sample> = groups
             .iter()
-            .zip(&readings)
-            .map(|(g, r)| compute(g, r, before.group(g), (before.host, now.host), host_memory))
+            .enumerate()
+            .map(|(i, g)| {
+                let r = sample::read(g, now.group(i), &mut net);
+                compute(g, &r, before.group(i), (before.host, now.host), host_memory)
+            })
             .collect();
         out.write(&render(&groups, &samples, n), n)?;
         if !spec.stream {

@@ -26,4 +26,5 @@ pub mod cpu;
 pub mod detail;
 pub mod format;
 pub mod net;
+pub mod reader;
 pub mod sample;
