@@ -75,9 +75,14 @@ impl CpuSnapshot {
     /// a pause during the reads skews the percentage by half of it at most, on either side alike.
     /// A sample starts here: the parent directories are opened anew (see `reader`).
     pub fn take(groups: &[GroupFiles]) -> CpuSnapshot {
+        CpuSnapshot::take_with(groups.len(), |i| read_cpu(&groups[i]))
+    }
+
+    /// [`CpuSnapshot::take`] of `n` groups, the `i`th group's CPU time read by `cpu(i)`.
+    pub fn take_with(n: usize, cpu: impl Fn(usize) -> Option<u64>) -> CpuSnapshot {
         super::reader::new_sample();
         let first = read_host();
-        let groups = groups.iter().map(read_cpu).collect();
+        let groups = (0..n).map(cpu).collect();
         let host = match (first, read_host()) {
             (Some(a), Some(b)) => Some(midpoint(a, b)),
             (a, b) => b.or(a),
@@ -96,6 +101,12 @@ impl CpuSnapshot {
         let known: HashMap<&Path, u64> =
             was.iter().zip(&self.groups).filter_map(|(g, t)| Some((key(g), (*t)?))).collect();
         CpuSnapshot { host: self.host, groups: now.iter().map(|g| known.get(key(g)).copied()).collect() }
+    }
+
+    /// This snapshot for `n` groups listed anew, the `i`th of which was the `was(i)`th.
+    pub fn realign_by(self, n: usize, was: impl Fn(usize) -> Option<usize>) -> CpuSnapshot {
+        let groups = (0..n).map(|i| was(i).and_then(|w| self.group(w))).collect();
+        CpuSnapshot { host: self.host, groups }
     }
 }
 
