@@ -144,8 +144,7 @@ mod tests {
             (hierarchy("/sys/fs/cgroup/memory", false, &["memory"]), "/sys/fs/cgroup/memory/a/isolab".into()),
         ];
         // "db" in both hierarchies, "web" in memory only.
-        let listing =
-            Listing { parents, names: "dbweb".into(), ends: vec![2, 5], masks: vec![0b11, 0b10], words: 1 };
+        let listing = Listing { parents, names: "dbweb".into(), ends: vec![2, 5], masks: vec![0b11, 0b10], words: 1 };
         assert_eq!((listing.len(), listing.name(0), listing.name(1)), (2, "db", "web"));
         assert_eq!((listing.position("web"), listing.position("db"), listing.position("x")), (Some(1), Some(0), None));
         let db = listing.cpu_files(0);
