@@ -125,7 +125,7 @@ fn run() -> Result<bool, String> {
     }
     match &groups {
         Ok(g) => {
-            let cg_rows: [(&str, &RowFn); 9] = [
+            let cg_rows: [(&str, &RowFn); 10] = [
                 ("cg-cycle", &|| rows::cg_cycle(&o.paths, g)),
                 ("cg-exec", &|| rows::cg_exec(&o.paths, g)),
                 ("chain", &|| chain_row(&o.paths, g, &scratch)),
@@ -133,6 +133,7 @@ fn run() -> Result<bool, String> {
                 ("net-chain", &|| net_chain_row(&o.paths, g, &scratch)),
                 ("stats-100", &|| rows::stats(&o.paths, g, 100)),
                 ("stats-1000", &|| rows::stats(&o.paths, g, 1000)),
+                ("stats-10000", &|| rows::stats(&o.paths, g, 10_000)),
                 ("scrape-1000", &|| rows::scrape(&o.paths, g, 1000)),
                 ("scrape-10000", &|| rows::scrape(&o.paths, g, 10_000)),
             ];

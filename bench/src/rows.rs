@@ -323,7 +323,8 @@ pub fn stats(p: &Paths, g: &Groups, count: usize) -> Result<Row, String> {
     ]);
     let (id, title) = match count {
         100 => ("stats-100", "cgstat --no-stream over 100 groups"),
-        _ => ("stats-1000", "cgstat --no-stream over 1,000 groups"),
+        1000 => ("stats-1000", "cgstat --no-stream over 1,000 groups"),
+        _ => ("stats-10000", "cgstat --no-stream over 10,000 groups"),
     };
     Ok(Row {
         id,
@@ -332,7 +333,8 @@ pub fn stats(p: &Paths, g: &Groups, count: usize) -> Result<Row, String> {
             Side::seq("cgstat --no-stream --cgroup-parent", vec![ours]),
             Side::seq("C floor: cgread, the same files", vec![reader]),
         ],
-        goals: goals(&[(1, 1.0)]),
+        // Issue 21: within 5% of the C floor reading the same files.
+        goals: goals(&[(1, 1.05)]),
         slow: count >= 1000,
         guard: None,
     })

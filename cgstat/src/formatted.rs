@@ -9,7 +9,7 @@ use isolab_core::stats::sample::GroupFiles;
 use crate::metrics::CgroupIds;
 use crate::render::{truncate_name, Sample};
 use crate::run::{self, Spec};
-use crate::select::{self, Selection};
+use crate::select::{self, Groups, Selection};
 use crate::template::{Entry, Field, Template};
 
 /// One group at one sample, as the template sees it.
@@ -41,11 +41,29 @@ pub fn run(spec: Spec, template: Template) -> anyhow::Result<u8> {
     let ids = CgroupIds::detect()?;
     let named = !select::relists(&spec.selection) || matches!(spec.selection, Selection::Paths(_));
     let no_trunc = spec.no_trunc;
-    run::run_with(spec, |targets, samples, _| {
-        let rows: Vec<Row> = targets.iter().zip(samples).map(|(t, s)| row(t, s, &ids, named, no_trunc)).collect();
-        let entries: Vec<&dyn Entry> = rows.iter().map(|r| r as &dyn Entry).collect();
-        template.render(&entries)
-    })
+    run::run_with(spec, Formatted { template, ids, named, no_trunc, rows: Vec::new() })
+}
+
+/// The rows of one sample, for the template (a `table` template lays them out together).
+struct Formatted {
+    template: Template,
+    ids: CgroupIds,
+    named: bool,
+    no_trunc: bool,
+    rows: Vec<Row>,
+}
+
+impl run::Render for Formatted {
+    fn row(&mut self, groups: &Groups, i: usize, sample: Sample, _: u64) {
+        self.rows.push(row(&groups.files(i), &sample, &self.ids, self.named, self.no_trunc));
+    }
+
+    fn text(&mut self, _: u64) -> String {
+        let entries: Vec<&dyn Entry> = self.rows.iter().map(|r| r as &dyn Entry).collect();
+        let text = self.template.render(&entries);
+        self.rows.clear();
+        text
+    }
 }
 
 fn row(target: &GroupFiles, sample: &Sample, ids: &CgroupIds, named: bool, no_trunc: bool) -> Row {

@@ -65,11 +65,14 @@ pub struct Scraped {
 
 /// Read every selected group once.
 pub fn scrape(selection: &Selection, ids: &CgroupIds) -> anyhow::Result<Vec<Scraped>> {
-    let targets = select::resolve(selection)?;
+    let targets = select::groups(selection)?;
+    isolab_core::stats::reader::new_sample();
     let mut net = NetReader::new(NetReader::own_inode());
-    Ok(targets
-        .iter()
-        .map(|t| Scraped { name: t.name.clone(), id: ids.id(t), detail: detail::read(t, &mut net) })
+    Ok((0..targets.len())
+        .map(|i| {
+            let t = targets.files(i);
+            Scraped { name: t.name.clone(), id: ids.id(&t), detail: detail::read(&t, &mut net) }
+        })
         .collect())
 }
 

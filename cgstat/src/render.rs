@@ -95,26 +95,62 @@ pub fn truncate_name(name: &str) -> String {
 
 /// The table of one sample, header first, each line ending in `\n`.
 pub fn table(samples: &[Sample], no_trunc: bool) -> String {
-    let mut rows: Vec<[String; 7]> = vec![HEADER.map(String::from)];
-    for s in samples {
-        let mut cells = s.cells();
-        if !no_trunc {
+    let mut t = Table::new(no_trunc);
+    samples.iter().for_each(|s| t.push(s));
+    t.text()
+}
+
+/// A table being filled row by row: what it holds per group is its seven cells' text, one
+/// after the other in one string, and where each ends (the widths need every row first).
+pub struct Table {
+    no_trunc: bool,
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Table {
+    pub fn new(no_trunc: bool) -> Table {
+        let mut t = Table { no_trunc, text: String::new(), ends: Vec::new() };
+        t.push_cells(HEADER.map(String::from));
+        t
+    }
+
+    pub fn push(&mut self, sample: &Sample) {
+        let mut cells = sample.cells();
+        if !self.no_trunc {
             cells[0] = truncate_name(&cells[0]);
         }
-        rows.push(cells);
+        self.push_cells(cells);
     }
-    let widths: Vec<usize> = (0..HEADER.len() - 1)
-        .map(|c| rows.iter().map(|r| r[c].chars().count() + 3).max().unwrap_or(0).max(10))
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        for (cell, width) in row.iter().zip(&widths) {
-            out += &format!("{cell:<width$}");
+
+    fn push_cells(&mut self, cells: [String; 7]) {
+        for cell in cells {
+            self.text.push_str(&cell);
+            self.ends.push(self.text.len() as u32);
         }
-        out += &row[HEADER.len() - 1];
-        out.push('\n');
     }
-    out
+
+    /// The rows laid out, and the table emptied to its header for the next sample.
+    pub fn text(&mut self) -> String {
+        let columns = HEADER.len();
+        let cell = |k: usize| &self.text[if k == 0 { 0 } else { self.ends[k - 1] as usize }..self.ends[k] as usize];
+        let rows = self.ends.len() / columns;
+        let widths: Vec<usize> = (0..columns - 1)
+            .map(|c| (0..rows).map(|r| cell(r * columns + c).chars().count() + 3).max().unwrap_or(0).max(10))
+            .collect();
+        let mut out = String::with_capacity(rows * (widths.iter().sum::<usize>() + 16));
+        for r in 0..rows {
+            for (c, width) in widths.iter().enumerate() {
+                let text = cell(r * columns + c);
+                out.push_str(text);
+                out.extend(std::iter::repeat_n(' ', width.saturating_sub(text.chars().count())));
+            }
+            out.push_str(cell(r * columns + columns - 1));
+            out.push('\n');
+        }
+        *self = Table::new(self.no_trunc);
+        out
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use isolab_core::stats::cpu::{self, CpuSnapshot, HostCpu};
+use isolab_core::stats::cpu::{self, HostCpu};
 use isolab_core::stats::net::NetReader;
 use isolab_core::stats::sample::{self, GroupFiles, Reading};
 use isolab_core::{cgroup, exit};
 
 use crate::render::{self, Sample};
-use crate::select::{self, Selection};
+use crate::select::{self, Groups, Selection};
 
 /// What cgstat was asked, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,22 +29,52 @@ pub struct Spec {
 
 /// Run cgstat: sample, print Docker's table or JSON lines, repeat while streaming.
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
-    let (json, no_trunc) = (spec.json, spec.no_trunc);
-    run_with(spec, |_, samples, n| {
-        if json {
-            samples.iter().map(|s| format!("{}\n", s.json(n))).collect()
-        } else {
-            render::table(samples, no_trunc)
-        }
-    })
+    if spec.json {
+        run_with(spec, JsonLines(String::new()))
+    } else {
+        let no_trunc = spec.no_trunc;
+        run_with(spec, render::Table::new(no_trunc))
+    }
 }
 
-/// The sampling loop: each sample's groups and numbers go to `render`, whose text is written in
-/// one write (redrawn in place on a terminal while streaming, unless `--json`).
-pub fn run_with(spec: Spec, mut render: impl FnMut(&[GroupFiles], &[Sample], u64) -> String) -> anyhow::Result<u8> {
+/// Where a sample's rows go, group after group, as they are computed.
+pub trait Render {
+    /// Sample `n`'s numbers of the `i`th of `groups`.
+    fn row(&mut self, groups: &Groups, i: usize, sample: Sample, n: u64);
+    /// Sample `n`'s text, every row given; what was held for it is let go.
+    fn text(&mut self, n: u64) -> String;
+}
+
+impl Render for render::Table {
+    fn row(&mut self, _: &Groups, _: usize, sample: Sample, _: u64) {
+        self.push(&sample);
+    }
+
+    fn text(&mut self, _: u64) -> String {
+        render::Table::text(self)
+    }
+}
+
+/// `--json`: a line per group.
+struct JsonLines(String);
+
+impl Render for JsonLines {
+    fn row(&mut self, _: &Groups, _: usize, sample: Sample, n: u64) {
+        self.0 += &format!("{}\n", sample.json(n));
+    }
+
+    fn text(&mut self, _: u64) -> String {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// The sampling loop: each group's numbers go to `render` as they are computed, and each
+/// sample's text is written in one write (redrawn in place on a terminal while streaming,
+/// unless `--json`). What is held per group between the two readings is its CPU time.
+pub fn run_with(spec: Spec, mut render: impl Render) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
-    let mut groups = select::resolve(&spec.selection)?;
+    let mut groups = select::groups(&spec.selection)?;
     if groups.is_empty() && select::relists(&spec.selection) {
         // Docker prints a bare header for no containers; here the reason goes with it, and for
         // a user, what is missing for groups of its own.
@@ -55,22 +85,23 @@ pub fn run_with(spec: Spec, mut render: impl FnMut(&[GroupFiles], &[Sample], u64
         };
         exit::say(format_args!("{}: {why}", exit::tool()));
     }
-    let mut before = CpuSnapshot::take(&groups);
+    let mut before = groups.cpu_snapshot();
     let mut out = Output::new(&spec);
     for n in 0.. {
         std::thread::sleep(spec.interval);
         if n > 0 && select::relists(&spec.selection) {
-            groups = select::resolve(&spec.selection)?;
+            let listed = select::groups(&spec.selection)?;
+            before = groups.carry(before, &listed);
+            groups = listed;
         }
-        let now = CpuSnapshot::take(&groups);
+        let now = groups.cpu_snapshot();
         let mut net = NetReader::new(own_net);
-        let readings: Vec<Reading> = groups.iter().map(|g| sample::read(g, now.group(g), &mut net)).collect();
-        let samples: Vec<Sample> = groups
-            .iter()
-            .zip(&readings)
-            .map(|(g, r)| compute(g, r, before.group(g), (before.host, now.host), host_memory))
-            .collect();
-        out.write(&render(&groups, &samples, n), n)?;
+        for i in 0..groups.len() {
+            let g = groups.files(i);
+            let r = sample::read(&g, now.group(i), &mut net);
+            render.row(&groups, i, compute(&g, &r, before.group(i), (before.host, now.host), host_memory), n);
+        }
+        out.write(&render.text(n), n)?;
         if !spec.stream {
             break;
         }

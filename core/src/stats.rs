@@ -25,5 +25,7 @@
 pub mod cpu;
 pub mod detail;
 pub mod format;
+pub mod listing;
 pub mod net;
+pub mod reader;
 pub mod sample;

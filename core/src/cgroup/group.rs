@@ -332,7 +332,8 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut dirs: Vec<PathBuf> =
         entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
-    dirs.sort();
+    // Siblings: their bytes sort as their paths do, without comparing component by component.
+    dirs.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
     dirs
 }
 
@@ -348,7 +349,7 @@ impl Found {
                 continue;
             }
             let places = self.0.entry(name).or_default();
-            if !places.iter().any(|p| p.dir == dir) {
+            if !places.iter().any(|p| p.dir.as_os_str() == dir.as_os_str()) {
                 places.push(place_at(h, dir));
             }
         }

@@ -10,7 +10,7 @@
 //!   100 %, not 50 %. Either delta zero or negative gives 0, as Docker.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use super::sample::{read_cpu, GroupFiles};
 use crate::trace;
@@ -66,15 +66,23 @@ pub fn percent(group_before: u64, group_after: u64, host_before: HostCpu, host_a
 #[derive(Debug, Clone, Default)]
 pub struct CpuSnapshot {
     pub host: Option<HostCpu>,
-    groups: HashMap<PathBuf, u64>,
+    /// Each group's CPU time, in the order of the groups it was taken of.
+    groups: Vec<Option<u64>>,
 }
 
 impl CpuSnapshot {
     /// /proc/stat, every group's CPU time, /proc/stat again; the host's time is the midpoint, so
     /// a pause during the reads skews the percentage by half of it at most, on either side alike.
+    /// A sample starts here: the parent directories are opened anew (see `reader`).
     pub fn take(groups: &[GroupFiles]) -> CpuSnapshot {
+        CpuSnapshot::take_with(groups.len(), |i| read_cpu(&groups[i]))
+    }
+
+    /// [`CpuSnapshot::take`] of `n` groups, the `i`th group's CPU time read by `cpu(i)`.
+    pub fn take_with(n: usize, cpu: impl Fn(usize) -> Option<u64>) -> CpuSnapshot {
+        super::reader::new_sample();
         let first = read_host();
-        let groups = groups.iter().filter_map(|g| Some((key(g), read_cpu(g)?))).collect();
+        let groups = (0..n).map(cpu).collect();
         let host = match (first, read_host()) {
             (Some(a), Some(b)) => Some(midpoint(a, b)),
             (a, b) => b.or(a),
@@ -82,15 +90,29 @@ impl CpuSnapshot {
         CpuSnapshot { host, groups }
     }
 
-    /// The CPU time `group` had used at this instant, nanoseconds.
-    pub fn group(&self, group: &GroupFiles) -> Option<u64> {
-        self.groups.get(&key(group)).copied()
+    /// The CPU time the `i`th group had used at this instant, nanoseconds.
+    pub fn group(&self, i: usize) -> Option<u64> {
+        self.groups.get(i).copied().flatten()
+    }
+
+    /// This snapshot of groups `was`, for the groups `now` listed at the next sample: a group
+    /// keeps its time (found by its CPU directory: names repeat across parents), a new one has none.
+    pub fn realign(self, was: &[GroupFiles], now: &[GroupFiles]) -> CpuSnapshot {
+        let known: HashMap<&Path, u64> =
+            was.iter().zip(&self.groups).filter_map(|(g, t)| Some((key(g), (*t)?))).collect();
+        CpuSnapshot { host: self.host, groups: now.iter().map(|g| known.get(key(g)).copied()).collect() }
+    }
+
+    /// This snapshot for `n` groups listed anew, the `i`th of which was the `was(i)`th.
+    pub fn realign_by(self, n: usize, was: impl Fn(usize) -> Option<usize>) -> CpuSnapshot {
+        let groups = (0..n).map(|i| was(i).and_then(|w| self.group(w))).collect();
+        CpuSnapshot { host: self.host, groups }
     }
 }
 
 /// A group's identity between samples: its CPU directory (names repeat across parents).
-fn key(group: &GroupFiles) -> PathBuf {
-    group.cpu.as_ref().map_or_else(|| PathBuf::from(&group.name), |c| c.dir.clone())
+fn key(group: &GroupFiles) -> &Path {
+    group.cpu.as_ref().map_or_else(|| Path::new(&group.name), |c| c.dir.as_path())
 }
 
 fn read_host() -> Option<HostCpu> {

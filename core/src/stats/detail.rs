@@ -72,7 +72,7 @@ impl Detail {
 /// Read one group for a scrape.
 pub fn read(target: &GroupFiles, net: &mut NetReader) -> Detail {
     // cgroup.procs only: cAdvisor's container_processes counts processes, not pids.current's tasks.
-    let procs = target.procs.as_ref().and_then(|dir| trace::read_file(dir.join(CGROUP_PROCS)).ok());
+    let procs = target.procs.as_ref().and_then(|dir| super::reader::read_all(dir, CGROUP_PROCS));
     let procs = procs.map(|s| parse_procs(&s));
     let (net_kind, interfaces) = match procs.as_deref() {
         Some(p) => net.read_interfaces(p),

@@ -20,6 +20,7 @@
 use std::path::PathBuf;
 
 use super::net::{Net, NetReader};
+use super::reader;
 use crate::cgroup::files::{flat_keyed, fs_uint, go_uint, param_uint, parse_procs};
 use crate::cgroup::{Group, CGROUP_PROCS};
 use crate::trace;
@@ -116,7 +117,7 @@ pub struct Reading {
 }
 
 pub(super) fn read_in(ctl: &Ctl, file: &str) -> Option<String> {
-    trace::read_file(ctl.dir.join(file)).ok()
+    reader::read(&ctl.dir, file)
 }
 
 /// The group's cumulative CPU time in nanoseconds.
@@ -265,8 +266,7 @@ pub(super) fn read_block_devices(ctl: &Ctl) -> Option<DeviceBytes> {
 /// Read every other file of a group once; its CPU time `cpu_ns` was read beforehand, at the
 /// moment the host's /proc/stat was (see the module `stats`).
 pub fn read(target: &GroupFiles, cpu_ns: Option<u64>, net: &mut NetReader) -> Reading {
-    let procs =
-        target.procs.as_ref().and_then(|dir| trace::read_file(dir.join(CGROUP_PROCS)).ok()).map(|s| parse_procs(&s));
+    let procs = target.procs.as_ref().and_then(|dir| reader::read_all(dir, CGROUP_PROCS)).map(|s| parse_procs(&s));
     let pids_current = target.pids.as_ref().and_then(|ctl| read_in(ctl, "pids.current")).and_then(|s| param_uint(&s));
     Reading {
         cpu_ns,
