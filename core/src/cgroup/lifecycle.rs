@@ -58,7 +58,18 @@ fn create_one(t: &Placement, created: &mut Created) -> anyhow::Result<()> {
     let h = t.hierarchy;
     let mut cur = h.mount.clone();
     let components: Vec<&str> = t.path.split('/').filter(|c| !c.is_empty()).collect();
-    for (i, component) in components.iter().enumerate() {
+    // v1 without cpuset (nothing to fill in on the way down): when the parent is there already,
+    // as it is after the first run, one stat of it instead of one per level.
+    let parent = components.len().saturating_sub(1);
+    let skip = if !h.v2 && !h.has("cpuset") && parent > 0 && h.dir_of(&components[..parent].join("/")).is_dir() {
+        parent
+    } else {
+        0
+    };
+    if skip > 0 {
+        cur = h.dir_of(&components[..skip].join("/"));
+    }
+    for (i, component) in components.iter().enumerate().skip(skip) {
         if h.v2 {
             enable_controllers(&cur, &t.enable)?;
         }
