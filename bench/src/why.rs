@@ -37,8 +37,8 @@ const NOTES: [(&str, &str); 9] = [
          the bench's 6 (blkio instead of devices), with the same 4 limits. The kernel's share, \
          timed per call on this host (back to back, per launch): the 6 mkdirs 0.34 ms (memory's \
          0.11), the 6 rmdirs 0.20 ms (memory's 0.09), the 6 joins 0.5 ms, the 4 limits 0.08 ms, the \
-         13 device rules 0.12 ms. cgexec-rs also reads mountinfo and /proc/self/cgroup (one read \
-         each), checks the CPUs and memory nodes (Docker's checks), writes the 12 allow rules \
+         13 device rules 0.12 ms. cgexec-rs also reads mountinfo and /proc/self/cgroup, checks the \
+         CPUs and memory nodes (Docker's checks), writes the 12 allow rules \
          through one open of devices.allow, and after the run reads the OOM count and removes the \
          group straight away (only an rmdir refused with EBUSY sends the group to the kill). Its \
          child joins by writing 0 to each v1 `tasks` file, as the C floor does. libcgroup needs 6 \

@@ -781,12 +781,6 @@ pub fn read_file(path: impl AsRef<Path>) -> std::io::Result<String> {
     result
 }
 
-/// [`read_file`] without its trace line: for a tool's own bookkeeping (a group's OOM count,
-/// the cgroup layout), not for steps `--explain` shows.
-pub fn read_quiet(path: impl AsRef<Path>) -> std::io::Result<String> {
-    read_whole(path.as_ref())
-}
-
 /// A kernel file in one read(2) or two. std's `read_to_string` sizes its buffer by the file's
 /// size, which cgroup and proc files report as 0 (or 4096): it then reads memory.stat 32, 32,
 /// 64, 128... bytes at a time, ten system calls where two do (a scrape of 10,000 groups).

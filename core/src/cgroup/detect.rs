@@ -58,7 +58,7 @@ impl Setup {
         let mountinfo = read("/proc/self/mountinfo")?;
         let own = read("/proc/self/cgroup")?;
         let setup =
-            Setup::parse(&mountinfo, &own, |mount| crate::trace::read_quiet(mount.join("cgroup.controllers")).ok());
+            Setup::parse(&mountinfo, &own, |mount| std::fs::read_to_string(mount.join("cgroup.controllers")).ok());
         if setup.hierarchies.is_empty() {
             anyhow::bail!("no cgroup file system is mounted (see /proc/self/mountinfo)");
         }
@@ -112,8 +112,7 @@ impl Setup {
 }
 
 fn read(path: &str) -> anyhow::Result<String> {
-    // One read(2) into a reused buffer, not std's 32, 32, 64... byte reads (8 for mountinfo).
-    crate::trace::read_quiet(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {}", crate::process::plain_io(&e)))
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {}", crate::process::plain_io(&e)))
 }
 
 /// The parts of a mountinfo line the layout needs.

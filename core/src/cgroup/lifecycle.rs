@@ -268,6 +268,6 @@ pub fn destroy(group: &Group) -> anyhow::Result<()> {
 pub fn oom_kills(group: &Group) -> u64 {
     let Some(dir) = group.dir("memory") else { return 0 };
     let file = if group.is_v2("memory") { "memory.events" } else { "memory.oom_control" };
-    let text = trace::read_quiet(dir.join(file)).unwrap_or_default();
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
     keyed(&text, "oom_kill").unwrap_or(0)
 }
