@@ -1,8 +1,10 @@
 /* cgbase: the bare-syscall floor for a cgroup cycle, one process doing what cgexec-rs does.
  * cgbase [-j] ITEM... -- CMD...: ITEM is a group DIR, or DIR/FILE=VALUE to write after the
- * mkdirs. mkdir every DIR, write every limit, fork; the child writes "0" to each DIR/cgroup.procs
- * and execs CMD; the parent waits and removes every DIR. With -j the DIRs exist already: only
- * join and exec (cgexec -g), nothing is made or removed. */
+ * mkdirs. mkdir every DIR, write every limit, fork; the child writes "0" to each DIR/tasks (v1:
+ * it moves its one thread, without the kernel's global threadgroup lock and the RCU grace period
+ * its first writer waits for), or to DIR/cgroup.procs where there is no tasks file (v2), and
+ * execs CMD; the parent waits and removes every DIR. With -j the DIRs exist already: only join
+ * and exec (cgexec -g), nothing is made or removed. */
 #include "floor.h"
 #include <sys/stat.h>
 
@@ -26,8 +28,14 @@ int main(int argc, char **argv) {
     if (pid < 0) die("fork");
     if (pid == 0) {
         for (int d = 0; d < ndirs; d++) {
-            snprintf(path, sizeof path, "%s/cgroup.procs", dirs[d]);
-            put(path, "0");
+            snprintf(path, sizeof path, "%s/tasks", dirs[d]);
+            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) {
+                snprintf(path, sizeof path, "%s/cgroup.procs", dirs[d]);
+                fd = open(path, O_WRONLY | O_CLOEXEC);
+            }
+            if (fd < 0 || write(fd, "0", 1) != 1) die(path);
+            close(fd);
         }
         execvp(argv[i + 1], argv + i + 1);
         die(argv[i + 1]);

@@ -120,8 +120,9 @@ pub fn stage_costs(results: &[Measured]) -> Option<String> {
         return None;
     }
     let floor = results.iter().find(|m| m.row.id == "exec").map(|e| e.samples[0].median());
-    // Wall time waits for the machine's other work (the chain runs in a cgroup of its own, with
-    // cpu.shares 512); CPU time per launch is what the stage itself costs.
+    // Wall time also waits (the kernel's asynchronous namespace teardown, RCU grace periods, the
+    // machine's other work against the chain's cpu.shares 512); CPU time per launch is what the
+    // stage itself costs.
     let mut out = String::from(
         "| stage | adds, wall (median) | adds, CPU (median) | page faults added |\n|---|---:|---:|---:|\n",
     );

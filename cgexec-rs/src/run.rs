@@ -100,7 +100,8 @@ fn configure(group: &Group, limits: &Limits) -> anyhow::Result<()> {
 
 fn exec_in(group: &Group, placements: &[Placement], command: &[OsString]) -> anyhow::Result<u8> {
     let me = std::process::id() as i32;
-    let err = match lifecycle::join(group, me) {
+    // cgexec-rs starts no thread: moving its one thread moves the process.
+    let err = match lifecycle::join_self(group) {
         Ok(()) => process::exec(command, &process::Env::default()),
         Err(err) => err,
     };
@@ -122,7 +123,7 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
             return Err(err);
         }
     };
-    process::forward_signals_to(child);
+    // fork_tethered has installed the forwarding to the child.
     process::restore_mask(caller_mask);
     let status = process::supervise(child, false)?;
     let oom = lifecycle::oom_kills(group);
@@ -140,9 +141,10 @@ fn supervise_in(group: &Group, limits: &Limits, spec: &Spec, caller_mask: SigSet
     Ok(process::die_like(status))
 }
 
-/// In the forked child: join, restore the signal mask, exec. Never returns.
+/// In the forked child (one thread, as every forked child): join, restore the signal mask, exec.
+/// Never returns.
 fn child_main(group: &Group, command: &[OsString], caller_mask: SigSet) -> ! {
-    let err = match lifecycle::join(group, std::process::id() as i32) {
+    let err = match lifecycle::join_self(group) {
         Ok(()) => {
             process::restore_mask(caller_mask);
             process::exec(command, &process::Env::default())

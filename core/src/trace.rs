@@ -737,17 +737,39 @@ fn on_cgroupfs(path: &Path) -> bool {
 /// Write `value` to a kernel file in one write(2), traced. Kernel files (uid_map, cgroup knobs)
 /// take a value only whole: a short write would leave half a setting.
 pub fn write_file(path: impl AsRef<Path>, value: impl AsRef<str>) -> anyhow::Result<()> {
-    let (path, value) = (path.as_ref(), value.as_ref());
-    let step = Step::Write { path: path.to_path_buf(), value: value.to_string() };
-    run_io(step, || {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().write(true).open(path)?; // O_CLOEXEC by std
-        let n = f.write(value.as_bytes())?;
-        if n != value.len() {
-            return Err(std::io::Error::from_raw_os_error(libc::EIO));
-        }
+    FileWriter::default().write(path.as_ref(), value.as_ref())
+}
+
+/// Writes to kernel files, each in one write(2) and traced as [`write_file`] traces it; writes
+/// in a row to the same file share one open (v1 `devices.allow` takes one rule per write).
+#[derive(Default)]
+pub struct FileWriter {
+    held: Option<(std::path::PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl FileWriter {
+    pub fn write(&mut self, path: &Path, value: &str) -> anyhow::Result<()> {
+        let step = Step::Write { path: path.to_path_buf(), value: value.to_string() };
+        let held = self.held.take().filter(|(p, _)| p == path);
+        let fd = run(step, || {
+            let fd = match held {
+                Some((_, fd)) => fd,
+                // openat(2), not open(3): musl's open follows an O_CLOEXEC open with fcntl(F_SETFD).
+                None => nix::fcntl::openat(
+                    nix::fcntl::AT_FDCWD,
+                    path,
+                    nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )?,
+            };
+            if nix::unistd::write(&fd, value.as_bytes())? != value.len() {
+                return Err(Errno::EIO);
+            }
+            Ok(fd)
+        })?;
+        self.held = Some((path.to_path_buf(), fd));
         Ok(())
-    })
+    }
 }
 
 /// Read a (small, kernel) file whole, traced as `read PATH`.

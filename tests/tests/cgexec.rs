@@ -506,6 +506,31 @@ fn exit_status_passes_through() {
     assert!(existing_dirs(g.name()).is_empty());
 }
 
+// The command runs in its group in every hierarchy the group was made in, with --exec and
+// supervised alike (the child moves its one thread: v1 `tasks`, which takes no global lock), and
+// its processes are the group's members: cgroup.procs lists them.
+#[test]
+fn the_command_is_in_every_hierarchy_of_its_group() {
+    need_root!("the_command_is_in_every_hierarchy_of_its_group");
+    for mode in ["--keep", "--exec"] {
+        let g = Guard::new();
+        let procs = cgroups::dir("memory", g.name()).join("cgroup.procs");
+        let script = format!("cat /proc/self/cgroup; echo pid $$; cat {}", procs.display());
+        let run = cgexec().args(["--name", g.name(), mode, "-m", "64m", "--", "sh", "-c", &script]).run();
+        run.ok();
+        let places = existing_dirs(g.name());
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let inside = lines.iter().filter(|l| l.ends_with(&format!("/isolab/{}", g.name()))).count();
+        assert!(places.len() >= 2 || layout() == Layout::V2, "{mode}: {places:?}");
+        assert_eq!(inside, places.len(), "{mode}: in {inside} of {} hierarchies: {lines:?}", places.len());
+        let pid = lines.iter().find_map(|l| l.strip_prefix("pid ")).expect("the pid line");
+        let after = lines.iter().skip_while(|l| !l.starts_with("pid ")).skip(1);
+        assert!(after.clone().any(|l| l == &pid), "{mode}: {pid} not in {}: {lines:?}", procs.display());
+        cgexec().args(["--rm", g.name()]).run().ok();
+        assert!(existing_dirs(g.name()).is_empty());
+    }
+}
+
 // --exec joins and execs in place (the group stays); --keep leaves the group, a second group of
 // the same name is refused, and --rm kills what is left and removes it.
 #[test]
@@ -544,9 +569,11 @@ fn explain_shows_every_step() {
     run.ok();
     let memory_dir = cgroups::dir("memory", g.name());
     let file = if layout() == Layout::V2 { "memory.max" } else { "memory.limit_in_bytes" };
+    // The child moves itself: its one thread through v1's `tasks` (no global lock), or v2's cgroup.procs.
+    let join = if layout() == Layout::V2 { "cgroup.procs" } else { "tasks" };
     run.stderr_has(&format!("cgexec-rs: mkdir {}\n", memory_dir.display()))
         .stderr_has(&format!("cgexec-rs: write {} = 67108864\n", memory_dir.join(file).display()))
-        .stderr_has(&format!("cgexec-rs: write {}", memory_dir.join("cgroup.procs").display()))
+        .stderr_has(&format!("cgexec-rs: write {} = 0\n", memory_dir.join(join).display()))
         .stderr_has(&format!("cgexec-rs: rmdir {}\n", memory_dir.display()));
     if layout() == Layout::V2 {
         let parent = memory_dir.parent().unwrap().join("cgroup.subtree_control");
@@ -652,8 +679,10 @@ fn zero_is_unset_as_in_docker() {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|o| o["op"] == "write")
             .filter_map(|o| Some(o["path"].as_str()?.rsplit('/').next()?.to_string()))
-            // The device allowlist (devices.deny, devices.allow on v1) is written for every group.
+            // The device allowlist (devices.deny, devices.allow on v1) is written for every group,
+            // and the join (v1 tasks, v2 cgroup.procs).
             .filter(|f| !f.starts_with("cgroup.") && !f.starts_with("cpuset.") && !f.starts_with("devices."))
+            .filter(|f| f != "tasks")
             .collect();
         assert_eq!(writes, ["pids.max"], "only --pids-limit 0 writes (max): {}", run.stderr);
     }

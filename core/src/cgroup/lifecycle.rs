@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 
 use super::files::{keyed, read_procs};
 use super::group::{place_at, Group, Placement};
-use super::{CGROUP_PROCS, SUBTREE_CONTROL};
+use super::{CGROUP_PROCS, SUBTREE_CONTROL, TASKS};
 use crate::trace::{self, Step};
 
 /// Directories this run created, removed again (deepest first) if setting up fails.
@@ -58,7 +58,18 @@ fn create_one(t: &Placement, created: &mut Created) -> anyhow::Result<()> {
     let h = t.hierarchy;
     let mut cur = h.mount.clone();
     let components: Vec<&str> = t.path.split('/').filter(|c| !c.is_empty()).collect();
-    for (i, component) in components.iter().enumerate() {
+    // v1 without cpuset (nothing to fill in on the way down): when the parent is there already,
+    // as it is after the first run, one stat of it instead of one per level.
+    let parent = components.len().saturating_sub(1);
+    let skip = if !h.v2 && !h.has("cpuset") && parent > 0 && h.dir_of(&components[..parent].join("/")).is_dir() {
+        parent
+    } else {
+        0
+    };
+    if skip > 0 {
+        cur = h.dir_of(&components[..skip].join("/"));
+    }
+    for (i, component) in components.iter().enumerate().skip(skip) {
         if h.v2 {
             enable_controllers(&cur, &t.enable)?;
         }
@@ -119,6 +130,25 @@ fn write_once(path: &Path, value: &str) -> std::io::Result<()> {
 /// Move process `pid` into the group in every hierarchy.
 pub fn join(group: &Group, pid: i32) -> anyhow::Result<()> {
     group.places().iter().try_for_each(|place| join_dir(&place.dir, pid))
+}
+
+/// Move the calling process, which must have one thread (a forked child has: fork copies only
+/// the calling thread; the tools start none), into the group in every hierarchy: on v1 `0`
+/// written to `tasks`, on v2 to `cgroup.procs`.
+///
+/// Why `tasks` on v1: a write to `cgroup.procs`, or of any other task's pid, takes the kernel's
+/// global cgroup_threadgroup_rwsem for writing, and a percpu rwsem's first writer after a quiet
+/// spell waits for an RCU grace period (rcu_sync): 3-5 ms of wall time on this kind of host, once
+/// per launch when launches are not back to back. Moving only the caller's own thread
+/// (`tasks`, pid 0) needs no threadgroup stability and skips that lock (kernel/cgroup/cgroup.c,
+/// cgroup_procs_write_start: `*threadgroup_locked = pid || threadgroup`); for a process with
+/// one thread it moves the whole process. v2 has no per-thread move between domain groups.
+pub fn join_self(group: &Group) -> anyhow::Result<()> {
+    for place in group.places() {
+        let file = if place.v2 { CGROUP_PROCS } else { TASKS };
+        trace::write_file(place.dir.join(file), "0")?;
+    }
+    Ok(())
 }
 
 /// Move process `pid` into the cgroup at `dir`.
@@ -213,9 +243,24 @@ pub fn remove(group: &Group) -> anyhow::Result<()> {
 }
 
 /// Kill what is left and remove the group (`--rm`, and the end of every run).
+///
+/// Most runs end with the group empty (the command and its children gone): each directory is
+/// removed straight away, and the kernel's refusal (EBUSY: members left) is what sends the rest
+/// of the group, from that directory on, through [`kill_all`] and [`remove`]. Nothing is read
+/// before an rmdir that succeeds, and nothing left behind escapes the kill.
 pub fn destroy(group: &Group) -> anyhow::Result<()> {
-    kill_all(group)?;
-    remove(group)
+    for (i, place) in group.places().iter().enumerate() {
+        match std::fs::remove_dir(&place.dir) {
+            Ok(()) => trace::explain(&Step::Rmdir(place.dir.clone()), None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => {
+                let rest = Group::new(group.name(), group.places()[i..].to_vec());
+                kill_all(&rest)?;
+                return remove(&rest);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How many processes of the group the OOM killer took: v2 `memory.events` `oom_kill`,

@@ -32,6 +32,8 @@ pub use limits::{DeviceLimit, Limits};
 
 /// The kernel's file names, spelled as the kernel spells them.
 pub const CGROUP_PROCS: &str = "cgroup.procs";
+/// v1: the group's threads; a write moves one thread.
+pub const TASKS: &str = "tasks";
 pub const SUBTREE_CONTROL: &str = "cgroup.subtree_control";
 pub const CONTROLLERS: &str = "cgroup.controllers";
 

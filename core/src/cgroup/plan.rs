@@ -140,13 +140,15 @@ fn cpuset(limits: &Limits, dir: &Path, plan: &mut WritePlan) {
 
 /// Perform `plan`, in order. Stops at the first refusal, whose error names the file, the value
 /// and the flag.
+/// Writes in a row to one file (the device rules) share one open.
 pub fn apply(plan: &WritePlan) -> anyhow::Result<()> {
+    let mut writer = crate::trace::FileWriter::default();
     for w in &plan.writes {
         if w.optional && !w.path.exists() {
             crate::trace::note(format!("skip {} (not offered by this kernel)", w.path.display()));
             continue;
         }
-        crate::trace::write_file(&w.path, &w.value).map_err(|e| e.context(w.why.clone()))?;
+        writer.write(&w.path, &w.value).map_err(|e| e.context(w.why.clone()))?;
     }
     Ok(())
 }
