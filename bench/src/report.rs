@@ -90,24 +90,44 @@ pub fn table(results: &[Measured]) -> String {
     t
 }
 
-/// cgstat's cost per group, from the 100 and 1,000 group rows: linear means the per-group
-/// slope between them is about the per-group cost at 100.
+/// cgstat's cost per group, from the 100, 1,000 and 10,000 group rows (those measured): linear
+/// means the per-group slope stays about the same from one size to the next.
 pub fn linearity(results: &[Measured]) -> Option<String> {
-    let find = |id: &str| results.iter().find(|m| m.row.id == id);
-    let (a, b) = (find("stats-100")?, find("stats-1000")?);
+    let sizes: Vec<(f64, &Measured)> = [(100.0, "stats-100"), (1000.0, "stats-1000"), (10000.0, "stats-10000")]
+        .into_iter()
+        .filter_map(|(n, id)| results.iter().find(|m| m.row.id == id).map(|m| (n, m)))
+        .collect();
+    if sizes.len() < 2 {
+        return None;
+    }
     let mut out = String::new();
-    for side in 0..a.samples.len().min(b.samples.len()) {
-        let (t100, t1000) = (a.samples[side].median(), b.samples[side].median());
-        let slope_us = (t1000 - t100) / 900.0 * 1e3;
-        let _ = writeln!(
-            out,
-            "- {}: {t100:.2} ms at 100 groups, {t1000:.2} ms at 1,000: {slope_us:.1} us per added group, \
-             {:.1}x the time for 10x the groups",
-            a.row.sides[side].label,
-            t1000 / t100
-        );
+    let sides = sizes.iter().map(|(_, m)| m.samples.len()).min()?;
+    for side in 0..sides {
+        let _ = write!(out, "- {}:", sizes[0].1.row.sides[side].label);
+        for pair in sizes.windows(2) {
+            let ((n0, a), (n1, b)) = (pair[0], pair[1]);
+            let (t0, t1) = (a.samples[side].median(), b.samples[side].median());
+            let slope_us = (t1 - t0) / (n1 - n0) * 1e3;
+            let _ = write!(
+                out,
+                " {t0:.2} ms at {} groups, {t1:.2} ms at {}: {slope_us:.1} us per added group ({:.1}x the time for {:.0}x the groups);",
+                thousands(n0),
+                thousands(n1),
+                t1 / t0,
+                n1 / n0
+            );
+        }
+        out.pop();
+        out.push('\n');
     }
     Some(out)
+}
+
+fn thousands(n: f64) -> String {
+    match n as u64 {
+        n if n >= 1000 => format!("{},{:03}", n / 1000, n % 1000),
+        n => n.to_string(),
+    }
 }
 
 /// What each stage of the chain costs, from the `stages` row: differences of medians between
