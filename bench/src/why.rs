@@ -90,7 +90,9 @@ const NOTES: [(&str, &str); 10] = [
          second read per file; cgroup.procs is read to EOF by both). It samples and prints group \
          by group: per group it holds a name and one CPU time between the two readings, and the \
          table's cells (Docker's column widths need every row). It is the one tool linked with \
-         glibc: musl's allocator and memcpy made it 1.2x slower.",
+         glibc: linked with musl it was 1.16x the C reader at 1,000 groups (glibc 0.94x in the \
+         same week), 1,361 page faults against 153, musl's malloc giving memory back and taking \
+         it again; musl would peak at 2.4 MB at 10,000 groups against glibc's 4.1 MB.",
     ),
     (
         "scrape",

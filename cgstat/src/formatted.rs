@@ -54,15 +54,20 @@ struct Formatted {
 }
 
 impl run::Render for Formatted {
-    fn row(&mut self, groups: &Groups, i: usize, sample: Sample, _: u64) {
+    fn row(&mut self, groups: &Groups, i: usize, sample: Sample, _: u64, _: &mut String) {
         self.rows.push(row(&groups.files(i), &sample, &self.ids, self.named, self.no_trunc));
     }
 
-    fn text(&mut self, _: u64) -> String {
+    fn end(
+        &mut self,
+        _: u64,
+        out: &mut String,
+        flush: &mut dyn FnMut(&mut String) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let entries: Vec<&dyn Entry> = self.rows.iter().map(|r| r as &dyn Entry).collect();
-        let text = self.template.render(&entries);
+        out.push_str(&self.template.render(&entries));
         self.rows.clear();
-        text
+        flush(out)
     }
 }
 

@@ -14,9 +14,8 @@
 //! whose samples add `_total`), in `# UNIT` lines and in the closing `# EOF`.
 //! A scrape reads each group once (stats::detail), keeps only the numbers, and writes family
 //! after family, as both formats want a family's samples together: memory is a few hundred
-//! bytes per group and one family's text, never the whole text.
+//! bytes per group, and the text goes out line by line through a buffer, never held whole.
 
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -297,33 +296,13 @@ fn escape(value: &str) -> std::borrow::Cow<'_, str> {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
 }
 
-/// Write the metrics of `groups`, family after family (one family's text at a time in memory).
+/// Write the metrics of `groups`, family after family, each sample line as it is made (a
+/// family's header only when some group has a sample of it).
 pub fn write(groups: &[Scraped], exposition: Exposition, out: &mut impl Write) -> std::io::Result<()> {
     let om = exposition == Exposition::OpenMetrics;
     let mut devices = DeviceNames::default();
-    // Each group's labels, escaped once: `id="..."` and `name="..."`.
-    let labels: Vec<(String, String)> =
-        groups.iter().map(|g| (format!("id=\"{}\"", escape(&g.id)), format!("name=\"{}\"", escape(&g.name)))).collect();
-    let mut samples = String::new();
     for family in FAMILIES {
-        samples.clear();
-        for (g, (id, name)) in groups.iter().zip(&labels) {
-            for (extra, value) in (family.values)(&g.detail) {
-                let _ = match family.label {
-                    // Labels sorted by name, as client_golang writes them: cpu, device < id < interface < name.
-                    Some("device") => {
-                        let dev = escape(devices.name(&extra));
-                        writeln!(samples, "{}{{device=\"{dev}\",{id},{name}}} {value}", family.name)
-                    }
-                    Some(l @ "cpu") => {
-                        writeln!(samples, "{}{{{l}=\"{}\",{id},{name}}} {value}", family.name, escape(&extra))
-                    }
-                    Some(l) => writeln!(samples, "{}{{{id},{l}=\"{}\",{name}}} {value}", family.name, escape(&extra)),
-                    None => writeln!(samples, "{}{{{id},{name}}} {value}", family.name),
-                };
-            }
-        }
-        if samples.is_empty() {
+        if groups.iter().all(|g| (family.values)(&g.detail).is_empty()) {
             continue;
         }
         // OpenMetrics names a counter's family without the `_total` its samples carry.
@@ -342,7 +321,31 @@ pub fn write(groups: &[Scraped], exposition: Exposition, out: &mut impl Write) -
         if let (true, Some(unit)) = (om, family.unit) {
             writeln!(out, "# UNIT {family_name} {unit}")?;
         }
-        out.write_all(samples.as_bytes())?;
+        for g in groups {
+            let (id, name) = (escape(&g.id), escape(&g.name));
+            for (extra, value) in (family.values)(&g.detail) {
+                match family.label {
+                    // Labels sorted by name, as client_golang writes them: cpu, device < id < interface < name.
+                    Some("device") => {
+                        let dev = escape(devices.name(&extra));
+                        writeln!(out, "{}{{device=\"{dev}\",id=\"{id}\",name=\"{name}\"}} {value}", family.name)
+                    }
+                    Some(l @ "cpu") => writeln!(
+                        out,
+                        "{}{{{l}=\"{}\",id=\"{id}\",name=\"{name}\"}} {value}",
+                        family.name,
+                        escape(&extra)
+                    ),
+                    Some(l) => writeln!(
+                        out,
+                        "{}{{id=\"{id}\",{l}=\"{}\",name=\"{name}\"}} {value}",
+                        family.name,
+                        escape(&extra)
+                    ),
+                    None => writeln!(out, "{}{{id=\"{id}\",name=\"{name}\"}} {value}", family.name),
+                }?;
+            }
+        }
     }
     if om {
         out.write_all(b"# EOF\n")?;

@@ -132,13 +132,26 @@ impl Table {
 
     /// The rows laid out, and the table emptied to its header for the next sample.
     pub fn text(&mut self) -> String {
+        let mut out = String::new();
+        self.write(&mut out, |_| Ok(())).expect("a flush that cannot fail");
+        out
+    }
+
+    /// The rows laid out into `out`, line after line, `flush` called after each line to let
+    /// the text go out in chunks (what is held is the cells, never the whole table); the table
+    /// is emptied to its header for the next sample.
+    pub fn write(
+        &mut self,
+        out: &mut String,
+        mut flush: impl FnMut(&mut String) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let columns = HEADER.len();
         let cell = |k: usize| &self.text[if k == 0 { 0 } else { self.ends[k - 1] as usize }..self.ends[k] as usize];
         let rows = self.ends.len() / columns;
-        let widths: Vec<usize> = (0..columns - 1)
-            .map(|c| (0..rows).map(|r| cell(r * columns + c).chars().count() + 3).max().unwrap_or(0).max(10))
-            .collect();
-        let mut out = String::with_capacity(rows * (widths.iter().sum::<usize>() + 16));
+        let mut widths = [10usize; HEADER.len() - 1];
+        for (c, width) in widths.iter_mut().enumerate() {
+            *width = (0..rows).map(|r| cell(r * columns + c).chars().count() + 3).fold(*width, usize::max);
+        }
         for r in 0..rows {
             for (c, width) in widths.iter().enumerate() {
                 let text = cell(r * columns + c);
@@ -147,9 +160,10 @@ impl Table {
             }
             out.push_str(cell(r * columns + columns - 1));
             out.push('\n');
+            flush(out)?;
         }
         *self = Table::new(self.no_trunc);
-        out
+        Ok(())
     }
 }
 
@@ -180,6 +194,24 @@ web       0.50%     440KiB / 100MiB     0.43%     6.21kB / 90B   4.19MB / 0B   3
 gone      --        -- / --             --        --             --            --
 ";
         assert_eq!(table(&[web(), gone], false), want);
+    }
+
+    // Issue 21: the laid-out table goes out line by line (each line offered to `flush`), the
+    // same bytes as the whole text.
+    #[test]
+    fn table_is_written_line_by_line() {
+        let samples = [web(), Sample { name: "a-longer-name".into(), ..web() }];
+        let mut t = Table::new(false);
+        samples.iter().for_each(|s| t.push(s));
+        let (mut out, mut lines) = (String::new(), Vec::new());
+        t.write(&mut out, |text| {
+            lines.push(std::mem::take(text));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.concat(), table(&samples, false));
+        assert!(lines.iter().all(|l| l.ends_with('\n') && l.matches('\n').count() == 1));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct Spec {
 /// Run cgstat: sample, print Docker's table or JSON lines, repeat while streaming.
 pub fn run(spec: Spec) -> anyhow::Result<u8> {
     if spec.json {
-        run_with(spec, JsonLines(String::new()))
+        run_with(spec, JsonLines)
     } else {
         let no_trunc = spec.no_trunc;
         run_with(spec, render::Table::new(no_trunc))
@@ -39,38 +39,57 @@ pub fn run(spec: Spec) -> anyhow::Result<u8> {
 
 /// Where a sample's rows go, group after group, as they are computed.
 pub trait Render {
-    /// Sample `n`'s numbers of the `i`th of `groups`.
-    fn row(&mut self, groups: &Groups, i: usize, sample: Sample, n: u64);
-    /// Sample `n`'s text, every row given; what was held for it is let go.
-    fn text(&mut self, n: u64) -> String;
+    /// Sample `n`'s numbers of the `i`th of `groups`; a row that can be printed at once goes
+    /// to `out`.
+    fn row(&mut self, groups: &Groups, i: usize, sample: Sample, n: u64, out: &mut String);
+    /// The rest of sample `n`'s text, every row given, into `out`, on which `flush` is called
+    /// as it grows; what was held for it is let go.
+    fn end(
+        &mut self,
+        n: u64,
+        out: &mut String,
+        flush: &mut dyn FnMut(&mut String) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
 }
 
 impl Render for render::Table {
-    fn row(&mut self, _: &Groups, _: usize, sample: Sample, _: u64) {
+    fn row(&mut self, _: &Groups, _: usize, sample: Sample, _: u64, _: &mut String) {
         self.push(&sample);
     }
 
-    fn text(&mut self, _: u64) -> String {
-        render::Table::text(self)
+    fn end(
+        &mut self,
+        _: u64,
+        out: &mut String,
+        flush: &mut dyn FnMut(&mut String) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.write(out, flush)
     }
 }
 
-/// `--json`: a line per group.
-struct JsonLines(String);
+/// `--json`: a line per group, printed as it is computed.
+struct JsonLines;
 
 impl Render for JsonLines {
-    fn row(&mut self, _: &Groups, _: usize, sample: Sample, n: u64) {
-        self.0 += &format!("{}\n", sample.json(n));
+    fn row(&mut self, _: &Groups, _: usize, sample: Sample, n: u64, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "{}", sample.json(n));
     }
 
-    fn text(&mut self, _: u64) -> String {
-        std::mem::take(&mut self.0)
+    fn end(
+        &mut self,
+        _: u64,
+        _: &mut String,
+        _: &mut dyn FnMut(&mut String) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 
 /// The sampling loop: each group's numbers go to `render` as they are computed, and each
-/// sample's text is written in one write (redrawn in place on a terminal while streaming,
-/// unless `--json`). What is held per group between the two readings is its CPU time.
+/// sample's text is written in chunks of [`CHUNK`] bytes as it is made (or, redrawn in place on
+/// a terminal while streaming, unless `--json`, in one write). What is held per group between
+/// the two readings is its CPU time.
 pub fn run_with(spec: Spec, mut render: impl Render) -> anyhow::Result<u8> {
     let host_memory = sample::host_memory();
     let own_net = NetReader::own_inode();
@@ -99,9 +118,14 @@ pub fn run_with(spec: Spec, mut render: impl Render) -> anyhow::Result<u8> {
         for i in 0..groups.len() {
             let g = groups.files(i);
             let r = sample::read(&g, now.group(i), &mut net);
-            render.row(&groups, i, compute(&g, &r, before.group(i), (before.host, now.host), host_memory), n);
+            let row = compute(&g, &r, before.group(i), (before.host, now.host), host_memory);
+            render.row(&groups, i, row, n, &mut out.text);
+            out.flush_full()?;
         }
-        out.write(&render.text(n), n)?;
+        let mut text = std::mem::take(&mut out.text);
+        render.end(n, &mut text, &mut |text| out.flush_full_of(text))?;
+        out.text = text;
+        out.write(n)?;
         if !spec.stream {
             break;
         }
@@ -150,24 +174,49 @@ pub fn compute(
     }
 }
 
-/// Where samples go: a redrawn frame on a terminal, or one block per sample.
+/// How much text is held before it is written (when not redrawn).
+const CHUNK: usize = 64 * 1024;
+
+/// Where samples go: a redrawn frame on a terminal, or the text in chunks.
 struct Output {
     redraw: bool,
+    /// The sample's text not yet written.
+    text: String,
 }
 
 impl Output {
     fn new(spec: &Spec) -> Output {
-        Output { redraw: spec.stream && !spec.json && std::io::stdout().is_terminal() }
+        Output { redraw: spec.stream && !spec.json && std::io::stdout().is_terminal(), text: String::new() }
     }
 
-    /// One write per sample; an error (EPIPE when the reader left) goes to the caller, whom
-    /// `cli` turns into exit 0 for a broken pipe.
-    fn write(&mut self, text: &str, n: u64) -> anyhow::Result<()> {
-        if self.redraw {
-            exit::write_stdout(&redrawn(text, n == 0))
-        } else {
-            exit::write_stdout(text)
+    /// Write the text held once it is a chunk, unless a frame is being redrawn.
+    fn flush_full(&mut self) -> anyhow::Result<()> {
+        let mut text = std::mem::take(&mut self.text);
+        let done = self.flush_full_of(&mut text);
+        self.text = text;
+        done
+    }
+
+    fn flush_full_of(&self, text: &mut String) -> anyhow::Result<()> {
+        if !self.redraw && text.len() >= CHUNK {
+            exit::write_stdout(text)?;
+            text.clear();
         }
+        Ok(())
+    }
+
+    /// The rest of sample `n`; an error (EPIPE when the reader left) goes to the caller, whom
+    /// `cli` turns into exit 0 for a broken pipe.
+    fn write(&mut self, n: u64) -> anyhow::Result<()> {
+        let text = std::mem::take(&mut self.text);
+        if self.redraw {
+            exit::write_stdout(&redrawn(&text, n == 0))?;
+        } else if !text.is_empty() {
+            exit::write_stdout(&text)?;
+        }
+        self.text = text;
+        self.text.clear();
+        Ok(())
     }
 }
 
