@@ -166,7 +166,7 @@ fn container_experiment_6_by_name() {
     std::fs::write(dir.path().join("index.html"), &page).unwrap();
     let url = format!("http://127.0.0.1:{}/", free_port());
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
-    let name = format!("isolab-test-{}-0", std::process::id());
+    let name = isolab_tests::cgroups::unique_name();
     let script = format!("busybox ip link set lo up && exec busybox httpd -f -p {addr} -h {}", dir.path().display());
     let mut cgexec = Command::new(isolab_tests::bin("cgexec-rs"));
     cgexec.args(["--name", &name, "--", "unshare"]);
