@@ -84,17 +84,7 @@ pub fn stage_args(p: &Process, fds: crate::compose::Fds, preserve_fds: u32, unse
     if p.no_new_privileges {
         a.push("--no-new-privs".into());
     }
-    if let Some(u) = p.umask {
-        a.extend(["--umask".into(), format!("{u:o}")]);
-    }
-    if preserve_fds > 0 {
-        a.extend(["--preserve-fds".into(), preserve_fds.to_string()]);
-    }
-    if unset_explain {
-        a.push("--unset-explain".into());
-    }
-    a.push("--".into());
-    a.extend(p.args.iter().cloned());
+    crate::compose::command_tail(&mut a, p, preserve_fds, unset_explain);
     a
 }
 

@@ -234,6 +234,13 @@ pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) 
     if let Some(console) = fds.console {
         a.extend(["--console-fd".into(), console.to_string()]);
     }
+    command_tail(&mut a, p, preserve_fds, unset_explain);
+    a
+}
+
+/// The end of the init's command line, the same for `create` and `exec`: the umask, the kept
+/// descriptors, whether --explain stays set, then `--` and the process's argv.
+pub fn command_tail(a: &mut Vec<String>, p: &Process, preserve_fds: u32, unset_explain: bool) {
     if let Some(u) = p.umask {
         a.extend(["--umask".into(), format!("{u:o}")]);
     }
@@ -245,7 +252,6 @@ pub fn init_argv(p: &Process, fds: Fds, preserve_fds: u32, unset_explain: bool) 
     }
     a.push("--".into());
     a.extend(p.args.iter().cloned());
-    a
 }
 
 /// The last stage's user switch for `exec`: `--user UID:GID [--groups G,...]`.
