@@ -418,22 +418,7 @@ fn runc_probe(s: &Setup) -> Option<Probe> {
     }
     let file = bundle.path().join("config.json");
     let mut spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let caps = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    let caps = isolab_tests::DOCKER_CAPS;
     spec["process"]["terminal"] = false.into();
     spec["process"]["noNewPrivileges"] = false.into(); // Docker's default; runc spec says true
     spec["process"]["args"] = json!(["/probe"]);

@@ -463,22 +463,7 @@ const CONFINED: [&str; 8] = [
 /// that refuses mkdir, masked and read-only paths, a device allowlist without /dev/mem, and a
 /// relative cgroupsPath (beneath each runtime's own group).
 fn confined(group: &str) -> serde_json::Value {
-    let caps = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    let caps = isolab_tests::DOCKER_CAPS;
     let allow = |t: &str, maj: i64, min: i64| serde_json::json!({"allow": true, "type": t, "major": maj, "minor": min, "access": "rwm"});
     serde_json::json!({
         "process": {"noNewPrivileges": true, "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps}},
